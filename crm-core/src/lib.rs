@@ -1,0 +1,23 @@
+//! Aftercare's CRM core: the domain every other part of the service works on.
+//!
+//! - [`types`]: value types parsed once at the edge (E.164 numbers, serials, VINs, skills, money).
+//! - [`model`]: entities and the inputs that create or change them.
+//! - [`warranty`]: warranty determination, a pure function.
+//! - [`store`]: storage traits; backends live in the `crm-sql` crate.
+//! - [`screen_pop`]: the customer 360 an agent sees when a call is offered.
+//! - [`demo`]: a seeded generator of realistic demo data.
+//! - [`testsuite`]: the behaviour every storage backend must show.
+//!
+//! Architecture invariant: this crate does no IO of its own and knows no SQL driver types.
+
+pub mod demo;
+pub mod error;
+pub mod model;
+pub mod screen_pop;
+pub mod store;
+pub mod testsuite;
+pub mod types;
+pub mod warranty;
+
+pub use error::{FieldError, StoreError, StoreResult};
+pub use store::Store;

@@ -1,0 +1,976 @@
+//! Entities as stored and returned, and the inputs that create or change them.
+//!
+//! Inputs (`New*`, `*Patch`) refuse unknown fields and are built only from parsed value types, so a
+//! value that reaches storage is valid. `validate()` adds the cross-field rules that types cannot say.
+
+use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::error::FieldError;
+use crate::types::*;
+use crate::warranty::{ServiceContract, WarrantyPolicy, WarrantyStatus};
+
+/// Declares a string-valued enum with `as_str`/`parse` for storage round-trips.
+macro_rules! str_enum {
+    ($(#[$m:meta])* $name:ident { $($variant:ident = $s:literal),+ $(,)? }) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+        #[serde(rename_all = "snake_case")]
+        pub enum $name { $($variant),+ }
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $s),+ }
+            }
+            pub fn parse(s: &str) -> Result<Self, ParseError> {
+                match s {
+                    $($s => Ok($name::$variant),)+
+                    other => Err(ParseError(format!(
+                        concat!("unknown ", stringify!($name), " {:?}"), other))),
+                }
+            }
+        }
+    };
+}
+
+str_enum!(
+    /// A user's role; it decides which routes the user may call.
+    Role { Admin = "admin", Supervisor = "supervisor", Agent = "agent", Technician = "technician" }
+);
+str_enum!(CustomerKind { Person = "person", Company = "company" });
+str_enum!(PhoneLabel { Mobile = "mobile", Home = "home", Work = "work", Other = "other" });
+str_enum!(InteractionKind { Call = "call", Note = "note", Email = "email" });
+str_enum!(Direction { Inbound = "inbound", Outbound = "outbound", Internal = "internal" });
+str_enum!(ProductCategory { Appliance = "appliance", Motorcycle = "motorcycle", Truck = "truck" });
+str_enum!(TicketStatus {
+    Open = "open", InProgress = "in_progress", WaitingCustomer = "waiting_customer",
+    Resolved = "resolved", Closed = "closed",
+});
+str_enum!(Priority { Low = "low", Normal = "normal", High = "high", Urgent = "urgent" });
+str_enum!(RepairStatus {
+    New = "new", Assigned = "assigned", InProgress = "in_progress", Completed = "completed",
+    CannotComplete = "cannot_complete", Cancelled = "cancelled",
+});
+str_enum!(ComplaintCategory {
+    ProductQuality = "product_quality", ServiceAttitude = "service_attitude", Delay = "delay",
+    Parts = "parts", Other = "other",
+});
+str_enum!(ComplaintStatus { Open = "open", InProgress = "in_progress", Resolved = "resolved", Closed = "closed" });
+str_enum!(StockReason {
+    Receipt = "receipt", Consumption = "consumption", TransferIn = "transfer_in",
+    TransferOut = "transfer_out", Stocktake = "stocktake", Adjustment = "adjustment",
+});
+
+impl TicketStatus {
+    /// Statuses a ticket may move to from this one.
+    pub fn next(self) -> &'static [TicketStatus] {
+        use TicketStatus::*;
+        match self {
+            Open => &[InProgress, WaitingCustomer, Resolved, Closed],
+            InProgress => &[WaitingCustomer, Resolved, Open],
+            WaitingCustomer => &[InProgress, Resolved, Closed],
+            Resolved => &[Closed, Open],
+            Closed => &[],
+        }
+    }
+    pub fn is_open(self) -> bool {
+        !matches!(self, TicketStatus::Resolved | TicketStatus::Closed)
+    }
+}
+
+impl RepairStatus {
+    pub fn next(self) -> &'static [RepairStatus] {
+        use RepairStatus::*;
+        match self {
+            New => &[Assigned, Cancelled],
+            Assigned => &[InProgress, New, Cancelled],
+            InProgress => &[Completed, CannotComplete],
+            CannotComplete => &[Assigned, Cancelled],
+            Completed | Cancelled => &[],
+        }
+    }
+}
+
+impl ComplaintStatus {
+    pub fn next(self) -> &'static [ComplaintStatus] {
+        use ComplaintStatus::*;
+        match self {
+            Open => &[InProgress, Resolved],
+            InProgress => &[Resolved],
+            Resolved => &[Closed, InProgress],
+            Closed => &[],
+        }
+    }
+}
+
+fn check_len(field: &str, items: usize, max: usize) -> Result<(), FieldError> {
+    if items > max {
+        return Err(FieldError::new(field, format!("at most {max} entries")));
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------- customers
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Phone {
+    pub number: PhoneNumber,
+    #[serde(default = "default_phone_label")]
+    pub label: PhoneLabel,
+}
+fn default_phone_label() -> PhoneLabel {
+    PhoneLabel::Mobile
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Address {
+    #[serde(default = "default_address_label")]
+    pub label: String,
+    pub line1: Text,
+    #[serde(default)]
+    pub line2: Option<String>,
+    pub postal_code: String,
+    pub city: Text,
+    /// ISO 3166-1 alpha-2 country code.
+    pub country: String,
+    #[serde(default)]
+    pub location: Option<GeoPoint>,
+}
+fn default_address_label() -> String {
+    "home".into()
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct Customer {
+    pub id: i64,
+    pub kind: CustomerKind,
+    pub name: String,
+    pub email: Option<Email>,
+    pub time_zone: TimeZone,
+    /// Never call this customer for marketing or surveys.
+    pub do_not_call: bool,
+    /// Consent to care reminders and campaigns.
+    pub marketing_consent: bool,
+    pub birthday: Option<NaiveDate>,
+    pub phones: Vec<Phone>,
+    pub addresses: Vec<Address>,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewCustomer {
+    #[serde(default = "default_kind")]
+    pub kind: CustomerKind,
+    pub name: Text,
+    #[serde(default)]
+    pub email: Option<Email>,
+    #[serde(default)]
+    pub time_zone: TimeZone,
+    #[serde(default)]
+    pub do_not_call: bool,
+    #[serde(default)]
+    pub marketing_consent: bool,
+    #[serde(default)]
+    pub birthday: Option<NaiveDate>,
+    #[serde(default)]
+    pub phones: Vec<Phone>,
+    #[serde(default)]
+    pub addresses: Vec<Address>,
+}
+fn default_kind() -> CustomerKind {
+    CustomerKind::Person
+}
+
+fn validate_addresses(addresses: &[Address]) -> Result<(), FieldError> {
+    check_len("addresses", addresses.len(), 10)?;
+    for (i, a) in addresses.iter().enumerate() {
+        if a.country.len() != 2 || !a.country.chars().all(|c| c.is_ascii_uppercase()) {
+            return Err(FieldError::new(
+                format!("addresses[{i}].country"),
+                "must be an ISO 3166-1 alpha-2 code such as DE",
+            ));
+        }
+        if a.postal_code.trim().is_empty() || a.postal_code.len() > 12 {
+            return Err(FieldError::new(
+                format!("addresses[{i}].postal_code"),
+                "must have 1 to 12 characters",
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn validate_phones(phones: &[Phone]) -> Result<(), FieldError> {
+    check_len("phones", phones.len(), 10)?;
+    for (i, p) in phones.iter().enumerate() {
+        if phones[..i].iter().any(|q| q.number == p.number) {
+            return Err(FieldError::new(format!("phones[{i}].number"), "listed twice"));
+        }
+    }
+    Ok(())
+}
+
+impl NewCustomer {
+    pub fn validate(&self, today: NaiveDate) -> Result<(), FieldError> {
+        validate_phones(&self.phones)?;
+        validate_addresses(&self.addresses)?;
+        if let Some(b) = self.birthday {
+            if b > today {
+                return Err(FieldError::new("birthday", "must not be in the future"));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CustomerPatch {
+    pub name: Option<Text>,
+    #[serde(default, with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub email: Option<Option<Email>>,
+    pub time_zone: Option<TimeZone>,
+    pub do_not_call: Option<bool>,
+    pub marketing_consent: Option<bool>,
+    #[serde(default, with = "double_option")]
+    #[schema(value_type = Option<NaiveDate>)]
+    pub birthday: Option<Option<NaiveDate>>,
+    /// Replaces the whole list when given.
+    pub phones: Option<Vec<Phone>>,
+    /// Replaces the whole list when given.
+    pub addresses: Option<Vec<Address>>,
+}
+
+impl CustomerPatch {
+    pub fn validate(&self, today: NaiveDate) -> Result<(), FieldError> {
+        if let Some(p) = &self.phones {
+            validate_phones(p)?;
+        }
+        if let Some(a) = &self.addresses {
+            validate_addresses(a)?;
+        }
+        if let Some(Some(b)) = self.birthday {
+            if b > today {
+                return Err(FieldError::new("birthday", "must not be in the future"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `null` clears a field, absence leaves it alone.
+pub mod double_option {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+    pub fn serialize<T: Serialize, S: Serializer>(v: &Option<Option<T>>, s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(inner) => inner.serialize(s),
+            None => s.serialize_none(),
+        }
+    }
+    pub fn deserialize<'de, T: Deserialize<'de>, D: Deserializer<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
+        Option::<T>::deserialize(d).map(Some)
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct CustomerQuery {
+    /// Matches name or e-mail (case-insensitive substring) or, when it looks like a number, a phone.
+    pub q: Option<String>,
+    pub limit: u32,
+    pub offset: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct Interaction {
+    pub id: i64,
+    pub customer_id: i64,
+    pub kind: InteractionKind,
+    pub direction: Direction,
+    pub at: DateTime<Utc>,
+    pub summary: String,
+    pub user_id: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewInteraction {
+    pub kind: InteractionKind,
+    #[serde(default = "default_direction")]
+    pub direction: Direction,
+    pub summary: Text,
+    /// Defaults to now.
+    #[serde(default)]
+    pub at: Option<DateTime<Utc>>,
+}
+fn default_direction() -> Direction {
+    Direction::Internal
+}
+
+// ---------------------------------------------------------------- products and assets
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FaultCode {
+    pub code: String,
+    pub description: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct ProductModel {
+    pub id: i64,
+    pub code: String,
+    pub name: String,
+    pub category: ProductCategory,
+    /// The line that decides routing skills (`washing_machines`, `touring_bikes`).
+    pub product_line: SkillName,
+    pub fault_codes: Vec<FaultCode>,
+    pub warranty: Option<WarrantyPolicy>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewProductModel {
+    pub code: SerialNumber,
+    pub name: Text,
+    pub category: ProductCategory,
+    pub product_line: SkillName,
+    #[serde(default)]
+    pub fault_codes: Vec<FaultCode>,
+    #[serde(default)]
+    pub warranty: Option<WarrantyPolicy>,
+}
+
+impl NewProductModel {
+    pub fn validate(&self) -> Result<(), FieldError> {
+        check_len("fault_codes", self.fault_codes.len(), 500)?;
+        for (i, f) in self.fault_codes.iter().enumerate() {
+            if f.code.trim().is_empty() || f.code.len() > 16 {
+                return Err(FieldError::new(
+                    format!("fault_codes[{i}].code"),
+                    "must have 1 to 16 characters",
+                ));
+            }
+            if self.fault_codes[..i].iter().any(|g| g.code == f.code) {
+                return Err(FieldError::new(format!("fault_codes[{i}].code"), "listed twice"));
+            }
+        }
+        if let Some(w) = &self.warranty {
+            if w.parts_months > 240 || w.labor_months > 240 {
+                return Err(FieldError::new("warranty", "at most 240 months"));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct Asset {
+    pub id: i64,
+    pub customer_id: i64,
+    pub model_id: i64,
+    pub serial: SerialNumber,
+    pub vin: Option<Vin>,
+    pub purchase_date: NaiveDate,
+    pub dealer: Option<String>,
+    pub mileage_km: Option<u32>,
+    pub operating_hours: Option<u32>,
+    pub contracts: Vec<ServiceContract>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewAsset {
+    pub customer_id: i64,
+    pub model_id: i64,
+    pub serial: SerialNumber,
+    #[serde(default)]
+    pub vin: Option<Vin>,
+    pub purchase_date: NaiveDate,
+    #[serde(default)]
+    pub dealer: Option<String>,
+    #[serde(default)]
+    pub mileage_km: Option<u32>,
+    #[serde(default)]
+    pub operating_hours: Option<u32>,
+}
+
+impl NewAsset {
+    pub fn validate(&self, today: NaiveDate) -> Result<(), FieldError> {
+        if self.purchase_date > today {
+            return Err(FieldError::new("purchase_date", "must not be in the future"));
+        }
+        if self.dealer.as_ref().is_some_and(|d| d.len() > 200) {
+            return Err(FieldError::new("dealer", "at most 200 characters"));
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AssetPatch {
+    pub customer_id: Option<i64>,
+    pub mileage_km: Option<u32>,
+    pub operating_hours: Option<u32>,
+    pub dealer: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewServiceContract {
+    pub name: Text,
+    pub starts_on: NaiveDate,
+    pub ends_on: NaiveDate,
+    #[serde(default = "yes")]
+    pub covers_parts: bool,
+    #[serde(default = "yes")]
+    pub covers_labor: bool,
+}
+fn yes() -> bool {
+    true
+}
+
+impl NewServiceContract {
+    pub fn validate(&self) -> Result<(), FieldError> {
+        if self.ends_on < self.starts_on {
+            return Err(FieldError::new("ends_on", "must not be before starts_on"));
+        }
+        if !self.covers_parts && !self.covers_labor {
+            return Err(FieldError::new("covers_parts", "a contract must cover parts or labor"));
+        }
+        Ok(())
+    }
+}
+
+/// An asset with its model and today's warranty status, as shown to agents.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct AssetView {
+    #[serde(flatten)]
+    pub asset: Asset,
+    pub model_code: String,
+    pub model_name: String,
+    pub category: ProductCategory,
+    pub product_line: SkillName,
+    pub warranty: WarrantyStatus,
+}
+
+/// An asset joined with what warranty determination needs from its model.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AssetWithModel {
+    pub asset: Asset,
+    pub model_code: String,
+    pub model_name: String,
+    pub category: ProductCategory,
+    pub product_line: SkillName,
+    pub policy: Option<WarrantyPolicy>,
+}
+
+// ---------------------------------------------------------------- service
+
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct StatusChange {
+    pub from: Option<String>,
+    pub to: String,
+    pub at: DateTime<Utc>,
+    pub user_id: Option<i64>,
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct Ticket {
+    pub id: i64,
+    pub customer_id: i64,
+    pub asset_id: Option<i64>,
+    pub subject: String,
+    pub description: String,
+    pub status: TicketStatus,
+    pub priority: Priority,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub history: Vec<StatusChange>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewTicket {
+    pub customer_id: i64,
+    #[serde(default)]
+    pub asset_id: Option<i64>,
+    pub subject: Text,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default = "default_priority")]
+    pub priority: Priority,
+}
+fn default_priority() -> Priority {
+    Priority::Normal
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TicketPatch {
+    pub status: Option<TicketStatus>,
+    pub priority: Option<Priority>,
+    pub subject: Option<Text>,
+    /// Recorded with the status change.
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct TicketQuery {
+    pub customer_id: Option<i64>,
+    pub status: Option<TicketStatus>,
+    pub limit: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct RepairOrder {
+    pub id: i64,
+    pub ticket_id: i64,
+    pub customer_id: i64,
+    pub asset_id: i64,
+    pub station_id: Option<i64>,
+    pub technician_id: Option<i64>,
+    pub status: RepairStatus,
+    pub fault_code: Option<String>,
+    pub description: String,
+    pub scheduled_for: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub completed_at: Option<DateTime<Utc>>,
+    pub history: Vec<StatusChange>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewRepairOrder {
+    pub ticket_id: i64,
+    /// Defaults to the ticket's asset.
+    #[serde(default)]
+    pub asset_id: Option<i64>,
+    #[serde(default)]
+    pub station_id: Option<i64>,
+    #[serde(default)]
+    pub technician_id: Option<i64>,
+    #[serde(default)]
+    pub fault_code: Option<String>,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub scheduled_for: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RepairOrderPatch {
+    pub status: Option<RepairStatus>,
+    pub station_id: Option<i64>,
+    pub technician_id: Option<i64>,
+    pub fault_code: Option<String>,
+    pub scheduled_for: Option<DateTime<Utc>>,
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct RepairOrderQuery {
+    pub customer_id: Option<i64>,
+    pub station_id: Option<i64>,
+    pub technician_id: Option<i64>,
+    pub status: Option<RepairStatus>,
+    pub limit: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct Complaint {
+    pub id: i64,
+    pub customer_id: i64,
+    pub ticket_id: Option<i64>,
+    pub repair_order_id: Option<i64>,
+    pub category: ComplaintCategory,
+    pub status: ComplaintStatus,
+    pub description: String,
+    pub owner_user_id: Option<i64>,
+    pub due_on: Option<NaiveDate>,
+    pub resolution: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewComplaint {
+    pub customer_id: i64,
+    #[serde(default)]
+    pub ticket_id: Option<i64>,
+    #[serde(default)]
+    pub repair_order_id: Option<i64>,
+    pub category: ComplaintCategory,
+    pub description: Text,
+    #[serde(default)]
+    pub owner_user_id: Option<i64>,
+    #[serde(default)]
+    pub due_on: Option<NaiveDate>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ComplaintPatch {
+    pub status: Option<ComplaintStatus>,
+    pub owner_user_id: Option<i64>,
+    pub due_on: Option<NaiveDate>,
+    pub resolution: Option<Text>,
+}
+
+// ---------------------------------------------------------------- service network
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OpeningHours {
+    /// ISO weekday, 1 = Monday … 7 = Sunday.
+    pub weekday: u8,
+    #[schema(value_type = String, example = "08:00:00")]
+    pub opens: NaiveTime,
+    #[schema(value_type = String, example = "17:00:00")]
+    pub closes: NaiveTime,
+}
+
+/// A technician's working time on one weekday (a shift calendar repeats weekly).
+pub type Shift = OpeningHours;
+
+fn validate_hours(field: &str, hours: &[OpeningHours]) -> Result<(), FieldError> {
+    check_len(field, hours.len(), 21)?;
+    for (i, h) in hours.iter().enumerate() {
+        if !(1..=7).contains(&h.weekday) {
+            return Err(FieldError::new(
+                format!("{field}[{i}].weekday"),
+                "must be 1 (Monday) to 7 (Sunday)",
+            ));
+        }
+        if h.closes <= h.opens {
+            return Err(FieldError::new(format!("{field}[{i}].closes"), "must be after opens"));
+        }
+    }
+    Ok(())
+}
+
+fn validate_skills(skills: &[Skill]) -> Result<(), FieldError> {
+    check_len("skills", skills.len(), 50)?;
+    for (i, s) in skills.iter().enumerate() {
+        if skills[..i].iter().any(|t| t.name == s.name) {
+            return Err(FieldError::new(format!("skills[{i}].name"), "listed twice"));
+        }
+    }
+    Ok(())
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct Station {
+    pub id: i64,
+    pub name: String,
+    pub city: String,
+    pub location: GeoPoint,
+    pub time_zone: TimeZone,
+    pub skills: Vec<Skill>,
+    /// Repair orders the station can take per day.
+    pub capacity_per_day: u32,
+    pub opening_hours: Vec<OpeningHours>,
+    /// Rolling customer score, 0–5.
+    pub rating: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewStation {
+    pub name: Text,
+    pub city: Text,
+    pub location: GeoPoint,
+    #[serde(default)]
+    pub time_zone: TimeZone,
+    #[serde(default)]
+    pub skills: Vec<Skill>,
+    pub capacity_per_day: u32,
+    #[serde(default)]
+    pub opening_hours: Vec<OpeningHours>,
+}
+
+impl NewStation {
+    pub fn validate(&self) -> Result<(), FieldError> {
+        validate_skills(&self.skills)?;
+        validate_hours("opening_hours", &self.opening_hours)?;
+        if self.capacity_per_day == 0 || self.capacity_per_day > 10_000 {
+            return Err(FieldError::new("capacity_per_day", "must be 1 to 10000"));
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StationPatch {
+    pub name: Option<Text>,
+    pub skills: Option<Vec<Skill>>,
+    pub capacity_per_day: Option<u32>,
+    pub opening_hours: Option<Vec<OpeningHours>>,
+    pub rating: Option<f64>,
+}
+
+impl StationPatch {
+    pub fn validate(&self) -> Result<(), FieldError> {
+        if let Some(s) = &self.skills {
+            validate_skills(s)?;
+        }
+        if let Some(h) = &self.opening_hours {
+            validate_hours("opening_hours", h)?;
+        }
+        if self.capacity_per_day.is_some_and(|c| c == 0 || c > 10_000) {
+            return Err(FieldError::new("capacity_per_day", "must be 1 to 10000"));
+        }
+        if self.rating.is_some_and(|r| !(0.0..=5.0).contains(&r)) {
+            return Err(FieldError::new("rating", "must be 0 to 5"));
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct Technician {
+    pub id: i64,
+    pub station_id: i64,
+    pub name: String,
+    pub skills: Vec<Skill>,
+    pub shifts: Vec<Shift>,
+    pub location: Option<GeoPoint>,
+    pub rating: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewTechnician {
+    pub station_id: i64,
+    pub name: Text,
+    #[serde(default)]
+    pub skills: Vec<Skill>,
+    #[serde(default)]
+    pub shifts: Vec<Shift>,
+    #[serde(default)]
+    pub location: Option<GeoPoint>,
+}
+
+impl NewTechnician {
+    pub fn validate(&self) -> Result<(), FieldError> {
+        validate_skills(&self.skills)?;
+        validate_hours("shifts", &self.shifts)
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TechnicianPatch {
+    pub station_id: Option<i64>,
+    pub skills: Option<Vec<Skill>>,
+    pub shifts: Option<Vec<Shift>>,
+    pub location: Option<GeoPoint>,
+}
+
+impl TechnicianPatch {
+    pub fn validate(&self) -> Result<(), FieldError> {
+        if let Some(s) = &self.skills {
+            validate_skills(s)?;
+        }
+        if let Some(h) = &self.shifts {
+            validate_hours("shifts", h)?;
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct Part {
+    pub id: i64,
+    pub sku: String,
+    pub name: String,
+    pub price: Money,
+    pub product_line: Option<SkillName>,
+    /// Below this quantity a station should reorder.
+    pub safety_stock: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewPart {
+    pub sku: SerialNumber,
+    pub name: Text,
+    pub price: Money,
+    #[serde(default)]
+    pub product_line: Option<SkillName>,
+    #[serde(default)]
+    pub safety_stock: u32,
+}
+
+impl NewPart {
+    pub fn validate(&self) -> Result<(), FieldError> {
+        if self.price.minor < 0 {
+            return Err(FieldError::new("price.minor", "must not be negative"));
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct StockLevel {
+    pub station_id: i64,
+    pub part_id: i64,
+    pub sku: String,
+    pub name: String,
+    pub quantity: i64,
+    pub safety_stock: u32,
+    pub below_safety_stock: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct StockMovement {
+    pub id: i64,
+    pub station_id: i64,
+    pub part_id: i64,
+    pub delta: i64,
+    pub reason: StockReason,
+    /// What caused it: `repair_order:17`, `transfer:3`, `stocktake:2026-11-01`.
+    pub reference: String,
+    pub at: DateTime<Utc>,
+    pub user_id: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewStockMovement {
+    pub part_id: i64,
+    /// Positive adds stock, negative removes it.
+    pub delta: i64,
+    pub reason: StockReason,
+    pub reference: Text,
+}
+
+impl NewStockMovement {
+    pub fn validate(&self) -> Result<(), FieldError> {
+        if self.delta == 0 {
+            return Err(FieldError::new("delta", "must not be 0"));
+        }
+        let outgoing = matches!(self.reason, StockReason::Consumption | StockReason::TransferOut);
+        let incoming = matches!(self.reason, StockReason::Receipt | StockReason::TransferIn);
+        if (outgoing && self.delta > 0) || (incoming && self.delta < 0) {
+            return Err(FieldError::new(
+                "delta",
+                format!("sign does not fit reason {}", self.reason.as_str()),
+            ));
+        }
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------- knowledge base
+
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct KbArticle {
+    pub id: i64,
+    pub title: String,
+    pub body: String,
+    pub product_line: Option<SkillName>,
+    pub fault_code: Option<String>,
+    pub tags: Vec<String>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewKbArticle {
+    pub title: Text,
+    pub body: Text,
+    #[serde(default)]
+    pub product_line: Option<SkillName>,
+    #[serde(default)]
+    pub fault_code: Option<String>,
+    #[serde(default)]
+    pub tags: Vec<String>,
+}
+
+impl NewKbArticle {
+    pub fn validate(&self) -> Result<(), FieldError> {
+        check_len("tags", self.tags.len(), 20)?;
+        if self.tags.iter().any(|t| t.trim().is_empty() || t.len() > 40) {
+            return Err(FieldError::new("tags", "each tag must have 1 to 40 characters"));
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct KbQuery {
+    pub q: Option<String>,
+    pub product_line: Option<SkillName>,
+    pub limit: u32,
+}
+
+// ---------------------------------------------------------------- users and audit
+
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct User {
+    pub id: i64,
+    pub username: String,
+    pub display_name: String,
+    pub role: Role,
+    /// Set for technicians: the technician record this login works as.
+    pub technician_id: Option<i64>,
+}
+
+/// A user to create; the password is already hashed by the caller.
+#[derive(Debug, Clone)]
+pub struct NewUserRecord {
+    pub username: String,
+    pub display_name: String,
+    pub role: Role,
+    pub technician_id: Option<i64>,
+    pub password_hash: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct AuditEntry {
+    pub id: i64,
+    pub at: DateTime<Utc>,
+    pub user_id: Option<i64>,
+    /// `create`, `update`, `delete`, `login`, `import`.
+    pub action: String,
+    pub entity: String,
+    pub entity_id: Option<i64>,
+    /// What changed, as JSON (never a password).
+    pub detail: serde_json::Value,
+}
+
+/// Who is acting, for the audit log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Actor {
+    pub user_id: Option<i64>,
+}
+
+impl Actor {
+    pub const SYSTEM: Actor = Actor { user_id: None };
+    pub fn user(id: i64) -> Actor {
+        Actor { user_id: Some(id) }
+    }
+}
+
+// ---------------------------------------------------------------- screen pop
+
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct ScreenPop {
+    pub customer: Customer,
+    /// How the customer was found: `phone` or `serial`.
+    pub matched_by: String,
+    pub assets: Vec<AssetView>,
+    pub open_tickets: Vec<Ticket>,
+    pub recent_tickets: Vec<Ticket>,
+    pub repair_orders: Vec<RepairOrder>,
+    pub recent_interactions: Vec<Interaction>,
+}

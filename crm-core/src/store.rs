@@ -1,0 +1,134 @@
+//! Storage traits. One implementation per backend lives in `crm-sql`; the behaviour every backend
+//! must show is written once in [`crate::testsuite`].
+//!
+//! Every write takes the acting user and records an audit entry in the same transaction.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::error::StoreResult;
+use crate::model::*;
+use crate::types::{PhoneNumber, SerialNumber};
+
+#[async_trait]
+pub trait CustomerStore {
+    async fn create_customer(&self, actor: Actor, c: &NewCustomer) -> StoreResult<Customer>;
+    async fn get_customer(&self, id: i64) -> StoreResult<Customer>;
+    async fn update_customer(&self, actor: Actor, id: i64, p: &CustomerPatch) -> StoreResult<Customer>;
+    /// Customers matching the query, by name; each carries its phones and addresses.
+    async fn search_customers(&self, q: &CustomerQuery) -> StoreResult<Vec<Customer>>;
+    /// The customer a number belongs to (the oldest, if several share it).
+    async fn find_customer_by_phone(&self, phone: &PhoneNumber) -> StoreResult<Option<i64>>;
+    /// Creates all or none: one transaction.
+    async fn import_customers(&self, actor: Actor, rows: &[NewCustomer]) -> StoreResult<Vec<i64>>;
+    async fn add_interaction(&self, actor: Actor, customer_id: i64, i: &NewInteraction) -> StoreResult<Interaction>;
+    /// Newest first.
+    async fn list_interactions(&self, customer_id: i64, limit: u32) -> StoreResult<Vec<Interaction>>;
+}
+
+#[async_trait]
+pub trait CatalogStore {
+    async fn create_model(&self, actor: Actor, m: &NewProductModel) -> StoreResult<ProductModel>;
+    async fn get_model(&self, id: i64) -> StoreResult<ProductModel>;
+    async fn list_models(&self) -> StoreResult<Vec<ProductModel>>;
+    async fn create_part(&self, actor: Actor, p: &NewPart) -> StoreResult<Part>;
+    async fn get_part(&self, id: i64) -> StoreResult<Part>;
+    async fn list_parts(&self) -> StoreResult<Vec<Part>>;
+    async fn create_article(&self, actor: Actor, a: &NewKbArticle) -> StoreResult<KbArticle>;
+    async fn get_article(&self, id: i64) -> StoreResult<KbArticle>;
+    async fn update_article(&self, actor: Actor, id: i64, a: &NewKbArticle) -> StoreResult<KbArticle>;
+    async fn delete_article(&self, actor: Actor, id: i64) -> StoreResult<()>;
+    /// Articles whose title, body or tags hold every word of `q`, optionally for one product line.
+    async fn search_articles(&self, q: &KbQuery) -> StoreResult<Vec<KbArticle>>;
+}
+
+#[async_trait]
+pub trait AssetStore {
+    async fn create_asset(&self, actor: Actor, a: &NewAsset) -> StoreResult<Asset>;
+    async fn get_asset(&self, id: i64) -> StoreResult<Asset>;
+    async fn update_asset(&self, actor: Actor, id: i64, p: &AssetPatch) -> StoreResult<Asset>;
+    async fn find_asset_by_serial(&self, serial: &SerialNumber) -> StoreResult<Option<Asset>>;
+    async fn list_assets(&self, customer_id: i64) -> StoreResult<Vec<Asset>>;
+    /// A customer's assets with the model facts needed for warranty, in one round of queries.
+    async fn customer_assets(&self, customer_id: i64) -> StoreResult<Vec<AssetWithModel>>;
+    async fn add_contract(&self, actor: Actor, asset_id: i64, c: &NewServiceContract) -> StoreResult<Asset>;
+    /// Creates all or none: one transaction.
+    async fn import_assets(&self, actor: Actor, rows: &[NewAsset]) -> StoreResult<Vec<i64>>;
+}
+
+#[async_trait]
+pub trait ServiceStore {
+    async fn create_ticket(&self, actor: Actor, t: &NewTicket) -> StoreResult<Ticket>;
+    async fn get_ticket(&self, id: i64) -> StoreResult<Ticket>;
+    /// Refuses a status change that `TicketStatus::next` does not allow (`Conflict` on `status`).
+    async fn update_ticket(&self, actor: Actor, id: i64, p: &TicketPatch) -> StoreResult<Ticket>;
+    /// Newest first.
+    async fn list_tickets(&self, q: &TicketQuery) -> StoreResult<Vec<Ticket>>;
+    async fn create_repair_order(&self, actor: Actor, r: &NewRepairOrder) -> StoreResult<RepairOrder>;
+    async fn get_repair_order(&self, id: i64) -> StoreResult<RepairOrder>;
+    async fn update_repair_order(&self, actor: Actor, id: i64, p: &RepairOrderPatch) -> StoreResult<RepairOrder>;
+    async fn list_repair_orders(&self, q: &RepairOrderQuery) -> StoreResult<Vec<RepairOrder>>;
+    async fn create_complaint(&self, actor: Actor, c: &NewComplaint) -> StoreResult<Complaint>;
+    async fn get_complaint(&self, id: i64) -> StoreResult<Complaint>;
+    async fn update_complaint(&self, actor: Actor, id: i64, p: &ComplaintPatch) -> StoreResult<Complaint>;
+    async fn list_complaints(&self, customer_id: Option<i64>, limit: u32) -> StoreResult<Vec<Complaint>>;
+}
+
+#[async_trait]
+pub trait NetworkStore {
+    async fn create_station(&self, actor: Actor, s: &NewStation) -> StoreResult<Station>;
+    async fn get_station(&self, id: i64) -> StoreResult<Station>;
+    async fn update_station(&self, actor: Actor, id: i64, p: &StationPatch) -> StoreResult<Station>;
+    async fn list_stations(&self) -> StoreResult<Vec<Station>>;
+    async fn create_technician(&self, actor: Actor, t: &NewTechnician) -> StoreResult<Technician>;
+    async fn get_technician(&self, id: i64) -> StoreResult<Technician>;
+    async fn update_technician(&self, actor: Actor, id: i64, p: &TechnicianPatch) -> StoreResult<Technician>;
+    async fn list_technicians(&self, station_id: Option<i64>) -> StoreResult<Vec<Technician>>;
+    /// Applies one movement to the station's ledger; refuses (`Conflict` on `delta`) one that would
+    /// take the quantity below zero.
+    async fn record_stock_movement(
+        &self,
+        actor: Actor,
+        station_id: i64,
+        m: &NewStockMovement,
+    ) -> StoreResult<StockMovement>;
+    async fn stock_levels(&self, station_id: i64) -> StoreResult<Vec<StockLevel>>;
+    /// Newest first.
+    async fn stock_movements(&self, station_id: i64, limit: u32) -> StoreResult<Vec<StockMovement>>;
+}
+
+#[async_trait]
+pub trait UserStore {
+    async fn create_user(&self, actor: Actor, u: &NewUserRecord) -> StoreResult<User>;
+    async fn get_user(&self, id: i64) -> StoreResult<User>;
+    async fn list_users(&self) -> StoreResult<Vec<User>>;
+    /// The user and their password hash, for login.
+    async fn user_credentials(&self, username: &str) -> StoreResult<Option<(User, String)>>;
+    async fn create_session(&self, token_hash: &str, user_id: i64, expires_at: DateTime<Utc>) -> StoreResult<()>;
+    /// The user behind a live session.
+    async fn session_user(&self, token_hash: &str, now: DateTime<Utc>) -> StoreResult<Option<User>>;
+    async fn delete_session(&self, token_hash: &str) -> StoreResult<()>;
+    async fn record_audit(
+        &self,
+        actor: Actor,
+        action: &str,
+        entity: &str,
+        entity_id: Option<i64>,
+        detail: serde_json::Value,
+    ) -> StoreResult<()>;
+    /// Newest first.
+    async fn list_audit(&self, limit: u32) -> StoreResult<Vec<AuditEntry>>;
+}
+
+/// Everything the service needs from storage.
+#[async_trait]
+pub trait Store:
+    CustomerStore + CatalogStore + AssetStore + ServiceStore + NetworkStore + UserStore + Send + Sync
+{
+    /// `sqlite` or `postgres`.
+    fn backend(&self) -> &'static str;
+    /// Succeeds once the database answers.
+    async fn ping(&self) -> StoreResult<()>;
+    /// True when no customer, model or user exists yet (the demo seeds only such a database).
+    async fn is_empty(&self) -> StoreResult<bool>;
+}

@@ -1,0 +1,1048 @@
+//! The behaviour every storage backend must show, written once.
+//!
+//! Each function takes a fresh, migrated, empty store and panics on a violation. A backend's tests
+//! call [`behaviour_tests!`](crate::behaviour_tests) with a constructor to get one test per function.
+
+use chrono::{Duration, NaiveDate, Utc};
+
+use crate::error::StoreError;
+use crate::model::*;
+use crate::screen_pop::{screen_pop, Lookup, ScreenPopSettings};
+use crate::store::Store;
+use crate::types::*;
+use crate::warranty::{WarrantyPolicy, WarrantyState};
+
+/// Expands to one `#[tokio::test]` per behaviour. `$make` is an async expression yielding an
+/// `Option` of a value with a `store(&self) -> &dyn Store` method (it may clean up on drop);
+/// `None` means the backend is not available here and the test returns (the maker says why).
+#[macro_export]
+macro_rules! behaviour_tests {
+    ($make:expr) => {
+        $crate::behaviour_tests!(@each $make;
+            customers_round_trip, customer_search, customer_patch, import_is_all_or_nothing,
+            assets_and_warranty, ticket_status_flow, repair_orders, complaints, stations_and_technicians,
+            stock_ledger, knowledge_base, users_sessions_and_audit, screen_pop_by_phone_and_serial,
+            emptiness);
+    };
+    (@each $make:expr; $($name:ident),+) => {
+        $(
+            #[tokio::test]
+            async fn $name() {
+                let Some(handle) = $make.await else { return };
+                $crate::testsuite::$name(handle.store()).await;
+            }
+        )+
+    };
+}
+
+fn text(s: &str) -> Text {
+    Text::parse(s).unwrap()
+}
+fn phone(s: &str) -> Phone {
+    Phone {
+        number: PhoneNumber::parse(s).unwrap(),
+        label: PhoneLabel::Mobile,
+    }
+}
+fn date(s: &str) -> NaiveDate {
+    s.parse().unwrap()
+}
+fn actor() -> Actor {
+    Actor::SYSTEM
+}
+
+pub fn sample_customer(name: &str, phones: &[&str]) -> NewCustomer {
+    NewCustomer {
+        kind: CustomerKind::Person,
+        name: text(name),
+        email: Some(Email::parse("anna@example.com").unwrap()),
+        time_zone: TimeZone::parse("Europe/Berlin").unwrap(),
+        do_not_call: false,
+        marketing_consent: true,
+        birthday: Some(date("1980-05-17")),
+        phones: phones.iter().map(|p| phone(p)).collect(),
+        addresses: vec![Address {
+            label: "home".into(),
+            line1: text("Hauptstraße 5"),
+            line2: None,
+            postal_code: "10115".into(),
+            city: text("Berlin"),
+            country: "DE".into(),
+            location: Some(GeoPoint::new(52.53, 13.38).unwrap()),
+        }],
+    }
+}
+
+pub fn sample_model(code: &str, parts: u16, labor: u16) -> NewProductModel {
+    NewProductModel {
+        code: SerialNumber::parse(code).unwrap(),
+        name: text("AquaPro 7 kg"),
+        category: ProductCategory::Appliance,
+        product_line: SkillName::parse("washing_machines").unwrap(),
+        fault_codes: vec![FaultCode {
+            code: "E21".into(),
+            description: "Drain pump blocked".into(),
+        }],
+        warranty: Some(WarrantyPolicy {
+            parts_months: parts,
+            labor_months: labor,
+            max_mileage_km: None,
+            max_hours: None,
+        }),
+    }
+}
+
+fn sample_asset(customer_id: i64, model_id: i64, serial: &str, purchase: NaiveDate) -> NewAsset {
+    NewAsset {
+        customer_id,
+        model_id,
+        serial: SerialNumber::parse(serial).unwrap(),
+        vin: None,
+        purchase_date: purchase,
+        dealer: Some("ElektroMarkt".into()),
+        mileage_km: None,
+        operating_hours: None,
+    }
+}
+
+fn sample_station(name: &str) -> NewStation {
+    NewStation {
+        name: text(name),
+        city: text("Berlin"),
+        location: GeoPoint::new(52.5, 13.4).unwrap(),
+        time_zone: TimeZone::parse("Europe/Berlin").unwrap(),
+        skills: vec![Skill {
+            name: SkillName::parse("washing_machines").unwrap(),
+            level: SkillLevel::new(4).unwrap(),
+        }],
+        capacity_per_day: 12,
+        opening_hours: vec![OpeningHours {
+            weekday: 1,
+            opens: "08:00:00".parse().unwrap(),
+            closes: "17:00:00".parse().unwrap(),
+        }],
+    }
+}
+
+fn assert_conflict<T: std::fmt::Debug>(r: Result<T, StoreError>, field: &str) {
+    match r {
+        Err(StoreError::Conflict { field: f, .. }) => assert_eq!(f, field),
+        other => panic!("expected conflict on {field}, got {other:?}"),
+    }
+}
+fn assert_invalid<T: std::fmt::Debug>(r: Result<T, StoreError>, field: &str) {
+    match r {
+        Err(StoreError::Invalid(e)) => assert_eq!(e.field, field),
+        other => panic!("expected invalid {field}, got {other:?}"),
+    }
+}
+fn assert_not_found<T: std::fmt::Debug>(r: Result<T, StoreError>) {
+    assert!(
+        matches!(r, Err(StoreError::NotFound { .. })),
+        "expected not found, got {r:?}"
+    );
+}
+
+pub async fn customers_round_trip(s: &dyn Store) {
+    let new = sample_customer("Anna Müller", &["+49 30 1234567", "+49 151 2345678"]);
+    let c = s.create_customer(actor(), &new).await.unwrap();
+    assert!(c.id > 0);
+    let got = s.get_customer(c.id).await.unwrap();
+    assert_eq!(got, c);
+    assert_eq!(got.name, "Anna Müller");
+    assert_eq!(got.phones.len(), 2);
+    assert_eq!(got.phones[0].number.as_str(), "+49301234567");
+    assert_eq!(got.addresses[0].location, Some(GeoPoint::new(52.53, 13.38).unwrap()));
+    assert_eq!(got.birthday, Some(date("1980-05-17")));
+    assert_eq!(got.time_zone.as_str(), "Europe/Berlin");
+    assert_not_found(s.get_customer(c.id + 1000).await);
+
+    let found = s
+        .find_customer_by_phone(&PhoneNumber::parse("+491512345678").unwrap())
+        .await
+        .unwrap();
+    assert_eq!(found, Some(c.id));
+    assert_eq!(
+        s.find_customer_by_phone(&PhoneNumber::parse("+491512345679").unwrap())
+            .await
+            .unwrap(),
+        None
+    );
+
+    let i = s
+        .add_interaction(
+            actor(),
+            c.id,
+            &NewInteraction {
+                kind: InteractionKind::Call,
+                direction: Direction::Inbound,
+                summary: text("Asked about E21"),
+                at: Some(Utc::now() - Duration::hours(2)),
+            },
+        )
+        .await
+        .unwrap();
+    let j = s
+        .add_interaction(
+            actor(),
+            c.id,
+            &NewInteraction {
+                kind: InteractionKind::Note,
+                direction: Direction::Internal,
+                summary: text("Prefers mornings"),
+                at: None,
+            },
+        )
+        .await
+        .unwrap();
+    let list = s.list_interactions(c.id, 10).await.unwrap();
+    assert_eq!(
+        list.iter().map(|x| x.id).collect::<Vec<_>>(),
+        vec![j.id, i.id],
+        "newest first"
+    );
+    assert_not_found(
+        s.add_interaction(
+            actor(),
+            c.id + 1000,
+            &NewInteraction {
+                kind: InteractionKind::Note,
+                direction: Direction::Internal,
+                summary: text("x"),
+                at: None,
+            },
+        )
+        .await,
+    );
+}
+
+pub async fn customer_search(s: &dyn Store) {
+    for (n, p) in [
+        ("Anna Müller", "+49301111111"),
+        ("Annette Schmidt", "+49302222222"),
+        ("Bernd Weber", "+49303333333"),
+        ("Weber Logistik GmbH", "+49404444444"),
+    ] {
+        let mut c = sample_customer(n, &[p]);
+        c.email = Some(Email::parse(&format!("c{}@example.com", &p[p.len() - 2..])).unwrap());
+        s.create_customer(actor(), &c).await.unwrap();
+    }
+    let names = |v: Vec<Customer>| v.into_iter().map(|c| c.name).collect::<Vec<_>>();
+    let q = |q: &str, limit| CustomerQuery {
+        q: Some(q.into()),
+        limit,
+        offset: 0,
+    };
+    assert_eq!(
+        names(s.search_customers(&q("ann", 10)).await.unwrap()),
+        vec!["Anna Müller", "Annette Schmidt"]
+    );
+    assert_eq!(
+        names(s.search_customers(&q("WEBER", 10)).await.unwrap()),
+        vec!["Bernd Weber", "Weber Logistik GmbH"]
+    );
+    assert_eq!(
+        names(s.search_customers(&q("müller", 10)).await.unwrap()),
+        vec!["Anna Müller"]
+    );
+    assert_eq!(
+        names(s.search_customers(&q("MÜLLER", 10)).await.unwrap()),
+        vec!["Anna Müller"]
+    );
+    // By e-mail.
+    assert_eq!(
+        names(s.search_customers(&q("c22@example", 10)).await.unwrap()),
+        vec!["Annette Schmidt"]
+    );
+    // By phone digits, in any spelling.
+    let by_phone = s.search_customers(&q("030 3333333", 10)).await.unwrap();
+    assert_eq!(names(by_phone.clone()), vec!["Bernd Weber"]);
+    assert_eq!(by_phone[0].phones.len(), 1, "results carry their phones");
+    // Limit and offset, stable order by name.
+    let all = s
+        .search_customers(&CustomerQuery {
+            q: None,
+            limit: 2,
+            offset: 1,
+        })
+        .await
+        .unwrap();
+    assert_eq!(names(all), vec!["Annette Schmidt", "Bernd Weber"]);
+    // Wildcards in the query are literal.
+    assert!(s.search_customers(&q("%", 10)).await.unwrap().is_empty());
+    assert!(s.search_customers(&q("_nna", 10)).await.unwrap().is_empty());
+}
+
+pub async fn customer_patch(s: &dyn Store) {
+    let c = s
+        .create_customer(actor(), &sample_customer("Anna Müller", &["+49301111111"]))
+        .await
+        .unwrap();
+    let p = CustomerPatch {
+        name: Some(text("Anna Schulz")),
+        email: Some(None),
+        do_not_call: Some(true),
+        phones: Some(vec![phone("+49155555555"), phone("+49301111111")]),
+        ..Default::default()
+    };
+    let u = s.update_customer(actor(), c.id, &p).await.unwrap();
+    assert_eq!(u.name, "Anna Schulz");
+    assert_eq!(u.email, None);
+    assert!(u.do_not_call);
+    assert_eq!(u.phones.len(), 2);
+    assert_eq!(u.addresses, c.addresses, "addresses untouched");
+    assert_eq!(s.get_customer(c.id).await.unwrap(), u);
+    assert_eq!(
+        s.find_customer_by_phone(&PhoneNumber::parse("+49155555555").unwrap())
+            .await
+            .unwrap(),
+        Some(c.id)
+    );
+    assert_not_found(s.update_customer(actor(), c.id + 99, &p).await);
+}
+
+pub async fn import_is_all_or_nothing(s: &dyn Store) {
+    let rows = vec![
+        sample_customer("A One", &["+49301000001"]),
+        sample_customer("B Two", &["+49301000002"]),
+    ];
+    let ids = s.import_customers(actor(), &rows).await.unwrap();
+    assert_eq!(ids.len(), 2);
+    let m = s.create_model(actor(), &sample_model("WM-7000", 24, 24)).await.unwrap();
+    let today = Utc::now().date_naive();
+    let good = sample_asset(ids[0], m.id, "SER-0001", today);
+    let dup = sample_asset(ids[1], m.id, "SER-0001", today);
+    assert_conflict(s.import_assets(actor(), &[good.clone(), dup]).await, "serial");
+    assert!(s.list_assets(ids[0]).await.unwrap().is_empty(), "nothing half-written");
+    let bad_owner = sample_asset(ids[1] + 1000, m.id, "SER-0002", today);
+    assert_invalid(
+        s.import_assets(actor(), &[good.clone(), bad_owner]).await,
+        "customer_id",
+    );
+    assert!(s.list_assets(ids[0]).await.unwrap().is_empty(), "nothing half-written");
+    assert_eq!(s.import_assets(actor(), &[good]).await.unwrap().len(), 1);
+}
+
+pub async fn assets_and_warranty(s: &dyn Store) {
+    let c = s
+        .create_customer(actor(), &sample_customer("Anna Müller", &["+49301111111"]))
+        .await
+        .unwrap();
+    let m = s.create_model(actor(), &sample_model("WM-7000", 24, 12)).await.unwrap();
+    assert_eq!(s.get_model(m.id).await.unwrap(), m);
+    assert_eq!(m.fault_codes.len(), 1);
+    assert_conflict(s.create_model(actor(), &sample_model("WM-7000", 1, 1)).await, "code");
+    let purchase = Utc::now().date_naive() - Duration::days(100);
+    let a = s
+        .create_asset(actor(), &sample_asset(c.id, m.id, "wm-2026-0001", purchase))
+        .await
+        .unwrap();
+    assert_eq!(a.serial.as_str(), "WM-2026-0001");
+    assert_eq!(s.get_asset(a.id).await.unwrap(), a);
+    assert_conflict(
+        s.create_asset(actor(), &sample_asset(c.id, m.id, "WM-2026-0001", purchase))
+            .await,
+        "serial",
+    );
+    assert_invalid(
+        s.create_asset(actor(), &sample_asset(c.id + 5, m.id, "WM-2026-0002", purchase))
+            .await,
+        "customer_id",
+    );
+    assert_invalid(
+        s.create_asset(actor(), &sample_asset(c.id, m.id + 5, "WM-2026-0003", purchase))
+            .await,
+        "model_id",
+    );
+    let found = s
+        .find_asset_by_serial(&SerialNumber::parse("WM-2026-0001").unwrap())
+        .await
+        .unwrap();
+    assert_eq!(found.map(|x| x.id), Some(a.id));
+
+    let with = s
+        .add_contract(
+            actor(),
+            a.id,
+            &NewServiceContract {
+                name: text("CarePlus"),
+                starts_on: purchase,
+                ends_on: purchase + Duration::days(5 * 365),
+                covers_parts: true,
+                covers_labor: false,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(with.contracts.len(), 1);
+    let detailed = s.customer_assets(c.id).await.unwrap();
+    assert_eq!(detailed.len(), 1);
+    assert_eq!(detailed[0].asset, with);
+    assert_eq!(detailed[0].policy.as_ref().map(|p| p.labor_months), Some(12));
+    assert_eq!(detailed[0].model_code, "WM-7000");
+
+    let u = s
+        .update_asset(
+            actor(),
+            a.id,
+            &AssetPatch {
+                mileage_km: Some(1200),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(u.mileage_km, Some(1200));
+    assert_invalid(
+        s.update_asset(
+            actor(),
+            a.id,
+            &AssetPatch {
+                customer_id: Some(c.id + 77),
+                ..Default::default()
+            },
+        )
+        .await,
+        "customer_id",
+    );
+}
+
+async fn customer_with_asset(s: &dyn Store) -> (Customer, Asset) {
+    let c = s
+        .create_customer(actor(), &sample_customer("Anna Müller", &["+49301111111"]))
+        .await
+        .unwrap();
+    let m = s.create_model(actor(), &sample_model("WM-7000", 24, 24)).await.unwrap();
+    let a = s
+        .create_asset(
+            actor(),
+            &sample_asset(c.id, m.id, "WM-1", Utc::now().date_naive() - Duration::days(30)),
+        )
+        .await
+        .unwrap();
+    (c, a)
+}
+
+pub async fn ticket_status_flow(s: &dyn Store) {
+    let (c, a) = customer_with_asset(s).await;
+    let t = s
+        .create_ticket(
+            actor(),
+            &NewTicket {
+                customer_id: c.id,
+                asset_id: Some(a.id),
+                subject: text("E21 drain pump"),
+                description: "Water stays in the drum".into(),
+                priority: Priority::High,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(t.status, TicketStatus::Open);
+    assert_eq!(t.history.len(), 1);
+    let to = |st| TicketPatch {
+        status: Some(st),
+        note: Some("by test".into()),
+        ..Default::default()
+    };
+    let t2 = s
+        .update_ticket(actor(), t.id, &to(TicketStatus::InProgress))
+        .await
+        .unwrap();
+    assert_eq!(t2.status, TicketStatus::InProgress);
+    assert_eq!(t2.history.len(), 2);
+    assert_eq!(t2.history[1].from.as_deref(), Some("open"));
+    assert_eq!(t2.history[1].to, "in_progress");
+    assert_eq!(t2.history[1].note.as_deref(), Some("by test"));
+    s.update_ticket(actor(), t.id, &to(TicketStatus::Resolved))
+        .await
+        .unwrap();
+    s.update_ticket(actor(), t.id, &to(TicketStatus::Closed)).await.unwrap();
+    assert_conflict(s.update_ticket(actor(), t.id, &to(TicketStatus::Open)).await, "status");
+    assert_eq!(
+        s.get_ticket(t.id).await.unwrap().history.len(),
+        4,
+        "refused change left no trace"
+    );
+
+    assert_invalid(
+        s.create_ticket(
+            actor(),
+            &NewTicket {
+                customer_id: c.id + 50,
+                asset_id: None,
+                subject: text("x"),
+                description: String::new(),
+                priority: Priority::Low,
+            },
+        )
+        .await,
+        "customer_id",
+    );
+    // An asset must belong to the ticket's customer.
+    let other = s
+        .create_customer(actor(), &sample_customer("Bernd", &["+49302222222"]))
+        .await
+        .unwrap();
+    assert_invalid(
+        s.create_ticket(
+            actor(),
+            &NewTicket {
+                customer_id: other.id,
+                asset_id: Some(a.id),
+                subject: text("x"),
+                description: String::new(),
+                priority: Priority::Low,
+            },
+        )
+        .await,
+        "asset_id",
+    );
+    let open = s
+        .list_tickets(&TicketQuery {
+            customer_id: Some(c.id),
+            status: Some(TicketStatus::Open),
+            limit: 10,
+        })
+        .await
+        .unwrap();
+    assert!(open.is_empty());
+    let mine = s
+        .list_tickets(&TicketQuery {
+            customer_id: Some(c.id),
+            status: None,
+            limit: 10,
+        })
+        .await
+        .unwrap();
+    assert_eq!(mine.len(), 1);
+    assert_eq!(mine[0].history.len(), 4);
+}
+
+pub async fn repair_orders(s: &dyn Store) {
+    let (c, a) = customer_with_asset(s).await;
+    let st = s.create_station(actor(), &sample_station("North")).await.unwrap();
+    let tech = s
+        .create_technician(
+            actor(),
+            &NewTechnician {
+                station_id: st.id,
+                name: text("Tom Tech"),
+                skills: st.skills.clone(),
+                shifts: vec![],
+                location: None,
+            },
+        )
+        .await
+        .unwrap();
+    let t = s
+        .create_ticket(
+            actor(),
+            &NewTicket {
+                customer_id: c.id,
+                asset_id: Some(a.id),
+                subject: text("E21"),
+                description: String::new(),
+                priority: Priority::Normal,
+            },
+        )
+        .await
+        .unwrap();
+    let ro = s
+        .create_repair_order(
+            actor(),
+            &NewRepairOrder {
+                ticket_id: t.id,
+                asset_id: None,
+                station_id: Some(st.id),
+                technician_id: None,
+                fault_code: Some("E21".into()),
+                description: "replace pump".into(),
+                scheduled_for: None,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(ro.asset_id, a.id, "asset taken from the ticket");
+    assert_eq!(ro.customer_id, c.id);
+    assert_eq!(ro.status, RepairStatus::New);
+    // A fault code must be in the model's catalogue.
+    assert_invalid(
+        s.create_repair_order(
+            actor(),
+            &NewRepairOrder {
+                ticket_id: t.id,
+                asset_id: None,
+                station_id: None,
+                technician_id: None,
+                fault_code: Some("E99".into()),
+                description: String::new(),
+                scheduled_for: None,
+            },
+        )
+        .await,
+        "fault_code",
+    );
+    let step = |status| RepairOrderPatch {
+        status: Some(status),
+        technician_id: Some(tech.id),
+        ..Default::default()
+    };
+    assert_conflict(
+        s.update_repair_order(actor(), ro.id, &step(RepairStatus::Completed))
+            .await,
+        "status",
+    );
+    s.update_repair_order(actor(), ro.id, &step(RepairStatus::Assigned))
+        .await
+        .unwrap();
+    s.update_repair_order(actor(), ro.id, &step(RepairStatus::InProgress))
+        .await
+        .unwrap();
+    let done = s
+        .update_repair_order(actor(), ro.id, &step(RepairStatus::Completed))
+        .await
+        .unwrap();
+    assert!(done.completed_at.is_some());
+    assert_eq!(done.history.len(), 4);
+    assert_eq!(done.technician_id, Some(tech.id));
+    assert_invalid(
+        s.update_repair_order(
+            actor(),
+            ro.id,
+            &RepairOrderPatch {
+                technician_id: Some(tech.id + 100),
+                ..Default::default()
+            },
+        )
+        .await,
+        "technician_id",
+    );
+    let by_tech = s
+        .list_repair_orders(&RepairOrderQuery {
+            technician_id: Some(tech.id),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(by_tech.len(), 1);
+    let none = s
+        .list_repair_orders(&RepairOrderQuery {
+            technician_id: Some(tech.id + 1),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(none.is_empty());
+}
+
+pub async fn complaints(s: &dyn Store) {
+    let (c, _) = customer_with_asset(s).await;
+    let k = s
+        .create_complaint(
+            actor(),
+            &NewComplaint {
+                customer_id: c.id,
+                ticket_id: None,
+                repair_order_id: None,
+                category: ComplaintCategory::Delay,
+                description: text("Technician came two days late"),
+                owner_user_id: None,
+                due_on: Some(date("2030-01-01")),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(k.status, ComplaintStatus::Open);
+    let r = s
+        .update_complaint(
+            actor(),
+            k.id,
+            &ComplaintPatch {
+                status: Some(ComplaintStatus::Resolved),
+                resolution: Some(text("Apologised, voucher sent")),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.status, ComplaintStatus::Resolved);
+    assert_eq!(r.resolution.as_deref(), Some("Apologised, voucher sent"));
+    s.update_complaint(
+        actor(),
+        k.id,
+        &ComplaintPatch {
+            status: Some(ComplaintStatus::Closed),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert_conflict(
+        s.update_complaint(
+            actor(),
+            k.id,
+            &ComplaintPatch {
+                status: Some(ComplaintStatus::Open),
+                ..Default::default()
+            },
+        )
+        .await,
+        "status",
+    );
+    assert_eq!(s.list_complaints(Some(c.id), 10).await.unwrap().len(), 1);
+    assert!(s.list_complaints(Some(c.id + 1), 10).await.unwrap().is_empty());
+}
+
+pub async fn stations_and_technicians(s: &dyn Store) {
+    let st = s.create_station(actor(), &sample_station("North")).await.unwrap();
+    assert_eq!(s.get_station(st.id).await.unwrap(), st);
+    assert_eq!(st.opening_hours.len(), 1);
+    let up = s
+        .update_station(
+            actor(),
+            st.id,
+            &StationPatch {
+                capacity_per_day: Some(20),
+                rating: Some(4.5),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!((up.capacity_per_day, up.rating), (20, 4.5));
+    let t = s
+        .create_technician(
+            actor(),
+            &NewTechnician {
+                station_id: st.id,
+                name: text("Tom Tech"),
+                skills: st.skills.clone(),
+                shifts: st.opening_hours.clone(),
+                location: Some(GeoPoint::new(52.4, 13.3).unwrap()),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(s.get_technician(t.id).await.unwrap(), t);
+    assert_invalid(
+        s.create_technician(
+            actor(),
+            &NewTechnician {
+                station_id: st.id + 9,
+                name: text("Nobody"),
+                skills: vec![],
+                shifts: vec![],
+                location: None,
+            },
+        )
+        .await,
+        "station_id",
+    );
+    let moved = s
+        .update_technician(
+            actor(),
+            t.id,
+            &TechnicianPatch {
+                location: Some(GeoPoint::new(52.0, 13.0).unwrap()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(moved.location, Some(GeoPoint::new(52.0, 13.0).unwrap()));
+    assert_eq!(s.list_technicians(Some(st.id)).await.unwrap().len(), 1);
+    assert_eq!(s.list_technicians(Some(st.id + 1)).await.unwrap().len(), 0);
+    assert_eq!(s.list_stations().await.unwrap().len(), 1);
+}
+
+pub async fn stock_ledger(s: &dyn Store) {
+    let st = s.create_station(actor(), &sample_station("North")).await.unwrap();
+    let part = s
+        .create_part(
+            actor(),
+            &NewPart {
+                sku: SerialNumber::parse("DRP-100").unwrap(),
+                name: text("Drain pump"),
+                price: Money {
+                    minor: 4590,
+                    currency: Currency::parse("EUR").unwrap(),
+                },
+                product_line: None,
+                safety_stock: 3,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(s.get_part(part.id).await.unwrap(), part);
+    let mv = |delta, reason| NewStockMovement {
+        part_id: part.id,
+        delta,
+        reason,
+        reference: text("repair_order:1"),
+    };
+    s.record_stock_movement(actor(), st.id, &mv(5, StockReason::Receipt))
+        .await
+        .unwrap();
+    s.record_stock_movement(actor(), st.id, &mv(-3, StockReason::Consumption))
+        .await
+        .unwrap();
+    assert_conflict(
+        s.record_stock_movement(actor(), st.id, &mv(-3, StockReason::Consumption))
+            .await,
+        "delta",
+    );
+    let levels = s.stock_levels(st.id).await.unwrap();
+    assert_eq!(levels.len(), 1);
+    assert_eq!(levels[0].quantity, 2);
+    assert!(levels[0].below_safety_stock);
+    let moves = s.stock_movements(st.id, 10).await.unwrap();
+    assert_eq!(moves.iter().map(|m| m.delta).collect::<Vec<_>>(), vec![-3, 5]);
+    assert_eq!(moves[0].reference, "repair_order:1");
+    assert_invalid(
+        s.record_stock_movement(
+            actor(),
+            st.id,
+            &NewStockMovement {
+                part_id: part.id + 40,
+                ..mv(1, StockReason::Receipt)
+            },
+        )
+        .await,
+        "part_id",
+    );
+    assert_not_found(
+        s.record_stock_movement(actor(), st.id + 40, &mv(1, StockReason::Receipt))
+            .await,
+    );
+}
+
+pub async fn knowledge_base(s: &dyn Store) {
+    let art = |title: &str, body: &str, line: Option<&str>| NewKbArticle {
+        title: text(title),
+        body: text(body),
+        product_line: line.map(|l| SkillName::parse(l).unwrap()),
+        fault_code: None,
+        tags: vec!["pump".into()],
+    };
+    let a = s
+        .create_article(
+            actor(),
+            &art(
+                "Drain pump blocked",
+                "Clean the filter behind the flap",
+                Some("washing_machines"),
+            ),
+        )
+        .await
+        .unwrap();
+    s.create_article(
+        actor(),
+        &art(
+            "Fridge warm",
+            "Check the compressor and the drain",
+            Some("refrigerators"),
+        ),
+    )
+    .await
+    .unwrap();
+    let search = |q: &str, line: Option<&str>| KbQuery {
+        q: Some(q.into()),
+        product_line: line.map(|l| SkillName::parse(l).unwrap()),
+        limit: 10,
+    };
+    assert_eq!(s.search_articles(&search("drain", None)).await.unwrap().len(), 2);
+    assert_eq!(s.search_articles(&search("DRAIN filter", None)).await.unwrap().len(), 1);
+    assert_eq!(
+        s.search_articles(&search("drain", Some("refrigerators")))
+            .await
+            .unwrap()[0]
+            .title,
+        "Fridge warm"
+    );
+    assert_eq!(
+        s.search_articles(&search("pump", None)).await.unwrap().len(),
+        2,
+        "tags count"
+    );
+    let up = s
+        .update_article(
+            actor(),
+            a.id,
+            &art("Drain pump blocked (E21)", "Clean the filter", None),
+        )
+        .await
+        .unwrap();
+    assert_eq!(up.title, "Drain pump blocked (E21)");
+    assert_eq!(up.product_line, None);
+    s.delete_article(actor(), a.id).await.unwrap();
+    assert_not_found(s.get_article(a.id).await);
+    assert_not_found(s.delete_article(actor(), a.id).await);
+}
+
+pub async fn users_sessions_and_audit(s: &dyn Store) {
+    let u = s
+        .create_user(
+            actor(),
+            &NewUserRecord {
+                username: "agent1".into(),
+                display_name: "Agent One".into(),
+                role: Role::Agent,
+                technician_id: None,
+                password_hash: "$argon2id$fake".into(),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(s.get_user(u.id).await.unwrap(), u);
+    assert_conflict(
+        s.create_user(
+            actor(),
+            &NewUserRecord {
+                username: "agent1".into(),
+                display_name: "Again".into(),
+                role: Role::Agent,
+                technician_id: None,
+                password_hash: "x".into(),
+            },
+        )
+        .await,
+        "username",
+    );
+    let (cu, hash) = s.user_credentials("agent1").await.unwrap().unwrap();
+    assert_eq!((cu.id, hash.as_str()), (u.id, "$argon2id$fake"));
+    assert!(s.user_credentials("nobody").await.unwrap().is_none());
+
+    let now = Utc::now();
+    s.create_session("h1", u.id, now + Duration::hours(1)).await.unwrap();
+    s.create_session("h2", u.id, now - Duration::seconds(1)).await.unwrap();
+    assert_eq!(s.session_user("h1", now).await.unwrap().map(|x| x.id), Some(u.id));
+    assert!(s.session_user("h2", now).await.unwrap().is_none(), "expired");
+    assert!(s.session_user("nope", now).await.unwrap().is_none());
+    s.delete_session("h1").await.unwrap();
+    assert!(s.session_user("h1", now).await.unwrap().is_none(), "logged out");
+
+    let c = s
+        .create_customer(Actor::user(u.id), &sample_customer("Anna", &["+49301111111"]))
+        .await
+        .unwrap();
+    s.update_customer(
+        Actor::user(u.id),
+        c.id,
+        &CustomerPatch {
+            do_not_call: Some(true),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let log = s.list_audit(10).await.unwrap();
+    let mine: Vec<_> = log.iter().filter(|e| e.user_id == Some(u.id)).collect();
+    assert_eq!(mine.len(), 2);
+    assert_eq!(
+        (mine[0].action.as_str(), mine[0].entity.as_str()),
+        ("update", "customer")
+    );
+    assert_eq!(mine[0].entity_id, Some(c.id));
+    assert_eq!(mine[0].detail["do_not_call"], true);
+    assert_eq!(mine[1].action, "create");
+    assert!(
+        log.iter().all(|e| !e.detail.to_string().contains("argon2")),
+        "no password hash in the audit log"
+    );
+}
+
+pub async fn screen_pop_by_phone_and_serial(s: &dyn Store) {
+    let c = s
+        .create_customer(actor(), &sample_customer("Anna Müller", &["+49301111111"]))
+        .await
+        .unwrap();
+    let m = s.create_model(actor(), &sample_model("WM-7000", 24, 24)).await.unwrap();
+    let today = Utc::now().date_naive();
+    let fresh = s
+        .create_asset(
+            actor(),
+            &sample_asset(c.id, m.id, "WM-NEW-1", today - Duration::days(30)),
+        )
+        .await
+        .unwrap();
+    let old = s
+        .create_asset(
+            actor(),
+            &sample_asset(c.id, m.id, "WM-OLD-1", today - Duration::days(1000)),
+        )
+        .await
+        .unwrap();
+    s.create_ticket(
+        actor(),
+        &NewTicket {
+            customer_id: c.id,
+            asset_id: Some(fresh.id),
+            subject: text("E21"),
+            description: String::new(),
+            priority: Priority::Normal,
+        },
+    )
+    .await
+    .unwrap();
+    s.add_interaction(
+        actor(),
+        c.id,
+        &NewInteraction {
+            kind: InteractionKind::Call,
+            direction: Direction::Inbound,
+            summary: text("called"),
+            at: None,
+        },
+    )
+    .await
+    .unwrap();
+    let pop = screen_pop(
+        s,
+        &Lookup::Phone(PhoneNumber::parse("+49301111111").unwrap()),
+        today,
+        ScreenPopSettings::default(),
+    )
+    .await
+    .unwrap()
+    .expect("customer found");
+    assert_eq!(pop.customer.id, c.id);
+    assert_eq!(pop.matched_by, "phone");
+    let state = |id| pop.assets.iter().find(|a| a.asset.id == id).unwrap().warranty.state;
+    assert_eq!(state(fresh.id), WarrantyState::InWarranty);
+    assert_eq!(state(old.id), WarrantyState::Expired);
+    assert_eq!(pop.open_tickets.len(), 1);
+    assert_eq!(pop.recent_interactions.len(), 1);
+
+    let by_serial = screen_pop(
+        s,
+        &Lookup::Serial(SerialNumber::parse("wm-old-1").unwrap()),
+        today,
+        ScreenPopSettings::default(),
+    )
+    .await
+    .unwrap()
+    .expect("found by serial");
+    assert_eq!(by_serial.customer.id, c.id);
+    assert_eq!(by_serial.matched_by, "serial");
+    let nobody = screen_pop(
+        s,
+        &Lookup::Phone(PhoneNumber::parse("+49309999999").unwrap()),
+        today,
+        ScreenPopSettings::default(),
+    )
+    .await
+    .unwrap();
+    assert!(nobody.is_none());
+}
+
+pub async fn emptiness(s: &dyn Store) {
+    s.ping().await.unwrap();
+    assert!(s.is_empty().await.unwrap());
+    s.create_customer(actor(), &sample_customer("Anna", &["+49301111111"]))
+        .await
+        .unwrap();
+    assert!(!s.is_empty().await.unwrap());
+}
