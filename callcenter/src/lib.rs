@@ -1,1 +1,8 @@
+//! The Aftercare service: configuration, the HTTP adapter, demo data and imports, and the
+//! `aftercare` command line. Later: the SIP front end, IVR and ACD adapters.
 
+pub mod cli;
+pub mod config;
+pub mod demo;
+pub mod http;
+pub mod import;

@@ -1,0 +1,212 @@
+//! The `aftercare` command line. `main.rs` only calls [`main`]; everything it does lives here so
+//! tests can reach it.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use chrono::Utc;
+use clap::{Parser, Subcommand};
+use crm_core::screen_pop::ScreenPopSettings;
+use crm_core::Store;
+use tracing_subscriber::EnvFilter;
+
+use crate::config::{Config, LogFormat, Overrides};
+use crate::http::{self, AppState, Settings};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "aftercare",
+    version,
+    about = "After-sales service platform: CRM, call center, dispatch."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Options every command shares. Each may also come from a TOML file (`--config`) or from an
+/// `AFTERCARE_<NAME>` environment variable (`AFTERCARE_DATABASE_URL`, `AFTERCARE_HTTP`, …);
+/// flags win over the environment, which wins over the file.
+#[derive(clap::Args, Debug, Clone)]
+struct Common {
+    /// TOML configuration file.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Database: `sqlite://PATH` or `postgres://USER@HOST/DB` [env: AFTERCARE_DATABASE_URL].
+    /// Default: a SQLite file in the data directory.
+    #[arg(long, value_name = "URL")]
+    database_url: Option<String>,
+    /// Directory for the embedded database and other files [default: ./aftercare-data].
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Log as `text` or `json` (to stderr).
+    #[arg(long, value_enum)]
+    log_format: Option<LogFormat>,
+    /// Log filter, e.g. `info` or `callcenter=debug,info` [default: info].
+    #[arg(long, value_name = "FILTER")]
+    log_level: Option<String>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the service: HTTP API, pages and background work, until SIGINT or SIGTERM.
+    Serve {
+        #[command(flatten)]
+        common: Common,
+        /// HTTP listen address [default: 127.0.0.1:8080].
+        #[arg(long, value_name = "ADDR")]
+        http: Option<std::net::SocketAddr>,
+        /// Fill an empty database with realistic demo data and demo logins (password `demo`).
+        #[arg(long)]
+        demo: bool,
+    },
+    /// Import a CSV file; every row is checked first, and a file with any bad row writes nothing.
+    Import {
+        #[command(flatten)]
+        common: Common,
+        #[command(subcommand)]
+        what: ImportWhat,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum ImportWhat {
+    /// Customers. Columns: name, phone (required); kind, email, phone2, time_zone, street,
+    /// postal_code, city, country, lat, lon, birthday, do_not_call, marketing_consent.
+    Customers { file: PathBuf },
+    /// Assets. Columns: serial, customer_phone, model_code, purchase_date (required); vin, dealer,
+    /// mileage_km, operating_hours.
+    Assets { file: PathBuf },
+}
+
+fn load(common: &Common, http: Option<std::net::SocketAddr>) -> Result<Config, crate::config::ConfigError> {
+    Config::load(
+        common.config.as_deref(),
+        &Overrides {
+            http,
+            database_url: common.database_url.clone(),
+            data_dir: common.data_dir.clone(),
+            log_format: common.log_format,
+            log_level: common.log_level.clone(),
+        },
+    )
+}
+
+fn init_tracing(cfg: &Config) {
+    let filter = EnvFilter::try_new(&cfg.log_level).unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match cfg.log_format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+}
+
+async fn open_store(cfg: &Config) -> anyhow::Result<Arc<dyn Store>> {
+    let url = cfg.database_url();
+    tracing::info!(database = %crm_sql::redact_url(&url), "opening database");
+    Ok(crm_sql::connect(&url).await?)
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down");
+}
+
+async fn serve(cfg: Config, demo: bool) -> anyhow::Result<()> {
+    let store = open_store(&cfg).await?;
+    if demo {
+        match crate::demo::seed_demo(store.as_ref(), Utc::now().date_naive(), cfg.demo_customers).await? {
+            Some(summary) => {
+                println!("Demo data: {} customers, {} assets.", summary.customers, summary.assets);
+                println!(
+                    "DEMO ONLY - these logins all use the password \"{}\":",
+                    crate::demo::DEMO_PASSWORD
+                );
+                let names: Vec<&str> = summary.logins.iter().map(|(u, _)| u.as_str()).collect();
+                println!("  {}", names.join(", "));
+            }
+            None => println!("Demo: the database already holds data; nothing was added."),
+        }
+    }
+    let settings = Settings {
+        session_ttl: chrono::Duration::hours(i64::from(cfg.session_ttl_hours)),
+        screen_pop: ScreenPopSettings {
+            expiring_within_days: cfg.warranty_expiring_days,
+            ..ScreenPopSettings::default()
+        },
+    };
+    let listener = tokio::net::TcpListener::bind(cfg.http).await?;
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, backend = store.backend(), "HTTP listening");
+    println!("Aftercare is listening on http://{addr}  (API docs: http://{addr}/docs)");
+    http::run(listener, AppState::new(store, settings), shutdown_signal()).await?;
+    Ok(())
+}
+
+pub async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve { common, http, demo } => match load(&common, http) {
+            Ok(cfg) => {
+                init_tracing(&cfg);
+                serve(cfg, demo).await
+            }
+            Err(e) => Err(e.into()),
+        },
+        Command::Import { common, what } => match load(&common, None) {
+            Ok(cfg) => {
+                init_tracing(&cfg);
+                import(cfg, what).await
+            }
+            Err(e) => Err(e.into()),
+        },
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn import(cfg: Config, what: ImportWhat) -> anyhow::Result<()> {
+    let store = open_store(&cfg).await?;
+    let (kind, file, noun) = match what {
+        ImportWhat::Customers { file } => (crate::import::Kind::Customers, file, "customers"),
+        ImportWhat::Assets { file } => (crate::import::Kind::Assets, file, "assets"),
+    };
+    match crate::import::run(kind, &file, store.as_ref(), Utc::now().date_naive()).await {
+        Ok(n) => {
+            println!("Imported {n} {noun} from {}.", file.display());
+            Ok(())
+        }
+        Err(crate::import::ImportError::Rows(rows)) => {
+            for r in &rows {
+                eprintln!("{}: {r}", file.display());
+            }
+            anyhow::bail!("{} row(s) refused; nothing was written", rows.len())
+        }
+        Err(e) => Err(e.into()),
+    }
+}

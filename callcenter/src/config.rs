@@ -1,0 +1,273 @@
+//! Layered configuration: built-in defaults, then a TOML file (`--config`), then `AFTERCARE_*`
+//! environment variables, then command-line flags. A bad file is reported with its path and line.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// HTTP listen address.
+    pub http: SocketAddr,
+    /// `sqlite://…` or `postgres://…`; unset means a SQLite file in `data_dir`.
+    pub database_url: Option<String>,
+    /// Where the embedded database and other files live.
+    pub data_dir: PathBuf,
+    pub log_format: LogFormat,
+    /// A tracing filter such as `info` or `callcenter=debug,info`.
+    pub log_level: String,
+    /// How long a login token lives.
+    pub session_ttl_hours: u32,
+    /// Coverage ending within this many days shows as `expiring_soon`.
+    pub warranty_expiring_days: u32,
+    /// How many customers `--demo` creates.
+    pub demo_customers: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            http: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            database_url: None,
+            data_dir: PathBuf::from("aftercare-data"),
+            log_format: LogFormat::Text,
+            log_level: "info".into(),
+            session_ttl_hours: 12,
+            warranty_expiring_days: 30,
+            demo_customers: 3000,
+        }
+    }
+}
+
+/// Never print a database password.
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("http", &self.http)
+            .field("database_url", &self.database_url.as_deref().map(crm_sql::redact_url))
+            .field("data_dir", &self.data_dir)
+            .field("log_format", &self.log_format)
+            .field("log_level", &self.log_level)
+            .field("session_ttl_hours", &self.session_ttl_hours)
+            .field("warranty_expiring_days", &self.warranty_expiring_days)
+            .field("demo_customers", &self.demo_customers)
+            .finish()
+    }
+}
+
+const KEYS: &[&str] = &[
+    "http",
+    "database_url",
+    "data_dir",
+    "log_format",
+    "log_level",
+    "session_ttl_hours",
+    "warranty_expiring_days",
+    "demo_customers",
+];
+
+/// Flags given on the command line; `None` leaves the lower layers' value.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct Overrides {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub http: Option<SocketAddr>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_format: Option<LogFormat>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_level: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("configuration error: {0}")]
+pub struct ConfigError(String);
+
+impl Config {
+    pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Config, ConfigError> {
+        Self::load_with_env(file, overrides, Env::prefixed("AFTERCARE_").only(KEYS))
+    }
+
+    fn load_with_env(file: Option<&Path>, overrides: &Overrides, env: Env) -> Result<Config, ConfigError> {
+        let mut fig = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(path) = file {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| ConfigError(format!("{}: cannot read: {e}", path.display())))?;
+            // Parse first ourselves so a syntax error names file and line.
+            if let Err((line, message)) = check_toml_syntax(&text) {
+                return Err(ConfigError(format!("{}:{line}: {message}", path.display())));
+            }
+            fig = fig.merge(Toml::string(&text));
+            if let Err(e) = fig.extract::<Config>() {
+                return Err(ConfigError(describe(&e, Some((path, &text)))));
+            }
+        }
+        fig = fig.merge(env).merge(Serialized::defaults(overrides));
+        let cfg: Config = fig.extract().map_err(|e| ConfigError(describe(&e, None)))?;
+        cfg.check()?;
+        Ok(cfg)
+    }
+
+    fn check(&self) -> Result<(), ConfigError> {
+        if let Some(url) = &self.database_url {
+            crm_sql::backend_of(url).map_err(|e| ConfigError(format!("database_url: {e}")))?;
+        }
+        if self.session_ttl_hours == 0 {
+            return Err(ConfigError("session_ttl_hours: must be at least 1".into()));
+        }
+        Ok(())
+    }
+
+    /// The database URL in force: the configured one or a SQLite file in `data_dir`.
+    pub fn database_url(&self) -> String {
+        match &self.database_url {
+            Some(u) => u.clone(),
+            None => format!("sqlite://{}", self.data_dir.join("aftercare.db").display()),
+        }
+    }
+}
+
+/// Name the key, and for a file its line, of a figment error.
+fn describe(e: &figment::Error, file: Option<(&Path, &str)>) -> String {
+    let key = e.path.join(".");
+    let mut out = String::new();
+    if let Some((path, text)) = file {
+        let line = e
+            .path
+            .last()
+            .and_then(|k| {
+                text.lines().position(|l| {
+                    let l = l.trim_start();
+                    l.strip_prefix(k.as_str())
+                        .is_some_and(|rest| rest.trim_start().starts_with('='))
+                })
+            })
+            .map(|i| i + 1);
+        out.push_str(&path.display().to_string());
+        if let Some(n) = line {
+            out.push_str(&format!(":{n}"));
+        }
+        out.push_str(": ");
+    }
+    if !key.is_empty() {
+        out.push_str(&format!("{key}: "));
+    }
+    out.push_str(&e.kind.to_string());
+    out
+}
+
+/// A TOML syntax check that reports the 1-based line of the first error.
+fn check_toml_syntax(text: &str) -> Result<(), (usize, String)> {
+    text.parse::<toml::Table>().map(|_| ()).map_err(|e| {
+        let line = e
+            .span()
+            .map(|sp| text[..sp.start.min(text.len())].matches('\n').count() + 1)
+            .unwrap_or(1);
+        (line, e.message().to_string())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A config file that is removed when dropped.
+    struct TempFile(PathBuf);
+    impl Drop for TempFile {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+    fn file(text: &str) -> TempFile {
+        let p = std::env::temp_dir().join(format!(
+            "aftercare-cfg-{}-{}.toml",
+            std::process::id(),
+            rand::random::<u64>()
+        ));
+        std::fs::write(&p, text).unwrap();
+        TempFile(p)
+    }
+
+    fn no_env() -> Env {
+        Env::prefixed("AFTERCARE_TEST_NOTHING_").only(KEYS)
+    }
+
+    #[test]
+    fn layers_apply_in_order() {
+        let f = file("http = \"127.0.0.1:9000\"\nlog_level = \"debug\"\n");
+        let c = Config::load_with_env(Some(&f.0), &Overrides::default(), no_env()).unwrap();
+        assert_eq!(c.http.port(), 9000);
+        assert_eq!(c.log_level, "debug");
+        assert_eq!(c.session_ttl_hours, 12, "default kept");
+        let o = Overrides {
+            http: Some("127.0.0.1:9100".parse().unwrap()),
+            ..Default::default()
+        };
+        let c = Config::load_with_env(Some(&f.0), &o, no_env()).unwrap();
+        assert_eq!(c.http.port(), 9100, "flag beats file");
+        assert!(c.database_url().starts_with("sqlite://aftercare-data/"));
+    }
+
+    #[test]
+    fn environment_beats_file() {
+        let f = file("log_level = \"debug\"\n");
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("AFTERCARE_CFGTEST_LOG_LEVEL", "warn");
+            let env = Env::prefixed("AFTERCARE_CFGTEST_").only(KEYS);
+            let c = Config::load_with_env(Some(&f.0), &Overrides::default(), env).unwrap();
+            assert_eq!(c.log_level, "warn");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn errors_name_file_and_line() {
+        let f = file("http = \"127.0.0.1:9000\"\nlog_level = \"info\"\nsession_ttl_hours = \"soon\"\n");
+        let e = Config::load_with_env(Some(&f.0), &Overrides::default(), no_env())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(&format!("{}:3", f.0.display())), "{e}");
+        assert!(e.contains("session_ttl_hours"), "{e}");
+
+        let f = file("http = \"127.0.0.1:9000\"\nlog_level = = 1\n");
+        let e = Config::load_with_env(Some(&f.0), &Overrides::default(), no_env())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(&format!("{}:2", f.0.display())), "{e}");
+
+        let f = file("htp = \"127.0.0.1:9000\"\n");
+        let e = Config::load_with_env(Some(&f.0), &Overrides::default(), no_env())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("htp"), "unknown key named: {e}");
+
+        let f = file("database_url = \"mysql://x\"\n");
+        let e = Config::load_with_env(Some(&f.0), &Overrides::default(), no_env())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("database_url"), "{e}");
+    }
+
+    #[test]
+    fn debug_hides_password() {
+        let c = Config {
+            database_url: Some("postgres://u:hunter2@h/db".into()),
+            ..Default::default()
+        };
+        assert!(!format!("{c:?}").contains("hunter2"));
+    }
+}

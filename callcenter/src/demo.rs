@@ -1,0 +1,69 @@
+//! `aftercare serve --demo`: fill an empty database with the crm-core demo data set and the demo
+//! logins (all with the password `demo`).
+
+use chrono::NaiveDate;
+use crm_core::demo::{generate, seed, DemoSize};
+use crm_core::model::{Actor, NewUserRecord, Role};
+use crm_core::Store;
+
+use crate::http::auth::hash_password;
+
+pub const DEMO_PASSWORD: &str = "demo";
+pub const DEMO_SEED: u64 = 20_261_122;
+
+pub struct DemoSummary {
+    pub customers: usize,
+    pub assets: usize,
+    pub logins: Vec<(String, Role)>,
+}
+
+/// Seed demo data when the database is empty; `None` when it already holds data.
+pub async fn seed_demo(store: &dyn Store, today: NaiveDate, customers: usize) -> anyhow::Result<Option<DemoSummary>> {
+    if !store.is_empty().await? {
+        return Ok(None);
+    }
+    let size = DemoSize {
+        customers,
+        ..DemoSize::default()
+    };
+    let data = generate(DEMO_SEED, today, size);
+    let seeded = seed(store, &data).await?;
+
+    let mut logins: Vec<(String, String, Role, Option<i64>)> = vec![
+        ("admin".into(), "Demo Administrator".into(), Role::Admin, None),
+        ("supervisor".into(), "Demo Supervisor".into(), Role::Supervisor, None),
+    ];
+    for i in 1..=10 {
+        logins.push((format!("agent{i}"), format!("Demo Agent {i}"), Role::Agent, None));
+    }
+    for (i, tech) in seeded.technician_ids.iter().take(20).enumerate() {
+        let n = i + 1;
+        logins.push((
+            format!("tech{n}"),
+            format!("Demo Technician {n}"),
+            Role::Technician,
+            Some(*tech),
+        ));
+    }
+    let mut out = Vec::with_capacity(logins.len());
+    for (username, display_name, role, technician_id) in logins {
+        store
+            .create_user(
+                Actor::SYSTEM,
+                &NewUserRecord {
+                    username: username.clone(),
+                    display_name,
+                    role,
+                    technician_id,
+                    password_hash: hash_password(DEMO_PASSWORD),
+                },
+            )
+            .await?;
+        out.push((username, role));
+    }
+    Ok(Some(DemoSummary {
+        customers: seeded.customers,
+        assets: seeded.assets,
+        logins: out,
+    }))
+}

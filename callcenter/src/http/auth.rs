@@ -1,0 +1,187 @@
+//! Logins and sessions. Passwords are hashed with argon2id; a login returns an opaque random token
+//! whose SHA-256 is stored, so a leaked database holds no usable token. Role checks are explicit at
+//! the top of every handler (`user.require(…)`).
+
+use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use axum::extract::{FromRequestParts, State};
+use axum::http::request::Parts;
+use axum::http::{header, StatusCode};
+use axum::Json;
+use chrono::Utc;
+use crm_core::model::{Actor, Role, User};
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use utoipa::ToSchema;
+
+use super::error::{ApiError, ApiResult, ErrorBody};
+use super::extract::Body;
+use super::AppState;
+
+pub fn hash_password(password: &str) -> String {
+    let salt = SaltString::generate(&mut OsRng);
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .expect("argon2 with default parameters hashes any password")
+        .to_string()
+}
+
+pub fn verify_password(password: &str, hash: &str) -> bool {
+    PasswordHash::new(hash)
+        .map(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
+        .unwrap_or(false)
+}
+
+fn new_token() -> String {
+    let mut bytes = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    hex::encode(bytes)
+}
+
+pub fn token_hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// The signed-in user of a request: a `Bearer` token of a live session, else 401.
+pub struct AuthUser {
+    pub user: User,
+    token_hash: String,
+}
+
+impl AuthUser {
+    /// 403 unless the user has one of `roles`.
+    pub fn require(&self, roles: &[Role]) -> ApiResult<()> {
+        if roles.contains(&self.user.role) {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden())
+        }
+    }
+    pub fn actor(&self) -> Actor {
+        Actor::user(self.user.id)
+    }
+    pub fn is(&self, role: Role) -> bool {
+        self.user.role == role
+    }
+}
+
+impl FromRequestParts<AppState> for AuthUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let token = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| ApiError::unauthorized("send Authorization: Bearer <token> (POST /api/v1/auth/login)"))?;
+        let hash = token_hash(token);
+        match state.store.session_user(&hash, Utc::now()).await? {
+            Some(user) => Ok(AuthUser { user, token_hash: hash }),
+            None => Err(ApiError::unauthorized("token unknown or expired")),
+        }
+    }
+}
+
+pub const ALL: &[Role] = &[Role::Admin, Role::Supervisor, Role::Agent, Role::Technician];
+pub const STAFF: &[Role] = &[Role::Admin, Role::Supervisor, Role::Agent];
+pub const MANAGERS: &[Role] = &[Role::Admin, Role::Supervisor];
+pub const ADMIN: &[Role] = &[Role::Admin];
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    pub username: String,
+    pub password: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct LoginResponse {
+    pub token: String,
+    pub expires_at: chrono::DateTime<Utc>,
+    pub user: User,
+}
+
+/// Exchange a username and password for a bearer token.
+#[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest,
+    responses((status = 200, body = LoginResponse), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn login(State(st): State<AppState>, Body(req): Body<LoginRequest>) -> ApiResult<Json<LoginResponse>> {
+    if req.username.is_empty() || req.username.len() > 64 {
+        return Err(ApiError::invalid("username", "must have 1 to 64 characters"));
+    }
+    if req.password.len() > 1024 {
+        return Err(ApiError::invalid("password", "too long"));
+    }
+    let found = st.store.user_credentials(&req.username).await?;
+    // Verify against a dummy hash for unknown users, so timing does not tell who exists.
+    let (user, ok) = match found {
+        Some((user, hash)) => {
+            let ok = verify_password(&req.password, &hash);
+            (Some(user), ok)
+        }
+        None => {
+            verify_password(&req.password, &st.dummy_hash);
+            (None, false)
+        }
+    };
+    let user = match (user, ok) {
+        (Some(u), true) => u,
+        _ => return Err(ApiError::unauthorized("wrong username or password")),
+    };
+    let token = new_token();
+    let expires_at = Utc::now() + st.settings.session_ttl;
+    st.store
+        .create_session(&token_hash(&token), user.id, expires_at)
+        .await?;
+    st.store
+        .record_audit(
+            Actor::user(user.id),
+            "login",
+            "user",
+            Some(user.id),
+            serde_json::Value::Null,
+        )
+        .await?;
+    Ok(Json(LoginResponse {
+        token,
+        expires_at,
+        user,
+    }))
+}
+
+/// End the current session; its token stops working at once.
+#[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth", security(("bearer" = [])),
+    responses((status = 204), (status = 401, body = ErrorBody)))]
+pub async fn logout(State(st): State<AppState>, me: AuthUser) -> ApiResult<StatusCode> {
+    st.store.delete_session(&me.token_hash).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The signed-in user.
+#[utoipa::path(get, path = "/api/v1/me", tag = "auth", security(("bearer" = [])),
+    responses((status = 200, body = User), (status = 401, body = ErrorBody)))]
+pub async fn me(me: AuthUser) -> Json<User> {
+    Json(me.user)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_and_tokens() {
+        let h = hash_password("demo");
+        assert!(h.starts_with("$argon2id$"));
+        assert!(verify_password("demo", &h));
+        assert!(!verify_password("Demo", &h));
+        assert!(!verify_password("demo", "not a hash"));
+        let t = new_token();
+        assert_eq!(t.len(), 64);
+        assert_ne!(t, new_token());
+        assert_eq!(token_hash(&t).len(), 64);
+        assert_ne!(token_hash(&t), t);
+    }
+}

@@ -1,0 +1,113 @@
+//! Request metrics in Prometheus text format, labelled by the matched route template (never the
+//! raw URI, which may carry a phone number).
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::Mutex;
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::header;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use super::AppState;
+
+const BUCKETS: [f64; 9] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1.0];
+
+#[derive(Default)]
+struct Series {
+    count: u64,
+    sum: f64,
+    buckets: [u64; BUCKETS.len()],
+}
+
+#[derive(Default)]
+pub struct Metrics {
+    // A std mutex: nothing awaits while it is held.
+    requests: Mutex<BTreeMap<(String, String, u16), Series>>,
+}
+
+impl Metrics {
+    pub fn observe(&self, method: &str, route: &str, status: u16, seconds: f64) {
+        let mut m = self.requests.lock().unwrap_or_else(|p| p.into_inner());
+        let s = m.entry((method.to_string(), route.to_string(), status)).or_default();
+        s.count += 1;
+        s.sum += seconds;
+        for (i, b) in BUCKETS.iter().enumerate() {
+            if seconds <= *b {
+                s.buckets[i] += 1;
+            }
+        }
+    }
+
+    pub fn render(&self) -> String {
+        let m = self.requests.lock().unwrap_or_else(|p| p.into_inner());
+        let mut out = String::new();
+        out.push_str("# HELP aftercare_http_requests_total HTTP requests by method, route and status.\n");
+        out.push_str("# TYPE aftercare_http_requests_total counter\n");
+        for ((method, route, status), s) in m.iter() {
+            let _ = writeln!(
+                out,
+                "aftercare_http_requests_total{{method=\"{method}\",route=\"{route}\",status=\"{status}\"}} {}",
+                s.count
+            );
+        }
+        out.push_str("# HELP aftercare_http_request_duration_seconds HTTP request latency.\n");
+        out.push_str("# TYPE aftercare_http_request_duration_seconds histogram\n");
+        let mut per_route: BTreeMap<(&str, &str), Series> = BTreeMap::new();
+        for ((method, route, _), s) in m.iter() {
+            let agg = per_route.entry((method, route)).or_default();
+            agg.count += s.count;
+            agg.sum += s.sum;
+            for i in 0..BUCKETS.len() {
+                agg.buckets[i] += s.buckets[i];
+            }
+        }
+        for ((method, route), s) in &per_route {
+            let labels = format!("method=\"{method}\",route=\"{route}\"");
+            for (i, b) in BUCKETS.iter().enumerate() {
+                let _ = writeln!(
+                    out,
+                    "aftercare_http_request_duration_seconds_bucket{{{labels},le=\"{b}\"}} {}",
+                    s.buckets[i]
+                );
+            }
+            let _ = writeln!(
+                out,
+                "aftercare_http_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}",
+                s.count
+            );
+            let _ = writeln!(out, "aftercare_http_request_duration_seconds_sum{{{labels}}} {}", s.sum);
+            let _ = writeln!(
+                out,
+                "aftercare_http_request_duration_seconds_count{{{labels}}} {}",
+                s.count
+            );
+        }
+        out
+    }
+}
+
+pub async fn track(State(st): State<AppState>, req: Request, next: Next) -> Response {
+    let start = Instant::now();
+    let method = req.method().as_str().to_string();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "unmatched".to_string());
+    let resp = next.run(req).await;
+    let secs = start.elapsed().as_secs_f64();
+    let status = resp.status().as_u16();
+    st.metrics.observe(&method, &route, status, secs);
+    tracing::debug!(%method, %route, status, ms = secs * 1000.0, "request");
+    resp
+}
+
+pub async fn render(State(st): State<AppState>) -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        st.metrics.render(),
+    )
+}

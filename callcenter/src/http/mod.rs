@@ -1,0 +1,140 @@
+//! The HTTP adapter: axum routes over the CRM store. `run` serves a bound listener until the
+//! shutdown future resolves, so tests start the real server on port 0.
+
+pub mod auth;
+mod crm;
+mod docs;
+pub mod error;
+pub mod extract;
+mod metrics;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::{Json, Router};
+use crm_core::screen_pop::ScreenPopSettings;
+use crm_core::Store;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+pub use metrics::Metrics;
+
+/// Settings the handlers read.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub session_ttl: chrono::Duration,
+    pub screen_pop: ScreenPopSettings,
+}
+
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub settings: Arc<Settings>,
+    pub metrics: Arc<Metrics>,
+    /// Verified against when a username is unknown, so login timing does not reveal users.
+    dummy_hash: Arc<String>,
+}
+
+impl AppState {
+    pub fn new(store: Arc<dyn Store>, settings: Settings) -> Self {
+        AppState {
+            store,
+            settings: Arc::new(settings),
+            metrics: Arc::new(Metrics::default()),
+            dummy_hash: Arc::new(auth::hash_password("not a real password")),
+        }
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Aftercare API", description = "After-sales service: customers, assets and warranty, service requests, repair orders, stations and technicians."),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "auth", description = "Log in and out"),
+        (name = "customers", description = "Customers, their history and the screen pop"),
+        (name = "assets", description = "Products owned by customers, with warranty status"),
+        (name = "service", description = "Service requests, repair orders, complaints"),
+        (name = "network", description = "Service stations, technicians, parts stock"),
+        (name = "catalogue", description = "Product models and parts"),
+        (name = "knowledge base", description = "FAQ and fault → fix articles"),
+        (name = "users", description = "Users and the audit log"),
+    )
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// The whole HTTP surface and its OpenAPI document, built from the same route list.
+pub fn app(state: AppState) -> Router {
+    let (api_router, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(auth::login))
+        .routes(routes!(auth::logout))
+        .routes(routes!(auth::me))
+        .merge(crm::router())
+        .split_for_parts();
+    let openapi = Arc::new(openapi);
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics::render))
+        .route(
+            "/openapi.json",
+            get({
+                let doc = openapi.clone();
+                move || async move { Json(doc.as_ref().clone()) }
+            }),
+        )
+        .route("/docs", get(docs::page))
+        .route("/", get(docs::index))
+        .merge(api_router)
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(extract::MAX_BODY))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))
+        .with_state(state)
+}
+
+async fn not_found() -> impl IntoResponse {
+    error::ApiError::not_found("route")
+}
+
+/// 200 once storage answers, 503 otherwise.
+async fn healthz(State(st): State<AppState>) -> impl IntoResponse {
+    match st.store.ping().await {
+        Ok(()) => (
+            StatusCode::OK,
+            Json(serde_json::json!({ "status": "ok", "storage": st.store.backend() })),
+        ),
+        Err(e) => {
+            tracing::warn!(error = %e, "health check: storage unreachable");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(serde_json::json!({ "status": "unavailable", "storage": st.store.backend() })),
+            )
+        }
+    }
+}
+
+/// Serve until `shutdown` resolves, then finish in-flight requests.
+pub async fn run(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, app(state)).with_graceful_shutdown(shutdown).await
+}
