@@ -110,29 +110,23 @@ async fn open_store(cfg: &Config) -> anyhow::Result<Arc<dyn Store>> {
     Ok(crm_sql::connect(&url).await?)
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
+/// Register for SIGINT and SIGTERM now (so a signal that arrives during start-up is not lost to
+/// the default action) and return a future that resolves on the first of them.
+fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()> + Send + 'static> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => {},
+            _ = int.recv() => {},
         }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = term => {},
-    }
-    tracing::info!("shutting down");
+        tracing::info!("shutting down");
+    })
 }
 
 async fn serve(cfg: Config, demo: bool) -> anyhow::Result<()> {
+    let shutdown = shutdown_signal()?;
     let store = open_store(&cfg).await?;
     if demo {
         match crate::demo::seed_demo(store.as_ref(), Utc::now().date_naive(), cfg.demo_customers).await? {
@@ -159,7 +153,7 @@ async fn serve(cfg: Config, demo: bool) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     tracing::info!(%addr, backend = store.backend(), "HTTP listening");
     println!("Aftercare is listening on http://{addr}  (API docs: http://{addr}/docs)");
-    http::run(listener, AppState::new(store, settings), shutdown_signal()).await?;
+    http::run(listener, AppState::new(store, settings), shutdown).await?;
     Ok(())
 }
 

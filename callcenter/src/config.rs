@@ -225,13 +225,12 @@ mod tests {
     #[test]
     fn environment_beats_file() {
         let f = file("log_level = \"debug\"\n");
-        figment::Jail::expect_with(|jail| {
-            jail.set_env("AFTERCARE_CFGTEST_LOG_LEVEL", "warn");
-            let env = Env::prefixed("AFTERCARE_CFGTEST_").only(KEYS);
-            let c = Config::load_with_env(Some(&f.0), &Overrides::default(), env).unwrap();
-            assert_eq!(c.log_level, "warn");
-            Ok(())
-        });
+        // A prefix no other test uses, so setting it cannot disturb tests running beside this one.
+        std::env::set_var("AFTERCARE_CFGTEST_LOG_LEVEL", "warn");
+        let env = Env::prefixed("AFTERCARE_CFGTEST_").only(KEYS);
+        let c = Config::load_with_env(Some(&f.0), &Overrides::default(), env).unwrap();
+        std::env::remove_var("AFTERCARE_CFGTEST_LOG_LEVEL");
+        assert_eq!(c.log_level, "warn");
     }
 
     #[test]

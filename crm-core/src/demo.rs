@@ -937,7 +937,7 @@ pub async fn seed(store: &(impl Store + ?Sized), data: &DemoData) -> StoreResult
             .parts
             .iter()
             .enumerate()
-            .filter(|(i, _)| (st.id as usize + i) % 3 != 0)
+            .filter(|(i, _)| !(st.id as usize + i).is_multiple_of(3))
         {
             store
                 .record_stock_movement(

@@ -1,1 +1,6 @@
+//! End-to-end suites: they start the built `aftercare` binary on a fresh database (SQLite, and
+//! PostgreSQL where reachable) and use it over its real interfaces. One test binary, several modules.
 
+mod api;
+mod cli;
+mod support;

@@ -1,0 +1,220 @@
+//! Start the real `aftercare` binary on a fresh database and talk to it over HTTP.
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crm_sql::testing::TestDb;
+use serde_json::Value;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_aftercare");
+
+/// Run one scenario against SQLite and against PostgreSQL.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),+ $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(crm_sql::testing::TestDb::sqlite().await).await;
+                }
+            )+
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let Some(db) = crm_sql::testing::TestDb::postgres().await else { return };
+                    super::$name(db).await;
+                }
+            )+
+        }
+    };
+}
+
+/// A running `aftercare serve`; stopped with SIGTERM on drop.
+pub struct Server {
+    child: Child,
+    pub base: String,
+    pub stdout: String,
+    stderr_file: PathBuf,
+    pub client: reqwest::Client,
+}
+
+pub fn temp_path(name: &str) -> PathBuf {
+    std::env::temp_dir().join(format!(
+        "aftercare-e2e-{}-{}-{name}",
+        std::process::id(),
+        rand::random::<u64>()
+    ))
+}
+
+impl Server {
+    /// `aftercare serve --demo` with a small demo data set.
+    pub async fn demo(db: &TestDb) -> Server {
+        Server::start(db, &["--demo"], &[("AFTERCARE_DEMO_CUSTOMERS", "150")]).await
+    }
+
+    pub async fn start(db: &TestDb, args: &[&str], env: &[(&str, &str)]) -> Server {
+        let stderr_file = temp_path("stderr.log");
+        let stderr = std::fs::File::create(&stderr_file).expect("stderr file");
+        let mut cmd = Command::new(BIN);
+        cmd.args(["serve", "--http", "127.0.0.1:0", "--database-url", db.url()])
+            .args(args)
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(stderr);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("aftercare starts");
+        let out = child.stdout.take().expect("stdout");
+        // The server prints its address once it listens; read stdout until then on a thread.
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut seen = String::new();
+            let mut reader = BufReader::new(out);
+            let mut line = String::new();
+            while reader.read_line(&mut line).map(|n| n > 0).unwrap_or(false) {
+                seen.push_str(&line);
+                if line.contains("is listening on http://") {
+                    let _ = tx.send(seen.clone());
+                }
+                line.clear();
+            }
+            let _ = tx.send(seen);
+        });
+        let stdout = rx.recv_timeout(Duration::from_secs(120)).unwrap_or_default();
+        let base = stdout
+            .lines()
+            .find_map(|l| l.split("is listening on ").nth(1))
+            .and_then(|rest| rest.split_whitespace().next())
+            .map(str::to_string)
+            .unwrap_or_else(|| {
+                let err = std::fs::read_to_string(&stderr_file).unwrap_or_default();
+                panic!("server did not start.\nstdout:\n{stdout}\nstderr:\n{err}")
+            });
+        Server {
+            child,
+            base,
+            stdout,
+            stderr_file,
+            client: reqwest::Client::new(),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Log in and return the bearer token.
+    pub async fn login(&self, user: &str, password: &str) -> String {
+        let (status, body) = self
+            .post(
+                "",
+                "/api/v1/auth/login",
+                serde_json::json!({"username": user, "password": password}),
+            )
+            .await;
+        assert_eq!(status, 200, "login {user}: {body}");
+        body["token"].as_str().expect("token").to_string()
+    }
+
+    pub async fn get(&self, token: &str, path: &str) -> (u16, Value) {
+        let mut r = self.client.get(self.url(path));
+        if !token.is_empty() {
+            r = r.bearer_auth(token);
+        }
+        let resp = r.send().await.expect("request");
+        decode(resp).await
+    }
+
+    pub async fn send(&self, method: reqwest::Method, token: &str, path: &str, body: Value) -> (u16, Value) {
+        let mut r = self.client.request(method, self.url(path)).json(&body);
+        if !token.is_empty() {
+            r = r.bearer_auth(token);
+        }
+        decode(r.send().await.expect("request")).await
+    }
+
+    pub async fn post(&self, token: &str, path: &str, body: Value) -> (u16, Value) {
+        self.send(reqwest::Method::POST, token, path, body).await
+    }
+
+    pub async fn patch(&self, token: &str, path: &str, body: Value) -> (u16, Value) {
+        self.send(reqwest::Method::PATCH, token, path, body).await
+    }
+
+    /// POST a raw body with a content type.
+    pub async fn post_raw(&self, token: &str, path: &str, content_type: &str, body: &str) -> (u16, Value) {
+        let resp = self
+            .client
+            .post(self.url(path))
+            .bearer_auth(token)
+            .header("content-type", content_type)
+            .body(body.to_string())
+            .send()
+            .await
+            .expect("request");
+        decode(resp).await
+    }
+
+    /// Stop with SIGTERM and return the exit status and everything written to stderr.
+    pub fn stop(mut self) -> (Option<i32>, String) {
+        let status = terminate(&mut self.child);
+        let mut err = String::new();
+        if let Ok(mut f) = std::fs::File::open(&self.stderr_file) {
+            let _ = f.read_to_string(&mut err);
+        }
+        (status, err)
+    }
+}
+
+async fn decode(resp: reqwest::Response) -> (u16, Value) {
+    let status = resp.status().as_u16();
+    let text = resp.text().await.unwrap_or_default();
+    let v = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    (status, v)
+}
+
+/// SIGTERM, then wait up to 15 s (SIGKILL after that). Returns the exit code.
+fn terminate(child: &mut Child) -> Option<i32> {
+    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while Instant::now() < deadline {
+        if let Ok(Some(status)) = child.try_wait() {
+            return status.code();
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    None
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            terminate(&mut self.child);
+        }
+        let _ = std::fs::remove_file(&self.stderr_file);
+    }
+}
+
+/// Run the binary to completion.
+pub fn run(args: &[&str], cwd: Option<&Path>) -> (i32, String, String) {
+    let mut cmd = Command::new(BIN);
+    cmd.args(args).env_remove("RUST_LOG").stdin(Stdio::null());
+    if let Some(d) = cwd {
+        cmd.current_dir(d);
+    }
+    let out = cmd.output().expect("aftercare runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
