@@ -1,1 +1,9 @@
+//! Dispatch engine: where service stations and technicians are, and how long it takes to get
+//! anywhere. A core without IO or clock: callers pass in the data and the time.
+//!
+//! - [`travel`]: the travel-time model behind a trait (straight line at a configurable speed now;
+//!   a road network can replace it).
+//! - [`index`]: an R-tree of stations for nearest-first search with a skill filter.
 
+pub mod index;
+pub mod travel;

@@ -99,6 +99,54 @@ async fn require_found(c: &mut Conn, table: &'static str, id: i64, entity: &'sta
     }
 }
 
+/// A value for a dynamically built `WHERE`.
+enum Bind {
+    Int(i64),
+    Str(&'static str),
+}
+
+/// `WHERE` clauses with only the conditions given, so every backend can use its indexes (an
+/// `($1 IS NULL OR col = $1)` pattern defeats SQLite's planner).
+#[derive(Default)]
+struct Filter {
+    clauses: Vec<String>,
+    binds: Vec<Bind>,
+}
+
+impl Filter {
+    fn eq_int(mut self, col: &str, v: Option<i64>) -> Self {
+        if let Some(v) = v {
+            self.binds.push(Bind::Int(v));
+            self.clauses.push(format!("{col} = ${}", self.binds.len()));
+        }
+        self
+    }
+    fn eq_str(mut self, col: &str, v: Option<&'static str>) -> Self {
+        if let Some(v) = v {
+            self.binds.push(Bind::Str(v));
+            self.clauses.push(format!("{col} = ${}", self.binds.len()));
+        }
+        self
+    }
+    /// `SELECT {cols} FROM {table} WHERE … ORDER BY {order} LIMIT $n`, bound and fetched.
+    async fn fetch(self, c: &mut Conn, cols: &str, table: &str, order: &str, limit: u32) -> StoreResult<Vec<Row>> {
+        let mut sql = format!("SELECT {cols} FROM {table}");
+        if !self.clauses.is_empty() {
+            sql.push_str(" WHERE ");
+            sql.push_str(&self.clauses.join(" AND "));
+        }
+        sql.push_str(&format!(" ORDER BY {order} LIMIT ${}", self.binds.len() + 1));
+        let mut q = sqlx::query::<Db>(&sql);
+        for b in &self.binds {
+            q = match b {
+                Bind::Int(v) => q.bind(*v),
+                Bind::Str(v) => q.bind(*v),
+            };
+        }
+        q.bind(i64::from(limit)).fetch_all(&mut *c).await.map_err(db_err)
+    }
+}
+
 // ------------------------------------------------------------------------------------ customers
 
 fn search_name(name: &str, email: Option<&Email>) -> String {
@@ -782,7 +830,10 @@ impl AssetStore for This {
 
     async fn find_asset_by_serial(&self, serial: &SerialNumber) -> StoreResult<Option<Asset>> {
         let mut c = self.conn().await?;
-        let id = sqlx::query_scalar::<Db, i64>("SELECT id FROM assets WHERE serial = $1 OR vin = $1")
+        // Two index lookups; an `OR` over two columns makes SQLite scan the table.
+        let id = sqlx::query_scalar::<Db, i64>(
+            "SELECT id FROM assets WHERE serial = $1 UNION ALL SELECT id FROM assets WHERE vin = $1 LIMIT 1",
+        )
             .bind(serial.as_str())
             .fetch_optional(&mut *c)
             .await
@@ -1117,16 +1168,11 @@ impl ServiceStore for This {
 
     async fn list_tickets(&self, q: &TicketQuery) -> StoreResult<Vec<Ticket>> {
         let mut c = self.conn().await?;
-        let sql = format!(
-            "SELECT {TICKET_COLS} FROM tickets WHERE ($1 IS NULL OR customer_id = $1) AND ($2 IS NULL OR status = $2) ORDER BY id DESC LIMIT $3"
-        );
-        let rows = sqlx::query::<Db>(&sql)
-            .bind(q.customer_id)
-            .bind(q.status.map(TicketStatus::as_str))
-            .bind(i64::from(q.limit))
-            .fetch_all(&mut *c)
-            .await
-            .map_err(db_err)?;
+        let rows = Filter::default()
+            .eq_int("customer_id", q.customer_id)
+            .eq_str("status", q.status.map(TicketStatus::as_str))
+            .fetch(&mut c, TICKET_COLS, "tickets", "id DESC", q.limit)
+            .await?;
         load_tickets(&mut c, rows).await
     }
 
@@ -1233,19 +1279,13 @@ impl ServiceStore for This {
 
     async fn list_repair_orders(&self, q: &RepairOrderQuery) -> StoreResult<Vec<RepairOrder>> {
         let mut c = self.conn().await?;
-        let sql = format!(
-            "SELECT {RO_COLS} FROM repair_orders WHERE ($1 IS NULL OR customer_id = $1) AND ($2 IS NULL OR station_id = $2) \
-             AND ($3 IS NULL OR technician_id = $3) AND ($4 IS NULL OR status = $4) ORDER BY id DESC LIMIT $5"
-        );
-        let rows = sqlx::query::<Db>(&sql)
-            .bind(q.customer_id)
-            .bind(q.station_id)
-            .bind(q.technician_id)
-            .bind(q.status.map(RepairStatus::as_str))
-            .bind(i64::from(q.limit))
-            .fetch_all(&mut *c)
-            .await
-            .map_err(db_err)?;
+        let rows = Filter::default()
+            .eq_int("customer_id", q.customer_id)
+            .eq_int("station_id", q.station_id)
+            .eq_int("technician_id", q.technician_id)
+            .eq_str("status", q.status.map(RepairStatus::as_str))
+            .fetch(&mut c, RO_COLS, "repair_orders", "id DESC", q.limit)
+            .await?;
         load_repair_orders(&mut c, rows).await
     }
 
@@ -1313,13 +1353,10 @@ impl ServiceStore for This {
     }
 
     async fn list_complaints(&self, customer_id: Option<i64>, limit: u32) -> StoreResult<Vec<Complaint>> {
-        let sql = format!("SELECT {COMPLAINT_COLS} FROM complaints WHERE ($1 IS NULL OR customer_id = $1) ORDER BY id DESC LIMIT $2");
-        let rows = sqlx::query::<Db>(&sql)
-            .bind(customer_id)
-            .bind(i64::from(limit))
-            .fetch_all(&mut *self.conn().await?)
-            .await
-            .map_err(db_err)?;
+        let rows = Filter::default()
+            .eq_int("customer_id", customer_id)
+            .fetch(&mut *self.conn().await?, COMPLAINT_COLS, "complaints", "id DESC", limit)
+            .await?;
         rows.iter().map(complaint_from_row).collect()
     }
 }
@@ -1473,12 +1510,10 @@ impl NetworkStore for This {
     }
 
     async fn list_technicians(&self, station_id: Option<i64>) -> StoreResult<Vec<Technician>> {
-        let sql = format!("SELECT {TECH_COLS} FROM technicians WHERE ($1 IS NULL OR station_id = $1) ORDER BY id");
-        let rows = sqlx::query::<Db>(&sql)
-            .bind(station_id)
-            .fetch_all(&mut *self.conn().await?)
-            .await
-            .map_err(db_err)?;
+        let rows = Filter::default()
+            .eq_int("station_id", station_id)
+            .fetch(&mut *self.conn().await?, TECH_COLS, "technicians", "id", u32::MAX)
+            .await?;
         rows.iter().map(technician_from_row).collect()
     }
 
