@@ -553,6 +553,75 @@ fn check_address(v: &str) -> Result<(), String> {
     Ok(())
 }
 
+impl Message {
+    /// The wire form: start line, header fields in long form, Content-Length, body.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = match &self.start {
+            StartLine::Request { method, uri } => format!("{method} {uri} SIP/2.0\r\n"),
+            StartLine::Response { code, reason } => format!("SIP/2.0 {code} {reason}\r\n"),
+        };
+        for h in self.headers.iter().filter(|h| h.name != "Content-Length") {
+            out.push_str(&h.name);
+            out.push_str(": ");
+            out.push_str(&h.value);
+            out.push_str("\r\n");
+        }
+        out.push_str(&format!("Content-Length: {}\r\n\r\n", self.body.len()));
+        let mut bytes = out.into_bytes();
+        bytes.extend_from_slice(&self.body);
+        bytes
+    }
+
+    /// The `branch` parameter of the topmost Via.
+    pub fn branch(&self) -> Option<&str> {
+        let via = self.values("Via").next()?;
+        via.split(';').skip(1).find_map(|p| {
+            let (k, v) = p.split_once('=')?;
+            k.trim().eq_ignore_ascii_case("branch").then(|| v.trim())
+        })
+    }
+
+    /// A response to this request (RFC 3261 §8.2.6): Via, From, Call-ID and CSeq copied, To
+    /// copied with `to_tag` added when it has none.
+    pub fn response(&self, code: u16, reason: &str, to_tag: Option<&str>) -> Message {
+        let mut headers = vec![];
+        for h in &self.headers {
+            match h.name.as_str() {
+                "Via" | "From" | "Call-ID" | "CSeq" => headers.push(h.clone()),
+                "To" => {
+                    let mut value = h.value.clone();
+                    if let Some(tag) = to_tag {
+                        if !value.to_ascii_lowercase().contains(";tag=") {
+                            value.push_str(";tag=");
+                            value.push_str(tag);
+                        }
+                    }
+                    headers.push(Header {
+                        name: "To".into(),
+                        value,
+                    });
+                }
+                _ => {}
+            }
+        }
+        Message {
+            start: StartLine::Response {
+                code,
+                reason: reason.to_string(),
+            },
+            headers,
+            body: vec![],
+        }
+    }
+
+    pub fn status(&self) -> Option<u16> {
+        match self.start {
+            StartLine::Response { code, .. } => Some(code),
+            StartLine::Request { .. } => None,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
