@@ -151,6 +151,16 @@ fn progress(n: usize, what: &str) -> ProgressBar {
     pb
 }
 
+/// Close the progress bar; all rows, or every refusal.
+fn finish<T>(pb: ProgressBar, rows: Vec<T>, errors: Vec<RowError>) -> Result<Vec<T>, ImportError> {
+    pb.finish_and_clear();
+    if errors.is_empty() {
+        Ok(rows)
+    } else {
+        Err(ImportError::Rows(errors))
+    }
+}
+
 /// Columns: `name`, `phone` required; `kind`, `email`, `phone2`, `time_zone`, `street`,
 /// `postal_code`, `city`, `country`, `lat`, `lon`, `birthday`, `do_not_call`, `marketing_consent`.
 pub fn parse_customers(path: &Path, today: NaiveDate) -> Result<Vec<NewCustomer>, ImportError> {
@@ -242,12 +252,7 @@ pub fn parse_customers(path: &Path, today: NaiveDate) -> Result<Vec<NewCustomer>
         }
         errors.extend(r.error);
     }
-    pb.finish_and_clear();
-    if errors.is_empty() {
-        Ok(out)
-    } else {
-        Err(ImportError::Rows(errors))
-    }
+    finish(pb, out, errors)
 }
 
 /// Columns: `serial`, `customer_phone`, `model_code`, `purchase_date` required; `vin`, `dealer`,
@@ -321,12 +326,7 @@ pub async fn parse_assets(path: &Path, store: &dyn Store, today: NaiveDate) -> R
         }
         errors.extend(r.error);
     }
-    pb.finish_and_clear();
-    if errors.is_empty() {
-        Ok(out)
-    } else {
-        Err(ImportError::Rows(errors))
-    }
+    finish(pb, out, errors)
 }
 
 pub enum Kind {
