@@ -70,6 +70,17 @@ fn read(path: &Path, required: &[&str]) -> Result<Rows, ImportError> {
     Ok(Rows { header, records })
 }
 
+impl Rows {
+    fn row<'a>(&'a self, line: usize, rec: &'a csv::StringRecord) -> Row<'a> {
+        Row {
+            line,
+            header: &self.header,
+            rec,
+            error: None,
+        }
+    }
+}
+
 /// Field access for one row that collects the first error.
 struct Row<'a> {
     line: usize,
@@ -171,12 +182,7 @@ pub fn parse_customers(path: &Path, today: NaiveDate) -> Result<Vec<NewCustomer>
     let mut seen_phones: HashMap<PhoneNumber, usize> = HashMap::new();
     for (line, rec) in &rows.records {
         pb.inc(1);
-        let mut r = Row {
-            line: *line,
-            header: &rows.header,
-            rec,
-            error: None,
-        };
+        let mut r = rows.row(*line, rec);
         let name = r.req("name", Text::parse);
         let kind = r.opt("kind", CustomerKind::parse).unwrap_or(CustomerKind::Person);
         let email = r.opt("email", Email::parse);
@@ -266,12 +272,7 @@ pub async fn parse_assets(path: &Path, store: &dyn Store, today: NaiveDate) -> R
     let mut seen: HashMap<SerialNumber, usize> = HashMap::new();
     for (line, rec) in &rows.records {
         pb.inc(1);
-        let mut r = Row {
-            line: *line,
-            header: &rows.header,
-            rec,
-            error: None,
-        };
+        let mut r = rows.row(*line, rec);
         let serial = r.req("serial", SerialNumber::parse);
         if let Some(s) = &serial {
             if let Some(first) = seen.insert(s.clone(), *line) {
