@@ -13,6 +13,8 @@ use std::fmt;
 pub const MAX_MESSAGE: usize = 64 * 1024;
 /// Most header fields in one message.
 pub const MAX_HEADERS: usize = 256;
+/// Longest header field (name and value, after unfolding).
+pub const MAX_HEADER_FIELD: usize = 8 * 1024;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StartLine {
@@ -299,6 +301,9 @@ pub fn parse(bytes: &[u8], datagram: bool) -> Result<Message, Refusal> {
     }
     let mut headers = Vec::with_capacity(raw_fields.len());
     for f in &raw_fields {
+        if f.len() > MAX_HEADER_FIELD {
+            return Err(bad("header field too long"));
+        }
         let Some((name, value)) = f.split_once(':') else {
             return Err(bad("header field without a colon"));
         };

@@ -3,7 +3,13 @@
 //! - [`message`]: strict parser for one message (sits in front of rsip; see ARCHITECTURE.md).
 //! - [`screen`]: the checks a user-agent server applies before transactions and dialogs.
 //! - [`transaction`]: RFC 3261 transactions and their timers, driven by `(now, event)`.
+//! - [`ua`]: dialogs, calls in and out, digest towards trunks; also `(now, event)` in, actions out.
+//! - [`sdp`]: offer/answer for G.711 and telephone-event.
+//! - [`digest`]: client-side digest authentication (MD5, SHA-256).
 
+pub mod digest;
 pub mod message;
 pub mod screen;
+pub mod sdp;
 pub mod transaction;
+pub mod ua;

@@ -19,7 +19,7 @@ pub const T4: u64 = 5_000;
 pub struct Time(pub u64);
 
 impl Time {
-    fn after(self, ms: u64) -> Time {
+    pub fn after(self, ms: u64) -> Time {
         Time(self.0 + ms)
     }
 }
@@ -96,7 +96,7 @@ pub struct Transactions {
     next_id: u64,
 }
 
-fn key_of(m: &Message) -> Option<Key> {
+pub fn key_of(m: &Message) -> Option<Key> {
     let branch = m.branch()?.to_string();
     let method = match &m.start {
         StartLine::Request { method, .. } => method.clone(),
