@@ -6,4 +6,5 @@ pub mod config;
 pub mod demo;
 pub mod http;
 pub mod import;
+pub mod media;
 pub mod sip;
