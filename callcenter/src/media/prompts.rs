@@ -116,7 +116,7 @@ pub fn say_number(n: u32) -> Vec<String> {
             out.push(format!("n{rest}"));
         } else {
             out.push(format!("n{}", rest / 10 * 10));
-            if rest % 10 != 0 {
+            if !rest.is_multiple_of(10) {
                 out.push(format!("n{}", rest % 10));
             }
         }
