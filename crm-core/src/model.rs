@@ -57,6 +57,15 @@ str_enum!(ComplaintCategory {
     Parts = "parts", Other = "other",
 });
 str_enum!(ComplaintStatus { Open = "open", InProgress = "in_progress", Resolved = "resolved", Closed = "closed" });
+str_enum!(
+    /// How a call ended for the caller: `self_service` (the IVR answered), `queued` (transferred
+    /// to a queue), `voicemail` (left a message or asked for a callback), `abandoned` (hung up
+    /// before any of those), `rejected` (refused at the SIP level), `failed` (outbound, not reached).
+    CallOutcome {
+        SelfService = "self_service", Queued = "queued", Voicemail = "voicemail",
+        Abandoned = "abandoned", Rejected = "rejected", Failed = "failed",
+    }
+);
 str_enum!(StockReason {
     Receipt = "receipt", Consumption = "consumption", TransferIn = "transfer_in",
     TransferOut = "transfer_out", Stocktake = "stocktake", Adjustment = "adjustment",
@@ -973,4 +982,41 @@ pub struct ScreenPop {
     pub recent_tickets: Vec<Ticket>,
     pub repair_orders: Vec<RepairOrder>,
     pub recent_interactions: Vec<Interaction>,
+}
+
+/// One call's detail record, written when the call ends.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Cdr {
+    pub id: i64,
+    #[serde(flatten)]
+    pub call: NewCdr,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct NewCdr {
+    /// The SIP Call-ID.
+    pub call_id: String,
+    pub direction: Direction,
+    /// The caller's number as signalled (user part of From).
+    pub caller: String,
+    /// The number called (user part of the Request-URI).
+    pub called: String,
+    /// The customer recognised during the call, if any.
+    pub customer_id: Option<i64>,
+    pub started_at: DateTime<Utc>,
+    pub answered_at: Option<DateTime<Utc>>,
+    pub ended_at: DateTime<Utc>,
+    /// The IVR script that handled the call.
+    pub ivr_script: Option<String>,
+    /// The IVR nodes visited, in order, separated by `>`.
+    pub ivr_path: String,
+    /// Every DTMF digit received, in order.
+    pub dtmf: String,
+    /// The queue the call was transferred to.
+    pub queue: Option<String>,
+    pub outcome: CallOutcome,
+    /// Who ended the call and how (`caller_hangup`, `ivr_hangup`, `cancelled`, `no_ack`, SIP status …).
+    pub end_reason: String,
+    /// Path of the WAV recording, when recording is on.
+    pub recording: Option<String>,
 }

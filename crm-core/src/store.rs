@@ -48,6 +48,9 @@ pub trait AssetStore {
     async fn get_asset(&self, id: i64) -> StoreResult<Asset>;
     async fn update_asset(&self, actor: Actor, id: i64, p: &AssetPatch) -> StoreResult<Asset>;
     async fn find_asset_by_serial(&self, serial: &SerialNumber) -> StoreResult<Option<Asset>>;
+    /// The asset whose serial number, stripped to its digits, is `digits` (what a caller can
+    /// type on a keypad). `None` when no asset or more than one matches.
+    async fn find_asset_by_serial_digits(&self, digits: &str) -> StoreResult<Option<Asset>>;
     async fn list_assets(&self, customer_id: i64) -> StoreResult<Vec<Asset>>;
     /// A customer's assets with the model facts needed for warranty, in one round of queries.
     async fn customer_assets(&self, customer_id: i64) -> StoreResult<Vec<AssetWithModel>>;
@@ -120,10 +123,18 @@ pub trait UserStore {
     async fn list_audit(&self, limit: u32) -> StoreResult<Vec<AuditEntry>>;
 }
 
+/// Call detail records.
+#[async_trait]
+pub trait CallStore {
+    async fn insert_cdr(&self, cdr: &NewCdr) -> StoreResult<Cdr>;
+    /// Newest first (by start time).
+    async fn list_cdrs(&self, limit: u32) -> StoreResult<Vec<Cdr>>;
+}
+
 /// Everything the service needs from storage.
 #[async_trait]
 pub trait Store:
-    CustomerStore + CatalogStore + AssetStore + ServiceStore + NetworkStore + UserStore + Send + Sync
+    CustomerStore + CatalogStore + AssetStore + ServiceStore + NetworkStore + UserStore + CallStore + Send + Sync
 {
     /// `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;

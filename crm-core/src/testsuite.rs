@@ -22,7 +22,7 @@ macro_rules! behaviour_tests {
             customers_round_trip, customer_search, customer_patch, import_is_all_or_nothing,
             assets_and_warranty, ticket_status_flow, repair_orders, complaints, stations_and_technicians,
             stock_ledger, knowledge_base, users_sessions_and_audit, screen_pop_by_phone_and_serial,
-            emptiness);
+            emptiness, serial_by_keypad_digits, call_detail_records);
     };
     (@each $make:expr; $($name:ident),+) => {
         $(
@@ -1045,4 +1045,90 @@ pub async fn emptiness(s: &dyn Store) {
         .await
         .unwrap();
     assert!(!s.is_empty().await.unwrap());
+}
+
+pub async fn serial_by_keypad_digits(s: &dyn Store) {
+    let c = s
+        .create_customer(actor(), &sample_customer("Anna Müller", &["+49301111111"]))
+        .await
+        .unwrap();
+    let m = s.create_model(actor(), &sample_model("WM-7000", 24, 12)).await.unwrap();
+    let day = date("2026-01-15");
+    let a = s
+        .create_asset(actor(), &sample_asset(c.id, m.id, "WM-2026/0001", day))
+        .await
+        .unwrap();
+    let found = s.find_asset_by_serial_digits("20260001").await.unwrap();
+    assert_eq!(found.map(|x| x.id), Some(a.id));
+    assert_eq!(
+        s.find_asset_by_serial_digits("2026000").await.unwrap(),
+        None,
+        "whole digits only"
+    );
+    assert_eq!(s.find_asset_by_serial_digits("").await.unwrap(), None);
+    assert_eq!(s.find_asset_by_serial_digits("2026'0001").await.unwrap(), None);
+    // Two serials with the same digits: the keypad cannot tell them apart.
+    s.create_asset(actor(), &sample_asset(c.id, m.id, "DW-2026-0001", day))
+        .await
+        .unwrap();
+    assert_eq!(s.find_asset_by_serial_digits("20260001").await.unwrap(), None);
+}
+
+pub async fn call_detail_records(s: &dyn Store) {
+    let c = s
+        .create_customer(actor(), &sample_customer("Anna Müller", &["+49301111111"]))
+        .await
+        .unwrap();
+    let t0 = Utc::now() - Duration::minutes(10);
+    let cdr = |n: i64, customer_id: Option<i64>| NewCdr {
+        call_id: format!("call-{n}@example"),
+        direction: Direction::Inbound,
+        caller: "+49301111111".into(),
+        called: "800".into(),
+        customer_id,
+        started_at: t0 + Duration::seconds(n),
+        answered_at: Some(t0 + Duration::seconds(n + 1)),
+        ended_at: t0 + Duration::seconds(n + 30),
+        ivr_script: Some("demo".into()),
+        ivr_path: "identify>greet_known>menu>warranty".into(),
+        dtmf: format!("1{n}#"),
+        queue: None,
+        outcome: CallOutcome::SelfService,
+        end_reason: "caller_hangup".into(),
+        recording: None,
+    };
+    let first = s.insert_cdr(&cdr(1, Some(c.id))).await.unwrap();
+    assert_eq!(first.call, {
+        let mut x = cdr(1, Some(c.id));
+        x.started_at = first.call.started_at;
+        x.answered_at = first.call.answered_at;
+        x.ended_at = first.call.ended_at;
+        x
+    });
+    assert!(
+        (first.call.started_at - (t0 + Duration::seconds(1)))
+            .num_milliseconds()
+            .abs()
+            < 1
+    );
+    let mut queued = cdr(3, None);
+    queued.outcome = CallOutcome::Queued;
+    queued.queue = Some("repairs".into());
+    queued.answered_at = None;
+    s.insert_cdr(&queued).await.unwrap();
+    s.insert_cdr(&cdr(2, None)).await.unwrap();
+    let list = s.list_cdrs(10).await.unwrap();
+    let order: Vec<&str> = list.iter().map(|x| x.call.dtmf.as_str()).collect();
+    assert_eq!(order, ["13#", "12#", "11#"], "newest first");
+    assert_eq!(list[0].call.queue.as_deref(), Some("repairs"));
+    assert_eq!(list[0].call.outcome, CallOutcome::Queued);
+    assert_eq!(list[0].call.answered_at, None);
+    assert_eq!(s.list_cdrs(2).await.unwrap().len(), 2);
+    let e = s.insert_cdr(&cdr(4, Some(c.id + 999))).await.unwrap_err();
+    assert!(e.to_string().contains("customer_id"), "{e}");
+    assert_eq!(
+        s.list_cdrs(10).await.unwrap().len(),
+        3,
+        "the refused record was not written"
+    );
 }

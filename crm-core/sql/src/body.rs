@@ -15,7 +15,7 @@ use crm_core::types::*;
 use crm_core::warranty::{ServiceContract, WarrantyPolicy};
 use sqlx::Row as _;
 
-use crate::common::{db_err, decode, json_col, like_pattern, now, placeholders, unique_as};
+use crate::common::{db_err, decode, json_col, like_pattern, now, placeholders, trunc, unique_as};
 
 type Conn = <Db as sqlx::Database>::Connection;
 type Row = <Db as sqlx::Database>::Row;
@@ -826,6 +826,22 @@ impl AssetStore for This {
         let out = load_asset(&mut tx, id).await?;
         commit(tx).await?;
         Ok(out)
+    }
+
+    async fn find_asset_by_serial_digits(&self, digits: &str) -> StoreResult<Option<Asset>> {
+        if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return Ok(None);
+        }
+        let mut c = self.conn().await?;
+        let ids = sqlx::query_scalar::<Db, i64>("SELECT id FROM assets WHERE serial_digits = $1 LIMIT 2")
+            .bind(digits)
+            .fetch_all(&mut *c)
+            .await
+            .map_err(db_err)?;
+        match ids.as_slice() {
+            [id] => Ok(Some(load_asset(&mut c, *id).await?)),
+            _ => Ok(None),
+        }
     }
 
     async fn find_asset_by_serial(&self, serial: &SerialNumber) -> StoreResult<Option<Asset>> {
@@ -1758,6 +1774,78 @@ impl UserStore for This {
                 })
             })
             .collect()
+    }
+}
+
+const CDR_COLS: &str = "id, call_id, direction, caller, called, customer_id, started_at, answered_at, ended_at, \
+     ivr_script, ivr_path, dtmf, queue, outcome, end_reason, recording";
+
+fn cdr_from_row(r: &Row) -> StoreResult<Cdr> {
+    let direction: String = get(r, "direction")?;
+    let outcome: String = get(r, "outcome")?;
+    Ok(Cdr {
+        id: get(r, "id")?,
+        call: NewCdr {
+            call_id: get(r, "call_id")?,
+            direction: decode(Direction::parse(&direction), "direction")?,
+            caller: get(r, "caller")?,
+            called: get(r, "called")?,
+            customer_id: get(r, "customer_id")?,
+            started_at: get(r, "started_at")?,
+            answered_at: get(r, "answered_at")?,
+            ended_at: get(r, "ended_at")?,
+            ivr_script: get(r, "ivr_script")?,
+            ivr_path: get(r, "ivr_path")?,
+            dtmf: get(r, "dtmf")?,
+            queue: get(r, "queue")?,
+            outcome: decode(CallOutcome::parse(&outcome), "outcome")?,
+            end_reason: get(r, "end_reason")?,
+            recording: get(r, "recording")?,
+        },
+    })
+}
+
+#[async_trait]
+impl CallStore for This {
+    async fn insert_cdr(&self, c: &NewCdr) -> StoreResult<Cdr> {
+        if let Some(id) = c.customer_id {
+            require(&mut *self.conn().await?, "customers", id, "customer_id").await?;
+        }
+        let sql = format!(
+            "INSERT INTO cdrs (call_id, direction, caller, called, customer_id, started_at, answered_at, ended_at, \
+             ivr_script, ivr_path, dtmf, queue, outcome, end_reason, recording) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING {CDR_COLS}"
+        );
+        let r = sqlx::query::<Db>(&sql)
+            .bind(&c.call_id)
+            .bind(c.direction.as_str())
+            .bind(&c.caller)
+            .bind(&c.called)
+            .bind(c.customer_id)
+            .bind(trunc(c.started_at))
+            .bind(c.answered_at.map(trunc))
+            .bind(trunc(c.ended_at))
+            .bind(&c.ivr_script)
+            .bind(&c.ivr_path)
+            .bind(&c.dtmf)
+            .bind(&c.queue)
+            .bind(c.outcome.as_str())
+            .bind(&c.end_reason)
+            .bind(&c.recording)
+            .fetch_one(&mut *self.conn().await?)
+            .await
+            .map_err(db_err)?;
+        cdr_from_row(&r)
+    }
+
+    async fn list_cdrs(&self, limit: u32) -> StoreResult<Vec<Cdr>> {
+        let sql = format!("SELECT {CDR_COLS} FROM cdrs ORDER BY started_at DESC, id DESC LIMIT $1");
+        let rows = sqlx::query::<Db>(&sql)
+            .bind(i64::from(limit))
+            .fetch_all(&mut *self.conn().await?)
+            .await
+            .map_err(db_err)?;
+        rows.iter().map(cdr_from_row).collect()
     }
 }
 
