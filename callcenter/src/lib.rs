@@ -6,5 +6,6 @@ pub mod config;
 pub mod demo;
 pub mod http;
 pub mod import;
+pub mod ivr;
 pub mod media;
 pub mod sip;

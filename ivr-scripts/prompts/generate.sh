@@ -13,3 +13,6 @@ while IFS=$'\t' read -r id text; do
   fi
 done < prompts.tsv
 rm -f /tmp/prompt.$$.wav
+# Hold music: a soft arpeggio, looped by the player while a caller waits in a queue.
+sox -n -r 8000 -c 1 -b 16 hold.wav synth 0.45 sine 523.25 synth 0.45 sine 659.25 synth 0.45 sine 783.99 synth 0.45 sine 659.25 fade 0.02 1.8 0.02 vol 0.25 2>/dev/null \
+  || sox -n -r 8000 -c 1 -b 16 hold.wav synth 1.8 sine 523.25 vol 0.25

@@ -33,7 +33,12 @@ impl EventReceiver {
         };
         let end = payload[1] & 0x80 != 0;
         if self.reported == Some(timestamp) {
-            return out; // a retransmitted end packet, or a late one
+            if end {
+                return out; // a retransmitted end packet, or a late one
+            }
+            // A new press that reuses the timestamp (some senders replay recorded events).
+            self.reported = None;
+            self.current = None;
         }
         if let Some((ts, d)) = self.current {
             if ts != timestamp && self.reported != Some(ts) {
