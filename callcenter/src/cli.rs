@@ -57,6 +57,15 @@ enum Command {
         /// HTTP listen address [default: 127.0.0.1:8080].
         #[arg(long, value_name = "ADDR")]
         http: Option<std::net::SocketAddr>,
+        /// SIP listen address, UDP and TCP [default: 0.0.0.0:5060].
+        #[arg(long, value_name = "ADDR")]
+        sip: Option<std::net::SocketAddr>,
+        /// RTP port range [default: 20000-29999].
+        #[arg(long, value_name = "FIRST-LAST")]
+        rtp_ports: Option<String>,
+        /// Directory of IVR flows and their prompts [default: ./ivr-scripts].
+        #[arg(long, value_name = "DIR")]
+        ivr_dir: Option<PathBuf>,
         /// Fill an empty database with realistic demo data and demo logins (password `demo`).
         #[arg(long)]
         demo: bool,
@@ -80,11 +89,14 @@ enum ImportWhat {
     Assets { file: PathBuf },
 }
 
-fn load(common: &Common, http: Option<std::net::SocketAddr>) -> Result<Config, crate::config::ConfigError> {
+fn load(common: &Common, serve: Overrides) -> Result<Config, crate::config::ConfigError> {
     Config::load(
         common.config.as_deref(),
         &Overrides {
-            http,
+            http: serve.http,
+            sip: serve.sip,
+            rtp_ports: serve.rtp_ports,
+            ivr_dir: serve.ivr_dir,
             database_url: common.database_url.clone(),
             data_dir: common.data_dir.clone(),
             log_format: common.log_format,
@@ -151,23 +163,75 @@ async fn serve(cfg: Config, demo: bool) -> anyhow::Result<()> {
     };
     let listener = tokio::net::TcpListener::bind(cfg.http).await?;
     let addr = listener.local_addr()?;
+    // One shutdown signal for every part: HTTP drains, the switch hangs up its calls.
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop_tx.send(true);
+    });
+    let voice = crate::voice::start(voice_config(&cfg)?, store.clone(), stop_rx.clone()).await?;
     tracing::info!(%addr, backend = store.backend(), "HTTP listening");
     println!("Aftercare is listening on http://{addr}  (API docs: http://{addr}/docs)");
-    http::run(listener, AppState::new(store, settings), shutdown).await?;
+    println!(
+        "SIP on {} (UDP and TCP): call it from a softphone to reach the IVR.",
+        voice.sip
+    );
+    let state = AppState::new(store, settings).with_voice(voice.stats.clone());
+    let mut http_stop = stop_rx;
+    http::run(listener, state, async move {
+        let _ = http_stop.wait_for(|v| *v).await;
+    })
+    .await?;
+    voice.finished().await;
     Ok(())
+}
+
+fn voice_config(cfg: &Config) -> anyhow::Result<crate::voice::VoiceConfig> {
+    Ok(crate::voice::VoiceConfig {
+        sip: cfg.sip,
+        public_ip: cfg.sip_public_ip,
+        rtp_ports: cfg.rtp_range().map_err(anyhow::Error::msg)?,
+        ivr_dir: cfg.ivr_dir.clone(),
+        recordings: cfg.record_calls.then(|| cfg.data_dir.join("recordings")),
+        voicemail_dir: cfg.data_dir.join("voicemail"),
+        max_calls: cfg.max_calls,
+        rate_limit: cfg.sip_rate_limit,
+        ban_seconds: cfg.sip_ban_seconds,
+        trusted: cfg.sip_trusted.clone(),
+        screen_pop: ScreenPopSettings {
+            expiring_within_days: cfg.warranty_expiring_days,
+            ..ScreenPopSettings::default()
+        },
+    })
 }
 
 pub async fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Serve { common, http, demo } => match load(&common, http) {
+        Command::Serve {
+            common,
+            http,
+            sip,
+            rtp_ports,
+            ivr_dir,
+            demo,
+        } => match load(
+            &common,
+            Overrides {
+                http,
+                sip,
+                rtp_ports,
+                ivr_dir,
+                ..Overrides::default()
+            },
+        ) {
             Ok(cfg) => {
                 init_tracing(&cfg);
                 serve(cfg, demo).await
             }
             Err(e) => Err(e.into()),
         },
-        Command::Import { common, what } => match load(&common, None) {
+        Command::Import { common, what } => match load(&common, Overrides::default()) {
             Ok(cfg) => {
                 init_tracing(&cfg);
                 import(cfg, what).await

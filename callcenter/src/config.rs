@@ -34,6 +34,24 @@ pub struct Config {
     pub warranty_expiring_days: u32,
     /// How many customers `--demo` creates.
     pub demo_customers: usize,
+    /// SIP listen address, UDP and TCP.
+    pub sip: SocketAddr,
+    /// The address written into SDP and Contact when `sip` listens on all interfaces; unset
+    /// means the address of the interface that holds the default route.
+    pub sip_public_ip: Option<std::net::IpAddr>,
+    /// RTP port range, `FIRST-LAST` (one even port per call).
+    pub rtp_ports: String,
+    /// Directory of IVR flows (`*.toml`) with their `prompts/`.
+    pub ivr_dir: PathBuf,
+    /// Record every call to a stereo WAV under `data_dir/recordings`.
+    pub record_calls: bool,
+    /// Calls beyond this many are refused with 503.
+    pub max_calls: usize,
+    /// SIP messages per second one source may send before it is banned for a while.
+    pub sip_rate_limit: u32,
+    pub sip_ban_seconds: u32,
+    /// Sources never rate-limited (your trunk, your proxy): addresses or CIDR blocks.
+    pub sip_trusted: Vec<String>,
 }
 
 impl Default for Config {
@@ -47,6 +65,15 @@ impl Default for Config {
             session_ttl_hours: 12,
             warranty_expiring_days: 30,
             demo_customers: 3000,
+            sip: SocketAddr::from(([0, 0, 0, 0], 5060)),
+            sip_public_ip: None,
+            rtp_ports: "20000-29999".into(),
+            ivr_dir: PathBuf::from("ivr-scripts"),
+            record_calls: false,
+            max_calls: 4000,
+            sip_rate_limit: 50,
+            sip_ban_seconds: 60,
+            sip_trusted: vec![],
         }
     }
 }
@@ -63,6 +90,15 @@ impl fmt::Debug for Config {
             .field("session_ttl_hours", &self.session_ttl_hours)
             .field("warranty_expiring_days", &self.warranty_expiring_days)
             .field("demo_customers", &self.demo_customers)
+            .field("sip", &self.sip)
+            .field("sip_public_ip", &self.sip_public_ip)
+            .field("rtp_ports", &self.rtp_ports)
+            .field("ivr_dir", &self.ivr_dir)
+            .field("record_calls", &self.record_calls)
+            .field("max_calls", &self.max_calls)
+            .field("sip_rate_limit", &self.sip_rate_limit)
+            .field("sip_ban_seconds", &self.sip_ban_seconds)
+            .field("sip_trusted", &self.sip_trusted)
             .finish()
     }
 }
@@ -76,6 +112,15 @@ const KEYS: &[&str] = &[
     "session_ttl_hours",
     "warranty_expiring_days",
     "demo_customers",
+    "sip",
+    "sip_public_ip",
+    "rtp_ports",
+    "ivr_dir",
+    "record_calls",
+    "max_calls",
+    "sip_rate_limit",
+    "sip_ban_seconds",
+    "sip_trusted",
 ];
 
 /// Flags given on the command line; `None` leaves the lower layers' value.
@@ -91,6 +136,12 @@ pub struct Overrides {
     pub log_format: Option<LogFormat>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub log_level: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sip: Option<SocketAddr>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rtp_ports: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ivr_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -112,8 +163,24 @@ impl Config {
                 return Err(ConfigError(format!("{}:{line}: {message}", path.display())));
             }
             fig = fig.merge(Toml::string(&text));
-            if let Err(e) = fig.extract::<Config>() {
-                return Err(ConfigError(describe(&e, Some((path, &text)))));
+            match fig.extract::<Config>() {
+                Err(e) => return Err(ConfigError(describe(&e, Some((path, &text))))),
+                // A value of the right type but not allowed: name the file's line too.
+                Ok(from_file) => {
+                    if let Err(ConfigError(msg)) = from_file.check() {
+                        let key = msg.split(':').next().unwrap_or("");
+                        let line = text
+                            .lines()
+                            .position(|l| {
+                                l.trim_start()
+                                    .strip_prefix(key)
+                                    .is_some_and(|r| r.trim_start().starts_with('='))
+                            })
+                            .map(|i| format!(":{}", i + 1))
+                            .unwrap_or_default();
+                        return Err(ConfigError(format!("{}{line}: {msg}", path.display())));
+                    }
+                }
             }
         }
         fig = fig.merge(env).merge(Serialized::defaults(overrides));
@@ -126,10 +193,34 @@ impl Config {
         if let Some(url) = &self.database_url {
             crm_sql::backend_of(url).map_err(|e| ConfigError(format!("database_url: {e}")))?;
         }
+        self.rtp_range().map_err(|e| ConfigError(format!("rtp_ports: {e}")))?;
+        for t in &self.sip_trusted {
+            crate::sip::guard::Cidr::parse(t).map_err(|e| ConfigError(format!("sip_trusted: {e}")))?;
+        }
+        if self.max_calls == 0 {
+            return Err(ConfigError("max_calls: must be at least 1".into()));
+        }
         if self.session_ttl_hours == 0 {
             return Err(ConfigError("session_ttl_hours: must be at least 1".into()));
         }
         Ok(())
+    }
+
+    /// The RTP port range as `(first, last)`, both even-aligned.
+    pub fn rtp_range(&self) -> Result<(u16, u16), String> {
+        let bad = || {
+            format!(
+                "{:?} is not FIRST-LAST with 1024 <= FIRST < LAST <= 65535",
+                self.rtp_ports
+            )
+        };
+        let (a, b) = self.rtp_ports.split_once('-').ok_or_else(bad)?;
+        let a: u16 = a.trim().parse().map_err(|_| bad())?;
+        let b: u16 = b.trim().parse().map_err(|_| bad())?;
+        if a < 1024 || a >= b {
+            return Err(bad());
+        }
+        Ok((a + a % 2, b))
     }
 
     /// The database URL in force: the configured one or a SQLite file in `data_dir`.
@@ -247,6 +338,18 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains(&format!("{}:2", f.0.display())), "{e}");
+
+        let f = file("http = \"127.0.0.1:9000\"\nrtp_ports = \"30000-20000\"\n");
+        let e = Config::load_with_env(Some(&f.0), &Overrides::default(), no_env())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(&format!("{}:2: rtp_ports", f.0.display())), "{e}");
+
+        let f = file("sip_trusted = [\"10.0.0.0/33\"]\n");
+        let e = Config::load_with_env(Some(&f.0), &Overrides::default(), no_env())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(":1: sip_trusted"), "{e}");
 
         let f = file("htp = \"127.0.0.1:9000\"\n");
         let e = Config::load_with_env(Some(&f.0), &Overrides::default(), no_env())

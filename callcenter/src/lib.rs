@@ -9,3 +9,4 @@ pub mod import;
 pub mod ivr;
 pub mod media;
 pub mod sip;
+pub mod voice;

@@ -49,6 +49,20 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(get_article, update_article, delete_article))
         .routes(routes!(list_users, create_user))
         .routes(routes!(list_audit))
+        .routes(routes!(list_cdrs))
+}
+
+/// Call detail records, newest first: one per call, with the IVR path (`ivr_path`, node names
+/// joined by `>`) and the DTMF digits received (`dtmf`).
+#[utoipa::path(get, path = "/api/v1/cdrs", tag = "calls", params(LimitParam), security(("bearer" = [])),
+    responses((status = 200, body = Vec<Cdr>), (status = 400, body = ErrorBody)))]
+async fn list_cdrs(
+    State(st): State<AppState>,
+    me: AuthUser,
+    Params(p): Params<LimitParam>,
+) -> ApiResult<Json<Vec<Cdr>>> {
+    me.require(STAFF)?;
+    Ok(Json(st.store.list_cdrs(limit(p.limit, 20, 200)?).await?))
 }
 
 type Created<T> = (StatusCode, Json<T>);

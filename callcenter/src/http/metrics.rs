@@ -105,9 +105,87 @@ pub async fn track(State(st): State<AppState>, req: Request, next: Next) -> Resp
     resp
 }
 
+fn render_voice(v: &crate::voice::VoiceStats, out: &mut String) {
+    use std::sync::atomic::Ordering::Relaxed;
+    let counters = [
+        (
+            "aftercare_calls_offered_total",
+            "counter",
+            "Calls offered to the IVR.",
+            v.calls_offered.load(Relaxed),
+        ),
+        (
+            "aftercare_calls_active",
+            "gauge",
+            "Calls in progress.",
+            v.calls_active.load(Relaxed),
+        ),
+        (
+            "aftercare_calls_refused_total",
+            "counter",
+            "INVITEs refused (capacity, media, no flow).",
+            v.calls_refused.load(Relaxed),
+        ),
+        (
+            "aftercare_sip_messages_total",
+            "counter",
+            "SIP messages received.",
+            v.sip_received.load(Relaxed),
+        ),
+        (
+            "aftercare_sip_banned_total",
+            "counter",
+            "SIP messages dropped from banned sources.",
+            v.sip_banned.load(Relaxed),
+        ),
+        (
+            "aftercare_cdr_failures_total",
+            "counter",
+            "Call records that could not be written.",
+            v.cdr_failures.load(Relaxed),
+        ),
+        (
+            "aftercare_rtp_sent_total",
+            "counter",
+            "RTP packets sent.",
+            v.media.sent.load(Relaxed),
+        ),
+        (
+            "aftercare_rtp_received_total",
+            "counter",
+            "RTP packets received.",
+            v.media.received.load(Relaxed),
+        ),
+        (
+            "aftercare_rtp_foreign_total",
+            "counter",
+            "RTP packets dropped: not from the latched source.",
+            v.media.foreign.load(Relaxed),
+        ),
+        (
+            "aftercare_media_streams",
+            "gauge",
+            "Media streams running.",
+            v.media.active.load(Relaxed),
+        ),
+    ];
+    for (name, kind, help, value) in counters {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}");
+    }
+    for q in [0.5, 0.99, 0.999] {
+        if let Some(ms) = v.media.jitter_quantile_ms(q) {
+            let _ = writeln!(out, "aftercare_rtp_send_jitter_ms{{quantile=\"{q}\"}} {ms}");
+        }
+    }
+}
+
 pub async fn render(State(st): State<AppState>) -> impl IntoResponse {
+    let mut text = st.metrics.render();
+    if let Some(v) = &st.voice {
+        render_voice(v, &mut text);
+    }
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
-        st.metrics.render(),
+        text,
     )
 }

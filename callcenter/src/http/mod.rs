@@ -37,6 +37,8 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     pub settings: Arc<Settings>,
     pub metrics: Arc<Metrics>,
+    /// The voice front end's counters, when it runs.
+    pub voice: Option<Arc<crate::voice::VoiceStats>>,
     /// Verified against when a username is unknown, so login timing does not reveal users.
     dummy_hash: Arc<String>,
 }
@@ -47,8 +49,16 @@ impl AppState {
             store,
             settings: Arc::new(settings),
             metrics: Arc::new(Metrics::default()),
+            voice: None,
             dummy_hash: Arc::new(auth::hash_password("not a real password")),
         }
+    }
+}
+
+impl AppState {
+    pub fn with_voice(mut self, stats: Arc<crate::voice::VoiceStats>) -> Self {
+        self.voice = Some(stats);
+        self
     }
 }
 
@@ -65,6 +75,7 @@ impl AppState {
         (name = "catalogue", description = "Product models and parts"),
         (name = "knowledge base", description = "FAQ and fault → fix articles"),
         (name = "users", description = "Users and the audit log"),
+        (name = "calls", description = "Call detail records"),
     )
 )]
 struct ApiDoc;

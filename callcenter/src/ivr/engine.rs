@@ -148,6 +148,11 @@ impl Ivr {
         }
     }
 
+    /// The flow's hold music prompt, played while the call waits in a queue.
+    pub fn hold_music(&self) -> Option<&str> {
+        self.script.hold_music.as_deref()
+    }
+
     pub fn script_name(&self) -> &str {
         &self.script.name
     }

@@ -64,7 +64,8 @@ pub struct Leg {
     latched: Option<SocketAddr>,
     queue: VecDeque<Queued>,
     hold: Option<(Arc<Clip>, usize)>,
-    next_token: u64,
+    capturing: bool,
+    captured: Vec<i16>,
     talking: bool,
     events: EventReceiver,
     tones: ToneDetector,
@@ -85,7 +86,8 @@ impl Leg {
             latched: None,
             queue: VecDeque::new(),
             hold: None,
-            next_token: 1,
+            capturing: false,
+            captured: vec![],
             talking: false,
             events: EventReceiver::default(),
             tones: ToneDetector::default(),
@@ -115,11 +117,9 @@ impl Leg {
         }
     }
 
-    /// Queue clips to play after whatever is queued; the returned token comes back as
-    /// `PlayDone` when the last one has been sent.
-    pub fn play(&mut self, clips: Vec<Arc<Clip>>) -> u64 {
-        let token = self.next_token;
-        self.next_token += 1;
+    /// Queue clips to play after whatever is queued; `token` comes back as `PlayDone` when the
+    /// last one has been sent.
+    pub fn play(&mut self, token: u64, clips: Vec<Arc<Clip>>) {
         let n = clips.len();
         if n == 0 {
             // Nothing to play: done at the next tick.
@@ -136,7 +136,15 @@ impl Leg {
                 token: (i + 1 == n).then_some(token),
             });
         }
-        token
+    }
+
+    /// Start or stop keeping the caller's audio (a voicemail); `take_captured` drains it.
+    pub fn capture(&mut self, on: bool) {
+        self.capturing = on;
+    }
+
+    pub fn take_captured(&mut self) -> Vec<i16> {
+        std::mem::take(&mut self.captured)
     }
 
     /// Barge-in: drop everything queued (its tokens never complete).
@@ -262,6 +270,9 @@ impl Leg {
         if self.cfg.record {
             self.inbound.extend(samples.iter().copied());
         }
+        if self.capturing {
+            self.captured.extend(samples.iter().copied());
+        }
         if self.saw_events {
             return vec![];
         }
@@ -315,7 +326,8 @@ mod tests {
     fn packets_are_20ms_with_consecutive_numbers_and_the_prompt_completes() {
         let mut l = leg(false);
         let clip = Arc::new(Clip::from_samples("x", vec![1000; 400]));
-        let token = l.play(vec![clip]);
+        let token = 7;
+        l.play(token, vec![clip]);
         let mut seen = vec![];
         let mut done_at = None;
         for i in 0..5 {
@@ -392,7 +404,7 @@ mod tests {
         let mut l = leg(true);
         let from: SocketAddr = "198.51.100.7:5004".parse().unwrap();
         l.receive(from, &packet(0, 1, 0, &[g711::ulaw_encode(-5000); 160]));
-        l.play(vec![Arc::new(Clip::from_samples("x", vec![3000; 160]))]);
+        l.play(1, vec![Arc::new(Clip::from_samples("x", vec![3000; 160]))]);
         l.tick(&mut vec![]);
         let rec = l.take_recording();
         assert_eq!(rec.len(), 320);

@@ -8,6 +8,8 @@
 //! - [`digest`]: client-side digest authentication (MD5, SHA-256).
 
 pub mod digest;
+pub mod framing;
+pub mod guard;
 pub mod message;
 pub mod screen;
 pub mod sdp;

@@ -101,6 +101,7 @@ pub enum Event {
     /// without an offer; the media arrives with the ACK as `MediaChanged`.
     Incoming {
         call: CallRef,
+        call_id: String,
         caller: String,
         called: String,
         agreed: Option<Agreed>,
@@ -131,6 +132,13 @@ pub enum Event {
     Ended {
         call: CallRef,
         end: End,
+    },
+    /// A new INVITE refused before it became a call (capacity, media), for the call record.
+    Refused {
+        call_id: String,
+        caller: String,
+        called: String,
+        code: u16,
     },
 }
 
@@ -589,8 +597,21 @@ impl UserAgent {
 
     fn on_invite(&mut self, now: Time, from: Peer, m: Message, out: &mut Vec<Output>) {
         let t = from.transport;
+        let refused = |code: u16| {
+            Output::Event(Event::Refused {
+                call_id: m.header("Call-ID").unwrap_or_default().to_string(),
+                caller: user_of(m.header("From").unwrap_or_default()),
+                called: match &m.start {
+                    StartLine::Request { uri, .. } => user_of(uri),
+                    _ => String::new(),
+                },
+                code,
+            })
+        };
         if self.calls.len() >= self.cfg.max_calls {
+            let event = refused(503);
             self.respond(now, t, &m, 503, vec![header("Retry-After", "5")], out);
+            out.push(event);
             return;
         }
         let (offer, agreed) = if m.body.is_empty() {
@@ -601,7 +622,9 @@ impl UserAgent {
                 Ok((s, a)) => (Some(s), Some(a)),
                 Err(e) => {
                     let warning = header("Warning", format!("399 aftercare \"{}\"", e.reason.replace('"', "'")));
+                    let event = refused(e.code);
                     self.respond(now, t, &m, e.code, vec![warning], out);
+                    out.push(event);
                     return;
                 }
             }
@@ -649,6 +672,7 @@ impl UserAgent {
         self.calls.insert(call, d);
         out.push(Output::Event(Event::Incoming {
             call,
+            call_id: self.calls[&call].call_id.clone(),
             caller,
             called,
             agreed,

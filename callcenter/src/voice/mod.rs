@@ -1,0 +1,745 @@
+//! The voice adapter: sockets and tasks around the SIP, media and IVR cores.
+//!
+//! - UDP and TCP listeners feed every SIP message to one switch task.
+//! - The switch owns the [`UserAgent`](crate::sip::ua::UserAgent), the per-source
+//!   [`Guard`](crate::sip::guard::Guard) and each call's [`Ivr`]; it turns their commands into
+//!   socket writes, media commands, CRM look-ups and call records.
+//! - Each call's media runs in its own task ([`media`]).
+//!
+//! Nothing here decides anything a core could decide; this is wiring.
+
+pub mod lookup;
+pub mod media;
+
+use std::collections::{BTreeSet, HashMap};
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use crm_core::model::{CallOutcome, Direction, NewCdr};
+use crm_core::screen_pop::ScreenPopSettings;
+use crm_core::Store;
+use rand::Rng;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, UdpSocket};
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+
+use crate::ivr::engine::{Command, Input, Ivr, Now, Value};
+use crate::ivr::library::{Change, Library};
+use crate::media::leg::{Leg, LegConfig, LegEvent};
+use crate::sip::framing::{next_frame, Frame};
+use crate::sip::guard::{Cidr, Guard, GuardConfig, Verdict, MALFORMED_COST};
+use crate::sip::message::MAX_MESSAGE;
+use crate::sip::screen::Policy;
+use crate::sip::transaction::Time;
+use crate::sip::ua::{CallRef, End, Event, Output, Peer, Transport, UaConfig, UserAgent};
+use media::{MediaCmd, MediaStats, MediaTask, PortPool};
+
+#[derive(Debug, Clone)]
+pub struct VoiceConfig {
+    pub sip: SocketAddr,
+    pub public_ip: Option<IpAddr>,
+    pub rtp_ports: (u16, u16),
+    pub ivr_dir: PathBuf,
+    /// Record calls here (stereo WAV per call), or not at all.
+    pub recordings: Option<PathBuf>,
+    pub voicemail_dir: PathBuf,
+    pub max_calls: usize,
+    pub rate_limit: u32,
+    pub ban_seconds: u32,
+    pub trusted: Vec<String>,
+    pub screen_pop: ScreenPopSettings,
+}
+
+/// Counters shown at `/metrics`.
+#[derive(Default)]
+pub struct VoiceStats {
+    pub calls_offered: AtomicU64,
+    pub calls_active: AtomicU64,
+    pub calls_refused: AtomicU64,
+    pub sip_received: AtomicU64,
+    pub sip_banned: AtomicU64,
+    pub cdr_failures: AtomicU64,
+    pub media: Arc<MediaStats>,
+}
+
+pub struct Voice {
+    /// The bound SIP address (UDP and TCP).
+    pub sip: SocketAddr,
+    pub stats: Arc<VoiceStats>,
+    pub library: Arc<Library>,
+    done: tokio::task::JoinHandle<()>,
+}
+
+impl Voice {
+    /// Wait until the switch has hung up every call and written their records.
+    pub async fn finished(self) {
+        let _ = self.done.await;
+    }
+}
+
+pub enum SwitchIn {
+    Sip {
+        from: Peer,
+        bytes: Vec<u8>,
+    },
+    TcpOpen {
+        addr: SocketAddr,
+        tx: mpsc::Sender<Vec<u8>>,
+    },
+    TcpClosed {
+        addr: SocketAddr,
+    },
+    Media {
+        call: CallRef,
+        event: LegEvent,
+    },
+    Found {
+        call: CallRef,
+        found: Option<(HashMap<String, Value>, i64)>,
+    },
+}
+
+struct Call {
+    call_id: String,
+    caller: String,
+    called: String,
+    started_at: DateTime<Utc>,
+    answered_at: Option<DateTime<Utc>>,
+    ivr: Option<Ivr>,
+    media: Option<mpsc::Sender<MediaCmd>>,
+    customer_id: Option<i64>,
+    recording: Option<PathBuf>,
+}
+
+/// The address to put in SDP and Contact.
+fn advertised_ip(bound: IpAddr, public: Option<IpAddr>) -> IpAddr {
+    if let Some(ip) = public {
+        return ip;
+    }
+    if !bound.is_unspecified() {
+        return bound;
+    }
+    // The interface that holds the default route (no packet is sent).
+    std::net::UdpSocket::bind("0.0.0.0:0")
+        .and_then(|s| {
+            s.connect("192.0.2.1:9")?;
+            s.local_addr()
+        })
+        .map(|a| a.ip())
+        .unwrap_or(IpAddr::from([127, 0, 0, 1]))
+}
+
+/// Bind the SIP sockets and start the switch. It runs until `shutdown` turns true, then hangs
+/// up every call and writes their records.
+pub async fn start(cfg: VoiceConfig, store: Arc<dyn Store>, shutdown: watch::Receiver<bool>) -> anyhow::Result<Voice> {
+    let prompts = Arc::new(crate::media::prompts::Prompts::load(&cfg.ivr_dir.join("prompts"))?);
+    let library = Arc::new(Library::load(&cfg.ivr_dir, prompts)?);
+    let udp = Arc::new(UdpSocket::bind(cfg.sip).await?);
+    let bound = udp.local_addr()?;
+    let tcp = TcpListener::bind(bound).await?;
+    let ip = advertised_ip(bound.ip(), cfg.public_ip);
+    let advertised = SocketAddr::new(ip, bound.port());
+    let mut trusted = vec![];
+    for t in &cfg.trusted {
+        trusted.push(Cidr::parse(t).map_err(anyhow::Error::msg)?);
+    }
+    let stats = Arc::new(VoiceStats::default());
+    let (tx, rx) = mpsc::channel::<SwitchIn>(16_384);
+
+    // UDP reader.
+    {
+        let udp = udp.clone();
+        let tx = tx.clone();
+        let stats = stats.clone();
+        tokio::spawn(async move {
+            let mut buf = vec![0u8; 65_536];
+            loop {
+                let Ok((n, from)) = udp.recv_from(&mut buf).await else {
+                    continue;
+                };
+                stats.sip_received.fetch_add(1, Ordering::Relaxed);
+                let msg = SwitchIn::Sip {
+                    from: Peer {
+                        transport: Transport::Udp,
+                        addr: from,
+                    },
+                    bytes: buf[..n].to_vec(),
+                };
+                if tx.send(msg).await.is_err() {
+                    break;
+                }
+            }
+        });
+    }
+    // TCP acceptor: one reader and one writer task per connection.
+    {
+        let tx = tx.clone();
+        let stats = stats.clone();
+        tokio::spawn(async move {
+            loop {
+                let Ok((conn, addr)) = tcp.accept().await else { continue };
+                let tx = tx.clone();
+                let stats = stats.clone();
+                tokio::spawn(tcp_connection(conn, addr, tx, stats));
+            }
+        });
+    }
+    // Flow reloads.
+    {
+        let library = library.clone();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                every.tick().await;
+                for change in library.reload() {
+                    match change {
+                        Change::Loaded(f) => tracing::info!(file = %f.display(), "IVR flow loaded"),
+                        Change::Removed(f) => tracing::info!(file = %f.display(), "IVR flow removed"),
+                        Change::Rejected(e) => {
+                            tracing::error!(error = %e, "IVR flow refused; the last good version stays in service")
+                        }
+                    }
+                }
+            }
+        });
+    }
+    let switch = Switch {
+        ua: UserAgent::new(UaConfig {
+            advertised,
+            policy: Policy::default(),
+            max_calls: cfg.max_calls,
+            seed: rand::thread_rng().gen(),
+        }),
+        guard: Guard::new(GuardConfig {
+            rate: cfg.rate_limit,
+            ban_ms: u64::from(cfg.ban_seconds) * 1000,
+            trusted,
+            max_sources: 100_000,
+        }),
+        epoch: Instant::now(),
+        udp,
+        tcp: HashMap::new(),
+        calls: HashMap::new(),
+        timers: BTreeSet::new(),
+        library: library.clone(),
+        store,
+        pool: PortPool::new(cfg.rtp_ports.0, cfg.rtp_ports.1),
+        media_ip: ip,
+        bind_ip: bound.ip(),
+        stats: stats.clone(),
+        tx,
+        cfg,
+    };
+    let done = tokio::spawn(switch.run(rx, shutdown));
+    tracing::info!(%bound, %advertised, "SIP listening (UDP and TCP)");
+    Ok(Voice {
+        sip: bound,
+        stats,
+        library,
+        done,
+    })
+}
+
+async fn tcp_connection(
+    conn: tokio::net::TcpStream,
+    addr: SocketAddr,
+    tx: mpsc::Sender<SwitchIn>,
+    stats: Arc<VoiceStats>,
+) {
+    let (mut read, mut write) = conn.into_split();
+    let (out_tx, mut out_rx) = mpsc::channel::<Vec<u8>>(64);
+    if tx.send(SwitchIn::TcpOpen { addr, tx: out_tx }).await.is_err() {
+        return;
+    }
+    tokio::spawn(async move {
+        while let Some(bytes) = out_rx.recv().await {
+            if write.write_all(&bytes).await.is_err() {
+                break;
+            }
+        }
+    });
+    let mut buf: Vec<u8> = Vec::with_capacity(8192);
+    let mut chunk = vec![0u8; 16_384];
+    'conn: loop {
+        let n = match tokio::time::timeout(Duration::from_secs(600), read.read(&mut chunk)).await {
+            Ok(Ok(n)) if n > 0 => n,
+            _ => break,
+        };
+        buf.extend_from_slice(&chunk[..n]);
+        loop {
+            match next_frame(&buf) {
+                Ok(Frame::Partial) => break,
+                Ok(Frame::KeepAlive(k)) => {
+                    buf.drain(..k);
+                }
+                Ok(Frame::Message { skip, len }) => {
+                    let bytes = buf[skip..skip + len].to_vec();
+                    buf.drain(..skip + len);
+                    stats.sip_received.fetch_add(1, Ordering::Relaxed);
+                    let from = Peer {
+                        transport: Transport::Tcp,
+                        addr,
+                    };
+                    if tx.send(SwitchIn::Sip { from, bytes }).await.is_err() {
+                        break 'conn;
+                    }
+                }
+                Err(e) => {
+                    tracing::debug!(reason = e.0, "closing a SIP/TCP connection that cannot be framed");
+                    break 'conn;
+                }
+            }
+        }
+        if buf.len() > MAX_MESSAGE {
+            break;
+        }
+    }
+    let _ = tx.send(SwitchIn::TcpClosed { addr }).await;
+}
+
+struct Switch {
+    ua: UserAgent,
+    guard: Guard,
+    epoch: Instant,
+    udp: Arc<UdpSocket>,
+    tcp: HashMap<SocketAddr, mpsc::Sender<Vec<u8>>>,
+    calls: HashMap<CallRef, Call>,
+    /// IVR timers: `(when, call, timer id)`.
+    timers: BTreeSet<(Time, CallRef, u64)>,
+    library: Arc<Library>,
+    store: Arc<dyn Store>,
+    pool: Arc<PortPool>,
+    media_ip: IpAddr,
+    bind_ip: IpAddr,
+    stats: Arc<VoiceStats>,
+    tx: mpsc::Sender<SwitchIn>,
+    cfg: VoiceConfig,
+}
+
+impl Switch {
+    fn now(&self) -> Time {
+        Time(self.epoch.elapsed().as_millis() as u64)
+    }
+
+    fn clocks(&self) -> Now {
+        Now {
+            mono: self.now(),
+            wall: Utc::now(),
+        }
+    }
+
+    async fn run(mut self, mut rx: mpsc::Receiver<SwitchIn>, mut shutdown: watch::Receiver<bool>) {
+        loop {
+            let deadline = [self.ua.next_deadline(), self.timers.iter().next().map(|(t, ..)| *t)]
+                .into_iter()
+                .flatten()
+                .min();
+            let sleep_until = match deadline {
+                Some(t) => self.epoch + Duration::from_millis(t.0),
+                None => Instant::now() + Duration::from_secs(3600),
+            };
+            tokio::select! {
+                msg = rx.recv() => match msg {
+                    Some(m) => self.handle(m).await,
+                    None => break,
+                },
+                _ = tokio::time::sleep_until(sleep_until) => self.tick().await,
+                _ = shutdown.changed() => break,
+            }
+        }
+        self.hang_up_all().await;
+    }
+
+    async fn hang_up_all(&mut self) {
+        let calls: Vec<CallRef> = self.calls.keys().copied().collect();
+        let now = self.now();
+        for call in calls {
+            let outs = self.ua.hangup(now, call);
+            self.carry_out(outs).await;
+        }
+        tracing::info!("all calls ended");
+    }
+
+    async fn tick(&mut self) {
+        let now = self.now();
+        let outs = self.ua.tick(now);
+        self.carry_out(outs).await;
+        while let Some(&(at, call, id)) = self.timers.iter().next() {
+            if at > now {
+                break;
+            }
+            self.timers.remove(&(at, call, id));
+            self.ivr_input(call, Input::Timer(id)).await;
+        }
+    }
+
+    async fn handle(&mut self, m: SwitchIn) {
+        match m {
+            SwitchIn::Sip { from, bytes } => {
+                let now = self.now();
+                if self.guard.check(now, from.addr.ip(), 1.0) == Verdict::Banned {
+                    self.stats.sip_banned.fetch_add(1, Ordering::Relaxed);
+                    return;
+                }
+                let outs = self.ua.receive(now, from, &bytes);
+                // Refused as malformed (answered 400 or dropped): charge the source extra.
+                let malformed = outs
+                    .iter()
+                    .any(|o| matches!(o, Output::Send { bytes, .. } if bytes.starts_with(b"SIP/2.0 400")))
+                    || (outs.is_empty()
+                        && crate::sip::message::parse(&bytes, from.transport == Transport::Udp).is_err());
+                if malformed {
+                    self.guard.check(now, from.addr.ip(), MALFORMED_COST - 1.0);
+                }
+                self.carry_out(outs).await;
+            }
+            SwitchIn::TcpOpen { addr, tx } => {
+                self.tcp.insert(addr, tx);
+            }
+            SwitchIn::TcpClosed { addr } => {
+                self.tcp.remove(&addr);
+            }
+            SwitchIn::Media { call, event } => {
+                let input = match event {
+                    LegEvent::Digit(d) => Input::Digit(d),
+                    LegEvent::PlayDone(t) => Input::PlayDone(t),
+                };
+                self.ivr_input(call, input).await;
+            }
+            SwitchIn::Found { call, found } => {
+                let input = match found {
+                    Some((vars, customer)) => {
+                        if let Some(c) = self.calls.get_mut(&call) {
+                            c.customer_id = Some(customer);
+                        }
+                        Input::Found(Some(vars))
+                    }
+                    None => Input::Found(None),
+                };
+                self.ivr_input(call, input).await;
+            }
+        }
+    }
+
+    async fn send(&self, to: Peer, bytes: &[u8]) {
+        match to.transport {
+            Transport::Udp => {
+                if let Err(e) = self.udp.send_to(bytes, to.addr).await {
+                    tracing::debug!(error = %e, "SIP send failed");
+                }
+            }
+            Transport::Tcp => {
+                if let Some(tx) = self.tcp.get(&to.addr) {
+                    let _ = tx.send(bytes.to_vec()).await;
+                }
+            }
+        }
+    }
+
+    async fn carry_out(&mut self, outs: Vec<Output>) {
+        let mut queue: std::collections::VecDeque<Output> = outs.into();
+        while let Some(o) = queue.pop_front() {
+            match o {
+                Output::Send { to, bytes } => self.send(to, &bytes).await,
+                Output::Event(e) => {
+                    let more = self.on_event(e).await;
+                    queue.extend(more);
+                }
+            }
+        }
+    }
+
+    async fn on_event(&mut self, e: Event) -> Vec<Output> {
+        let now = self.now();
+        match e {
+            Event::Incoming {
+                call,
+                call_id,
+                caller,
+                called,
+                agreed,
+            } => {
+                self.stats.calls_offered.fetch_add(1, Ordering::Relaxed);
+                let Some(script) = self.library.script_for(&called) else {
+                    tracing::warn!("no IVR flow answers the called number; call refused");
+                    self.stats.calls_refused.fetch_add(1, Ordering::Relaxed);
+                    return self.ua.reject(now, call, 404, "Not Found");
+                };
+                let (socket, port) = match self.pool.bind(self.bind_ip) {
+                    Ok(x) => x,
+                    Err(e) => {
+                        tracing::error!(error = %e, "no RTP port; call refused");
+                        self.stats.calls_refused.fetch_add(1, Ordering::Relaxed);
+                        return self.ua.reject(now, call, 503, "Service Unavailable");
+                    }
+                };
+                let recording = self.cfg.recordings.as_ref().map(|dir| {
+                    dir.join(Utc::now().format("%Y-%m-%d").to_string())
+                        .join(format!("{}.wav", file_safe(&call_id)))
+                });
+                let media = agreed.map(|a| {
+                    let mut rng = rand::thread_rng();
+                    let leg = Leg::new(LegConfig {
+                        codec: a.codec,
+                        dtmf_pt: a.dtmf_pt,
+                        remote: a.remote,
+                        ssrc: rng.gen(),
+                        first_seq: rng.gen(),
+                        first_timestamp: rng.gen(),
+                        record: recording.is_some(),
+                    });
+                    MediaTask {
+                        call,
+                        socket,
+                        port,
+                        leg,
+                        record: recording.clone(),
+                        events: self.tx.clone(),
+                        stats: self.stats.media.clone(),
+                        pool: self.pool.clone(),
+                    }
+                    .spawn()
+                });
+                if media.is_none() {
+                    // Delayed offer: media starts when the ACK brings the answer; this port is
+                    // not used, so give the call a refusal rather than silence.
+                    self.stats.calls_refused.fetch_add(1, Ordering::Relaxed);
+                    return self.ua.reject(now, call, 488, "Not Acceptable Here");
+                }
+                self.stats.calls_active.fetch_add(1, Ordering::Relaxed);
+                self.calls.insert(
+                    call,
+                    Call {
+                        call_id,
+                        caller: caller.clone(),
+                        called: called.clone(),
+                        started_at: Utc::now(),
+                        answered_at: None,
+                        ivr: Some(Ivr::new(script, &caller, &called)),
+                        media,
+                        customer_id: None,
+                        recording,
+                    },
+                );
+                self.ua.answer(now, call, SocketAddr::new(self.media_ip, port))
+            }
+            Event::Confirmed { call } => {
+                if let Some(c) = self.calls.get_mut(&call) {
+                    c.answered_at = Some(Utc::now());
+                }
+                self.ivr_commands_for(call, Input::Start).await
+            }
+            Event::MediaChanged { call, agreed } => {
+                if let Some(m) = self.calls.get(&call).and_then(|c| c.media.as_ref()) {
+                    let _ = m
+                        .send(MediaCmd::Renegotiate(agreed.codec, agreed.dtmf_pt, agreed.remote))
+                        .await;
+                }
+                vec![]
+            }
+            Event::Dtmf { call, digit } => self.ivr_commands_for(call, Input::Digit(digit)).await,
+            Event::Ended { call, end } => {
+                self.finish(call, end);
+                vec![]
+            }
+            Event::Refused {
+                call_id,
+                caller,
+                called,
+                code,
+            } => {
+                self.stats.calls_refused.fetch_add(1, Ordering::Relaxed);
+                let t = Utc::now();
+                self.write_cdr(NewCdr {
+                    call_id,
+                    direction: Direction::Inbound,
+                    caller,
+                    called,
+                    customer_id: None,
+                    started_at: t,
+                    answered_at: None,
+                    ended_at: t,
+                    ivr_script: None,
+                    ivr_path: String::new(),
+                    dtmf: String::new(),
+                    queue: None,
+                    outcome: CallOutcome::Rejected,
+                    end_reason: format!("sip_{code}"),
+                    recording: None,
+                });
+                vec![]
+            }
+            Event::Ringing { .. } | Event::Answered { .. } => vec![],
+        }
+    }
+
+    fn finish(&mut self, call: CallRef, end: End) {
+        let Some(c) = self.calls.remove(&call) else { return };
+        self.stats.calls_active.fetch_sub(1, Ordering::Relaxed);
+        self.timers.retain(|(_, k, _)| *k != call);
+        // Dropping the media sender ends the media task (it closes files and frees the port).
+        drop(c.media);
+        let ivr = c.ivr.as_ref();
+        let outcome = match (ivr.and_then(|i| i.outcome()), end) {
+            (Some(o), _) => CallOutcome::parse(o).unwrap_or(CallOutcome::Abandoned),
+            (None, End::Rejected(_)) => CallOutcome::Rejected,
+            (None, _) => CallOutcome::Abandoned,
+        };
+        let end_reason = match end {
+            End::RemoteBye => "caller_hangup".to_string(),
+            End::Local => "ivr_hangup".to_string(),
+            End::Cancelled => "cancelled".to_string(),
+            End::NoAck => "no_ack".to_string(),
+            End::Timeout => "timeout".to_string(),
+            End::Rejected(code) => format!("sip_{code}"),
+        };
+        tracing::info!(call, outcome = outcome.as_str(), reason = %end_reason, "call ended");
+        self.write_cdr(NewCdr {
+            call_id: c.call_id,
+            direction: Direction::Inbound,
+            caller: c.caller,
+            called: c.called,
+            customer_id: c.customer_id,
+            started_at: c.started_at,
+            answered_at: c.answered_at,
+            ended_at: Utc::now(),
+            ivr_script: ivr.map(|i| i.script_name().to_string()),
+            ivr_path: ivr.map(|i| i.path()).unwrap_or_default(),
+            dtmf: ivr.map(|i| i.digits().to_string()).unwrap_or_default(),
+            queue: ivr.and_then(|i| i.queue()).map(str::to_string),
+            outcome,
+            end_reason,
+            recording: c.recording.map(|p| p.display().to_string()),
+        });
+    }
+
+    fn write_cdr(&self, cdr: NewCdr) {
+        let store = self.store.clone();
+        let stats = self.stats.clone();
+        tokio::spawn(async move {
+            // Storage may be briefly unavailable: retry a few times before giving up loudly.
+            for attempt in 0..5 {
+                match store.insert_cdr(&cdr).await {
+                    Ok(_) => return,
+                    Err(e) if attempt == 4 => {
+                        stats.cdr_failures.fetch_add(1, Ordering::Relaxed);
+                        tracing::error!(error = %e, "call record could not be written");
+                    }
+                    Err(_) => tokio::time::sleep(Duration::from_millis(200 << attempt)).await,
+                }
+            }
+        });
+    }
+
+    async fn ivr_input(&mut self, call: CallRef, input: Input) {
+        let outs = self.ivr_commands_for(call, input).await;
+        self.carry_out(outs).await;
+    }
+
+    /// Feed the call's IVR and carry out its commands; SIP output (a hang-up) is returned.
+    async fn ivr_commands_for(&mut self, call: CallRef, input: Input) -> Vec<Output> {
+        let clocks = self.clocks();
+        let Some(c) = self.calls.get_mut(&call) else {
+            return vec![];
+        };
+        let Some(ivr) = c.ivr.as_mut() else { return vec![] };
+        let commands = ivr.on(clocks, input);
+        let media = c.media.clone();
+        let mut sip = vec![];
+        for cmd in commands {
+            match cmd {
+                Command::Play { prompts, token } => {
+                    let lib = self.library.prompts();
+                    let clips = prompts.iter().filter_map(|p| lib.get(p)).collect();
+                    if let Some(m) = &media {
+                        let _ = m.send(MediaCmd::Play(token, clips)).await;
+                    }
+                }
+                Command::StopPlayback => {
+                    if let Some(m) = &media {
+                        let _ = m.send(MediaCmd::Stop).await;
+                    }
+                }
+                Command::Timer { id, at } => {
+                    self.timers.insert((at, call, id));
+                }
+                Command::Lookup { what, key } => {
+                    let store = self.store.clone();
+                    let tx = self.tx.clone();
+                    let settings = self.cfg.screen_pop;
+                    tokio::spawn(async move {
+                        let today = Utc::now().date_naive();
+                        let found = match tokio::time::timeout(
+                            Duration::from_secs(3),
+                            lookup::lookup(store.as_ref(), what, &key, today, settings),
+                        )
+                        .await
+                        {
+                            Ok(Ok(f)) => f.map(|f| (f.vars, f.customer_id)),
+                            Ok(Err(e)) => {
+                                tracing::error!(error = %e, "IVR look-up failed");
+                                None
+                            }
+                            Err(_) => {
+                                tracing::error!("IVR look-up timed out");
+                                None
+                            }
+                        };
+                        let _ = tx.send(SwitchIn::Found { call, found }).await;
+                    });
+                }
+                Command::Queue { queue, .. } => {
+                    tracing::info!(call, %queue, "call queued; hold music until an agent takes it");
+                    let hold = self
+                        .calls
+                        .get(&call)
+                        .and_then(|c| c.ivr.as_ref())
+                        .and_then(|i| i.hold_music())
+                        .and_then(|name| self.library.prompts().get(name));
+                    if let Some(m) = &media {
+                        let _ = m.send(MediaCmd::Hold(hold)).await;
+                    }
+                }
+                Command::StartRecording { .. } => {
+                    let path = self.cfg.voicemail_dir.join(format!(
+                        "{}-{}.wav",
+                        Utc::now().format("%Y%m%dT%H%M%S"),
+                        file_safe(&self.calls[&call].call_id)
+                    ));
+                    if let Some(m) = &media {
+                        let _ = m.send(MediaCmd::Capture(Some(path))).await;
+                    }
+                }
+                Command::StopRecording => {
+                    if let Some(m) = &media {
+                        let _ = m.send(MediaCmd::Capture(None)).await;
+                    }
+                }
+                Command::Hangup => {
+                    let now = self.now();
+                    sip.extend(self.ua.hangup(now, call));
+                }
+            }
+        }
+        sip
+    }
+}
+
+/// A Call-ID as a file name: keep letters, digits, `-`, `.`, `_`.
+fn file_safe(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(100)
+        .collect()
+}
