@@ -171,11 +171,11 @@ async fn serve(cfg: Config, demo: bool) -> anyhow::Result<()> {
     });
     let voice = crate::voice::start(voice_config(&cfg)?, store.clone(), stop_rx.clone()).await?;
     tracing::info!(%addr, backend = store.backend(), "HTTP listening");
-    println!("Aftercare is listening on http://{addr}  (API docs: http://{addr}/docs)");
     println!(
         "SIP on {} (UDP and TCP): call it from a softphone to reach the IVR.",
         voice.sip
     );
+    println!("Aftercare is listening on http://{addr}  (API docs: http://{addr}/docs)");
     let state = AppState::new(store, settings).with_voice(voice.stats.clone());
     let mut http_stop = stop_rx;
     http::run(listener, state, async move {
@@ -191,7 +191,7 @@ fn voice_config(cfg: &Config) -> anyhow::Result<crate::voice::VoiceConfig> {
         sip: cfg.sip,
         public_ip: cfg.sip_public_ip,
         rtp_ports: cfg.rtp_range().map_err(anyhow::Error::msg)?,
-        ivr_dir: cfg.ivr_dir.clone(),
+        ivr_dir: cfg.ivr_dir()?,
         recordings: cfg.record_calls.then(|| cfg.data_dir.join("recordings")),
         voicemail_dir: cfg.data_dir.join("voicemail"),
         max_calls: cfg.max_calls,

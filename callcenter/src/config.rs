@@ -41,8 +41,10 @@ pub struct Config {
     pub sip_public_ip: Option<std::net::IpAddr>,
     /// RTP port range, `FIRST-LAST` (one even port per call).
     pub rtp_ports: String,
-    /// Directory of IVR flows (`*.toml`) with their `prompts/`.
-    pub ivr_dir: PathBuf,
+    /// Directory of IVR flows (`*.toml`) with their `prompts/`. Unset: `./ivr-scripts` when it
+    /// exists (a checkout), else `data_dir/ivr-scripts`, written from the copy built into the
+    /// binary on first start.
+    pub ivr_dir: Option<PathBuf>,
     /// Record every call to a stereo WAV under `data_dir/recordings`.
     pub record_calls: bool,
     /// Calls beyond this many are refused with 503.
@@ -68,7 +70,7 @@ impl Default for Config {
             sip: SocketAddr::from(([0, 0, 0, 0], 5060)),
             sip_public_ip: None,
             rtp_ports: "20000-29999".into(),
-            ivr_dir: PathBuf::from("ivr-scripts"),
+            ivr_dir: None,
             record_calls: false,
             max_calls: 4000,
             sip_rate_limit: 50,
@@ -204,6 +206,35 @@ impl Config {
             return Err(ConfigError("session_ttl_hours: must be at least 1".into()));
         }
         Ok(())
+    }
+
+    /// The IVR flow directory in force (see `ivr_dir`), installing the shipped flows when needed.
+    pub fn ivr_dir(&self) -> std::io::Result<PathBuf> {
+        if let Some(d) = &self.ivr_dir {
+            if !d.is_dir() {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    format!("ivr_dir: {} is not a directory", d.display()),
+                ));
+            }
+            return Ok(d.clone());
+        }
+        let checkout = PathBuf::from("ivr-scripts");
+        if checkout.join("prompts").is_dir() {
+            return Ok(checkout);
+        }
+        let installed = self.data_dir.join("ivr-scripts");
+        if !installed.is_dir() {
+            for (name, bytes) in crate::voice::SHIPPED {
+                let path = installed.join(name);
+                if let Some(parent) = path.parent() {
+                    std::fs::create_dir_all(parent)?;
+                }
+                std::fs::write(&path, bytes)?;
+            }
+            tracing::info!(dir = %installed.display(), "installed the shipped IVR flows and prompts");
+        }
+        Ok(installed)
     }
 
     /// The RTP port range as `(first, last)`, both even-aligned.

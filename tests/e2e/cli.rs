@@ -148,7 +148,8 @@ fn help_documents_every_flag() {
     }
 }
 
-/// With no configuration the service keeps a SQLite file under ./aftercare-data/.
+/// With no configuration the service keeps a SQLite file under ./aftercare-data/, and the
+/// shipped IVR flows beside it.
 #[tokio::test]
 async fn default_database_is_a_local_sqlite_file() {
     let dir = temp_path("fresh");
@@ -174,6 +175,9 @@ async fn default_database_is_a_local_sqlite_file() {
     let status = child.wait().unwrap();
     let db = dir.join("aftercare-data/aftercare.db");
     assert!(db.exists(), "created {}", db.display());
+    let flows = dir.join("aftercare-data/ivr-scripts");
+    assert!(flows.join("demo.toml").exists(), "the shipped IVR flow was installed");
+    assert!(flows.join("prompts/menu_main.wav").exists(), "with its prompts");
     assert!(status.success(), "clean exit after SIGTERM: {status:?}");
     std::fs::remove_dir_all(&dir).unwrap();
 }

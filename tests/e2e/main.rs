@@ -3,4 +3,5 @@
 
 mod api;
 mod cli;
+mod sip;
 mod support;

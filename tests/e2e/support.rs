@@ -38,6 +38,8 @@ macro_rules! on_both_backends {
 pub struct Server {
     child: Child,
     pub base: String,
+    /// The SIP address (UDP and TCP).
+    pub sip: std::net::SocketAddr,
     pub stdout: String,
     stderr_file: PathBuf,
     pub client: reqwest::Client,
@@ -61,7 +63,9 @@ impl Server {
         let stderr_file = temp_path("stderr.log");
         let stderr = std::fs::File::create(&stderr_file).expect("stderr file");
         let mut cmd = Command::new(BIN);
+        let ivr = Path::new(env!("CARGO_MANIFEST_DIR")).join("../ivr-scripts");
         cmd.args(["serve", "--http", "127.0.0.1:0", "--database-url", db.url()])
+            .args(["--sip", "127.0.0.1:0", "--ivr-dir", ivr.to_str().expect("utf-8 path")])
             .args(args)
             .env_remove("RUST_LOG")
             .stdin(Stdio::null())
@@ -97,9 +101,16 @@ impl Server {
                 let err = std::fs::read_to_string(&stderr_file).unwrap_or_default();
                 panic!("server did not start.\nstdout:\n{stdout}\nstderr:\n{err}")
             });
+        let sip = stdout
+            .lines()
+            .find_map(|l| l.strip_prefix("SIP on "))
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|a| a.parse().ok())
+            .expect("the SIP address is printed");
         Server {
             child,
             base,
+            sip,
             stdout,
             stderr_file,
             client: reqwest::Client::new(),

@@ -11,6 +11,8 @@
 pub mod lookup;
 pub mod media;
 
+include!(concat!(env!("OUT_DIR"), "/shipped_flows.rs"));
+
 use std::collections::{BTreeSet, HashMap};
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;

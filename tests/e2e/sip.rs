@@ -1,0 +1,256 @@
+//! Real SIP peers against the built binary: sipp (Debian `sip-tester`) calls the demo IVR with
+//! G.711 audio and RFC 4733 DTMF from the pcaps sipp ships, and the call records show what
+//! happened. `.ci/run` installs sipp; without it these tests fail (they cannot be skipped in CI).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use crm_sql::testing::TestDb;
+use serde_json::Value;
+
+use crate::support::{temp_path, Server};
+
+const PCAPS: &str = "/usr/share/sip-tester";
+
+/// A scratch directory with `pcap/` pointing at sipp's pcaps (its scenarios use that path).
+struct Workdir(PathBuf);
+
+impl Workdir {
+    fn new() -> Workdir {
+        let dir = temp_path("sipp");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::os::unix::fs::symlink(PCAPS, dir.join("pcap")).unwrap();
+        Workdir(dir)
+    }
+}
+
+impl Drop for Workdir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn require_sipp() {
+    let ok = Command::new("sipp").arg("-v").output().is_ok() && Path::new(PCAPS).join("dtmf_2833_1.pcap").exists();
+    assert!(
+        ok,
+        "sipp and its pcaps are needed (Debian package sip-tester; .ci/run installs it)"
+    );
+}
+
+/// Run sipp in `dir` against the server; returns (exit code, stdout+stderr).
+fn sipp(dir: &Path, server: &Server, args: &[&str]) -> (i32, String) {
+    let target = server.sip.to_string();
+    let out = Command::new("timeout")
+        .arg("120")
+        .arg("sipp")
+        .args(args)
+        .args(["-i", "127.0.0.1", "-p", "0", "-mp", &free_media_port().to_string()])
+        .args(["-m", "1", "-l", "1", "-nostdin", "-timeout", "100", "-trace_err"])
+        .arg(&target)
+        .current_dir(dir)
+        .output()
+        .expect("sipp runs");
+    let text = format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let errors: String = std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().ends_with("_errors.log"))
+        .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
+        .collect();
+    (out.status.code().unwrap_or(-1), format!("{text}\n{errors}"))
+}
+
+/// An even UDP port pair nobody holds right now (sipp needs a fixed media port).
+fn free_media_port() -> u16 {
+    for _ in 0..100 {
+        let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let p = s.local_addr().unwrap().port();
+        let even = p & !1;
+        drop(s);
+        if std::net::UdpSocket::bind(("127.0.0.1", even)).is_ok()
+            && std::net::UdpSocket::bind(("127.0.0.1", even + 1)).is_ok()
+        {
+            return even;
+        }
+    }
+    panic!("no free port pair");
+}
+
+async fn newest_cdr(server: &Server, token: &str) -> Value {
+    // The record is written when the call ends; allow the write a moment.
+    for _ in 0..50 {
+        let (status, body) = server.get(token, "/api/v1/cdrs?limit=1").await;
+        assert_eq!(status, 200, "{body}");
+        if let Some(c) = body.as_array().and_then(|a| a.first()) {
+            return c.clone();
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("no call record was written");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sipp_uac_pcap_reaches_the_ivr_and_the_call_record_shows_the_digit() {
+    require_sipp();
+    let db = TestDb::sqlite().await;
+    let server = Server::demo(&db).await;
+    let token = server.login("agent1", "demo").await;
+    let dir = Workdir::new();
+    let (code, log) = sipp(&dir.0, &server, &["-sn", "uac_pcap"]);
+    assert_eq!(code, 0, "sipp reported a failed call:\n{log}");
+    let cdr = newest_cdr(&server, &token).await;
+    assert_eq!(cdr["dtmf"], "1", "{cdr}");
+    assert_eq!(cdr["caller"], "sipp");
+    assert_eq!(cdr["ivr_script"], "demo");
+    assert!(
+        cdr["ivr_path"]
+            .as_str()
+            .unwrap()
+            .starts_with("identify>greet>menu>warranty"),
+        "{cdr}"
+    );
+    assert_eq!(cdr["end_reason"], "caller_hangup");
+    assert!(cdr["answered_at"].is_string());
+    let (_, metrics) = server.get("", "/metrics").await;
+    let metrics = metrics.as_str().unwrap().to_string();
+    let received: u64 = metric(&metrics, "aftercare_rtp_received_total");
+    assert!(received > 200, "the G.711 pcap (about 8 s) arrived: {received} packets");
+    assert_eq!(metric(&metrics, "aftercare_rtp_foreign_total"), 0);
+}
+
+fn metric(text: &str, name: &str) -> u64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name} ")))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("{name} missing from /metrics"))
+}
+
+/// A scenario of ours: a known customer calls, presses 1, types an asset's serial number and
+/// `#`, hears its warranty status, and the IVR ends the call with a BYE that sipp answers.
+fn serial_scenario(caller: &str, digits: &str) -> String {
+    let mut keys = String::new();
+    for d in "1".chars().chain(digits.chars()).chain("#".chars()) {
+        let name = match d {
+            '#' => "pound".to_string(),
+            '*' => "star".to_string(),
+            d => d.to_string(),
+        };
+        keys.push_str(&format!(
+            "  <nop><action><exec play_pcap_audio=\"pcap/dtmf_2833_{name}.pcap\"/></action></nop>\n  <pause milliseconds=\"400\"/>\n"
+        ));
+    }
+    format!(
+        r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="serial number self-service">
+  <send retrans="500">
+    <![CDATA[
+      INVITE sip:800@[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: "Customer" <sip:{caller}@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      To: <sip:800@[remote_ip]:[remote_port]>
+      Call-ID: [call_id]
+      CSeq: 1 INVITE
+      Contact: sip:sipp@[local_ip]:[local_port]
+      Max-Forwards: 70
+      Content-Type: application/sdp
+      Content-Length: [len]
+
+      v=0
+      o=user1 53655765 2353687637 IN IP[local_ip_type] [local_ip]
+      s=-
+      c=IN IP[media_ip_type] [media_ip]
+      t=0 0
+      m=audio [media_port] RTP/AVP 0 101
+      a=rtpmap:0 PCMU/8000
+      a=rtpmap:101 telephone-event/8000
+      a=fmtp:101 0-15
+    ]]>
+  </send>
+  <recv response="100" optional="true"/>
+  <recv response="180" optional="true"/>
+  <recv response="200" rtd="true"/>
+  <send>
+    <![CDATA[
+      ACK sip:800@[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: "Customer" <sip:{caller}@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      To: <sip:800@[remote_ip]:[remote_port]>[peer_tag_param]
+      Call-ID: [call_id]
+      CSeq: 1 ACK
+      Contact: sip:sipp@[local_ip]:[local_port]
+      Max-Forwards: 70
+      Content-Length: 0
+    ]]>
+  </send>
+  <pause milliseconds="1500"/>
+{keys}  <recv request="BYE" timeout="60000"/>
+  <send>
+    <![CDATA[
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Content-Length: 0
+    ]]>
+  </send>
+</scenario>
+"#
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_known_caller_types_a_serial_number_and_hears_the_warranty_status() {
+    require_sipp();
+    let db = TestDb::sqlite().await;
+    let server = Server::demo(&db).await;
+    let token = server.login("agent1", "demo").await;
+    // A person with a phone and at least one asset whose serial digits are unique.
+    let (_, customers) = server.get(&token, "/api/v1/customers?limit=50").await;
+    let mut pick = None;
+    for c in customers.as_array().unwrap() {
+        if c["kind"] != "person" || c["phones"].as_array().unwrap().is_empty() {
+            continue;
+        }
+        let (_, assets) = server
+            .get(&token, &format!("/api/v1/customers/{}/assets", c["id"]))
+            .await;
+        if let Some(a) = assets.as_array().unwrap().first() {
+            pick = Some((c.clone(), a.clone()));
+            break;
+        }
+    }
+    let (customer, asset) = pick.expect("the demo data has a person with an asset");
+    let phone = customer["phones"][0]["number"].as_str().unwrap().to_string();
+    let serial = asset["serial"].as_str().unwrap();
+    let digits: String = serial.chars().filter(|c| c.is_ascii_digit()).collect();
+    let dir = Workdir::new();
+    std::fs::write(dir.0.join("serial.xml"), serial_scenario(&phone, &digits)).unwrap();
+    let (code, log) = sipp(&dir.0, &server, &["-sf", "serial.xml"]);
+    assert_eq!(code, 0, "the call did not end cleanly:\n{log}");
+    let cdr = newest_cdr(&server, &token).await;
+    assert_eq!(cdr["dtmf"], format!("1{digits}#"), "{cdr}");
+    assert_eq!(cdr["customer_id"], customer["id"], "{cdr}");
+    let path = cdr["ivr_path"].as_str().unwrap();
+    assert!(
+        path.starts_with("identify>greet_known>menu>warranty>warranty_lookup>warranty_known"),
+        "{path}"
+    );
+    let state = asset["warranty"]["state"].as_str().unwrap();
+    let said = match state {
+        "in_warranty" => "say_valid",
+        "expiring_soon" => "say_expiring",
+        _ => "say_expired",
+    };
+    assert!(path.contains(said), "{state}: {path}");
+    assert!(path.ends_with(">after_warranty>goodbye"), "{path}");
+    assert_eq!(cdr["outcome"], "self_service");
+    assert_eq!(cdr["end_reason"], "ivr_hangup");
+}
