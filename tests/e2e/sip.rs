@@ -254,3 +254,107 @@ async fn a_known_caller_types_a_serial_number_and_hears_the_warranty_status() {
     assert_eq!(cdr["outcome"], "self_service");
     assert_eq!(cdr["end_reason"], "ivr_hangup");
 }
+
+/// Energy of `samples` between `lo` and `hi` Hz over the energy of all bins (Goertzel at 50 Hz
+/// steps on 20 ms frames).
+fn band_share(samples: &[i16], lo: f32, hi: f32) -> f64 {
+    let (mut band, mut all) = (0f64, 0f64);
+    for frame in samples.chunks_exact(160) {
+        let x: Vec<f32> = frame.iter().map(|&s| s as f32).collect();
+        let mut f = 50.0f32;
+        while f < 4000.0 {
+            let w = 2.0 * std::f32::consts::PI * f / 8000.0;
+            let c = 2.0 * w.cos();
+            let (mut s1, mut s2) = (0f32, 0f32);
+            for v in &x {
+                let s0 = v + c * s1 - s2;
+                s2 = s1;
+                s1 = s0;
+            }
+            let p = (s1 * s1 + s2 * s2 - c * s1 * s2) as f64;
+            all += p;
+            if (lo..=hi).contains(&f) {
+                band += p;
+            }
+            f += 50.0;
+        }
+    }
+    if all == 0.0 {
+        0.0
+    } else {
+        band / all
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn baresip_calls_the_ivr_and_records_speech_not_silence() {
+    assert!(
+        Command::new("baresip").arg("-h").output().is_ok(),
+        "baresip is needed (Debian package baresip; .ci/run installs it)"
+    );
+    let db = TestDb::sqlite().await;
+    let server = Server::demo(&db).await;
+    let dir = Workdir::new();
+    // Our microphone: ten seconds of quiet noise, so the call does not end when the file does.
+    let mic = dir.0.join("mic.wav");
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: 8000,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut w = hound::WavWriter::create(&mic, spec).unwrap();
+    for i in 0..80_000u32 {
+        w.write_sample(((i.wrapping_mul(2_654_435_761) >> 24) as i16) - 128)
+            .unwrap();
+    }
+    w.finalize().unwrap();
+    let sip_port = free_media_port() + 1;
+    let config = format!(
+        "poll_method epoll\nsip_listen 127.0.0.1:{sip_port}\naudio_player aubridge,dev1\naudio_source aufile,{mic}\naudio_alert aubridge,dev1\n\
+         module_path /usr/lib/baresip/modules\nmodule stdio.so\nmodule g711.so\nmodule aubridge.so\nmodule aufile.so\nmodule sndfile.so\n\
+         module_app account.so\nmodule_app menu.so\nsnd_path {dir}\n",
+        mic = mic.display(),
+        dir = dir.0.display()
+    );
+    std::fs::write(dir.0.join("config"), config).unwrap();
+    std::fs::write(dir.0.join("accounts"), "<sip:baresip@127.0.0.1>;regint=0\n").unwrap();
+    let out = Command::new("timeout")
+        .args(["30", "baresip", "-f"])
+        .arg(&dir.0)
+        .args(["-e", &format!("/dial sip:800@{}", server.sip), "-t", "7"])
+        .output()
+        .expect("baresip runs");
+    let log = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(log.contains("Call established"), "baresip could not call:\n{log}");
+    let dump = std::fs::read_dir(&dir.0)
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| p.to_string_lossy().ends_with("-dec.wav"))
+        .unwrap_or_else(|| panic!("baresip wrote no recording:\n{log}"));
+    let mut reader = hound::WavReader::open(&dump).unwrap();
+    assert_eq!(reader.spec().sample_rate, 8000);
+    let samples: Vec<i16> = reader.samples::<i16>().map(|s| s.unwrap()).collect();
+    assert!(
+        samples.len() > 8000 * 4,
+        "at least four seconds heard: {}",
+        samples.len()
+    );
+    let rms = (samples.iter().map(|&s| (s as f64).powi(2)).sum::<f64>() / samples.len() as f64).sqrt();
+    let loud_frames = samples
+        .chunks_exact(160)
+        .filter(|f| f.iter().map(|&s| (s as i64).abs()).max().unwrap_or(0) > 1000)
+        .count();
+    let share = band_share(&samples, 300.0, 3400.0);
+    assert!(rms > 500.0, "not silence: RMS {rms:.0}");
+    assert!(
+        loud_frames * 3 > samples.len() / 160,
+        "speech in over a third of the frames: {loud_frames}"
+    );
+    assert!(share > 0.8, "energy is in the speech band (300-3400 Hz): {share:.2}");
+    eprintln!(
+        "baresip heard {:.1} s: RMS {rms:.0}, {:.0} % of energy in 300-3400 Hz",
+        samples.len() as f64 / 8000.0,
+        share * 100.0
+    );
+}
