@@ -1,29 +1,22 @@
-//! The media adapter: one task per call owns the call's RTP socket and its [`Leg`], ticks it
-//! every 20 ms, and writes recordings. Ports come from a pool and go back when the task ends.
+//! The media adapter. Clock threads (one per core, each with its share of the calls) tick every
+//! call's [`Leg`] every 20 ms on absolute deadlines and send its packet, so packet spacing does
+//! not depend on how busy the async runtime is; they ask for real-time scheduling where the
+//! system allows it. One receive task per call feeds incoming RTP to its leg; one writer
+//! thread keeps recordings off both. Ports come from a pool and go back when a call closes.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 
 use crate::media::leg::{Leg, LegEvent};
 use crate::media::prompts::Clip;
 use crate::sip::sdp::Codec;
 use crate::sip::ua::CallRef;
-
-pub enum MediaCmd {
-    Play(u64, Vec<Arc<Clip>>),
-    Stop,
-    Hold(Option<Arc<Clip>>),
-    /// Start keeping the caller's audio in this WAV file (`None` stops and closes it).
-    Capture(Option<PathBuf>),
-    Renegotiate(Codec, Option<u8>, SocketAddr),
-}
 
 /// Even RTP ports of the configured range.
 pub struct PortPool {
@@ -37,15 +30,12 @@ impl PortPool {
     }
 
     /// Bind a socket on the next free port that binds.
-    pub fn bind(self: &Arc<Self>, ip: IpAddr) -> std::io::Result<(UdpSocket, u16)> {
+    fn bind(&self, ip: IpAddr) -> std::io::Result<(std::net::UdpSocket, u16)> {
         let mut free = self.free.lock().expect("lock");
         for _ in 0..free.len() {
             let Some(port) = free.pop_front() else { break };
             match std::net::UdpSocket::bind((ip, port)) {
-                Ok(s) => {
-                    s.set_nonblocking(true)?;
-                    return Ok((UdpSocket::from_std(s)?, port));
-                }
+                Ok(s) => return Ok((s, port)),
                 // Taken by someone else: try it again later.
                 Err(_) => free.push_back(port),
             }
@@ -63,7 +53,7 @@ impl PortPool {
 }
 
 /// Counters for `/metrics` and the load benchmark. The send-interval histogram has 0.1 ms
-/// buckets of |interval − 20 ms| up to 50 ms.
+/// buckets of |interval − 20 ms| up to 50 ms, per stream.
 pub struct MediaStats {
     pub sent: AtomicU64,
     pub received: AtomicU64,
@@ -93,9 +83,14 @@ impl MediaStats {
         self.jitter[bucket].fetch_add(1, Ordering::Relaxed);
     }
 
-    /// The q-quantile of the send-interval deviation, in milliseconds.
-    pub fn jitter_quantile_ms(&self, q: f64) -> Option<f64> {
-        let counts: Vec<u64> = self.jitter.iter().map(|c| c.load(Ordering::Relaxed)).collect();
+    /// Bucket counts, to compare two moments of a run.
+    pub fn jitter_snapshot(&self) -> Vec<u64> {
+        self.jitter.iter().map(|c| c.load(Ordering::Relaxed)).collect()
+    }
+
+    /// The q-quantile of the send-interval deviation in milliseconds (upper bucket edge),
+    /// over the counts given (a snapshot or a difference of two).
+    pub fn quantile_ms(counts: &[u64], q: f64) -> Option<f64> {
         let total: u64 = counts.iter().sum();
         if total == 0 {
             return None;
@@ -111,139 +106,359 @@ impl MediaStats {
         None
     }
 
-    pub fn intervals(&self) -> u64 {
-        self.jitter.iter().map(|c| c.load(Ordering::Relaxed)).sum()
+    pub fn jitter_quantile_ms(&self, q: f64) -> Option<f64> {
+        Self::quantile_ms(&self.jitter_snapshot(), q)
     }
 }
 
-pub struct MediaTask {
-    pub call: CallRef,
-    pub socket: UdpSocket,
-    pub port: u16,
-    pub leg: Leg,
-    pub record: Option<PathBuf>,
-    pub events: mpsc::Sender<super::SwitchIn>,
-    pub stats: Arc<MediaStats>,
-    pub pool: Arc<PortPool>,
+enum WriteJob {
+    Open {
+        key: (CallRef, u8),
+        path: PathBuf,
+        channels: u16,
+    },
+    Samples {
+        key: (CallRef, u8),
+        samples: Vec<i16>,
+    },
+    Close {
+        key: (CallRef, u8),
+    },
+}
+
+const RECORDING: u8 = 0;
+const VOICEMAIL: u8 = 1;
+
+struct Slot {
+    call: CallRef,
+    shard: usize,
+    leg: Mutex<Leg>,
+    send: std::net::UdpSocket,
+    port: u16,
+    last_send: Mutex<Option<Instant>>,
+    recording: bool,
+    capturing: AtomicBool,
+}
+
+struct Inner {
+    /// The calls of each clock thread.
+    shards: Vec<Mutex<Vec<Arc<Slot>>>>,
+    stats: Arc<MediaStats>,
+    events: mpsc::UnboundedSender<(CallRef, LegEvent)>,
+    writer: Mutex<std::sync::mpsc::Sender<WriteJob>>,
+    pool: Arc<PortPool>,
+}
+
+#[derive(Clone)]
+pub struct MediaEngine {
+    inner: Arc<Inner>,
+}
+
+impl MediaEngine {
+    /// Start the clock and writer threads. Leg events arrive on `events`.
+    pub fn start(
+        pool: Arc<PortPool>,
+        stats: Arc<MediaStats>,
+        events: mpsc::UnboundedSender<(CallRef, LegEvent)>,
+    ) -> MediaEngine {
+        let (wtx, wrx) = std::sync::mpsc::channel::<WriteJob>();
+        std::thread::Builder::new()
+            .name("media-writer".into())
+            .spawn(move || writer(wrx))
+            .expect("writer thread");
+        let threads = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+            .clamp(1, 4);
+        let inner = Arc::new(Inner {
+            shards: (0..threads).map(|_| Mutex::new(vec![])).collect(),
+            stats,
+            events,
+            writer: Mutex::new(wtx),
+            pool,
+        });
+        for shard in 0..threads {
+            let weak = Arc::downgrade(&inner);
+            std::thread::Builder::new()
+                .name(format!("media-clock-{shard}"))
+                .spawn(move || clock(weak, shard))
+                .expect("clock thread");
+        }
+        MediaEngine { inner }
+    }
+
+    /// Open a call's media on a port from the pool; the leg starts sending at the next tick.
+    pub fn open(
+        &self,
+        call: CallRef,
+        ip: IpAddr,
+        leg: Leg,
+        record: Option<PathBuf>,
+    ) -> std::io::Result<(MediaHandle, u16)> {
+        let (socket, port) = self.inner.pool.bind(ip)?;
+        let send = socket.try_clone()?;
+        send.set_nonblocking(true)?;
+        socket.set_nonblocking(true)?;
+        let recv = match tokio::net::UdpSocket::from_std(socket) {
+            Ok(s) => s,
+            Err(e) => {
+                self.inner.pool.release(port);
+                return Err(e);
+            }
+        };
+        if let Some(path) = &record {
+            self.write(WriteJob::Open {
+                key: (call, RECORDING),
+                path: path.clone(),
+                channels: 2,
+            });
+        }
+        let shard = call as usize % self.inner.shards.len();
+        let slot = Arc::new(Slot {
+            call,
+            shard,
+            leg: Mutex::new(leg),
+            send,
+            port,
+            last_send: Mutex::new(None),
+            recording: record.is_some(),
+            capturing: AtomicBool::new(false),
+        });
+        let receiver = {
+            let slot = slot.clone();
+            let inner = self.inner.clone();
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 2048];
+                loop {
+                    let Ok((n, from)) = recv.recv_from(&mut buf).await else {
+                        continue;
+                    };
+                    let (events, before, after) = {
+                        let mut leg = slot.leg.lock().expect("leg");
+                        let before = leg.stats;
+                        let ev = leg.receive(from, &buf[..n]);
+                        (ev, before, leg.stats)
+                    };
+                    inner
+                        .stats
+                        .received
+                        .fetch_add(after.received - before.received, Ordering::Relaxed);
+                    inner
+                        .stats
+                        .foreign
+                        .fetch_add(after.foreign - before.foreign, Ordering::Relaxed);
+                    for e in events {
+                        let _ = inner.events.send((slot.call, e));
+                    }
+                }
+            })
+        };
+        self.inner.shards[shard].lock().expect("slots").push(slot.clone());
+        self.inner.stats.active.fetch_add(1, Ordering::Relaxed);
+        Ok((
+            MediaHandle {
+                slot,
+                engine: self.clone(),
+                receiver,
+            },
+            port,
+        ))
+    }
+
+    fn write(&self, job: WriteJob) {
+        let _ = self.inner.writer.lock().expect("writer").send(job);
+    }
+
+    pub fn streams(&self) -> usize {
+        self.inner.shards.iter().map(|s| s.lock().expect("slots").len()).sum()
+    }
+}
+
+/// The application's handle on one call's media; dropping it closes the media.
+pub struct MediaHandle {
+    slot: Arc<Slot>,
+    engine: MediaEngine,
+    receiver: tokio::task::JoinHandle<()>,
+}
+
+impl MediaHandle {
+    fn leg(&self) -> std::sync::MutexGuard<'_, Leg> {
+        self.slot.leg.lock().expect("leg")
+    }
+
+    pub fn play(&self, token: u64, clips: Vec<Arc<Clip>>) {
+        self.leg().play(token, clips);
+    }
+
+    pub fn stop(&self) {
+        self.leg().stop();
+    }
+
+    pub fn hold(&self, clip: Option<Arc<Clip>>) {
+        self.leg().hold(clip);
+    }
+
+    /// Keep the caller's audio in this mono WAV (a voicemail); `None` stops and closes it.
+    pub fn capture(&self, path: Option<PathBuf>) {
+        let key = (self.slot.call, VOICEMAIL);
+        match path {
+            Some(path) => {
+                self.engine.write(WriteJob::Open { key, path, channels: 1 });
+                self.leg().capture(true);
+                self.slot.capturing.store(true, Ordering::Relaxed);
+            }
+            None => {
+                self.slot.capturing.store(false, Ordering::Relaxed);
+                let rest = {
+                    let mut leg = self.leg();
+                    leg.capture(false);
+                    leg.take_captured()
+                };
+                self.engine.write(WriteJob::Samples { key, samples: rest });
+                self.engine.write(WriteJob::Close { key });
+            }
+        }
+    }
+
+    pub fn renegotiate(&self, codec: Codec, dtmf_pt: Option<u8>, remote: SocketAddr) {
+        self.leg().renegotiate(codec, dtmf_pt, remote);
+    }
+}
+
+impl Drop for MediaHandle {
+    fn drop(&mut self) {
+        self.receiver.abort();
+        let inner = &self.engine.inner;
+        inner.shards[self.slot.shard]
+            .lock()
+            .expect("slots")
+            .retain(|s| !Arc::ptr_eq(s, &self.slot));
+        let call = self.slot.call;
+        if self.slot.recording {
+            let rest = self.leg().take_recording();
+            self.engine.write(WriteJob::Samples {
+                key: (call, RECORDING),
+                samples: rest,
+            });
+            self.engine.write(WriteJob::Close { key: (call, RECORDING) });
+        }
+        if self.slot.capturing.load(Ordering::Relaxed) {
+            self.capture(None);
+        }
+        inner.pool.release(self.slot.port);
+        inner.stats.active.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Ask for real-time scheduling for the calling thread (SCHED_FIFO at a low priority), or at
+/// least a larger share of the CPU; either may be refused, and the clock runs regardless.
+fn raise_priority() {
+    let param = libc::sched_param { sched_priority: 10 };
+    // SAFETY: plain system calls on the calling thread with a valid, initialised argument.
+    let fifo = unsafe { libc::sched_setscheduler(0, libc::SCHED_FIFO, &param) } == 0;
+    if !fifo {
+        // SAFETY: as above; `0` names the calling thread on Linux.
+        unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, -10) };
+    }
+    tracing::debug!(fifo, "media clock priority");
+}
+
+/// Every 20 ms, on absolute deadlines: tick every leg of this shard and send its packet.
+fn clock(inner: std::sync::Weak<Inner>, shard: usize) {
+    raise_priority();
+    let period = Duration::from_millis(20);
+    let mut next = Instant::now() + period;
+    let mut out = Vec::with_capacity(200);
+    loop {
+        let now = Instant::now();
+        if next > now {
+            std::thread::sleep(next - now);
+        } else if now - next > period * 5 {
+            // Far behind (the machine stalled): do not burst; start again from now.
+            next = now;
+        }
+        next += period;
+        let Some(inner) = inner.upgrade() else { return };
+        let slots: Vec<Arc<Slot>> = inner.shards[shard].lock().expect("slots").clone();
+        let mut sent = 0u64;
+        for slot in slots {
+            out.clear();
+            let (events, dest, recording, captured) = {
+                let mut leg = slot.leg.lock().expect("leg");
+                let events = leg.tick(&mut out);
+                let recording = if slot.recording { leg.take_recording() } else { vec![] };
+                let captured = if slot.capturing.load(Ordering::Relaxed) {
+                    leg.take_captured()
+                } else {
+                    vec![]
+                };
+                (events, leg.destination(), recording, captured)
+            };
+            if slot.send.send_to(&out, dest).is_ok() {
+                sent += 1;
+            }
+            let t = Instant::now();
+            if let Some(prev) = slot.last_send.lock().expect("time").replace(t) {
+                inner.stats.note_interval(t - prev);
+            }
+            for e in events {
+                let _ = inner.events.send((slot.call, e));
+            }
+            if !recording.is_empty() {
+                let _ = inner.writer.lock().expect("writer").send(WriteJob::Samples {
+                    key: (slot.call, RECORDING),
+                    samples: recording,
+                });
+            }
+            if !captured.is_empty() {
+                let _ = inner.writer.lock().expect("writer").send(WriteJob::Samples {
+                    key: (slot.call, VOICEMAIL),
+                    samples: captured,
+                });
+            }
+        }
+        inner.stats.sent.fetch_add(sent, Ordering::Relaxed);
+    }
 }
 
 type Wav = hound::WavWriter<std::io::BufWriter<std::fs::File>>;
 
-fn wav(path: &PathBuf, channels: u16) -> Option<Wav> {
-    if let Some(dir) = path.parent() {
-        let _ = std::fs::create_dir_all(dir);
-    }
-    let spec = hound::WavSpec {
-        channels,
-        sample_rate: 8000,
-        bits_per_sample: 16,
-        sample_format: hound::SampleFormat::Int,
-    };
-    match hound::WavWriter::create(path, spec) {
-        Ok(w) => Some(w),
-        Err(e) => {
-            tracing::error!(error = %e, "cannot create a recording file");
-            None
-        }
-    }
-}
-
-fn write_all(w: &mut Option<Wav>, samples: &[i16]) {
-    if let Some(writer) = w {
-        for s in samples {
-            if writer.write_sample(*s).is_err() {
-                tracing::error!("recording write failed; recording stops");
-                *w = None;
-                return;
+fn writer(rx: std::sync::mpsc::Receiver<WriteJob>) {
+    let mut files: HashMap<(CallRef, u8), Wav> = HashMap::new();
+    while let Ok(job) = rx.recv() {
+        match job {
+            WriteJob::Open { key, path, channels } => {
+                if let Some(dir) = path.parent() {
+                    let _ = std::fs::create_dir_all(dir);
+                }
+                let spec = hound::WavSpec {
+                    channels,
+                    sample_rate: 8000,
+                    bits_per_sample: 16,
+                    sample_format: hound::SampleFormat::Int,
+                };
+                match hound::WavWriter::create(&path, spec) {
+                    Ok(w) => {
+                        files.insert(key, w);
+                    }
+                    Err(e) => tracing::error!(error = %e, "cannot create a recording file"),
+                }
             }
-        }
-    }
-}
-
-fn close(w: Option<Wav>) {
-    if let Some(w) = w {
-        if let Err(e) = w.finalize() {
-            tracing::error!(error = %e, "cannot finish a recording file");
-        }
-    }
-}
-
-impl MediaTask {
-    pub fn spawn(mut self) -> mpsc::Sender<MediaCmd> {
-        let (tx, mut rx) = mpsc::channel::<MediaCmd>(32);
-        tokio::spawn(async move {
-            self.stats.active.fetch_add(1, Ordering::Relaxed);
-            let mut recording = self.record.as_ref().and_then(|p| wav(p, 2));
-            let mut voicemail: Option<Wav> = None;
-            let mut ticker = tokio::time::interval(Duration::from_millis(20));
-            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
-            let mut last_send: Option<Instant> = None;
-            let mut out = Vec::with_capacity(200);
-            let mut buf = vec![0u8; 2048];
-            let (mut sent, mut received, mut foreign) = (0u64, 0u64, 0u64);
-            loop {
-                tokio::select! {
-                    _ = ticker.tick() => {
-                        out.clear();
-                        let events = self.leg.tick(&mut out);
-                        let _ = self.socket.try_send_to(&out, self.leg.destination());
-                        let now = Instant::now();
-                        if let Some(prev) = last_send {
-                            self.stats.note_interval(now - prev);
-                        }
-                        last_send = Some(now);
-                        for e in events {
-                            let _ = self.events.send(super::SwitchIn::Media { call: self.call, event: e }).await;
-                        }
-                        if recording.is_some() {
-                            let r = self.leg.take_recording();
-                            write_all(&mut recording, &r);
-                        }
-                        if voicemail.is_some() {
-                            let v = self.leg.take_captured();
-                            write_all(&mut voicemail, &v);
-                        }
-                    }
-                    r = self.socket.recv_from(&mut buf) => {
-                        let Ok((n, from)) = r else { continue };
-                        for e in self.leg.receive(from, &buf[..n]) {
-                            if let LegEvent::Digit(_) = e {
-                                let _ = self.events.send(super::SwitchIn::Media { call: self.call, event: e }).await;
-                            }
-                        }
-                    }
-                    cmd = rx.recv() => match cmd {
-                        None => break,
-                        Some(MediaCmd::Play(token, clips)) => self.leg.play(token, clips),
-                        Some(MediaCmd::Stop) => self.leg.stop(),
-                        Some(MediaCmd::Hold(clip)) => self.leg.hold(clip),
-                        Some(MediaCmd::Capture(Some(path))) => {
-                            self.leg.capture(true);
-                            voicemail = wav(&path, 1);
-                        }
-                        Some(MediaCmd::Capture(None)) => {
-                            self.leg.capture(false);
-                            let v = self.leg.take_captured();
-                            write_all(&mut voicemail, &v);
-                            close(voicemail.take());
-                        }
-                        Some(MediaCmd::Renegotiate(codec, dtmf, remote)) => self.leg.renegotiate(codec, dtmf, remote),
+            WriteJob::Samples { key, samples } => {
+                if let Some(w) = files.get_mut(&key) {
+                    if samples.iter().any(|s| w.write_sample(*s).is_err()) {
+                        tracing::error!("recording write failed; recording stops");
+                        files.remove(&key);
                     }
                 }
-                let s = self.leg.stats;
-                self.stats.sent.fetch_add(s.sent - sent, Ordering::Relaxed);
-                self.stats.received.fetch_add(s.received - received, Ordering::Relaxed);
-                self.stats.foreign.fetch_add(s.foreign - foreign, Ordering::Relaxed);
-                (sent, received, foreign) = (s.sent, s.received, s.foreign);
             }
-            let r = self.leg.take_recording();
-            write_all(&mut recording, &r);
-            close(recording);
-            close(voicemail);
-            drop(self.socket);
-            self.pool.release(self.port);
-            self.stats.active.fetch_sub(1, Ordering::Relaxed);
-        });
-        tx
+            WriteJob::Close { key } => {
+                if let Some(w) = files.remove(&key) {
+                    if let Err(e) = w.finalize() {
+                        tracing::error!(error = %e, "cannot finish a recording file");
+                    }
+                }
+            }
+        }
     }
 }

@@ -39,7 +39,7 @@ use crate::sip::message::MAX_MESSAGE;
 use crate::sip::screen::Policy;
 use crate::sip::transaction::Time;
 use crate::sip::ua::{CallRef, End, Event, Output, Peer, Transport, UaConfig, UserAgent};
-use media::{MediaCmd, MediaStats, MediaTask, PortPool};
+use media::{MediaEngine, MediaHandle, MediaStats, PortPool};
 
 #[derive(Debug, Clone)]
 pub struct VoiceConfig {
@@ -96,10 +96,6 @@ pub enum SwitchIn {
     TcpClosed {
         addr: SocketAddr,
     },
-    Media {
-        call: CallRef,
-        event: LegEvent,
-    },
     Found {
         call: CallRef,
         found: Option<(HashMap<String, Value>, i64)>,
@@ -113,7 +109,7 @@ struct Call {
     started_at: DateTime<Utc>,
     answered_at: Option<DateTime<Utc>>,
     ivr: Option<Ivr>,
-    media: Option<mpsc::Sender<MediaCmd>>,
+    media: Option<MediaHandle>,
     customer_id: Option<i64>,
     recording: Option<PathBuf>,
 }
@@ -152,6 +148,9 @@ pub async fn start(cfg: VoiceConfig, store: Arc<dyn Store>, shutdown: watch::Rec
     }
     let stats = Arc::new(VoiceStats::default());
     let (tx, rx) = mpsc::channel::<SwitchIn>(16_384);
+    let (media_tx, media_rx) = mpsc::unbounded_channel();
+    let pool = PortPool::new(cfg.rtp_ports.0, cfg.rtp_ports.1);
+    let media = MediaEngine::start(pool, stats.media.clone(), media_tx);
 
     // UDP reader.
     {
@@ -230,14 +229,14 @@ pub async fn start(cfg: VoiceConfig, store: Arc<dyn Store>, shutdown: watch::Rec
         timers: BTreeSet::new(),
         library: library.clone(),
         store,
-        pool: PortPool::new(cfg.rtp_ports.0, cfg.rtp_ports.1),
+        media,
         media_ip: ip,
         bind_ip: bound.ip(),
         stats: stats.clone(),
         tx,
         cfg,
     };
-    let done = tokio::spawn(switch.run(rx, shutdown));
+    let done = tokio::spawn(switch.run(rx, media_rx, shutdown));
     tracing::info!(%bound, %advertised, "SIP listening (UDP and TCP)");
     Ok(Voice {
         sip: bound,
@@ -315,7 +314,7 @@ struct Switch {
     timers: BTreeSet<(Time, CallRef, u64)>,
     library: Arc<Library>,
     store: Arc<dyn Store>,
-    pool: Arc<PortPool>,
+    media: MediaEngine,
     media_ip: IpAddr,
     bind_ip: IpAddr,
     stats: Arc<VoiceStats>,
@@ -335,7 +334,12 @@ impl Switch {
         }
     }
 
-    async fn run(mut self, mut rx: mpsc::Receiver<SwitchIn>, mut shutdown: watch::Receiver<bool>) {
+    async fn run(
+        mut self,
+        mut rx: mpsc::Receiver<SwitchIn>,
+        mut media_rx: mpsc::UnboundedReceiver<(CallRef, LegEvent)>,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
         loop {
             let deadline = [self.ua.next_deadline(), self.timers.iter().next().map(|(t, ..)| *t)]
                 .into_iter()
@@ -350,6 +354,13 @@ impl Switch {
                     Some(m) => self.handle(m).await,
                     None => break,
                 },
+                Some((call, event)) = media_rx.recv() => {
+                    let input = match event {
+                        LegEvent::Digit(d) => Input::Digit(d),
+                        LegEvent::PlayDone(t) => Input::PlayDone(t),
+                    };
+                    self.ivr_input(call, input).await;
+                }
                 _ = tokio::time::sleep_until(sleep_until) => self.tick().await,
                 _ = shutdown.changed() => break,
             }
@@ -405,13 +416,6 @@ impl Switch {
             }
             SwitchIn::TcpClosed { addr } => {
                 self.tcp.remove(&addr);
-            }
-            SwitchIn::Media { call, event } => {
-                let input = match event {
-                    LegEvent::Digit(d) => Input::Digit(d),
-                    LegEvent::PlayDone(t) => Input::PlayDone(t),
-                };
-                self.ivr_input(call, input).await;
             }
             SwitchIn::Found { call, found } => {
                 let input = match found {
@@ -472,21 +476,18 @@ impl Switch {
                     self.stats.calls_refused.fetch_add(1, Ordering::Relaxed);
                     return self.ua.reject(now, call, 404, "Not Found");
                 };
-                let (socket, port) = match self.pool.bind(self.bind_ip) {
-                    Ok(x) => x,
-                    Err(e) => {
-                        tracing::error!(error = %e, "no RTP port; call refused");
-                        self.stats.calls_refused.fetch_add(1, Ordering::Relaxed);
-                        return self.ua.reject(now, call, 503, "Service Unavailable");
-                    }
+                let Some(a) = agreed else {
+                    // Delayed offer (no SDP in the INVITE) is not supported for IVR calls.
+                    self.stats.calls_refused.fetch_add(1, Ordering::Relaxed);
+                    return self.ua.reject(now, call, 488, "Not Acceptable Here");
                 };
                 let recording = self.cfg.recordings.as_ref().map(|dir| {
                     dir.join(Utc::now().format("%Y-%m-%d").to_string())
                         .join(format!("{}.wav", file_safe(&call_id)))
                 });
-                let media = agreed.map(|a| {
+                let leg = {
                     let mut rng = rand::thread_rng();
-                    let leg = Leg::new(LegConfig {
+                    Leg::new(LegConfig {
                         codec: a.codec,
                         dtmf_pt: a.dtmf_pt,
                         remote: a.remote,
@@ -494,25 +495,17 @@ impl Switch {
                         first_seq: rng.gen(),
                         first_timestamp: rng.gen(),
                         record: recording.is_some(),
-                    });
-                    MediaTask {
-                        call,
-                        socket,
-                        port,
-                        leg,
-                        record: recording.clone(),
-                        events: self.tx.clone(),
-                        stats: self.stats.media.clone(),
-                        pool: self.pool.clone(),
+                    })
+                };
+                let (media, port) = match self.media.open(call, self.bind_ip, leg, recording.clone()) {
+                    Ok(x) => x,
+                    Err(e) => {
+                        tracing::error!(error = %e, "no RTP port; call refused");
+                        self.stats.calls_refused.fetch_add(1, Ordering::Relaxed);
+                        return self.ua.reject(now, call, 503, "Service Unavailable");
                     }
-                    .spawn()
-                });
-                if media.is_none() {
-                    // Delayed offer: media starts when the ACK brings the answer; this port is
-                    // not used, so give the call a refusal rather than silence.
-                    self.stats.calls_refused.fetch_add(1, Ordering::Relaxed);
-                    return self.ua.reject(now, call, 488, "Not Acceptable Here");
-                }
+                };
+                let media = Some(media);
                 self.stats.calls_active.fetch_add(1, Ordering::Relaxed);
                 self.calls.insert(
                     call,
@@ -538,9 +531,7 @@ impl Switch {
             }
             Event::MediaChanged { call, agreed } => {
                 if let Some(m) = self.calls.get(&call).and_then(|c| c.media.as_ref()) {
-                    let _ = m
-                        .send(MediaCmd::Renegotiate(agreed.codec, agreed.dtmf_pt, agreed.remote))
-                        .await;
+                    m.renegotiate(agreed.codec, agreed.dtmf_pt, agreed.remote);
                 }
                 vec![]
             }
@@ -584,7 +575,7 @@ impl Switch {
         let Some(c) = self.calls.remove(&call) else { return };
         self.stats.calls_active.fetch_sub(1, Ordering::Relaxed);
         self.timers.retain(|(_, k, _)| *k != call);
-        // Dropping the media sender ends the media task (it closes files and frees the port).
+        // Dropping the handle stops the media, closes its files and frees the port.
         drop(c.media);
         let ivr = c.ivr.as_ref();
         let outcome = match (ivr.and_then(|i| i.outcome()), end) {
@@ -651,20 +642,20 @@ impl Switch {
         };
         let Some(ivr) = c.ivr.as_mut() else { return vec![] };
         let commands = ivr.on(clocks, input);
-        let media = c.media.clone();
         let mut sip = vec![];
         for cmd in commands {
+            let media = self.calls.get(&call).and_then(|c| c.media.as_ref());
             match cmd {
                 Command::Play { prompts, token } => {
                     let lib = self.library.prompts();
                     let clips = prompts.iter().filter_map(|p| lib.get(p)).collect();
-                    if let Some(m) = &media {
-                        let _ = m.send(MediaCmd::Play(token, clips)).await;
+                    if let Some(m) = media {
+                        m.play(token, clips);
                     }
                 }
                 Command::StopPlayback => {
-                    if let Some(m) = &media {
-                        let _ = m.send(MediaCmd::Stop).await;
+                    if let Some(m) = media {
+                        m.stop();
                     }
                 }
                 Command::Timer { id, at } => {
@@ -703,8 +694,8 @@ impl Switch {
                         .and_then(|c| c.ivr.as_ref())
                         .and_then(|i| i.hold_music())
                         .and_then(|name| self.library.prompts().get(name));
-                    if let Some(m) = &media {
-                        let _ = m.send(MediaCmd::Hold(hold)).await;
+                    if let Some(m) = self.calls.get(&call).and_then(|c| c.media.as_ref()) {
+                        m.hold(hold);
                     }
                 }
                 Command::StartRecording { .. } => {
@@ -713,13 +704,13 @@ impl Switch {
                         Utc::now().format("%Y%m%dT%H%M%S"),
                         file_safe(&self.calls[&call].call_id)
                     ));
-                    if let Some(m) = &media {
-                        let _ = m.send(MediaCmd::Capture(Some(path))).await;
+                    if let Some(m) = media {
+                        m.capture(Some(path));
                     }
                 }
                 Command::StopRecording => {
-                    if let Some(m) = &media {
-                        let _ = m.send(MediaCmd::Capture(None)).await;
+                    if let Some(m) = media {
+                        m.capture(None);
                     }
                 }
                 Command::Hangup => {
