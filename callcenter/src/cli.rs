@@ -176,7 +176,7 @@ async fn serve(cfg: Config, demo: bool) -> anyhow::Result<()> {
         voice.sip
     );
     println!("Aftercare is listening on http://{addr}  (API docs: http://{addr}/docs)");
-    let state = AppState::new(store, settings).with_voice(voice.stats.clone());
+    let state = AppState::new(store, settings).with_voice(voice.stats.clone(), voice.dialer());
     let mut http_stop = stop_rx;
     http::run(listener, state, async move {
         let _ = http_stop.wait_for(|v| *v).await;
@@ -198,6 +198,15 @@ fn voice_config(cfg: &Config) -> anyhow::Result<crate::voice::VoiceConfig> {
         rate_limit: cfg.sip_rate_limit,
         ban_seconds: cfg.sip_ban_seconds,
         trusted: cfg.sip_trusted.clone(),
+        trunk: cfg.sip_trunk,
+        trunk_credentials: match (&cfg.sip_trunk_username, &cfg.sip_trunk_password) {
+            (Some(u), Some(p)) => Some(crate::sip::ua::Credentials {
+                username: u.clone(),
+                password: p.clone(),
+            }),
+            _ => None,
+        },
+        caller_id: cfg.sip_caller_id.clone(),
         screen_pop: ScreenPopSettings {
             expiring_within_days: cfg.warranty_expiring_days,
             ..ScreenPopSettings::default()

@@ -54,6 +54,13 @@ pub struct Config {
     pub sip_ban_seconds: u32,
     /// Sources never rate-limited (your trunk, your proxy): addresses or CIDR blocks.
     pub sip_trusted: Vec<String>,
+    /// Outbound calls to phone numbers go to this trunk (`IP:PORT`).
+    pub sip_trunk: Option<SocketAddr>,
+    /// Digest credentials for the trunk's challenges (MD5 or SHA-256).
+    pub sip_trunk_username: Option<String>,
+    pub sip_trunk_password: Option<String>,
+    /// The number shown to the people we call.
+    pub sip_caller_id: String,
 }
 
 impl Default for Config {
@@ -76,6 +83,10 @@ impl Default for Config {
             sip_rate_limit: 50,
             sip_ban_seconds: 60,
             sip_trusted: vec![],
+            sip_trunk: None,
+            sip_trunk_username: None,
+            sip_trunk_password: None,
+            sip_caller_id: "aftercare".into(),
         }
     }
 }
@@ -101,6 +112,13 @@ impl fmt::Debug for Config {
             .field("sip_rate_limit", &self.sip_rate_limit)
             .field("sip_ban_seconds", &self.sip_ban_seconds)
             .field("sip_trusted", &self.sip_trusted)
+            .field("sip_trunk", &self.sip_trunk)
+            .field("sip_trunk_username", &self.sip_trunk_username)
+            .field(
+                "sip_trunk_password",
+                &self.sip_trunk_password.as_ref().map(|_| "********"),
+            )
+            .field("sip_caller_id", &self.sip_caller_id)
             .finish()
     }
 }
@@ -123,6 +141,10 @@ const KEYS: &[&str] = &[
     "sip_rate_limit",
     "sip_ban_seconds",
     "sip_trusted",
+    "sip_trunk",
+    "sip_trunk_username",
+    "sip_trunk_password",
+    "sip_caller_id",
 ];
 
 /// Flags given on the command line; `None` leaves the lower layers' value.

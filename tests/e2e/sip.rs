@@ -358,3 +358,171 @@ async fn baresip_calls_the_ivr_and_records_speech_not_silence() {
         share * 100.0
     );
 }
+
+/// A trunk played by sipp: it challenges the INVITE (digest, qop=auth), checks our answer with
+/// `verifyauth`, answers, and hangs up after three seconds of the IVR.
+fn trunk_scenario(our_contact: &str) -> String {
+    format!(
+        r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="trunk with digest authentication">
+  <recv request="INVITE"/>
+  <send>
+    <![CDATA[
+      SIP/2.0 401 Unauthorized
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]SIPpTag01[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      WWW-Authenticate: Digest realm="trunk.example", nonce="5f8a3c0b", algorithm=MD5, qop="auth"
+      Content-Length: 0
+    ]]>
+  </send>
+  <recv request="ACK"/>
+  <recv request="INVITE">
+    <action>
+      <verifyauth assign_to="authvalid" username="aftercare" password="s3cret"/>
+    </action>
+  </recv>
+  <nop hide="true" test="authvalid" next="good"/>
+  <send next="end">
+    <![CDATA[
+      SIP/2.0 403 Wrong Credentials
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]SIPpTag01[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Content-Length: 0
+    ]]>
+  </send>
+  <label id="good"/>
+  <send>
+    <![CDATA[
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]SIPpTag01[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Contact: <sip:trunk@[local_ip]:[local_port]>
+      Content-Type: application/sdp
+      Content-Length: [len]
+
+      v=0
+      o=trunk 1 1 IN IP[local_ip_type] [local_ip]
+      s=-
+      c=IN IP[media_ip_type] [media_ip]
+      t=0 0
+      m=audio [media_port] RTP/AVP 8 101
+      a=rtpmap:8 PCMA/8000
+      a=rtpmap:101 telephone-event/8000
+    ]]>
+  </send>
+  <recv request="ACK">
+    <action>
+      <ereg regexp=".*" search_in="hdr" header="From:" assign_to="them"/>
+      <ereg regexp=".*" search_in="hdr" header="To:" assign_to="us"/>
+    </action>
+  </recv>
+  <pause milliseconds="3000"/>
+  <send retrans="500">
+    <![CDATA[
+      BYE {our_contact} SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: [$us]
+      To: [$them]
+      Call-ID: [call_id]
+      CSeq: 2 BYE
+      Max-Forwards: 70
+      Content-Length: 0
+    ]]>
+  </send>
+  <recv response="200"/>
+  <label id="end"/>
+</scenario>
+"#
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_outbound_call_through_a_trunk_answers_its_digest_challenge() {
+    require_sipp();
+    let dir = Workdir::new();
+    let trunk_port = free_media_port() + 1;
+    let media = free_media_port();
+    let db = TestDb::sqlite().await;
+    let trunk = format!("127.0.0.1:{trunk_port}");
+    let server = Server::start(
+        &db,
+        &["--demo"],
+        &[
+            ("AFTERCARE_DEMO_CUSTOMERS", "150"),
+            ("AFTERCARE_SIP_TRUNK", trunk.as_str()),
+            ("AFTERCARE_SIP_TRUNK_USERNAME", "aftercare"),
+            ("AFTERCARE_SIP_TRUNK_PASSWORD", "s3cret"),
+        ],
+    )
+    .await;
+    std::fs::write(
+        dir.0.join("trunk.xml"),
+        trunk_scenario(&format!("sip:aftercare@{}", server.sip)),
+    )
+    .unwrap();
+    let mut uas = Command::new("timeout")
+        .args([
+            "60",
+            "sipp",
+            "-sf",
+            "trunk.xml",
+            "-i",
+            "127.0.0.1",
+            "-p",
+            &trunk_port.to_string(),
+        ])
+        .args(["-mp", &media.to_string(), "-m", "1", "-nostdin", "-trace_err"])
+        .current_dir(&dir.0)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("sipp starts");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let token = server.login("supervisor", "demo").await;
+    let agent = server.login("agent1", "demo").await;
+    let body = serde_json::json!({"to": "+4930555123", "flow": "demo"});
+    let (status, refused) = server.post(&agent, "/api/v1/calls", body.clone()).await;
+    assert_eq!(status, 403, "agents do not place automated calls: {refused}");
+    let (status, bad) = server
+        .post(
+            &token,
+            "/api/v1/calls",
+            serde_json::json!({"to": "4930", "flow": "demo"}),
+        )
+        .await;
+    assert_eq!((status, bad["field"].as_str()), (422, Some("to")), "{bad}");
+    let (status, bad) = server
+        .post(
+            &token,
+            "/api/v1/calls",
+            serde_json::json!({"to": "+4930555123", "flow": "nope"}),
+        )
+        .await;
+    assert_eq!((status, bad["field"].as_str()), (422, Some("flow")), "{bad}");
+    let (status, placed) = server.post(&token, "/api/v1/calls", body).await;
+    assert_eq!(status, 202, "{placed}");
+    let status = tokio::task::spawn_blocking(move || uas.wait().unwrap()).await.unwrap();
+    let errors: String = std::fs::read_dir(&dir.0)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().ends_with("_errors.log"))
+        .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
+        .collect();
+    assert!(status.success(), "the trunk's scenario failed: {errors}");
+    let cdr = newest_cdr(&server, &token).await;
+    assert_eq!(cdr["call_id"], placed["call_id"], "{cdr}");
+    assert_eq!(cdr["direction"], "outbound");
+    assert_eq!(cdr["called"], "+4930555123");
+    assert!(cdr["answered_at"].is_string(), "answered after the challenge: {cdr}");
+    assert_eq!(cdr["end_reason"], "callee_hangup");
+    assert!(cdr["ivr_path"].as_str().unwrap().starts_with("identify>"), "{cdr}");
+}

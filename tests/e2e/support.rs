@@ -96,17 +96,18 @@ impl Server {
             .lines()
             .find_map(|l| l.split("is listening on ").nth(1))
             .and_then(|rest| rest.split_whitespace().next())
-            .map(str::to_string)
-            .unwrap_or_else(|| {
-                let err = std::fs::read_to_string(&stderr_file).unwrap_or_default();
-                panic!("server did not start.\nstdout:\n{stdout}\nstderr:\n{err}")
-            });
+            .map(str::to_string);
         let sip = stdout
             .lines()
             .find_map(|l| l.strip_prefix("SIP on "))
             .and_then(|rest| rest.split_whitespace().next())
-            .and_then(|a| a.parse().ok())
-            .expect("the SIP address is printed");
+            .and_then(|a| a.parse().ok());
+        let (Some(base), Some(sip)) = (base, sip) else {
+            let _ = child.kill();
+            let _ = child.wait();
+            let err = std::fs::read_to_string(&stderr_file).unwrap_or_default();
+            panic!("server did not start.\nstdout:\n{stdout}\nstderr:\n{err}")
+        };
         Server {
             child,
             base,

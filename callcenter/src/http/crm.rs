@@ -9,7 +9,7 @@ use chrono::Utc;
 use crm_core::model::*;
 use crm_core::screen_pop::{asset_view, screen_pop as build_screen_pop, Lookup};
 use crm_core::types::{PhoneNumber, SerialNumber, SkillName};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -50,6 +50,42 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(list_users, create_user))
         .routes(routes!(list_audit))
         .routes(routes!(list_cdrs))
+        .routes(routes!(place_call))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewCall {
+    /// An E.164 number (sent to the configured trunk) or `sip:user@IP:port`.
+    to: String,
+    /// The IVR flow to run when the call is answered (its `[flow] name`).
+    flow: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct PlacedCall {
+    /// The SIP Call-ID; the call record carries it when the call ends.
+    call_id: String,
+}
+
+/// Place an outbound call that runs an IVR flow once answered (satisfaction callbacks and other
+/// automated calls). Answers as soon as the INVITE is sent; the outcome is in the call record.
+#[utoipa::path(post, path = "/api/v1/calls", tag = "calls", request_body = NewCall, security(("bearer" = [])),
+    responses((status = 202, body = PlacedCall), (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)))]
+async fn place_call(
+    State(st): State<AppState>,
+    me: AuthUser,
+    Body(c): Body<NewCall>,
+) -> ApiResult<(StatusCode, Json<PlacedCall>)> {
+    me.require(MANAGERS)?;
+    let Some(dialer) = &st.dialer else {
+        return Err(ApiError::unavailable("the voice front end is not running"));
+    };
+    match dialer.dial(&c.to, &c.flow).await {
+        Ok(call_id) => Ok((StatusCode::ACCEPTED, Json(PlacedCall { call_id }))),
+        Err(crate::voice::DialError::Invalid(field, message)) => Err(ApiError::invalid(field, message)),
+        Err(crate::voice::DialError::Unavailable(message)) => Err(ApiError::unavailable(message)),
+    }
 }
 
 /// Call detail records, newest first: one per call, with the IVR path (`ivr_path`, node names

@@ -11,7 +11,7 @@ use utoipa::ToSchema;
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorBody {
     /// Machine-readable code: `bad_request`, `invalid`, `unauthorized`, `forbidden`, `not_found`,
-    /// `conflict`, `unsupported_media_type`, `internal`.
+    /// `conflict`, `unsupported_media_type`, `unavailable`, `internal`.
     pub error: &'static str,
     pub message: String,
     /// The offending input, as a JSON path (`phones[0].number`) or a query/path parameter name.
@@ -63,6 +63,9 @@ impl ApiError {
             "send Content-Type: application/json",
             None,
         )
+    }
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message, None)
     }
     pub fn internal() -> Self {
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error", None)

@@ -39,6 +39,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// The voice front end's counters, when it runs.
     pub voice: Option<Arc<crate::voice::VoiceStats>>,
+    /// Places outbound calls, when the voice front end runs.
+    pub dialer: Option<crate::voice::Dialer>,
     /// Verified against when a username is unknown, so login timing does not reveal users.
     dummy_hash: Arc<String>,
 }
@@ -50,14 +52,16 @@ impl AppState {
             settings: Arc::new(settings),
             metrics: Arc::new(Metrics::default()),
             voice: None,
+            dialer: None,
             dummy_hash: Arc::new(auth::hash_password("not a real password")),
         }
     }
 }
 
 impl AppState {
-    pub fn with_voice(mut self, stats: Arc<crate::voice::VoiceStats>) -> Self {
+    pub fn with_voice(mut self, stats: Arc<crate::voice::VoiceStats>, dialer: crate::voice::Dialer) -> Self {
         self.voice = Some(stats);
+        self.dialer = Some(dialer);
         self
     }
 }

@@ -68,6 +68,12 @@ impl Library {
         &self.prompts
     }
 
+    /// The flow with this name (`[flow] name`).
+    pub fn script_named(&self, name: &str) -> Option<Arc<Script>> {
+        let entries = self.entries.read().expect("lock");
+        entries.iter().find(|e| e.script.name == name).map(|e| e.script.clone())
+    }
+
     /// The flow for a called number: the first (by file name) listing it, else the first with `*`.
     pub fn script_for(&self, called: &str) -> Option<Arc<Script>> {
         let entries = self.entries.read().expect("lock");

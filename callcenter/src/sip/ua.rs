@@ -330,6 +330,16 @@ impl UserAgent {
         }
     }
 
+    /// The handle the next new call (in or out) will get.
+    pub fn next_call_ref(&self) -> CallRef {
+        self.next_call
+    }
+
+    /// The SIP Call-ID of a call in progress.
+    pub fn call_id(&self, call: CallRef) -> Option<String> {
+        self.calls.get(&call).map(|d| d.call_id.clone())
+    }
+
     /// Calls in progress (offered, answered or up).
     pub fn calls(&self) -> usize {
         self.calls.len()

@@ -55,6 +55,9 @@ pub struct VoiceConfig {
     pub ban_seconds: u32,
     pub trusted: Vec<String>,
     pub screen_pop: ScreenPopSettings,
+    pub trunk: Option<SocketAddr>,
+    pub trunk_credentials: Option<crate::sip::ua::Credentials>,
+    pub caller_id: String,
 }
 
 /// Counters shown at `/metrics`.
@@ -72,12 +75,50 @@ pub struct VoiceStats {
 pub struct Voice {
     /// The bound SIP address (UDP and TCP).
     pub sip: SocketAddr,
+    tx: mpsc::Sender<SwitchIn>,
     pub stats: Arc<VoiceStats>,
     pub library: Arc<Library>,
     done: tokio::task::JoinHandle<()>,
 }
 
+/// Places outbound calls through the switch.
+#[derive(Clone)]
+pub struct Dialer {
+    tx: mpsc::Sender<SwitchIn>,
+}
+
+/// Why an outbound call could not be placed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DialError {
+    /// The request is wrong (field, reason).
+    Invalid(&'static str, String),
+    /// The service cannot place it now.
+    Unavailable(String),
+}
+
+impl Dialer {
+    /// Call `to` (an E.164 number, sent to the trunk, or a `sip:user@IP:port` URI) and run the
+    /// named IVR flow once answered. Returns the SIP Call-ID.
+    pub async fn dial(&self, to: &str, flow: &str) -> Result<String, DialError> {
+        let (reply, rx) = tokio::sync::oneshot::channel();
+        self.tx
+            .send(SwitchIn::Dial {
+                to: to.to_string(),
+                flow: flow.to_string(),
+                reply,
+            })
+            .await
+            .map_err(|_| DialError::Unavailable("the voice front end is stopping".into()))?;
+        rx.await
+            .map_err(|_| DialError::Unavailable("the voice front end is stopping".into()))?
+    }
+}
+
 impl Voice {
+    pub fn dialer(&self) -> Dialer {
+        Dialer { tx: self.tx.clone() }
+    }
+
     /// Wait until the switch has hung up every call and written their records.
     pub async fn finished(self) {
         let _ = self.done.await;
@@ -100,9 +141,15 @@ pub enum SwitchIn {
         call: CallRef,
         found: Option<(HashMap<String, Value>, i64)>,
     },
+    Dial {
+        to: String,
+        flow: String,
+        reply: tokio::sync::oneshot::Sender<Result<String, DialError>>,
+    },
 }
 
 struct Call {
+    direction: Direction,
     call_id: String,
     caller: String,
     called: String,
@@ -233,13 +280,14 @@ pub async fn start(cfg: VoiceConfig, store: Arc<dyn Store>, shutdown: watch::Rec
         media_ip: ip,
         bind_ip: bound.ip(),
         stats: stats.clone(),
-        tx,
+        tx: tx.clone(),
         cfg,
     };
     let done = tokio::spawn(switch.run(rx, media_rx, shutdown));
     tracing::info!(%bound, %advertised, "SIP listening (UDP and TCP)");
     Ok(Voice {
         sip: bound,
+        tx,
         stats,
         library,
         done,
@@ -417,6 +465,10 @@ impl Switch {
             SwitchIn::TcpClosed { addr } => {
                 self.tcp.remove(&addr);
             }
+            SwitchIn::Dial { to, flow, reply } => {
+                let result = self.dial(&to, &flow).await;
+                let _ = reply.send(result);
+            }
             SwitchIn::Found { call, found } => {
                 let input = match found {
                     Some((vars, customer)) => {
@@ -510,6 +562,7 @@ impl Switch {
                 self.calls.insert(
                     call,
                     Call {
+                        direction: Direction::Inbound,
                         call_id,
                         caller: caller.clone(),
                         called: called.clone(),
@@ -567,8 +620,99 @@ impl Switch {
                 });
                 vec![]
             }
-            Event::Ringing { .. } | Event::Answered { .. } => vec![],
+            Event::Answered { call, agreed } => {
+                let Some(c) = self.calls.get_mut(&call) else {
+                    return vec![];
+                };
+                c.answered_at = Some(Utc::now());
+                if let Some(m) = &c.media {
+                    m.renegotiate(agreed.codec, agreed.dtmf_pt, agreed.remote);
+                }
+                tracing::info!(call, "outbound call answered");
+                self.ivr_commands_for(call, Input::Start).await
+            }
+            Event::Ringing { .. } => vec![],
         }
+    }
+
+    /// Place an outbound call and remember it like an inbound one.
+    async fn dial(&mut self, to: &str, flow: &str) -> Result<String, DialError> {
+        let Some(script) = self.library.script_named(flow) else {
+            return Err(DialError::Invalid("flow", format!("no IVR flow named {flow:?}")));
+        };
+        let (target, peer, callee) = if let Some(rest) = to.strip_prefix("sip:") {
+            let host = rest.split(';').next().unwrap_or(rest);
+            let (user, hostport) = host.split_once('@').unwrap_or(("", host));
+            let addr: SocketAddr = hostport
+                .parse()
+                .map_err(|_| DialError::Invalid("to", "a SIP URI must name IP:port (no DNS)".into()))?;
+            (to.to_string(), addr, user.to_string())
+        } else {
+            let number =
+                crm_core::types::PhoneNumber::parse(to).map_err(|e| DialError::Invalid("to", e.to_string()))?;
+            let Some(trunk) = self.cfg.trunk else {
+                return Err(DialError::Unavailable(
+                    "no sip_trunk is configured for calls to numbers".into(),
+                ));
+            };
+            (
+                format!("sip:{}@{trunk}", number.as_str()),
+                trunk,
+                number.as_str().to_string(),
+            )
+        };
+        let now = self.now();
+        // The leg learns the codec and the callee's address from the answer.
+        let leg = {
+            let mut rng = rand::thread_rng();
+            Leg::new(LegConfig {
+                codec: crate::sip::sdp::Codec::Pcmu,
+                dtmf_pt: Some(101),
+                remote: SocketAddr::from(([0, 0, 0, 0], 0)),
+                ssrc: rng.gen(),
+                first_seq: rng.gen(),
+                first_timestamp: rng.gen(),
+                record: false,
+            })
+        };
+        let next_ref = self.ua.next_call_ref();
+        let (media, port) = self
+            .media
+            .open(next_ref, self.bind_ip, leg, None)
+            .map_err(|e| DialError::Unavailable(format!("no RTP port: {e}")))?;
+        let (call, outs) = self.ua.dial(
+            now,
+            crate::sip::ua::Dial {
+                target,
+                from_user: self.cfg.caller_id.clone(),
+                peer: Peer {
+                    transport: Transport::Udp,
+                    addr: peer,
+                },
+                credentials: self.cfg.trunk_credentials.clone(),
+                local_media: SocketAddr::new(self.media_ip, port),
+            },
+        );
+        debug_assert_eq!(call, next_ref);
+        let call_id = self.ua.call_id(call).unwrap_or_default();
+        self.stats.calls_active.fetch_add(1, Ordering::Relaxed);
+        self.calls.insert(
+            call,
+            Call {
+                direction: Direction::Outbound,
+                call_id: call_id.clone(),
+                caller: self.cfg.caller_id.clone(),
+                called: callee.clone(),
+                started_at: Utc::now(),
+                answered_at: None,
+                ivr: Some(Ivr::new(script, &callee, &self.cfg.caller_id)),
+                media: Some(media),
+                customer_id: None,
+                recording: None,
+            },
+        );
+        self.carry_out(outs).await;
+        Ok(call_id)
     }
 
     fn finish(&mut self, call: CallRef, end: End) {
@@ -583,18 +727,23 @@ impl Switch {
             (None, End::Rejected(_)) => CallOutcome::Rejected,
             (None, _) => CallOutcome::Abandoned,
         };
-        let end_reason = match end {
-            End::RemoteBye => "caller_hangup".to_string(),
-            End::Local => "ivr_hangup".to_string(),
-            End::Cancelled => "cancelled".to_string(),
-            End::NoAck => "no_ack".to_string(),
-            End::Timeout => "timeout".to_string(),
-            End::Rejected(code) => format!("sip_{code}"),
+        let end_reason = match (end, c.direction) {
+            (End::RemoteBye, Direction::Outbound) => "callee_hangup".to_string(),
+            (End::RemoteBye, _) => "caller_hangup".to_string(),
+            (End::Local, _) => "ivr_hangup".to_string(),
+            (End::Cancelled, _) => "cancelled".to_string(),
+            (End::NoAck, _) => "no_ack".to_string(),
+            (End::Timeout, _) => "timeout".to_string(),
+            (End::Rejected(code), _) => format!("sip_{code}"),
         };
         tracing::info!(call, outcome = outcome.as_str(), reason = %end_reason, "call ended");
+        let outcome = match (c.direction, c.answered_at) {
+            (Direction::Outbound, None) => CallOutcome::Failed,
+            _ => outcome,
+        };
         self.write_cdr(NewCdr {
             call_id: c.call_id,
-            direction: Direction::Inbound,
+            direction: c.direction,
             caller: c.caller,
             called: c.called,
             customer_id: c.customer_id,
