@@ -526,3 +526,85 @@ async fn an_outbound_call_through_a_trunk_answers_its_digest_challenge() {
     assert_eq!(cdr["end_reason"], "callee_hangup");
     assert!(cdr["ivr_path"].as_str().unwrap().starts_with("identify>"), "{cdr}");
 }
+
+fn options(n: usize, extra: &str) -> Vec<u8> {
+    format!(
+        "OPTIONS sip:800@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bKflood{n}\r\nMax-Forwards: 70\r\n\
+         From: <sip:scan@127.0.0.1>;tag={n}\r\nTo: <sip:800@127.0.0.1>\r\nCall-ID: flood-{n}\r\nCSeq: 1 OPTIONS\r\n{extra}Content-Length: 0\r\n\r\n"
+    )
+    .into_bytes()
+}
+
+/// Send `n` requests from `sock` as fast as it can, then count the answers that come back.
+fn answers(sock: &std::net::UdpSocket, to: std::net::SocketAddr, first: usize, n: usize) -> Vec<String> {
+    for i in first..first + n {
+        sock.send_to(&options(i, ""), to).unwrap();
+    }
+    sock.set_read_timeout(Some(Duration::from_millis(500))).unwrap();
+    let mut got = vec![];
+    let mut buf = [0u8; 4096];
+    while let Ok((len, _)) = sock.recv_from(&mut buf) {
+        got.push(String::from_utf8_lossy(&buf[..len]).to_string());
+    }
+    got
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scanners_learn_nothing_and_floods_are_banned() {
+    assert!(
+        Command::new("svwar").arg("-h").output().is_ok(),
+        "svwar is needed (Debian package sipvicious; .ci/run installs it)"
+    );
+    let db = TestDb::sqlite().await;
+    let server = Server::start(
+        &db,
+        &[],
+        &[("AFTERCARE_SIP_RATE_LIMIT", "20"), ("AFTERCARE_SIP_BAN_SECONDS", "60")],
+    )
+    .await;
+    let port = server.sip.port().to_string();
+    // sipvicious enumerates extensions by comparing answers; ours are the same for everyone.
+    for method in ["REGISTER", "INVITE"] {
+        let out = Command::new("timeout")
+            .args(["60", "svwar", "-e100-120", "-m", method, "127.0.0.1", "-p", &port])
+            .output()
+            .expect("svwar runs");
+        let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+        assert!(
+            text.contains("found nothing"),
+            "svwar ({method}) learned something:\n{text}"
+        );
+        tokio::time::sleep(Duration::from_secs(3)).await; // let the bucket refill
+    }
+
+    // Oversized header fields are refused; no answer names our software.
+    let probe = std::net::UdpSocket::bind("127.0.0.3:0").unwrap();
+    let long = format!("Subject: {}\r\n", "x".repeat(9000));
+    probe.send_to(&options(1, &long), server.sip).unwrap();
+    probe.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    let mut buf = [0u8; 4096];
+    let (n, _) = probe.recv_from(&mut buf).expect("an answer");
+    let answer = String::from_utf8_lossy(&buf[..n]);
+    assert!(answer.starts_with("SIP/2.0 400"), "{answer}");
+    let ok = answers(&probe, server.sip, 2, 1);
+    assert!(ok[0].starts_with("SIP/2.0 200 OK"), "{ok:?}");
+    for a in ok.iter().chain([answer.to_string()].iter()) {
+        assert!(!a.contains("Server:") && !a.contains("User-Agent:"), "{a}");
+    }
+
+    // A flood from one address: the burst (twice the rate) is answered, then nothing.
+    let flood = std::net::UdpSocket::bind("127.0.0.2:0").unwrap();
+    let got = answers(&flood, server.sip, 100, 200);
+    assert!(
+        (30..=45).contains(&got.len()),
+        "{} answers to a flood of 200",
+        got.len()
+    );
+    let later = answers(&flood, server.sip, 400, 5);
+    assert!(later.is_empty(), "still banned: {later:?}");
+    // Others are still served.
+    let other = std::net::UdpSocket::bind("127.0.0.4:0").unwrap();
+    assert_eq!(answers(&other, server.sip, 500, 3).len(), 3);
+    let (_, metrics) = server.get("", "/metrics").await;
+    assert!(metric(metrics.as_str().unwrap(), "aftercare_sip_banned_total") >= 160);
+}
