@@ -293,7 +293,13 @@ async fn baresip_calls_the_ivr_and_records_speech_not_silence() {
         "baresip is needed (Debian package baresip; .ci/run installs it)"
     );
     let db = TestDb::sqlite().await;
-    let server = Server::demo(&db).await;
+    let data = temp_path("data");
+    let server = Server::start(
+        &db,
+        &["--demo", "--data-dir", data.to_str().unwrap()],
+        &[("AFTERCARE_DEMO_CUSTOMERS", "150"), ("AFTERCARE_RECORD_CALLS", "true")],
+    )
+    .await;
     let dir = Workdir::new();
     // Our microphone: ten seconds of quiet noise, so the call does not end when the file does.
     let mic = dir.0.join("mic.wav");
@@ -357,6 +363,53 @@ async fn baresip_calls_the_ivr_and_records_speech_not_silence() {
         samples.len() as f64 / 8000.0,
         share * 100.0
     );
+
+    // The call was recorded: stereo, the caller (baresip's noise) left, our prompts right.
+    let token = server.login("agent1", "demo").await;
+    let cdr = newest_cdr(&server, &token).await;
+    let path = PathBuf::from(cdr["recording"].as_str().expect("the record names the recording"));
+    assert!(path.starts_with(&data), "{}", path.display());
+    let mut wav = None;
+    for _ in 0..50 {
+        if let Ok(r) = hound::WavReader::open(&path) {
+            if r.len() > 0 {
+                wav = Some(r);
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut wav = wav.expect("a finished WAV file");
+    assert_eq!((wav.spec().channels, wav.spec().sample_rate), (2, 8000));
+    let all: Vec<i16> = wav.samples::<i16>().map(|s| s.unwrap()).collect();
+    let ours = all
+        .iter()
+        .skip(1)
+        .step_by(2)
+        .map(|&s| (s as i64).abs())
+        .max()
+        .unwrap_or(0);
+    assert!(
+        all.len() > 2 * 8000 * 4 && ours > 5000,
+        "{} samples, our peak {ours}",
+        all.len()
+    );
+    drop(server);
+    let _ = std::fs::remove_dir_all(&data);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_over_tcp_work_like_calls_over_udp() {
+    require_sipp();
+    let db = TestDb::sqlite().await;
+    let server = Server::demo(&db).await;
+    let token = server.login("agent1", "demo").await;
+    let dir = Workdir::new();
+    let (code, log) = sipp(&dir.0, &server, &["-sn", "uac", "-t", "t1", "-d", "2000"]);
+    assert_eq!(code, 0, "sipp over TCP:\n{log}");
+    let cdr = newest_cdr(&server, &token).await;
+    assert_eq!(cdr["end_reason"], "caller_hangup", "{cdr}");
+    assert!(cdr["answered_at"].is_string());
 }
 
 /// A trunk played by sipp: it challenges the INVITE (digest, qop=auth), checks our answer with
