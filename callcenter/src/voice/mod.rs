@@ -184,7 +184,10 @@ fn advertised_ip(bound: IpAddr, public: Option<IpAddr>) -> IpAddr {
 pub async fn start(cfg: VoiceConfig, store: Arc<dyn Store>, shutdown: watch::Receiver<bool>) -> anyhow::Result<Voice> {
     let prompts = Arc::new(crate::media::prompts::Prompts::load(&cfg.ivr_dir.join("prompts"))?);
     let library = Arc::new(Library::load(&cfg.ivr_dir, prompts)?);
-    let udp = Arc::new(UdpSocket::bind(cfg.sip).await?);
+    let udp = std::net::UdpSocket::bind(cfg.sip)?;
+    grow_receive_buffer(&udp, 8 << 20);
+    udp.set_nonblocking(true)?;
+    let udp = Arc::new(UdpSocket::from_std(udp)?);
     let bound = udp.local_addr()?;
     let tcp = TcpListener::bind(bound).await?;
     let ip = advertised_ip(bound.ip(), cfg.public_ip);
@@ -869,6 +872,21 @@ impl Switch {
             }
         }
         sip
+    }
+}
+
+/// Ask for a large receive buffer so bursts (many calls starting at once) are queued, not
+/// dropped by the kernel: beyond `net.core.rmem_max` when privileged, else up to it.
+fn grow_receive_buffer(socket: &std::net::UdpSocket, bytes: libc::c_int) {
+    use std::os::fd::AsRawFd;
+    let fd = socket.as_raw_fd();
+    let len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    let value = &bytes as *const libc::c_int as *const libc::c_void;
+    // SAFETY: `fd` is an open socket owned by `socket`; `value` points to a c_int of `len` bytes.
+    let forced = unsafe { libc::setsockopt(fd, libc::SOL_SOCKET, libc::SO_RCVBUFFORCE, value, len) } == 0;
+    if !forced {
+        // SAFETY: as above.
+        unsafe { libc::setsockopt(fd, libc::SOL_SOCKET, libc::SO_RCVBUF, value, len) };
     }
 }
 
