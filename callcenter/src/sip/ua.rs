@@ -720,16 +720,7 @@ impl UserAgent {
         ok.headers.push(header("Contact", contact));
         ok.headers.push(header("Content-Type", "application/sdp"));
         ok.body = body;
-        d.phase = Phase::Answering {
-            ok: ok.clone(),
-            interval: T1,
-            next: now.after(T1),
-            give_up: now.after(64 * T1),
-            first: false,
-        };
-        self.timers.insert((now.after(T1), call));
-        let actions = self.txns(t).send_response(now, ok);
-        self.carry_out(now, t, None, actions, out);
+        self.send_2xx(now, call, ok, false, out);
         if let Some(agreed) = agreed {
             out.push(Output::Event(Event::MediaChanged { call, agreed }));
         }
@@ -1017,17 +1008,25 @@ impl UserAgent {
             }
         }
         ok.body = body;
+        self.send_2xx(now, call, ok, true, &mut out);
+        out
+    }
+
+    /// Send a 2xx to an INVITE and retransmit it (T1 doubling to T2) until the ACK comes or
+    /// 64·T1 pass (RFC 6026). `first`: the initial INVITE (its ACK confirms the call).
+    fn send_2xx(&mut self, now: Time, call: CallRef, ok: Message, first: bool, out: &mut Vec<Output>) {
+        let Some(d) = self.calls.get_mut(&call) else { return };
+        let t = d.peer.transport;
         d.phase = Phase::Answering {
             ok: ok.clone(),
             interval: T1,
             next: now.after(T1),
             give_up: now.after(64 * T1),
-            first: true,
+            first,
         };
         self.timers.insert((now.after(T1), call));
         let actions = self.txns(t).send_response(now, ok);
-        self.carry_out(now, t, None, actions, &mut out);
-        out
+        self.carry_out(now, t, None, actions, out);
     }
 
     /// Send 180 Ringing for an offered call.
