@@ -1,0 +1,567 @@
+//! The ACD core in virtual time: scenarios for each rule, and seeded property runs for the
+//! invariants (no double offers, arrival order within a priority, nobody lost, no stuck agent).
+
+use std::collections::{BTreeMap, HashSet};
+
+use acd::{
+    Acd, Action, AgentState, Escalation, EscalationAction, Input, MaxWait, Outcome, QueueConfig, Strategy, Want,
+};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+fn login(acd: &mut Acd, now: u64, agent: u32, skills: &[(&str, u8)]) {
+    acd.handle(
+        now,
+        Input::AgentLogin {
+            agent,
+            skills: skills.iter().map(|(s, l)| (s.to_string(), *l)).collect(),
+        },
+    );
+    acd.handle(
+        now,
+        Input::AgentWants {
+            agent,
+            want: Want::Available,
+        },
+    );
+}
+
+fn arrive(acd: &mut Acd, now: u64, caller: u64, queue: &str, priority: i32) -> Vec<Action> {
+    acd.handle(
+        now,
+        Input::CallerArrived {
+            caller,
+            queue: queue.into(),
+            priority,
+        },
+    )
+}
+
+fn offers(out: &[Action]) -> Vec<(u64, u32)> {
+    out.iter()
+        .filter_map(|a| match a {
+            Action::Offer { caller, agent } => Some((*caller, *agent)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn queue(name: &str, skills: &[(&str, u8)]) -> QueueConfig {
+    QueueConfig::new(name, skills)
+}
+
+#[test]
+fn the_longest_idle_qualified_agent_gets_the_call() {
+    let mut acd = Acd::new(vec![queue("repairs", &[("truck", 2)])]).unwrap();
+    login(&mut acd, 0, 1, &[("truck", 1)]); // level too low
+    login(&mut acd, 10, 2, &[("truck", 3)]);
+    login(&mut acd, 20, 3, &[("truck", 5)]);
+    assert_eq!(offers(&arrive(&mut acd, 30, 100, "repairs", 0)), vec![(100, 2)]);
+    assert_eq!(offers(&arrive(&mut acd, 31, 101, "repairs", 0)), vec![(101, 3)]);
+    assert_eq!(
+        offers(&arrive(&mut acd, 32, 102, "repairs", 0)),
+        vec![],
+        "agent 1 lacks the level"
+    );
+    assert_eq!(acd.waiting("repairs"), 1);
+}
+
+#[test]
+fn other_strategies_pick_by_their_measure() {
+    for (strategy, want) in [
+        (Strategy::FewestCalls, 2),
+        (Strategy::LeastTalkTime, 2),
+        (Strategy::RoundRobin, 2),
+    ] {
+        let mut q = queue("q", &[("s", 1)]);
+        q.strategy = strategy;
+        let mut acd = Acd::new(vec![q]).unwrap();
+        login(&mut acd, 0, 1, &[("s", 1)]);
+        login(&mut acd, 0, 2, &[("s", 1)]);
+        // Agent 1 takes one long call first.
+        assert_eq!(offers(&arrive(&mut acd, 1, 10, "q", 0))[0].1, 1);
+        acd.handle(1, Input::Answered { agent: 1, caller: 10 });
+        acd.handle(500_000, Input::CallerHungUp { caller: 10 });
+        let got = offers(&arrive(&mut acd, 500_001, 11, "q", 0));
+        assert_eq!(got, vec![(11, want)], "{strategy:?}");
+    }
+    let mut q = queue("all", &[("s", 1)]);
+    q.strategy = Strategy::RingAll;
+    let mut acd = Acd::new(vec![q]).unwrap();
+    for a in 1..=3 {
+        login(&mut acd, 0, a, &[("s", 1)]);
+    }
+    let out = arrive(&mut acd, 1, 7, "all", 0);
+    assert_eq!(offers(&out).len(), 3, "ring-all rings everyone");
+    let out = acd.handle(2, Input::Answered { agent: 2, caller: 7 });
+    let withdrawn: HashSet<u32> = out
+        .iter()
+        .filter_map(|a| match a {
+            Action::Withdraw { agent, .. } => Some(*agent),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(withdrawn, HashSet::from([1, 3]));
+    assert_eq!(acd.agent_state(1), Some(&AgentState::Available));
+    assert_eq!(acd.agent_state(2), Some(&AgentState::OnCall(7)));
+}
+
+#[test]
+fn an_unanswered_offer_returns_the_caller_to_the_head_and_repeated_misses_mean_a_break() {
+    let mut q = queue("q", &[("s", 1)]);
+    q.ring_timeout_ms = 10_000;
+    q.max_misses = 2;
+    let mut acd = Acd::new(vec![q]).unwrap();
+    login(&mut acd, 0, 1, &[("s", 1)]);
+    arrive(&mut acd, 0, 100, "q", 0);
+    arrive(&mut acd, 1, 101, "q", 0);
+    assert_eq!(acd.next_deadline(), Some(10_000), "the offer is a lease");
+    let out = acd.tick(10_000);
+    assert!(out.contains(&Action::Withdraw { caller: 100, agent: 1 }));
+    // The same agent is offered the same caller again: 100 keeps its place ahead of 101.
+    assert_eq!(offers(&out), vec![(100, 1)]);
+    let out = acd.tick(20_000);
+    assert!(out.contains(&Action::AgentState {
+        agent: 1,
+        state: AgentState::Break("missed calls".into())
+    }));
+    assert_eq!(offers(&out), vec![], "nobody else to offer to");
+    assert_eq!(acd.waiting("q"), 2);
+    // Back from break, the agent gets the head of the queue.
+    let out = acd.handle(
+        30_000,
+        Input::AgentWants {
+            agent: 1,
+            want: Want::Available,
+        },
+    );
+    assert_eq!(offers(&out), vec![(100, 1)]);
+}
+
+#[test]
+fn wrap_up_then_the_pending_state() {
+    let mut q = queue("q", &[("s", 1)]);
+    q.wrap_up_ms = 30_000;
+    let mut acd = Acd::new(vec![q]).unwrap();
+    login(&mut acd, 0, 1, &[("s", 1)]);
+    arrive(&mut acd, 0, 100, "q", 0);
+    acd.handle(1, Input::Answered { agent: 1, caller: 100 });
+    acd.handle(
+        2,
+        Input::AgentWants {
+            agent: 1,
+            want: Want::Break("lunch".into()),
+        },
+    );
+    assert_eq!(
+        acd.agent_state(1),
+        Some(&AgentState::OnCall(100)),
+        "not while on a call"
+    );
+    acd.handle(60_000, Input::CallerHungUp { caller: 100 });
+    assert_eq!(acd.agent_state(1), Some(&AgentState::WrapUp));
+    arrive(&mut acd, 61_000, 101, "q", 0);
+    acd.tick(90_000);
+    assert_eq!(
+        acd.agent_state(1),
+        Some(&AgentState::Break("lunch".into())),
+        "honoured after wrap-up"
+    );
+    assert_eq!(acd.waiting("q"), 1);
+}
+
+#[test]
+fn escalation_widens_the_level_raises_priority_and_overflows() {
+    let mut experts = queue("complaints", &[("complaints", 4)]);
+    experts.escalations = vec![
+        Escalation {
+            after_ms: 30_000,
+            action: EscalationAction::WidenLevel(2),
+        },
+        Escalation {
+            after_ms: 60_000,
+            action: EscalationAction::Overflow("general".into()),
+        },
+    ];
+    let general = queue("general", &[]);
+    let mut acd = Acd::new(vec![experts, general]).unwrap();
+    login(&mut acd, 0, 1, &[("complaints", 2)]);
+    arrive(&mut acd, 0, 100, "complaints", 0);
+    assert_eq!(acd.waiting("complaints"), 1, "no expert");
+    let out = acd.tick(30_000);
+    assert_eq!(offers(&out), vec![(100, 1)], "level 2 accepted after 30 s");
+    acd.handle(30_001, Input::Answered { agent: 1, caller: 100 });
+
+    arrive(&mut acd, 31_000, 101, "complaints", 0);
+    acd.tick(61_000);
+    let out = acd.tick(91_000);
+    assert!(out.contains(&Action::Moved {
+        caller: 101,
+        to: "general".into()
+    }));
+    assert_eq!((acd.waiting("complaints"), acd.waiting("general")), (0, 1));
+
+    let mut q = queue("q", &[("s", 1)]);
+    q.escalations = vec![Escalation {
+        after_ms: 10_000,
+        action: EscalationAction::RaisePriority(5),
+    }];
+    let mut acd = Acd::new(vec![q]).unwrap();
+    arrive(&mut acd, 0, 1, "q", 3);
+    arrive(&mut acd, 1, 2, "q", 0);
+    arrive(&mut acd, 20_000, 3, "q", 4);
+    acd.tick(20_000);
+    acd.handle(
+        20_001,
+        Input::AgentLogin {
+            agent: 9,
+            skills: vec![("s".into(), 1)],
+        },
+    );
+    let mut out = acd.handle(
+        20_001,
+        Input::AgentWants {
+            agent: 9,
+            want: Want::Available,
+        },
+    );
+    // Caller 1 (3 → 8) first, then 2 (0 → 5), then 3 (4, not yet raised).
+    let mut order = vec![];
+    for t in 0..3 {
+        let (c, a) = offers(&out)[0];
+        order.push(c);
+        acd.handle(20_002 + t, Input::Answered { agent: a, caller: c });
+        out = acd.handle(20_002 + t, Input::CallerHungUp { caller: c });
+    }
+    assert_eq!(order, vec![1, 2, 3]);
+}
+
+#[test]
+fn maximum_wait_sends_to_voicemail_or_offers_a_callback_that_keeps_the_place() {
+    let mut q = queue("q", &[("s", 1)]);
+    q.max_wait = Some((60_000, MaxWait::Voicemail));
+    let mut acd = Acd::new(vec![q]).unwrap();
+    arrive(&mut acd, 0, 1, "q", 0);
+    let out = acd.tick(60_000);
+    assert!(out.contains(&Action::Left {
+        caller: 1,
+        outcome: Outcome::Voicemail
+    }));
+    assert_eq!(acd.callers(), 0);
+
+    let mut q = queue("q", &[("s", 1)]);
+    q.max_wait = Some((60_000, MaxWait::OfferCallback));
+    let mut acd = Acd::new(vec![q]).unwrap();
+    arrive(&mut acd, 0, 1, "q", 0);
+    arrive(&mut acd, 5, 2, "q", 0);
+    assert!(acd.tick(60_000).contains(&Action::OfferCallback { caller: 1 }));
+    assert_eq!(
+        acd.handle(60_001, Input::CallbackRequested { caller: 1 }),
+        vec![Action::ReleaseForCallback { caller: 1 }]
+    );
+    // The caller's line is gone, but their place is kept.
+    assert!(acd.handle(60_002, Input::CallerHungUp { caller: 1 }).is_empty());
+    assert_eq!(acd.waiting("q"), 2);
+    login(&mut acd, 70_000, 9, &[("s", 1)]);
+    let out = acd.handle(
+        70_000,
+        Input::AgentWants {
+            agent: 9,
+            want: Want::Available,
+        },
+    );
+    assert!(
+        acd.agent_state(9) == Some(&AgentState::Reserved(1)),
+        "reserved for the callback: {out:?}"
+    );
+    let out = acd.handle(75_000, Input::CallbackConnected { caller: 1 });
+    assert!(out.contains(&Action::Left {
+        caller: 1,
+        outcome: Outcome::CalledBack(9)
+    }));
+    assert_eq!(acd.agent_state(9), Some(&AgentState::OnCall(1)));
+}
+
+#[test]
+fn callers_hear_their_position_and_expected_wait() {
+    let mut q = queue("q", &[("s", 1)]);
+    q.announce_every_ms = Some(30_000);
+    let mut acd = Acd::new(vec![q]).unwrap();
+    login(&mut acd, 0, 1, &[("s", 1)]);
+    // One call of 120 s teaches the handle time.
+    arrive(&mut acd, 0, 1, "q", 0);
+    acd.handle(0, Input::Answered { agent: 1, caller: 1 });
+    arrive(&mut acd, 1_000, 2, "q", 0);
+    arrive(&mut acd, 2_000, 3, "q", 0);
+    acd.handle(120_000, Input::CallerHungUp { caller: 1 });
+    acd.handle(120_000, Input::Answered { agent: 1, caller: 2 });
+    arrive(&mut acd, 121_000, 4, "q", 0);
+    let out = acd.tick(151_000);
+    let announce: Vec<(u64, usize, u64)> = out
+        .iter()
+        .filter_map(|a| match a {
+            Action::Announce {
+                caller,
+                position,
+                ewt_ms,
+            } => Some((*caller, *position, *ewt_ms)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        announce,
+        vec![(3, 1, 120_000), (4, 2, 240_000)],
+        "EWT = position × AHT ÷ agents"
+    );
+}
+
+#[test]
+fn a_closed_browser_never_leaves_an_agent_reserved_or_on_call() {
+    let mut acd = Acd::new(vec![queue("q", &[("s", 1)])]).unwrap();
+    login(&mut acd, 0, 1, &[("s", 1)]);
+    login(&mut acd, 1, 2, &[("s", 1)]);
+    arrive(&mut acd, 2, 100, "q", 0);
+    acd.handle(3, Input::Answered { agent: 1, caller: 100 });
+    let out = acd.handle(4, Input::AgentGone { agent: 1 });
+    assert_eq!(acd.agent_state(1), Some(&AgentState::LoggedOut));
+    assert_eq!(offers(&out), vec![(100, 2)], "the caller goes to the next agent");
+    let out = acd.handle(5, Input::AgentGone { agent: 2 });
+    assert!(out.contains(&Action::Withdraw { caller: 100, agent: 2 }));
+    assert_eq!(acd.agent_state(2), Some(&AgentState::LoggedOut));
+    assert_eq!(acd.waiting("q"), 1);
+}
+
+/// What the property runs track of the core's output.
+#[derive(Default)]
+struct Model {
+    /// Agent → caller it is offered or connected to.
+    busy: BTreeMap<u32, u64>,
+    /// Callers not yet gone: queue, priority, arrival stamp.
+    waiting: BTreeMap<u64, (String, i32, u64)>,
+    /// Agents ringing (or reserved) for each caller.
+    ringing: BTreeMap<u64, u32>,
+    ended: BTreeMap<u64, Outcome>,
+    arrivals: Vec<u64>,
+    info: BTreeMap<u64, (String, i32, u64)>,
+}
+
+impl Model {
+    fn apply(&mut self, out: &[Action]) {
+        for a in out {
+            match a {
+                Action::Offer { caller, agent } => {
+                    assert!(
+                        !self.busy.contains_key(agent),
+                        "agent {agent} offered {caller} while holding {:?}",
+                        self.busy.get(agent)
+                    );
+                    let (q, prio, arrived) = self.waiting.get(caller).cloned().expect("offered caller was waiting");
+                    let already = self.ringing.get(caller).copied().unwrap_or(0) > 0;
+                    for (other, (oq, op, oa)) in &self.waiting {
+                        let idle = self.ringing.get(other).copied().unwrap_or(0) == 0;
+                        assert!(
+                            already || !(idle && *oq == q && *op == prio && *oa < arrived && other != caller),
+                            "caller {caller} {:?} offered before {other} {:?} who arrived earlier at the same priority",
+                            (q.clone(), prio, arrived),
+                            (oq, op, oa)
+                        );
+                    }
+                    self.busy.insert(*agent, *caller);
+                    *self.ringing.entry(*caller).or_default() += 1;
+                }
+                Action::Withdraw { agent, caller } => {
+                    assert_eq!(self.busy.remove(agent), Some(*caller));
+                    if let Some(n) = self.ringing.get_mut(caller) {
+                        *n = n.saturating_sub(1);
+                    }
+                }
+                Action::Connected { caller, .. } => {
+                    self.ringing.remove(caller);
+                }
+                Action::Returned { caller } => {
+                    self.ended.remove(caller);
+                    self.waiting.insert(*caller, self.info[caller].clone());
+                }
+                Action::Left { caller, outcome } => {
+                    assert!(
+                        self.ended.insert(*caller, *outcome).is_none(),
+                        "caller {caller} left twice"
+                    );
+                    self.waiting.remove(caller);
+                }
+                Action::AgentState { agent, state } => {
+                    if matches!(
+                        state,
+                        AgentState::Available | AgentState::Break(_) | AgentState::LoggedOut | AgentState::WrapUp
+                    ) {
+                        if let Some(c) = self.busy.remove(agent) {
+                            if let Some(n) = self.ringing.get_mut(&c) {
+                                *n = n.saturating_sub(1);
+                            }
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+#[test]
+fn property_no_double_offers_arrival_order_and_nobody_lost() {
+    for seed in 0..200 {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let strategy = [
+            Strategy::LongestIdle,
+            Strategy::RoundRobin,
+            Strategy::LeastTalkTime,
+            Strategy::FewestCalls,
+            Strategy::RingAll,
+        ][seed as usize % 5];
+        let mut qs = vec![];
+        for (name, skill) in [("a", "x"), ("b", "y"), ("c", "z")] {
+            let mut q = queue(name, &[(skill, 2)]);
+            q.strategy = strategy;
+            q.ring_timeout_ms = 5_000;
+            q.wrap_up_ms = rng.gen_range(0..3) * 1_000;
+            q.max_misses = 3;
+            qs.push(q);
+        }
+        let mut acd = Acd::new(qs).unwrap();
+        let mut m = Model::default();
+        let mut now = 0u64;
+        let agents: Vec<u32> = (1..=rng.gen_range(1..8)).collect();
+        for &a in &agents {
+            let mut skills: Vec<(String, u8)> = vec![];
+            for s in ["x", "y", "z"] {
+                if rng.gen_bool(0.6) {
+                    skills.push((s.to_string(), rng.gen_range(1..=5)));
+                }
+            }
+            m.apply(&acd.handle(now, Input::AgentLogin { agent: a, skills }));
+            m.apply(&acd.handle(
+                now,
+                Input::AgentWants {
+                    agent: a,
+                    want: Want::Available,
+                },
+            ));
+        }
+        let mut next_caller = 1u64;
+        for _ in 0..300 {
+            now += rng.gen_range(0..3_000);
+            m.apply(&acd.tick(now));
+            let r: f64 = rng.gen();
+            let out = if r < 0.3 {
+                let c = next_caller;
+                next_caller += 1;
+                let q = ["a", "b", "c"][rng.gen_range(0..3)];
+                let p = rng.gen_range(0..2);
+                // Arrival order = (time, id); the core breaks ties the same way.
+                m.waiting.insert(c, (q.to_string(), p, now * 1_000_000 + c));
+                m.info.insert(c, (q.to_string(), p, now * 1_000_000 + c));
+                m.arrivals.push(c);
+                arrive(&mut acd, now, c, q, p)
+            } else if r < 0.55 {
+                // An agent answers a ringing call.
+                match m
+                    .busy
+                    .iter()
+                    .find(|(a, c)| acd.agent_state(**a) == Some(&AgentState::Reserved(**c)))
+                {
+                    Some((&a, &c)) => acd.handle(now, Input::Answered { agent: a, caller: c }),
+                    None => vec![],
+                }
+            } else if r < 0.7 {
+                // A connected or waiting caller hangs up.
+                let on_call: Vec<u64> = agents
+                    .iter()
+                    .filter_map(|a| match acd.agent_state(*a) {
+                        Some(AgentState::OnCall(c)) => Some(*c),
+                        _ => None,
+                    })
+                    .collect();
+                let pick = if !on_call.is_empty() && rng.gen_bool(0.7) {
+                    Some(on_call[rng.gen_range(0..on_call.len())])
+                } else {
+                    m.waiting.keys().next().copied()
+                };
+                match pick {
+                    Some(c) => acd.handle(now, Input::CallerHungUp { caller: c }),
+                    None => vec![],
+                }
+            } else if r < 0.78 {
+                let a = agents[rng.gen_range(0..agents.len())];
+                match m.busy.get(&a) {
+                    Some(&c) => acd.handle(now, Input::Declined { agent: a, caller: c }),
+                    None => vec![],
+                }
+            } else if r < 0.85 {
+                let a = agents[rng.gen_range(0..agents.len())];
+                let want = match rng.gen_range(0..3) {
+                    0 => Want::Break("coffee".into()),
+                    1 => Want::LoggedOut,
+                    _ => Want::Available,
+                };
+                acd.handle(now, Input::AgentWants { agent: a, want })
+            } else if r < 0.88 {
+                let a = agents[rng.gen_range(0..agents.len())];
+                acd.handle(now, Input::AgentGone { agent: a })
+            } else {
+                vec![]
+            };
+            // Keep the model's arrival stamps consistent with what the core saw.
+            m.apply(&out);
+        }
+        // Drain: everybody available and answering, every call ends.
+        for _ in 0..10_000 {
+            if acd.callers() == 0 {
+                break;
+            }
+            now += 1_000;
+            m.apply(&acd.tick(now));
+            for &a in &agents {
+                if matches!(
+                    acd.agent_state(a),
+                    Some(AgentState::Break(_)) | Some(AgentState::LoggedOut)
+                ) {
+                    m.apply(&acd.handle(
+                        now,
+                        Input::AgentWants {
+                            agent: a,
+                            want: Want::Available,
+                        },
+                    ));
+                }
+                match acd.agent_state(a).cloned() {
+                    Some(AgentState::Reserved(c)) => m.apply(&acd.handle(now, Input::Answered { agent: a, caller: c })),
+                    Some(AgentState::OnCall(c)) => m.apply(&acd.handle(now, Input::CallerHungUp { caller: c })),
+                    _ => {}
+                }
+            }
+            // Callers nobody can serve (no agent has the skill at the level) give up.
+            if now > 5_000_000 {
+                let stuck: Vec<u64> = m.waiting.keys().copied().collect();
+                for c in stuck {
+                    m.apply(&acd.handle(now, Input::CallerHungUp { caller: c }));
+                }
+            }
+        }
+        assert_eq!(acd.callers(), 0, "seed {seed}: callers left in the core");
+        for c in &m.arrivals {
+            assert!(m.ended.contains_key(c), "seed {seed}: caller {c} was lost");
+        }
+        now += 10_000;
+        m.apply(&acd.tick(now));
+        for &a in &agents {
+            assert!(
+                !matches!(
+                    acd.agent_state(a),
+                    Some(AgentState::Reserved(_)) | Some(AgentState::OnCall(_))
+                ),
+                "seed {seed}: agent {a} stuck in {:?}",
+                acd.agent_state(a)
+            );
+        }
+    }
+}
