@@ -181,3 +181,42 @@ async fn default_database_is_a_local_sqlite_file() {
     assert!(status.success(), "clean exit after SIGTERM: {status:?}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `aftercare simulate` prints the four figures as JSON; with enough calls they approach Erlang C.
+#[test]
+fn simulate_prints_json_close_to_erlang_c() {
+    let out = std::process::Command::new(crate::support::BIN)
+        .args([
+            "simulate",
+            "--arrivals-per-hour",
+            "200",
+            "--aht-seconds",
+            "180",
+            "--agents",
+            "14",
+        ])
+        .args(["--calls", "300000", "--seed", "4", "--sl-seconds", "20"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let p = v["p_wait"].as_f64().unwrap();
+    assert!((p - 0.174).abs() < 0.02, "{v}");
+    for key in ["asa_seconds", "service_level", "occupancy"] {
+        assert!(v[key].as_f64().is_some(), "{key} in {v}");
+    }
+    let bad = std::process::Command::new(crate::support::BIN)
+        .args([
+            "simulate",
+            "--arrivals-per-hour",
+            "200",
+            "--aht-seconds",
+            "180",
+            "--agents",
+            "0",
+        ])
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("must be positive"));
+}

@@ -54,12 +54,10 @@ fn world(strategy: Strategy) -> World {
             },
         );
     }
-    // Fill every agent, then 10,000 more callers wait.
-    while w.lines.iter().any(Option::is_none) || w.acd.callers() < WAITING as usize {
+    // Callers arrive until 10,000 wait beyond those connected (agents whose levels no queue
+    // accepts stay idle).
+    while (w.acd.callers() - w.lines.iter().filter(|l| l.is_some()).count()) < WAITING as usize {
         w.arrive();
-        if w.next_caller > 200_000 {
-            break;
-        }
     }
     w
 }

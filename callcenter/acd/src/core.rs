@@ -511,6 +511,10 @@ impl Acd {
         let a = &self.agents[&agent];
         let mut best: Option<(Key, CallerId)> = None;
         for queue in &self.queues {
+            // Skip at once the queues needing a skill this agent lacks entirely.
+            if queue.waiting.is_empty() || !queue.skills.iter().all(|(s, _)| a.skills.contains_key(s)) {
+                continue;
+            }
             for (key, caller) in queue.waiting.iter().take(32) {
                 let c = &self.callers[caller];
                 if self.qualifies(a, queue, c.min_level) {
