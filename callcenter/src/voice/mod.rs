@@ -184,12 +184,11 @@ fn advertised_ip(bound: IpAddr, public: Option<IpAddr>) -> IpAddr {
 pub async fn start(cfg: VoiceConfig, store: Arc<dyn Store>, shutdown: watch::Receiver<bool>) -> anyhow::Result<Voice> {
     let prompts = Arc::new(crate::media::prompts::Prompts::load(&cfg.ivr_dir.join("prompts"))?);
     let library = Arc::new(Library::load(&cfg.ivr_dir, prompts)?);
-    let udp = std::net::UdpSocket::bind(cfg.sip)?;
+    let (udp, tcp) = bind_sip(cfg.sip).await?;
     grow_receive_buffer(&udp, 8 << 20);
     udp.set_nonblocking(true)?;
     let udp = Arc::new(UdpSocket::from_std(udp)?);
     let bound = udp.local_addr()?;
-    let tcp = TcpListener::bind(bound).await?;
     let ip = advertised_ip(bound.ip(), cfg.public_ip);
     let advertised = SocketAddr::new(ip, bound.port());
     let mut trusted = vec![];
@@ -873,6 +872,21 @@ impl Switch {
         }
         sip
     }
+}
+
+/// UDP and TCP on the same address. With port 0 the UDP socket picks a free port that TCP may
+/// not have free (another connection holds it): then try another.
+async fn bind_sip(addr: SocketAddr) -> std::io::Result<(std::net::UdpSocket, TcpListener)> {
+    let mut last = None;
+    for _ in 0..20 {
+        let udp = std::net::UdpSocket::bind(addr)?;
+        match TcpListener::bind(udp.local_addr()?).await {
+            Ok(tcp) => return Ok((udp, tcp)),
+            Err(e) if addr.port() == 0 => last = Some(e),
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| std::io::Error::new(std::io::ErrorKind::AddrInUse, "no port free for both UDP and TCP")))
 }
 
 /// Ask for a large receive buffer so bursts (many calls starting at once) are queued, not
