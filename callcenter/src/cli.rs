@@ -73,24 +73,7 @@ enum Command {
     /// Staffing simulator: Poisson arrivals and exponential handle times through the real ACD
     /// core in virtual time (M/M/N, no abandonment); prints JSON
     /// `{"p_wait", "asa_seconds", "service_level", "occupancy"}`.
-    Simulate {
-        /// Calls arriving per hour.
-        #[arg(long)]
-        arrivals_per_hour: f64,
-        /// Average handle time in seconds.
-        #[arg(long)]
-        aht_seconds: f64,
-        #[arg(long)]
-        agents: u32,
-        /// Calls to simulate (more calls, less noise; 10,000,000 gives about ±1 %).
-        #[arg(long, default_value_t = 1_000_000)]
-        calls: u64,
-        #[arg(long, default_value_t = 1)]
-        seed: u64,
-        /// Service-level threshold: answered within this many seconds.
-        #[arg(long, default_value_t = 20.0)]
-        sl_seconds: f64,
-    },
+    Simulate(SimulateArgs),
     /// Import a CSV file; every row is checked first, and a file with any bad row writes nothing.
     Import {
         #[command(flatten)]
@@ -98,6 +81,41 @@ enum Command {
         #[command(subcommand)]
         what: ImportWhat,
     },
+}
+
+#[derive(clap::Args, Debug)]
+struct SimulateArgs {
+    /// Calls arriving per hour.
+    #[arg(long)]
+    arrivals_per_hour: f64,
+    /// Average handle time in seconds.
+    #[arg(long)]
+    aht_seconds: f64,
+    /// Agents staffed.
+    #[arg(long)]
+    agents: u32,
+    /// Calls to simulate (more calls, less noise; 10,000,000 gives about ±1 %).
+    #[arg(long, default_value_t = 1_000_000)]
+    calls: u64,
+    /// Random seed: the same seed and inputs give the same figures.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Service-level threshold: answered within this many seconds.
+    #[arg(long, default_value_t = 20.0)]
+    sl_seconds: f64,
+}
+
+impl From<SimulateArgs> for acd::simulate::Params {
+    fn from(a: SimulateArgs) -> Self {
+        acd::simulate::Params {
+            arrivals_per_hour: a.arrivals_per_hour,
+            aht_seconds: a.aht_seconds,
+            agents: a.agents,
+            calls: a.calls,
+            seed: a.seed,
+            sl_seconds: a.sl_seconds,
+        }
+    }
 }
 
 #[derive(Subcommand, Debug)]
@@ -261,23 +279,9 @@ pub async fn main() -> ExitCode {
             }
             Err(e) => Err(e.into()),
         },
-        Command::Simulate {
-            arrivals_per_hour,
-            aht_seconds,
-            agents,
-            calls,
-            seed,
-            sl_seconds,
-        } => acd::simulate::run(acd::simulate::Params {
-            arrivals_per_hour,
-            aht_seconds,
-            agents,
-            calls,
-            seed,
-            sl_seconds,
-        })
-        .map_err(anyhow::Error::msg)
-        .map(|r| println!("{}", serde_json::to_string(&r).expect("plain numbers"))),
+        Command::Simulate(args) => acd::simulate::run(args.into())
+            .map_err(anyhow::Error::msg)
+            .map(|r| println!("{}", serde_json::to_string(&r).expect("plain numbers"))),
         Command::Import { common, what } => match load(&common, Overrides::default()) {
             Ok(cfg) => {
                 init_tracing(&cfg);
