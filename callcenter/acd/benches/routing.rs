@@ -74,6 +74,7 @@ impl World {
                 caller,
                 queue: format!("q{q}"),
                 priority: self.rng.gen_range(0..3),
+                skills: vec![],
             },
         );
         self.answer(&out);

@@ -124,6 +124,9 @@ pub enum Input {
         caller: CallerId,
         queue: String,
         priority: i32,
+        /// Skills this caller needs beyond the queue's (say the product line the IVR learned),
+        /// with minimum levels.
+        skills: Vec<(String, u8)>,
     },
     /// The caller hung up (waiting, ringing or connected).
     CallerHungUp {
@@ -246,6 +249,8 @@ struct Caller {
     arrived: Ms,
     seq: u64,
     min_level: Option<u8>,
+    /// The caller's own required skills (beyond the queue's).
+    skills: Vec<(u16, u8)>,
     stage: usize,
     state: CallerState,
     /// Agents ringing for this caller.
@@ -290,6 +295,8 @@ pub struct Acd {
     timers: BTreeSet<(Ms, TimerKind, u64, u64)>,
     seq: u64,
     offers: u64,
+    /// An empty agent set, for skills nobody has.
+    no_agents: BTreeSet<(Ms, AgentId)>,
 }
 
 impl Acd {
@@ -304,6 +311,7 @@ impl Acd {
             timers: BTreeSet::new(),
             seq: 0,
             offers: 0,
+            no_agents: BTreeSet::new(),
         };
         for (i, q) in queues.iter().enumerate() {
             if acd.queue_ids.insert(q.name.clone(), i).is_some() {
@@ -360,6 +368,11 @@ impl Acd {
         self.queue_ids.get(queue).map(|&q| &self.queues[q].stats)
     }
 
+    /// The queue a caller is in (or reserved from, for a callback).
+    pub fn queue_of(&self, caller: CallerId) -> Option<String> {
+        self.callers.get(&caller).map(|c| self.queues[c.queue].cfg.name.clone())
+    }
+
     pub fn callers(&self) -> usize {
         self.callers.len()
     }
@@ -407,8 +420,10 @@ impl Acd {
         }
     }
 
-    fn qualifies(&self, agent: &Agent, queue: &Queue, min_level: Option<u8>) -> bool {
-        queue.skills.iter().all(|(s, l)| {
+    fn qualifies(&self, agent: &Agent, queue: &Queue, caller: Option<&Caller>) -> bool {
+        let min_level = caller.and_then(|c| c.min_level);
+        let own: &[(u16, u8)] = caller.map(|c| c.skills.as_slice()).unwrap_or(&[]);
+        queue.skills.iter().chain(own).all(|(s, l)| {
             let need = min_level.map(|m| m.min(*l)).unwrap_or(*l);
             agent.skills.get(s).is_some_and(|have| *have >= need)
         })
@@ -418,13 +433,11 @@ impl Acd {
     fn pick_agents(&self, caller: &Caller) -> Vec<AgentId> {
         let queue = &self.queues[caller.queue];
         // The required skill with the fewest available agents narrows the search most.
-        let Some(set) = queue
-            .skills
-            .iter()
-            .map(|(s, _)| self.available.get(s).map(|x| x.len()).unwrap_or(0))
-            .zip(queue.skills.iter())
-            .min_by_key(|(n, _)| *n)
-            .and_then(|(_, (s, _))| self.available.get(s))
+        let required = || queue.skills.iter().chain(caller.skills.iter());
+        let narrowest = required().min_by_key(|(s, _)| self.available.get(s).map(|x| x.len()).unwrap_or(0));
+        let Some(set) = narrowest
+            .map(|(s, _)| self.available.get(s))
+            .map(|set| set.unwrap_or(&self.no_agents))
         else {
             // A queue without skills takes any available agent.
             let mut all: Vec<(Ms, AgentId)> = self
@@ -440,7 +453,7 @@ impl Acd {
     }
 
     fn choose(&self, queue: &Queue, candidates: impl Iterator<Item = AgentId>, caller: &Caller) -> Vec<AgentId> {
-        let ok = candidates.filter(|id| self.qualifies(&self.agents[id], queue, caller.min_level));
+        let ok = candidates.filter(|id| self.qualifies(&self.agents[id], queue, Some(caller)));
         match queue.cfg.strategy {
             // Candidates come in idle order: the first that qualifies is the longest idle.
             Strategy::LongestIdle => ok.take(1).collect(),
@@ -517,7 +530,7 @@ impl Acd {
             }
             for (key, caller) in queue.waiting.iter().take(32) {
                 let c = &self.callers[caller];
-                if self.qualifies(a, queue, c.min_level) {
+                if self.qualifies(a, queue, Some(c)) {
                     if best.as_ref().is_none_or(|(k, _)| key < k) {
                         best = Some((*key, *caller));
                     }
@@ -664,7 +677,9 @@ impl Acd {
                 caller,
                 queue,
                 priority,
+                skills,
             } => {
+                let skills = skills.iter().map(|(s, l)| (self.skill(s), (*l).clamp(1, 5))).collect();
                 let Some(&q) = self.queue_ids.get(&queue) else {
                     out.push(Action::Left {
                         caller,
@@ -679,6 +694,7 @@ impl Acd {
                     arrived: now,
                     seq: self.seq,
                     min_level: None,
+                    skills,
                     stage: 0,
                     state: CallerState::Waiting,
                     ringing: vec![],

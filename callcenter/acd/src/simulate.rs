@@ -94,6 +94,7 @@ pub fn run(p: Params) -> Result<Report, String> {
                         caller: i,
                         queue: "sim".into(),
                         priority: 0,
+                        skills: vec![],
                     },
                 )
             }

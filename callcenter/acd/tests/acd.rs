@@ -33,6 +33,7 @@ fn arrive(acd: &mut Acd, now: u64, caller: u64, queue: &str, priority: i32) -> V
             caller,
             queue: queue.into(),
             priority,
+            skills: vec![],
         },
     )
 }
@@ -564,4 +565,52 @@ fn property_no_double_offers_arrival_order_and_nobody_lost() {
             );
         }
     }
+}
+
+#[test]
+fn a_callers_own_skills_narrow_the_queue() {
+    // One "repairs" queue; the IVR adds the product line (and a level) per caller.
+    let mut acd = Acd::new(vec![queue("repairs", &[("repairs", 1)])]).unwrap();
+    login(&mut acd, 0, 1, &[("repairs", 3), ("appliance", 3)]);
+    login(&mut acd, 10, 2, &[("repairs", 3), ("truck", 2)]);
+    let truck = |acd: &mut Acd, now, caller, level| {
+        acd.handle(
+            now,
+            Input::CallerArrived {
+                caller,
+                queue: "repairs".into(),
+                priority: 0,
+                skills: vec![("truck".into(), level)],
+            },
+        )
+    };
+    // Agent 1 is idle longest but knows no trucks.
+    assert_eq!(offers(&truck(&mut acd, 20, 100, 1)), vec![(100, 2)]);
+    acd.handle(21, Input::Answered { agent: 2, caller: 100 });
+    assert_eq!(
+        offers(&truck(&mut acd, 22, 101, 1)),
+        vec![],
+        "only agent 2 knows trucks"
+    );
+    acd.handle(30, Input::CallerHungUp { caller: 100 });
+    assert_eq!(
+        acd.waiting("repairs"),
+        0,
+        "agent 2 took the waiting truck caller when free"
+    );
+    acd.handle(31, Input::Answered { agent: 2, caller: 101 });
+    acd.handle(40, Input::CallerHungUp { caller: 101 });
+    // A level above every agent's: the caller waits, and an appliance caller is not held up.
+    assert_eq!(offers(&truck(&mut acd, 41, 102, 4)), vec![]);
+    let out = acd.handle(
+        42,
+        Input::CallerArrived {
+            caller: 103,
+            queue: "repairs".into(),
+            priority: 0,
+            skills: vec![("appliance".into(), 2)],
+        },
+    );
+    assert_eq!(offers(&out), vec![(103, 1)]);
+    assert_eq!(acd.waiting("repairs"), 1);
 }
