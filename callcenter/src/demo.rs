@@ -3,7 +3,7 @@
 
 use chrono::NaiveDate;
 use crm_core::demo::{generate, seed, DemoSize};
-use crm_core::model::{Actor, NewUserRecord, Role};
+use crm_core::model::{Actor, AgentSkill, NewUserRecord, Role};
 use crm_core::Store;
 
 use crate::http::auth::hash_password;
@@ -47,7 +47,7 @@ pub async fn seed_demo(store: &dyn Store, today: NaiveDate, customers: usize) ->
     }
     let mut out = Vec::with_capacity(logins.len());
     for (username, display_name, role, technician_id) in logins {
-        store
+        let user = store
             .create_user(
                 Actor::SYSTEM,
                 &NewUserRecord {
@@ -59,6 +59,10 @@ pub async fn seed_demo(store: &dyn Store, today: NaiveDate, customers: usize) ->
                 },
             )
             .await?;
+        if role == Role::Agent {
+            let n: u32 = username.trim_start_matches("agent").parse().unwrap_or(1);
+            store.set_agent_skills(Actor::SYSTEM, user.id, &demo_skills(n)).await?;
+        }
         out.push((username, role));
     }
     Ok(Some(DemoSummary {
@@ -66,4 +70,28 @@ pub async fn seed_demo(store: &dyn Store, today: NaiveDate, customers: usize) ->
         assets: seeded.assets,
         logins: out,
     }))
+}
+
+/// Demo agents 1–4 are normal seats for every product line, 5–7 senior ones, 8–10 experts who
+/// also take complaints.
+fn demo_skills(agent: u32) -> Vec<AgentSkill> {
+    let level = match agent {
+        1..=4 => 2,
+        5..=7 => 3,
+        _ => 5,
+    };
+    let mut skills: Vec<AgentSkill> = ["general", "appliance", "motorcycle", "truck"]
+        .iter()
+        .map(|s| AgentSkill {
+            skill: s.to_string(),
+            level,
+        })
+        .collect();
+    if agent >= 8 {
+        skills.push(AgentSkill {
+            skill: "complaints".into(),
+            level: 5,
+        });
+    }
+    skills
 }

@@ -58,11 +58,12 @@ str_enum!(ComplaintCategory {
 });
 str_enum!(ComplaintStatus { Open = "open", InProgress = "in_progress", Resolved = "resolved", Closed = "closed" });
 str_enum!(
-    /// How a call ended for the caller: `self_service` (the IVR answered), `queued` (transferred
-    /// to a queue), `voicemail` (left a message or asked for a callback), `abandoned` (hung up
-    /// before any of those), `rejected` (refused at the SIP level), `failed` (outbound, not reached).
+    /// How a call ended for the caller: `self_service` (the IVR answered), `answered` (by an
+    /// agent), `queued` (sent to a queue the ACD does not run), `voicemail` (left a message or
+    /// asked for a callback), `abandoned` (hung up before any of those, also while waiting in a
+    /// queue), `rejected` (refused at the SIP level), `failed` (outbound, not reached).
     CallOutcome {
-        SelfService = "self_service", Queued = "queued", Voicemail = "voicemail",
+        SelfService = "self_service", Answered = "answered", Queued = "queued", Voicemail = "voicemail",
         Abandoned = "abandoned", Rejected = "rejected", Failed = "failed",
     }
 );
@@ -934,6 +935,43 @@ pub struct User {
     pub technician_id: Option<i64>,
 }
 
+/// A skill an agent has, with a level from 1 (normal seat) to 5 (expert).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AgentSkill {
+    /// A product line (`appliance`, `motorcycle`, `truck`) or a topic (`complaints`, `general`).
+    pub skill: String,
+    pub level: u8,
+}
+
+impl AgentSkill {
+    /// Check a skill list: names of 1–40 letters, digits, `-` or `_`, levels 1–5, no repeats.
+    pub fn validate(skills: &[AgentSkill]) -> Result<(), String> {
+        let mut seen = std::collections::HashSet::new();
+        for s in skills {
+            if s.skill.is_empty()
+                || s.skill.len() > 40
+                || !s
+                    .skill
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            {
+                return Err(format!("skill {:?}: 1 to 40 letters, digits, '-' or '_'", s.skill));
+            }
+            if !(1..=5).contains(&s.level) {
+                return Err(format!("skill {:?}: level must be 1 to 5", s.skill));
+            }
+            if !seen.insert(s.skill.as_str()) {
+                return Err(format!("skill {:?} listed twice", s.skill));
+            }
+        }
+        if skills.len() > 50 {
+            return Err("at most 50 skills".into());
+        }
+        Ok(())
+    }
+}
+
 /// A user to create; the password is already hashed by the caller.
 #[derive(Debug, Clone)]
 pub struct NewUserRecord {
@@ -1019,4 +1057,10 @@ pub struct NewCdr {
     pub end_reason: String,
     /// Path of the WAV recording, when recording is on.
     pub recording: Option<String>,
+    /// The agent (user id) who answered the call.
+    #[serde(default)]
+    pub agent_id: Option<i64>,
+    /// How long the caller waited in the queue before an agent answered, or before leaving.
+    #[serde(default)]
+    pub queue_wait_ms: Option<i64>,
 }

@@ -111,6 +111,11 @@ pub trait UserStore {
     /// The user behind a live session.
     async fn session_user(&self, token_hash: &str, now: DateTime<Utc>) -> StoreResult<Option<User>>;
     async fn delete_session(&self, token_hash: &str) -> StoreResult<()>;
+    /// Replace a user's agent skills (sorted by name in the answer). Invalid lists are refused.
+    async fn set_agent_skills(&self, actor: Actor, user_id: i64, skills: &[AgentSkill])
+        -> StoreResult<Vec<AgentSkill>>;
+    /// A user's agent skills, sorted by name.
+    async fn agent_skills(&self, user_id: i64) -> StoreResult<Vec<AgentSkill>>;
     async fn record_audit(
         &self,
         actor: Actor,

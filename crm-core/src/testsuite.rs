@@ -22,7 +22,7 @@ macro_rules! behaviour_tests {
             customers_round_trip, customer_search, customer_patch, import_is_all_or_nothing,
             assets_and_warranty, ticket_status_flow, repair_orders, complaints, stations_and_technicians,
             stock_ledger, knowledge_base, users_sessions_and_audit, screen_pop_by_phone_and_serial,
-            emptiness, serial_by_keypad_digits, call_detail_records);
+            emptiness, serial_by_keypad_digits, call_detail_records, agent_skills);
     };
     (@each $make:expr; $($name:ident),+) => {
         $(
@@ -1096,6 +1096,8 @@ pub async fn call_detail_records(s: &dyn Store) {
         outcome: CallOutcome::SelfService,
         end_reason: "caller_hangup".into(),
         recording: None,
+        agent_id: None,
+        queue_wait_ms: None,
     };
     let first = s.insert_cdr(&cdr(1, Some(c.id))).await.unwrap();
     assert_eq!(first.call, {
@@ -1111,18 +1113,41 @@ pub async fn call_detail_records(s: &dyn Store) {
             .abs()
             < 1
     );
+    let agent = s
+        .create_user(
+            actor(),
+            &NewUserRecord {
+                username: "agent3".into(),
+                display_name: "Agent Three".into(),
+                role: Role::Agent,
+                technician_id: None,
+                password_hash: "x".into(),
+            },
+        )
+        .await
+        .unwrap();
     let mut queued = cdr(3, None);
-    queued.outcome = CallOutcome::Queued;
+    queued.outcome = CallOutcome::Answered;
     queued.queue = Some("repairs".into());
     queued.answered_at = None;
+    queued.agent_id = Some(agent.id);
+    queued.queue_wait_ms = Some(12_345);
     s.insert_cdr(&queued).await.unwrap();
     s.insert_cdr(&cdr(2, None)).await.unwrap();
     let list = s.list_cdrs(10).await.unwrap();
     let order: Vec<&str> = list.iter().map(|x| x.call.dtmf.as_str()).collect();
     assert_eq!(order, ["13#", "12#", "11#"], "newest first");
     assert_eq!(list[0].call.queue.as_deref(), Some("repairs"));
-    assert_eq!(list[0].call.outcome, CallOutcome::Queued);
+    assert_eq!(list[0].call.outcome, CallOutcome::Answered);
     assert_eq!(list[0].call.answered_at, None);
+    assert_eq!(
+        (list[0].call.agent_id, list[0].call.queue_wait_ms),
+        (Some(agent.id), Some(12_345))
+    );
+    let mut ghost = cdr(5, None);
+    ghost.agent_id = Some(agent.id + 999);
+    let e = s.insert_cdr(&ghost).await.unwrap_err();
+    assert!(e.to_string().contains("agent_id"), "{e}");
     assert_eq!(s.list_cdrs(2).await.unwrap().len(), 2);
     let e = s.insert_cdr(&cdr(4, Some(c.id + 999))).await.unwrap_err();
     assert!(e.to_string().contains("customer_id"), "{e}");
@@ -1131,4 +1156,48 @@ pub async fn call_detail_records(s: &dyn Store) {
         3,
         "the refused record was not written"
     );
+}
+
+pub async fn agent_skills(s: &dyn Store) {
+    let u = s
+        .create_user(
+            actor(),
+            &NewUserRecord {
+                username: "agent7".into(),
+                display_name: "Agent Seven".into(),
+                role: Role::Agent,
+                technician_id: None,
+                password_hash: "x".into(),
+            },
+        )
+        .await
+        .unwrap();
+    assert!(s.agent_skills(u.id).await.unwrap().is_empty());
+    let skill = |n: &str, l: u8| AgentSkill {
+        skill: n.into(),
+        level: l,
+    };
+    let set = s
+        .set_agent_skills(actor(), u.id, &[skill("truck", 4), skill("appliance", 2)])
+        .await
+        .unwrap();
+    assert_eq!(set, vec![skill("appliance", 2), skill("truck", 4)], "sorted by name");
+    assert_eq!(s.agent_skills(u.id).await.unwrap(), set);
+    // Replaced as a whole.
+    s.set_agent_skills(actor(), u.id, &[skill("complaints", 5)])
+        .await
+        .unwrap();
+    assert_eq!(s.agent_skills(u.id).await.unwrap(), vec![skill("complaints", 5)]);
+    // Refused lists change nothing.
+    for bad in [
+        vec![skill("truck", 0)],
+        vec![skill("truck", 6)],
+        vec![skill("", 1)],
+        vec![skill("a b", 1)],
+        vec![skill("truck", 1), skill("truck", 2)],
+    ] {
+        assert_invalid(s.set_agent_skills(actor(), u.id, &bad).await, "skills");
+    }
+    assert_eq!(s.agent_skills(u.id).await.unwrap(), vec![skill("complaints", 5)]);
+    assert_not_found(s.set_agent_skills(actor(), 999_999, &[skill("truck", 1)]).await);
 }

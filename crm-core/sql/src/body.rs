@@ -1750,6 +1750,46 @@ impl UserStore for This {
         Ok(())
     }
 
+    async fn set_agent_skills(&self, actor: Actor, user_id: i64, skills: &[AgentSkill]) -> StoreResult<Vec<AgentSkill>> {
+        AgentSkill::validate(skills).map_err(|e| StoreError::invalid("skills", e))?;
+        let mut tx = self.tx().await?;
+        require_found(&mut tx, "users", user_id, "user").await?;
+        sqlx::query::<Db>("DELETE FROM agent_skills WHERE user_id = $1")
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        for s in skills {
+            sqlx::query::<Db>("INSERT INTO agent_skills (user_id, skill, level) VALUES ($1, $2, $3)")
+                .bind(user_id)
+                .bind(&s.skill)
+                .bind(i16::from(s.level))
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+        }
+        audit(&mut tx, actor, "set_skills", "user", Some(user_id), serde_json::json!({ "skills": skills })).await?;
+        commit(tx).await?;
+        self.agent_skills(user_id).await
+    }
+
+    async fn agent_skills(&self, user_id: i64) -> StoreResult<Vec<AgentSkill>> {
+        let rows = sqlx::query::<Db>("SELECT skill, level FROM agent_skills WHERE user_id = $1 ORDER BY skill")
+            .bind(user_id)
+            .fetch_all(&mut *self.conn().await?)
+            .await
+            .map_err(db_err)?;
+        rows.iter()
+            .map(|r| {
+                let level: i16 = get(r, "level")?;
+                Ok(AgentSkill {
+                    skill: get(r, "skill")?,
+                    level: level as u8,
+                })
+            })
+            .collect()
+    }
+
     async fn record_audit(&self, actor: Actor, action: &str, entity: &str, entity_id: Option<i64>, detail: serde_json::Value) -> StoreResult<()> {
         audit(&mut *self.conn().await?, actor, action, entity, entity_id, detail).await
     }
@@ -1778,7 +1818,7 @@ impl UserStore for This {
 }
 
 const CDR_COLS: &str = "id, call_id, direction, caller, called, customer_id, started_at, answered_at, ended_at, \
-     ivr_script, ivr_path, dtmf, queue, outcome, end_reason, recording";
+     ivr_script, ivr_path, dtmf, queue, outcome, end_reason, recording, agent_id, queue_wait_ms";
 
 fn cdr_from_row(r: &Row) -> StoreResult<Cdr> {
     let direction: String = get(r, "direction")?;
@@ -1801,6 +1841,8 @@ fn cdr_from_row(r: &Row) -> StoreResult<Cdr> {
             outcome: decode(CallOutcome::parse(&outcome), "outcome")?,
             end_reason: get(r, "end_reason")?,
             recording: get(r, "recording")?,
+            agent_id: get(r, "agent_id")?,
+            queue_wait_ms: get(r, "queue_wait_ms")?,
         },
     })
 }
@@ -1811,10 +1853,13 @@ impl CallStore for This {
         if let Some(id) = c.customer_id {
             require(&mut *self.conn().await?, "customers", id, "customer_id").await?;
         }
+        if let Some(id) = c.agent_id {
+            require(&mut *self.conn().await?, "users", id, "agent_id").await?;
+        }
         let sql = format!(
             "INSERT INTO cdrs (call_id, direction, caller, called, customer_id, started_at, answered_at, ended_at, \
-             ivr_script, ivr_path, dtmf, queue, outcome, end_reason, recording) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING {CDR_COLS}"
+             ivr_script, ivr_path, dtmf, queue, outcome, end_reason, recording, agent_id, queue_wait_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) RETURNING {CDR_COLS}"
         );
         let r = sqlx::query::<Db>(&sql)
             .bind(&c.call_id)
@@ -1832,6 +1877,8 @@ impl CallStore for This {
             .bind(c.outcome.as_str())
             .bind(&c.end_reason)
             .bind(&c.recording)
+            .bind(c.agent_id)
+            .bind(c.queue_wait_ms)
             .fetch_one(&mut *self.conn().await?)
             .await
             .map_err(db_err)?;
