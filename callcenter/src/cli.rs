@@ -215,7 +215,7 @@ async fn serve(cfg: Config, demo: bool) -> anyhow::Result<()> {
         voice.sip
     );
     println!("Aftercare is listening on http://{addr}  (API docs: http://{addr}/docs)");
-    let state = AppState::new(store, settings).with_voice(voice.stats.clone(), voice.dialer());
+    let state = AppState::new(store, settings).with_voice(&voice);
     let mut http_stop = stop_rx;
     http::run(listener, state, async move {
         let _ = http_stop.wait_for(|v| *v).await;

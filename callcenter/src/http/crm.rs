@@ -48,6 +48,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(search_articles, create_article))
         .routes(routes!(get_article, update_article, delete_article))
         .routes(routes!(list_users, create_user))
+        .routes(routes!(get_agent_skills, set_agent_skills))
         .routes(routes!(list_audit))
         .routes(routes!(list_cdrs))
         .routes(routes!(place_call))
@@ -853,6 +854,31 @@ async fn create_user(State(st): State<AppState>, me: AuthUser, Body(u): Body<New
         password_hash: hash_password(&u.password),
     };
     Ok(created(st.store.create_user(me.actor(), &record).await?))
+}
+
+/// An agent's skills and levels (1 normal seat … 5 expert), used by the ACD at their next login.
+#[utoipa::path(get, path = "/api/v1/users/{id}/skills", tag = "users", params(("id" = i64, Path)), security(("bearer" = [])),
+    responses((status = 200, body = Vec<AgentSkill>), (status = 404, body = ErrorBody)))]
+async fn get_agent_skills(State(st): State<AppState>, me: AuthUser, Id(id): Id) -> ApiResult<Json<Vec<AgentSkill>>> {
+    if me.user.id != id {
+        me.require(MANAGERS)?;
+    }
+    st.store.get_user(id).await?;
+    Ok(Json(st.store.agent_skills(id).await?))
+}
+
+/// Replace an agent's skills.
+#[utoipa::path(put, path = "/api/v1/users/{id}/skills", tag = "users", params(("id" = i64, Path)), request_body = Vec<AgentSkill>,
+    security(("bearer" = [])),
+    responses((status = 200, body = Vec<AgentSkill>), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn set_agent_skills(
+    State(st): State<AppState>,
+    me: AuthUser,
+    Id(id): Id,
+    Body(skills): Body<Vec<AgentSkill>>,
+) -> ApiResult<Json<Vec<AgentSkill>>> {
+    me.require(MANAGERS)?;
+    Ok(Json(st.store.set_agent_skills(me.actor(), id, &skills).await?))
 }
 
 /// Who changed what, newest first.

@@ -3,6 +3,7 @@
 
 pub mod auth;
 mod crm;
+mod desk;
 mod docs;
 pub mod error;
 pub mod extract;
@@ -41,6 +42,8 @@ pub struct AppState {
     pub voice: Option<Arc<crate::voice::VoiceStats>>,
     /// Places outbound calls, when the voice front end runs.
     pub dialer: Option<crate::voice::Dialer>,
+    /// The ACD's agent desk and wallboard, when the voice front end runs.
+    pub desk: Option<crate::center::Desk>,
     /// Verified against when a username is unknown, so login timing does not reveal users.
     dummy_hash: Arc<String>,
 }
@@ -53,15 +56,17 @@ impl AppState {
             metrics: Arc::new(Metrics::default()),
             voice: None,
             dialer: None,
+            desk: None,
             dummy_hash: Arc::new(auth::hash_password("not a real password")),
         }
     }
 }
 
 impl AppState {
-    pub fn with_voice(mut self, stats: Arc<crate::voice::VoiceStats>, dialer: crate::voice::Dialer) -> Self {
-        self.voice = Some(stats);
-        self.dialer = Some(dialer);
+    pub fn with_voice(mut self, voice: &crate::voice::Voice) -> Self {
+        self.voice = Some(voice.stats.clone());
+        self.dialer = Some(voice.dialer());
+        self.desk = Some(voice.desk.clone());
         self
     }
 }
@@ -80,6 +85,7 @@ impl AppState {
         (name = "knowledge base", description = "FAQ and fault → fix articles"),
         (name = "users", description = "Users and the audit log"),
         (name = "calls", description = "Call detail records"),
+        (name = "call center", description = "The agent desk's wrap-up and the supervisor wallboard (pages at /desk and /wallboard; WebSockets at /api/v1/agent/ws and /api/v1/wallboard/ws)"),
     )
 )]
 struct ApiDoc;
@@ -103,6 +109,7 @@ pub fn app(state: AppState) -> Router {
         .routes(routes!(auth::logout))
         .routes(routes!(auth::me))
         .merge(crm::router())
+        .merge(desk::router())
         .split_for_parts();
     let openapi = Arc::new(openapi);
     Router::new()
@@ -118,6 +125,7 @@ pub fn app(state: AppState) -> Router {
         .route("/docs", get(docs::page))
         .route("/", get(docs::index))
         .merge(api_router)
+        .merge(desk::pages())
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(extract::MAX_BODY))
         .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))

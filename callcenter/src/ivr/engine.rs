@@ -164,6 +164,11 @@ impl Ivr {
     pub fn digits(&self) -> &str {
         &self.digits
     }
+    /// Set the call's outcome from outside the flow (the ACD sent the caller to voicemail).
+    pub fn set_outcome(&mut self, outcome: &str) {
+        self.outcome = Some(outcome.to_string());
+    }
+
     pub fn outcome(&self) -> Option<&str> {
         self.outcome.as_deref()
     }

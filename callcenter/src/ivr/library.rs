@@ -39,6 +39,8 @@ fn flow_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().and_then(|e| e.to_str()) == Some("toml"))
+        // The ACD's queues live beside the flows but are not a flow.
+        .filter(|p| p.file_name().and_then(|n| n.to_str()) != Some(crate::center::queues::FILE))
         .collect();
     files.sort();
     Ok(files)

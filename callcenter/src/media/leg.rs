@@ -9,6 +9,8 @@
 //! - DTMF from RFC 4733 events and, for trunks that send tones in the audio, in-band detection.
 //!   Once a call has sent a telephone-event, in-band detection is off so no digit counts twice.
 //! - Optional recording: stereo, caller on the left, what we played on the right.
+//! - Bridging to an agent: the agent's G.711 payloads (same codec, no transcoding) are sent
+//!   as they come, through a small buffer; the caller's payloads are handed out for the agent.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -72,8 +74,16 @@ pub struct Leg {
     saw_events: bool,
     inbound: VecDeque<i16>,
     recording: Vec<i16>,
+    /// Bridged to an agent: their audio to send, and the caller's audio for them.
+    bridged: bool,
+    bridge_paused: bool,
+    from_agent: VecDeque<u8>,
+    to_agent: Vec<Vec<u8>>,
     pub stats: LegStats,
 }
+
+/// Agent audio buffered at most (bytes of G.711, 8 per ms): older bytes are dropped.
+const BRIDGE_MAX: usize = 8 * BLOCK;
 
 const SILENCE: [i16; BLOCK] = [0; BLOCK];
 
@@ -94,8 +104,47 @@ impl Leg {
             saw_events: false,
             inbound: VecDeque::new(),
             recording: vec![],
+            bridged: false,
+            bridge_paused: false,
+            from_agent: VecDeque::new(),
+            to_agent: vec![],
             stats: LegStats::default(),
         }
+    }
+
+    pub fn codec(&self) -> Codec {
+        self.cfg.codec
+    }
+
+    /// Connect (or disconnect) the call to an agent's audio.
+    pub fn bridge(&mut self, on: bool) {
+        self.bridged = on;
+        self.bridge_paused = false;
+        self.from_agent.clear();
+        self.to_agent.clear();
+    }
+
+    /// While the agent holds the call, their audio is not sent (the hold loop is).
+    pub fn pause_bridge(&mut self, paused: bool) {
+        self.bridge_paused = paused;
+        self.from_agent.clear();
+    }
+
+    /// G.711 payload from the agent, in this call's codec.
+    pub fn feed(&mut self, payload: &[u8]) {
+        if !self.bridged || self.bridge_paused {
+            return;
+        }
+        self.from_agent.extend(payload);
+        if self.from_agent.len() > BRIDGE_MAX {
+            let excess = self.from_agent.len() - BRIDGE_MAX;
+            self.from_agent.drain(..excess);
+        }
+    }
+
+    /// The caller's audio payloads received since the last call, for the agent.
+    pub fn take_for_agent(&mut self) -> Vec<Vec<u8>> {
+        std::mem::take(&mut self.to_agent)
     }
 
     /// Where our packets go now.
@@ -181,7 +230,22 @@ impl Leg {
                 self.queue.pop_front();
             }
         }
-        if filled < BLOCK {
+        let mut agent_payload = None;
+        if filled == 0 && self.bridged && !self.bridge_paused && self.from_agent.len() >= BLOCK {
+            let bytes: Vec<u8> = self.from_agent.drain(..BLOCK).collect();
+            let decode: fn(u8) -> i16 = match self.cfg.codec {
+                Codec::Pcmu => g711::ulaw_decode,
+                Codec::Pcma => g711::alaw_decode,
+            };
+            for (f, b) in frame.iter_mut().zip(&bytes) {
+                *f = decode(*b);
+            }
+            filled = BLOCK;
+            speech = true;
+            agent_payload = Some(bytes);
+        }
+        let hold_allowed = !self.bridged || self.bridge_paused;
+        if filled < BLOCK && hold_allowed {
             if let Some((clip, pos)) = &mut self.hold {
                 if !clip.samples.is_empty() {
                     while filled < BLOCK {
@@ -199,8 +263,14 @@ impl Leg {
             Codec::Pcma => g711::alaw_encode,
         };
         let mut payload = [0u8; BLOCK];
-        for (p, s) in payload.iter_mut().zip(frame.iter()) {
-            *p = encode(*s);
+        match agent_payload {
+            // The agent's bytes go out as they came: no transcoding.
+            Some(bytes) => payload.copy_from_slice(&bytes),
+            None => {
+                for (p, s) in payload.iter_mut().zip(frame.iter()) {
+                    *p = encode(*s);
+                }
+            }
         }
         rtp::write(
             out,
@@ -266,6 +336,12 @@ impl Leg {
             Codec::Pcmu => g711::ulaw_decode,
             Codec::Pcma => g711::alaw_decode,
         };
+        if self.bridged {
+            self.to_agent.push(p.payload.to_vec());
+            if self.to_agent.len() > 50 {
+                self.to_agent.remove(0);
+            }
+        }
         let samples: Vec<i16> = p.payload.iter().map(|&b| decode(b)).collect();
         if self.cfg.record {
             self.inbound.extend(samples.iter().copied());

@@ -138,6 +138,8 @@ struct Slot {
     last_send: Mutex<Option<Instant>>,
     recording: bool,
     capturing: AtomicBool,
+    /// Where the caller's audio goes while the call is bridged to an agent.
+    tap: Mutex<Option<mpsc::UnboundedSender<Vec<u8>>>>,
 }
 
 struct Inner {
@@ -223,6 +225,7 @@ impl MediaEngine {
             last_send: Mutex::new(None),
             recording: record.is_some(),
             capturing: AtomicBool::new(false),
+            tap: Mutex::new(None),
         });
         let receiver = {
             let slot = slot.clone();
@@ -233,12 +236,19 @@ impl MediaEngine {
                     let Ok((n, from)) = recv.recv_from(&mut buf).await else {
                         continue;
                     };
-                    let (events, before, after) = {
+                    let (events, before, after, audio) = {
                         let mut leg = slot.leg.lock().expect("leg");
                         let before = leg.stats;
                         let ev = leg.receive(from, &buf[..n]);
-                        (ev, before, leg.stats)
+                        (ev, before, leg.stats, leg.take_for_agent())
                     };
+                    if !audio.is_empty() {
+                        if let Some(tap) = slot.tap.lock().expect("tap").as_ref() {
+                            for a in audio {
+                                let _ = tap.send(a);
+                            }
+                        }
+                    }
                     inner
                         .stats
                         .received
@@ -322,6 +332,39 @@ impl MediaHandle {
 
     pub fn renegotiate(&self, codec: Codec, dtmf_pt: Option<u8>, remote: SocketAddr) {
         self.leg().renegotiate(codec, dtmf_pt, remote);
+    }
+
+    pub fn codec(&self) -> Codec {
+        self.leg().codec()
+    }
+
+    /// Bridge the call to an agent: the caller's audio payloads go to `tap`, and the returned
+    /// feeder sends the agent's. `None` ends the bridge.
+    pub fn bridge(&self, tap: Option<mpsc::UnboundedSender<Vec<u8>>>) -> Feeder {
+        let on = tap.is_some();
+        *self.slot.tap.lock().expect("tap") = tap;
+        self.leg().bridge(on);
+        Feeder {
+            slot: Arc::downgrade(&self.slot),
+        }
+    }
+
+    pub fn pause_bridge(&self, paused: bool) {
+        self.leg().pause_bridge(paused);
+    }
+}
+
+/// Hands an agent's audio to a call's leg; does nothing once the call is gone.
+#[derive(Clone)]
+pub struct Feeder {
+    slot: std::sync::Weak<Slot>,
+}
+
+impl Feeder {
+    pub fn feed(&self, payload: &[u8]) {
+        if let Some(slot) = self.slot.upgrade() {
+            slot.leg.lock().expect("leg").feed(payload);
+        }
     }
 }
 

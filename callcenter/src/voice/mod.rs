@@ -8,6 +8,8 @@
 //!
 //! Nothing here decides anything a core could decide; this is wiring.
 
+mod desk;
+pub use desk::DESK_BUFFER;
 pub mod lookup;
 pub mod media;
 
@@ -30,6 +32,9 @@ use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
+use crate::center::softphone::Softphone;
+use crate::center::wallboard::{QueueInfo, Tally, Wallboard};
+use crate::center::{CenterIn, Desk};
 use crate::ivr::engine::{Command, Input, Ivr, Now, Value};
 use crate::ivr::library::{Change, Library};
 use crate::media::leg::{Leg, LegConfig, LegEvent};
@@ -69,6 +74,7 @@ pub struct VoiceStats {
     pub sip_received: AtomicU64,
     pub sip_banned: AtomicU64,
     pub cdr_failures: AtomicU64,
+    pub agents_connected: AtomicU64,
     pub media: Arc<MediaStats>,
 }
 
@@ -76,6 +82,8 @@ pub struct Voice {
     /// The bound SIP address (UDP and TCP).
     pub sip: SocketAddr,
     tx: mpsc::Sender<SwitchIn>,
+    /// Agents' and supervisors' way into the ACD.
+    pub desk: Desk,
     pub stats: Arc<VoiceStats>,
     pub library: Arc<Library>,
     done: tokio::task::JoinHandle<()>,
@@ -129,6 +137,8 @@ pub enum SwitchIn {
     Sip {
         from: Peer,
         bytes: Vec<u8>,
+        /// When the socket read it.
+        at: Instant,
     },
     TcpOpen {
         addr: SocketAddr,
@@ -140,6 +150,17 @@ pub enum SwitchIn {
     Found {
         call: CallRef,
         found: Option<(HashMap<String, Value>, i64)>,
+    },
+    /// The screen pop for a call is ready (`None`: the caller is unknown).
+    Pop {
+        call: CallRef,
+        pop: desk::Pop,
+    },
+    /// The softphone answer for an agent's call is ready (or failed).
+    Softphone {
+        call: CallRef,
+        agent: acd::AgentId,
+        result: Result<(Softphone, String), String>,
     },
     Dial {
         to: String,
@@ -159,6 +180,19 @@ struct Call {
     media: Option<MediaHandle>,
     customer_id: Option<i64>,
     recording: Option<PathBuf>,
+    /// When the INVITE arrived.
+    invite_at: Instant,
+    pop: Option<desk::Pop>,
+    /// In the ACD: the queue and what the caller needs.
+    queued: Option<desk::Queued>,
+    /// The agent who answered, and when (switch clock).
+    agent: Option<(acd::AgentId, Time)>,
+    queue_wait_ms: Option<i64>,
+    softphone: Option<Softphone>,
+    /// An outbound call made to call back this ACD caller.
+    callback_for: Option<acd::CallerId>,
+    /// The agent's part of the call is over (hung up or transferred).
+    agent_ended: bool,
 }
 
 /// The address to put in SDP and Contact.
@@ -184,6 +218,20 @@ fn advertised_ip(bound: IpAddr, public: Option<IpAddr>) -> IpAddr {
 pub async fn start(cfg: VoiceConfig, store: Arc<dyn Store>, shutdown: watch::Receiver<bool>) -> anyhow::Result<Voice> {
     let prompts = Arc::new(crate::media::prompts::Prompts::load(&cfg.ivr_dir.join("prompts"))?);
     let library = Arc::new(Library::load(&cfg.ivr_dir, prompts)?);
+    let queue_defs = crate::center::queues::load(&cfg.ivr_dir)?;
+    let acd = acd::Acd::new(queue_defs.iter().map(|q| q.acd.clone()).collect()).map_err(anyhow::Error::msg)?;
+    let tally = Tally::new(
+        queue_defs
+            .iter()
+            .map(|q| QueueInfo {
+                name: q.acd.name.clone(),
+                sl_threshold_ms: q.acd.sl_threshold_ms,
+                sl_target: q.sl_target,
+            })
+            .collect(),
+    );
+    let (center_tx, center_rx) = mpsc::channel::<CenterIn>(4096);
+    let (wall_tx, wall_rx) = watch::channel(Arc::new(tally.board(Utc::now(), &HashMap::new(), vec![])));
     let (udp, tcp) = bind_sip(cfg.sip).await?;
     grow_receive_buffer(&udp, 8 << 20);
     udp.set_nonblocking(true)?;
@@ -219,6 +267,7 @@ pub async fn start(cfg: VoiceConfig, store: Arc<dyn Store>, shutdown: watch::Rec
                         addr: from,
                     },
                     bytes: buf[..n].to_vec(),
+                    at: Instant::now(),
                 };
                 if tx.send(msg).await.is_err() {
                     break;
@@ -284,12 +333,25 @@ pub async fn start(cfg: VoiceConfig, store: Arc<dyn Store>, shutdown: watch::Rec
         stats: stats.clone(),
         tx: tx.clone(),
         cfg,
+        acd,
+        queue_defs,
+        agents: HashMap::new(),
+        next_session: 0,
+        tally,
+        wall_tx,
+        callback_legs: HashMap::new(),
+        callback_numbers: HashMap::new(),
+        received_at: Instant::now(),
     };
-    let done = tokio::spawn(switch.run(rx, media_rx, shutdown));
+    let done = tokio::spawn(switch.run(rx, media_rx, center_rx, shutdown));
     tracing::info!(%bound, %advertised, "SIP listening (UDP and TCP)");
     Ok(Voice {
         sip: bound,
         tx,
+        desk: Desk {
+            tx: center_tx,
+            wallboard: wall_rx,
+        },
         stats,
         library,
         done,
@@ -336,7 +398,8 @@ async fn tcp_connection(
                         transport: Transport::Tcp,
                         addr,
                     };
-                    if tx.send(SwitchIn::Sip { from, bytes }).await.is_err() {
+                    let at = Instant::now();
+                    if tx.send(SwitchIn::Sip { from, bytes, at }).await.is_err() {
                         break 'conn;
                     }
                 }
@@ -370,6 +433,18 @@ struct Switch {
     stats: Arc<VoiceStats>,
     tx: mpsc::Sender<SwitchIn>,
     cfg: VoiceConfig,
+    acd: acd::Acd,
+    queue_defs: Vec<crate::center::queues::QueueDef>,
+    agents: HashMap<acd::AgentId, desk::AgentSession>,
+    next_session: u64,
+    tally: Tally,
+    wall_tx: watch::Sender<Arc<Wallboard>>,
+    /// ACD callers being called back: the outbound call that carries them.
+    callback_legs: HashMap<acd::CallerId, CallRef>,
+    /// Numbers to call back, for callers who chose a callback and hung up.
+    callback_numbers: HashMap<acd::CallerId, String>,
+    /// When the SIP message being handled was read from its socket.
+    received_at: Instant,
 }
 
 impl Switch {
@@ -388,13 +463,20 @@ impl Switch {
         mut self,
         mut rx: mpsc::Receiver<SwitchIn>,
         mut media_rx: mpsc::UnboundedReceiver<(CallRef, LegEvent)>,
+        mut center_rx: mpsc::Receiver<CenterIn>,
         mut shutdown: watch::Receiver<bool>,
     ) {
+        let mut wall_every = tokio::time::interval(Duration::from_secs(1));
+        wall_every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         loop {
-            let deadline = [self.ua.next_deadline(), self.timers.iter().next().map(|(t, ..)| *t)]
-                .into_iter()
-                .flatten()
-                .min();
+            let deadline = [
+                self.ua.next_deadline(),
+                self.timers.iter().next().map(|(t, ..)| *t),
+                self.acd.next_deadline().map(Time),
+            ]
+            .into_iter()
+            .flatten()
+            .min();
             let sleep_until = match deadline {
                 Some(t) => self.epoch + Duration::from_millis(t.0),
                 None => Instant::now() + Duration::from_secs(3600),
@@ -405,12 +487,21 @@ impl Switch {
                     None => break,
                 },
                 Some((call, event)) = media_rx.recv() => {
-                    let input = match event {
-                        LegEvent::Digit(d) => Input::Digit(d),
-                        LegEvent::PlayDone(t) => Input::PlayDone(t),
+                    let outs = match event {
+                        LegEvent::PlayDone(t) if t >= desk::HANG_UP_AFTER => {
+                            let now = self.now();
+                            self.ua.hangup(now, call)
+                        }
+                        LegEvent::PlayDone(t) => self.ivr_commands_for(call, Input::PlayDone(t)).await,
+                        LegEvent::Digit(d) => self.digit(call, d).await,
                     };
-                    self.ivr_input(call, input).await;
+                    self.carry_out(outs).await;
                 }
+                Some(m) = center_rx.recv() => {
+                    let outs = self.center(m).await;
+                    self.carry_out(outs).await;
+                }
+                _ = wall_every.tick() => self.publish_wallboard(),
                 _ = tokio::time::sleep_until(sleep_until) => self.tick().await,
                 _ = shutdown.changed() => break,
             }
@@ -432,18 +523,26 @@ impl Switch {
         let now = self.now();
         let outs = self.ua.tick(now);
         self.carry_out(outs).await;
+        let outs = self.acd_tick().await;
+        self.carry_out(outs).await;
         while let Some(&(at, call, id)) = self.timers.iter().next() {
             if at > now {
                 break;
             }
             self.timers.remove(&(at, call, id));
+            if id >= desk::HANG_UP_AFTER {
+                let outs = self.ua.hangup(now, call);
+                self.carry_out(outs).await;
+                continue;
+            }
             self.ivr_input(call, Input::Timer(id)).await;
         }
     }
 
     async fn handle(&mut self, m: SwitchIn) {
         match m {
-            SwitchIn::Sip { from, bytes } => {
+            SwitchIn::Sip { from, bytes, at } => {
+                self.received_at = at;
                 let now = self.now();
                 if self.guard.check(now, from.addr.ip(), 1.0) == Verdict::Banned {
                     self.stats.sip_banned.fetch_add(1, Ordering::Relaxed);
@@ -471,6 +570,11 @@ impl Switch {
                 let result = self.dial(&to, &flow).await;
                 let _ = reply.send(result);
             }
+            SwitchIn::Pop { call, pop } => {
+                let outs = self.pop_ready(call, pop);
+                self.carry_out(outs).await;
+            }
+            SwitchIn::Softphone { call, agent, result } => self.softphone_ready(call, agent, result).await,
             SwitchIn::Found { call, found } => {
                 let input = match found {
                     Some((vars, customer)) => {
@@ -574,8 +678,17 @@ impl Switch {
                         media,
                         customer_id: None,
                         recording,
+                        invite_at: self.received_at,
+                        pop: None,
+                        queued: None,
+                        agent: None,
+                        queue_wait_ms: None,
+                        softphone: None,
+                        callback_for: None,
+                        agent_ended: false,
                     },
                 );
+                self.start_pop(call, &caller);
                 self.ua.answer(now, call, SocketAddr::new(self.media_ip, port))
             }
             Event::Confirmed { call } => {
@@ -590,10 +703,12 @@ impl Switch {
                 }
                 vec![]
             }
-            Event::Dtmf { call, digit } => self.ivr_commands_for(call, Input::Digit(digit)).await,
+            Event::Dtmf { call, digit } => self.digit(call, digit).await,
             Event::Ended { call, end } => {
+                let mut outs = self.left_call(call).await;
                 self.finish(call, end);
-                vec![]
+                outs.extend(self.after_callback_ended(call).await);
+                outs
             }
             Event::Refused {
                 call_id,
@@ -619,6 +734,8 @@ impl Switch {
                     outcome: CallOutcome::Rejected,
                     end_reason: format!("sip_{code}"),
                     recording: None,
+                    agent_id: None,
+                    queue_wait_ms: None,
                 });
                 vec![]
             }
@@ -631,6 +748,9 @@ impl Switch {
                     m.renegotiate(agreed.codec, agreed.dtmf_pt, agreed.remote);
                 }
                 tracing::info!(call, "outbound call answered");
+                if let Some(caller) = c.callback_for {
+                    return self.callback_answered(call, caller).await;
+                }
                 self.ivr_commands_for(call, Input::Start).await
             }
             Event::Ringing { .. } => vec![],
@@ -642,6 +762,19 @@ impl Switch {
         let Some(script) = self.library.script_named(flow) else {
             return Err(DialError::Invalid("flow", format!("no IVR flow named {flow:?}")));
         };
+        let (_, id, outs) = self.dial_with(to, Some(script), None)?;
+        self.carry_out(outs).await;
+        Ok(id)
+    }
+
+    /// Place an outbound call running `script` once answered, or calling back an ACD caller.
+    /// The INVITE is among the returned outputs.
+    fn dial_with(
+        &mut self,
+        to: &str,
+        script: Option<Arc<crate::ivr::script::Script>>,
+        callback_for: Option<acd::CallerId>,
+    ) -> Result<(CallRef, String, Vec<Output>), DialError> {
         let (target, peer, callee) = if let Some(rest) = to.strip_prefix("sip:") {
             let host = rest.split(';').next().unwrap_or(rest);
             let (user, hostport) = host.split_once('@').unwrap_or(("", host));
@@ -707,14 +840,21 @@ impl Switch {
                 called: callee.clone(),
                 started_at: Utc::now(),
                 answered_at: None,
-                ivr: Some(Ivr::new(script, &callee, &self.cfg.caller_id)),
+                ivr: script.map(|s| Ivr::new(s, &callee, &self.cfg.caller_id)),
                 media: Some(media),
                 customer_id: None,
                 recording: None,
+                invite_at: Instant::now(),
+                pop: None,
+                queued: None,
+                agent: None,
+                queue_wait_ms: None,
+                softphone: None,
+                callback_for,
+                agent_ended: false,
             },
         );
-        self.carry_out(outs).await;
-        Ok(call_id)
+        Ok((call, call_id, outs))
     }
 
     fn finish(&mut self, call: CallRef, end: End) {
@@ -741,8 +881,21 @@ impl Switch {
         tracing::info!(call, outcome = outcome.as_str(), reason = %end_reason, "call ended");
         let outcome = match (c.direction, c.answered_at) {
             (Direction::Outbound, None) => CallOutcome::Failed,
+            _ if c.agent.is_some() => CallOutcome::Answered,
+            // Hung up while waiting in a queue the ACD runs.
+            _ if c.queued.as_ref().is_some_and(|q| q.in_acd) && outcome == CallOutcome::Queued => {
+                CallOutcome::Abandoned
+            }
             _ => outcome,
         };
+        if let Some(phone) = c.softphone {
+            tokio::spawn(phone.close());
+        }
+        let queue = c
+            .queued
+            .as_ref()
+            .map(|q| q.queue.clone())
+            .or_else(|| ivr.and_then(|i| i.queue()).map(str::to_string));
         self.write_cdr(NewCdr {
             call_id: c.call_id,
             direction: c.direction,
@@ -755,10 +908,12 @@ impl Switch {
             ivr_script: ivr.map(|i| i.script_name().to_string()),
             ivr_path: ivr.map(|i| i.path()).unwrap_or_default(),
             dtmf: ivr.map(|i| i.digits().to_string()).unwrap_or_default(),
-            queue: ivr.and_then(|i| i.queue()).map(str::to_string),
+            queue,
             outcome,
             end_reason,
             recording: c.recording.map(|p| p.display().to_string()),
+            agent_id: c.agent.map(|(a, _)| i64::from(a)),
+            queue_wait_ms: c.queue_wait_ms,
         });
     }
 
@@ -837,8 +992,14 @@ impl Switch {
                         let _ = tx.send(SwitchIn::Found { call, found }).await;
                     });
                 }
-                Command::Queue { queue, .. } => {
+                Command::Queue {
+                    queue,
+                    skills,
+                    min_level,
+                    priority,
+                } => {
                     tracing::info!(call, %queue, "call queued; hold music until an agent takes it");
+                    sip.extend(self.enqueue(call, &queue, skills, min_level, priority).await);
                     let hold = self
                         .calls
                         .get(&call)

@@ -1,0 +1,142 @@
+//! The agent's softphone on the service side: a WebRTC peer connection (the `webrtc` crate)
+//! that answers the browser's offer with the caller's own codec only (PCMU or PCMA), so audio
+//! is bridged byte for byte, with no transcoding. Signalling travels over the agent's WebSocket.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use webrtc::api::interceptor_registry::register_default_interceptors;
+use webrtc::api::media_engine::{MediaEngine, MIME_TYPE_PCMA, MIME_TYPE_PCMU};
+use webrtc::api::setting_engine::SettingEngine;
+use webrtc::api::APIBuilder;
+use webrtc::ice_transport::ice_candidate_type::RTCIceCandidateType;
+use webrtc::interceptor::registry::Registry;
+use webrtc::media::Sample;
+use webrtc::peer_connection::configuration::RTCConfiguration;
+use webrtc::peer_connection::sdp::session_description::RTCSessionDescription;
+use webrtc::peer_connection::RTCPeerConnection;
+use webrtc::rtp_transceiver::rtp_codec::{RTCRtpCodecCapability, RTCRtpCodecParameters, RTPCodecType};
+use webrtc::track::track_local::track_local_static_sample::TrackLocalStaticSample;
+use webrtc::track::track_local::TrackLocal;
+
+use crate::sip::sdp::Codec;
+use crate::voice::media::Feeder;
+
+/// Largest SDP offer accepted from a browser.
+pub const MAX_OFFER: usize = 16 * 1024;
+
+pub struct Softphone {
+    pc: Arc<RTCPeerConnection>,
+}
+
+impl Softphone {
+    pub async fn close(self) {
+        let _ = self.pc.close().await;
+    }
+}
+
+fn capability(codec: Codec) -> RTCRtpCodecCapability {
+    RTCRtpCodecCapability {
+        mime_type: match codec {
+            Codec::Pcmu => MIME_TYPE_PCMU,
+            Codec::Pcma => MIME_TYPE_PCMA,
+        }
+        .to_owned(),
+        clock_rate: 8000,
+        channels: 1,
+        sdp_fmtp_line: String::new(),
+        rtcp_feedback: vec![],
+    }
+}
+
+/// Answer the browser's `offer` for a call in `codec`. The caller's payloads arriving on
+/// `from_caller` are sent to the browser; the browser's go to `to_caller`. Returns the answer
+/// SDP with every candidate in it (no trickle).
+pub async fn answer(
+    offer: String,
+    codec: Codec,
+    public_ip: Option<IpAddr>,
+    mut from_caller: mpsc::UnboundedReceiver<Vec<u8>>,
+    to_caller: Feeder,
+) -> anyhow::Result<(Softphone, String)> {
+    if offer.len() > MAX_OFFER {
+        anyhow::bail!("the SDP offer is larger than {MAX_OFFER} bytes");
+    }
+    let mut media = MediaEngine::default();
+    media.register_codec(
+        RTCRtpCodecParameters {
+            capability: capability(codec),
+            payload_type: codec.payload_type(),
+            ..Default::default()
+        },
+        RTPCodecType::Audio,
+    )?;
+    let registry = register_default_interceptors(Registry::new(), &mut media)?;
+    let mut settings = SettingEngine::default();
+    // Agents on the same host (and the tests) reach us over loopback.
+    settings.set_include_loopback_candidate(true);
+    if let Some(ip) = public_ip {
+        settings.set_nat_1to1_ips(vec![ip.to_string()], RTCIceCandidateType::Host);
+    }
+    let api = APIBuilder::new()
+        .with_media_engine(media)
+        .with_interceptor_registry(registry)
+        .with_setting_engine(settings)
+        .build();
+    let pc = Arc::new(api.new_peer_connection(RTCConfiguration::default()).await?);
+
+    let track = Arc::new(TrackLocalStaticSample::new(
+        capability(codec),
+        "caller".to_owned(),
+        "aftercare".to_owned(),
+    ));
+    let sender = pc
+        .add_track(Arc::clone(&track) as Arc<dyn TrackLocal + Send + Sync>)
+        .await?;
+    // RTCP from the browser must be read for the interceptors to work.
+    tokio::spawn(async move {
+        let mut buf = vec![0u8; 1500];
+        while sender.read(&mut buf).await.is_ok() {}
+    });
+    // Caller → browser.
+    tokio::spawn(async move {
+        while let Some(payload) = from_caller.recv().await {
+            let duration = Duration::from_micros(payload.len() as u64 * 125);
+            let sample = Sample {
+                data: bytes::Bytes::from(payload),
+                duration,
+                ..Default::default()
+            };
+            if track.write_sample(&sample).await.is_err() {
+                break;
+            }
+        }
+    });
+    // Browser → caller.
+    pc.on_track(Box::new(move |remote, _, _| {
+        let feeder = to_caller.clone();
+        Box::pin(async move {
+            tokio::spawn(async move {
+                while let Ok((packet, _)) = remote.read_rtp().await {
+                    if !packet.payload.is_empty() {
+                        feeder.feed(&packet.payload);
+                    }
+                }
+            });
+        })
+    }));
+
+    pc.set_remote_description(RTCSessionDescription::offer(offer)?).await?;
+    let answer = pc.create_answer(None).await?;
+    let mut gathered = pc.gathering_complete_promise().await;
+    pc.set_local_description(answer).await?;
+    let _ = tokio::time::timeout(Duration::from_secs(5), gathered.recv()).await;
+    let sdp = pc
+        .local_description()
+        .await
+        .ok_or_else(|| anyhow::anyhow!("no local description after answering"))?
+        .sdp;
+    Ok((Softphone { pc }, sdp))
+}

@@ -1,0 +1,360 @@
+//! The agent desk and the supervisor wallboard over HTTP: their pages, the agent's WebSocket
+//! (state, offers with the screen pop, softphone signalling), the wallboard as JSON and as a
+//! WebSocket feed, and the one-step wrap-up that files notes, a service request and a repair
+//! order from a call.
+//!
+//! Browsers cannot put a bearer token on a WebSocket request, so the sockets take it as
+//! `?token=` (the same session tokens as the API).
+
+use std::time::Duration;
+
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::Json;
+use chrono::Utc;
+use crm_core::model::*;
+use crm_core::types::Text;
+use serde::{Deserialize, Serialize};
+use tokio::sync::{mpsc, oneshot};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::auth::{token_hash, AuthUser, MANAGERS, STAFF};
+use super::error::{ApiError, ApiResult, ErrorBody};
+use super::extract::{Body, Params};
+use super::AppState;
+use crate::center::wallboard::Wallboard;
+use crate::center::{CenterIn, Desk, DeskIn, DeskOut};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(wallboard)).routes(routes!(wrap_up))
+}
+
+/// Routes outside the OpenAPI document: pages and WebSockets.
+pub fn pages() -> axum::Router<AppState> {
+    axum::Router::new()
+        .route("/desk", axum::routing::get(desk_page))
+        .route("/wallboard", axum::routing::get(wallboard_page))
+        .route("/api/v1/agent/ws", axum::routing::get(agent_socket))
+        .route("/api/v1/wallboard/ws", axum::routing::get(wallboard_socket))
+}
+
+fn page(html: &'static str) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        Html(html),
+    )
+        .into_response()
+}
+
+async fn desk_page() -> Response {
+    page(include_str!("desk.html"))
+}
+
+async fn wallboard_page() -> Response {
+    page(include_str!("wallboard.html"))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct TokenParam {
+    /// A session token from `POST /api/v1/auth/login`.
+    token: String,
+}
+
+async fn user_of(st: &AppState, token: &str) -> ApiResult<User> {
+    match st.store.session_user(&token_hash(token), Utc::now()).await? {
+        Some(u) => Ok(u),
+        None => Err(ApiError::unauthorized("token unknown or expired")),
+    }
+}
+
+fn desk_of(st: &AppState) -> ApiResult<Desk> {
+    st.desk
+        .clone()
+        .ok_or_else(|| ApiError::unavailable("the voice front end is not running"))
+}
+
+/// The agent's WebSocket. The first message is `hello`; then states, offers, and so on (see
+/// `center::DeskOut`); the page sends `center::DeskIn` commands.
+async fn agent_socket(
+    State(st): State<AppState>,
+    Params(p): Params<TokenParam>,
+    ws: WebSocketUpgrade,
+) -> ApiResult<Response> {
+    let user = user_of(&st, &p.token).await?;
+    if !STAFF.contains(&user.role) {
+        return Err(ApiError::forbidden());
+    }
+    let desk = desk_of(&st)?;
+    let skills = st.store.agent_skills(user.id).await?;
+    Ok(ws.on_upgrade(move |socket| agent_session(socket, desk, user, skills)))
+}
+
+async fn agent_session(mut socket: WebSocket, desk: Desk, user: User, skills: Vec<AgentSkill>) {
+    let (tx, mut rx) = mpsc::channel::<DeskOut>(crate::voice::DESK_BUFFER);
+    let (reply, answer) = oneshot::channel();
+    let user_id = user.id;
+    tracing::info!(agent = user_id, "agent desk connected");
+    if desk
+        .tx
+        .send(CenterIn::Connect {
+            user,
+            skills,
+            tx,
+            reply,
+        })
+        .await
+        .is_err()
+    {
+        return;
+    }
+    let Ok(Ok(session)) = answer.await else { return };
+    loop {
+        tokio::select! {
+            out = rx.recv() => {
+                let Some(out) = out else { break };
+                let text = serde_json::to_string(&out).unwrap_or_default();
+                if socket.send(Message::Text(text.into())).await.is_err() {
+                    break;
+                }
+            }
+            msg = tokio::time::timeout(Duration::from_secs(90), socket.recv()) => {
+                // Pages ping every 20 s; a silent socket for 90 s is a closed browser.
+                let Ok(Some(Ok(msg))) = msg else { break };
+                let text = match msg {
+                    Message::Text(t) => t.to_string(),
+                    Message::Close(_) => break,
+                    _ => continue,
+                };
+                if text.len() > 64 * 1024 {
+                    let _ = socket.send(Message::Text(error_json("message too large").into())).await;
+                    continue;
+                }
+                if text.trim() == "{\"type\":\"ping\"}" {
+                    continue;
+                }
+                match serde_json::from_str::<DeskIn>(&text) {
+                    Ok(cmd) => {
+                        if desk.tx.send(CenterIn::Command { user_id, session, cmd }).await.is_err() {
+                            break;
+                        }
+                    }
+                    Err(e) => {
+                        let _ = socket.send(Message::Text(error_json(&e.to_string()).into())).await;
+                    }
+                }
+            }
+        }
+    }
+    let _ = desk.tx.send(CenterIn::Disconnect { user_id, session }).await;
+}
+
+fn error_json(message: &str) -> String {
+    serde_json::to_string(&DeskOut::Error {
+        message: message.to_string(),
+    })
+    .unwrap_or_default()
+}
+
+/// Live figures per queue and agent, today's 15-minute intervals and the Erlang C staffing
+/// advice. Refreshed every second.
+#[utoipa::path(get, path = "/api/v1/wallboard", tag = "call center", security(("bearer" = [])),
+    responses((status = 200, body = Wallboard), (status = 403, body = ErrorBody), (status = 503, body = ErrorBody)))]
+async fn wallboard(State(st): State<AppState>, me: AuthUser) -> ApiResult<Json<Wallboard>> {
+    me.require(MANAGERS)?;
+    let desk = desk_of(&st)?;
+    let board = desk.wallboard.borrow().as_ref().clone();
+    Ok(Json(board))
+}
+
+/// The wallboard as a feed: one JSON snapshot per change (every second while the service runs).
+async fn wallboard_socket(
+    State(st): State<AppState>,
+    Params(p): Params<TokenParam>,
+    ws: WebSocketUpgrade,
+) -> ApiResult<Response> {
+    let user = user_of(&st, &p.token).await?;
+    if !MANAGERS.contains(&user.role) {
+        return Err(ApiError::forbidden());
+    }
+    let desk = desk_of(&st)?;
+    Ok(ws.on_upgrade(move |socket| wallboard_feed(socket, desk)))
+}
+
+async fn wallboard_feed(mut socket: WebSocket, mut desk: Desk) {
+    loop {
+        let text = serde_json::to_string(desk.wallboard.borrow_and_update().as_ref()).unwrap_or_default();
+        if socket.send(Message::Text(text.into())).await.is_err() {
+            break;
+        }
+        tokio::select! {
+            changed = desk.wallboard.changed() => if changed.is_err() { break },
+            msg = socket.recv() => match msg {
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
+                _ => {}
+            },
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Disposition {
+    /// Answered on the call.
+    Resolved,
+    /// Information given (warranty, opening hours …).
+    Information,
+    /// A service request (ticket) to follow up.
+    ServiceRequest,
+    /// A service request with a repair order for a technician.
+    RepairOrder,
+    /// The customer asked to be called back.
+    CallbackRequested,
+    WrongNumber,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WrapUp {
+    /// The call's SIP Call-ID (from the desk's `ended` message); kept in the notes.
+    pub call_id: String,
+    pub customer_id: i64,
+    pub disposition: Disposition,
+    #[serde(default)]
+    pub notes: String,
+    /// For service requests and repair orders: what is wrong.
+    #[serde(default)]
+    pub subject: Option<String>,
+    #[serde(default)]
+    pub asset_id: Option<i64>,
+    #[serde(default)]
+    pub fault_code: Option<String>,
+    #[serde(default)]
+    pub priority: Option<Priority>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WrapUpResult {
+    pub interaction: Interaction,
+    pub ticket: Option<Ticket>,
+    pub repair_order: Option<RepairOrder>,
+}
+
+/// File a call in one step: the note with its disposition on the customer's history and, as
+/// the disposition asks, a service request and a repair order for the asset.
+#[utoipa::path(post, path = "/api/v1/desk/wrap-up", tag = "call center", request_body = WrapUp, security(("bearer" = [])),
+    responses((status = 201, body = WrapUpResult), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn wrap_up(
+    State(st): State<AppState>,
+    me: AuthUser,
+    Body(w): Body<WrapUp>,
+) -> ApiResult<(StatusCode, Json<WrapUpResult>)> {
+    me.require(STAFF)?;
+    if w.call_id.is_empty() || w.call_id.len() > 256 {
+        return Err(ApiError::invalid("call_id", "1 to 256 characters"));
+    }
+    if w.notes.len() > 1500 {
+        return Err(ApiError::invalid("notes", "at most 1500 characters"));
+    }
+    let customer = st.store.get_customer(w.customer_id).await.map_err(|e| match e {
+        crm_core::StoreError::NotFound { .. } => ApiError::invalid("customer_id", "no such customer"),
+        e => e.into(),
+    })?;
+    let needs_ticket = matches!(w.disposition, Disposition::ServiceRequest | Disposition::RepairOrder);
+    let subject = match (&w.subject, needs_ticket) {
+        (Some(s), true) => Some(Text::parse(s).map_err(|e| ApiError::invalid("subject", e.to_string()))?),
+        (None, true) => {
+            return Err(ApiError::invalid(
+                "subject",
+                "required for service requests and repair orders",
+            ))
+        }
+        (_, false) => None,
+    };
+    if w.disposition == Disposition::RepairOrder && w.asset_id.is_none() {
+        return Err(ApiError::invalid("asset_id", "a repair order needs the asset"));
+    }
+    if let Some(asset_id) = w.asset_id {
+        let asset = st.store.get_asset(asset_id).await.map_err(|e| match e {
+            crm_core::StoreError::NotFound { .. } => ApiError::invalid("asset_id", "no such asset"),
+            e => e.into(),
+        })?;
+        if asset.customer_id != customer.id {
+            return Err(ApiError::invalid("asset_id", "the asset belongs to another customer"));
+        }
+    }
+    let disposition = serde_json::to_value(w.disposition)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default();
+    let summary = if w.notes.trim().is_empty() {
+        format!("Call {}: {disposition}", w.call_id)
+    } else {
+        format!("Call {}: {disposition}. {}", w.call_id, w.notes.trim())
+    };
+    let summary = Text::parse(&summary).map_err(|e| ApiError::invalid("notes", e.to_string()))?;
+    let mut ticket = None;
+    let mut repair_order = None;
+    if let Some(subject) = subject {
+        let t = st
+            .store
+            .create_ticket(
+                me.actor(),
+                &NewTicket {
+                    customer_id: customer.id,
+                    asset_id: w.asset_id,
+                    subject,
+                    description: w.notes.trim().to_string(),
+                    priority: w.priority.unwrap_or(Priority::Normal),
+                },
+            )
+            .await?;
+        if w.disposition == Disposition::RepairOrder {
+            repair_order = Some(
+                st.store
+                    .create_repair_order(
+                        me.actor(),
+                        &NewRepairOrder {
+                            ticket_id: t.id,
+                            asset_id: w.asset_id,
+                            station_id: None,
+                            technician_id: None,
+                            fault_code: w.fault_code.clone(),
+                            description: w.notes.trim().to_string(),
+                            scheduled_for: None,
+                        },
+                    )
+                    .await?,
+            );
+        }
+        ticket = Some(t);
+    }
+    let interaction = st
+        .store
+        .add_interaction(
+            me.actor(),
+            customer.id,
+            &NewInteraction {
+                kind: InteractionKind::Call,
+                direction: Direction::Inbound,
+                summary,
+                at: None,
+            },
+        )
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(WrapUpResult {
+            interaction,
+            ticket,
+            repair_order,
+        }),
+    ))
+}
