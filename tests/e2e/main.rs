@@ -2,6 +2,8 @@
 //! PostgreSQL where reachable) and use it over its real interfaces. One test binary, several modules.
 
 mod api;
+mod browser;
 mod cli;
+mod desk;
 mod sip;
 mod support;

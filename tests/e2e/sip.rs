@@ -14,10 +14,10 @@ use crate::support::{temp_path, Server};
 const PCAPS: &str = "/usr/share/sip-tester";
 
 /// A scratch directory with `pcap/` pointing at sipp's pcaps (its scenarios use that path).
-struct Workdir(PathBuf);
+pub struct Workdir(pub PathBuf);
 
 impl Workdir {
-    fn new() -> Workdir {
+    pub fn new() -> Workdir {
         let dir = temp_path("sipp");
         std::fs::create_dir_all(&dir).unwrap();
         std::os::unix::fs::symlink(PCAPS, dir.join("pcap")).unwrap();
@@ -31,7 +31,7 @@ impl Drop for Workdir {
     }
 }
 
-fn require_sipp() {
+pub fn require_sipp() {
     let ok = Command::new("sipp").arg("-v").output().is_ok() && Path::new(PCAPS).join("dtmf_2833_1.pcap").exists();
     assert!(
         ok,
@@ -40,8 +40,13 @@ fn require_sipp() {
 }
 
 /// Run sipp in `dir` against the server; returns (exit code, stdout+stderr).
-fn sipp(dir: &Path, server: &Server, args: &[&str]) -> (i32, String) {
-    let target = server.sip.to_string();
+pub fn sipp(dir: &Path, server: &Server, args: &[&str]) -> (i32, String) {
+    sipp_at(dir, server.sip, args)
+}
+
+/// Run sipp in `dir` against a SIP address.
+pub fn sipp_at(dir: &Path, target: std::net::SocketAddr, args: &[&str]) -> (i32, String) {
+    let target = target.to_string();
     let out = Command::new("timeout")
         .arg("120")
         .arg("sipp")
@@ -67,7 +72,7 @@ fn sipp(dir: &Path, server: &Server, args: &[&str]) -> (i32, String) {
 }
 
 /// An even UDP port pair nobody holds right now (sipp needs a fixed media port).
-fn free_media_port() -> u16 {
+pub fn free_media_port() -> u16 {
     for _ in 0..100 {
         let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
         let p = s.local_addr().unwrap().port();
@@ -82,7 +87,7 @@ fn free_media_port() -> u16 {
     panic!("no free port pair");
 }
 
-async fn newest_cdr(server: &Server, token: &str) -> Value {
+pub async fn newest_cdr(server: &Server, token: &str) -> Value {
     // The record is written when the call ends; allow the write a moment.
     for _ in 0..50 {
         let (status, body) = server.get(token, "/api/v1/cdrs?limit=1").await;
@@ -257,7 +262,7 @@ async fn a_known_caller_types_a_serial_number_and_hears_the_warranty_status() {
 
 /// Energy of `samples` between `lo` and `hi` Hz over the energy of all bins (Goertzel at 50 Hz
 /// steps on 20 ms frames).
-fn band_share(samples: &[i16], lo: f32, hi: f32) -> f64 {
+pub fn band_share(samples: &[i16], lo: f32, hi: f32) -> f64 {
     let (mut band, mut all) = (0f64, 0f64);
     for frame in samples.chunks_exact(160) {
         let x: Vec<f32> = frame.iter().map(|&s| s as f32).collect();

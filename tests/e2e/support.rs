@@ -60,10 +60,15 @@ impl Server {
     }
 
     pub async fn start(db: &TestDb, args: &[&str], env: &[(&str, &str)]) -> Server {
+        let ivr = Path::new(env!("CARGO_MANIFEST_DIR")).join("../ivr-scripts");
+        Server::start_in(db, &ivr, args, env).await
+    }
+
+    /// Like `start`, with the IVR flows (and queues) of `ivr`.
+    pub async fn start_in(db: &TestDb, ivr: &Path, args: &[&str], env: &[(&str, &str)]) -> Server {
         let stderr_file = temp_path("stderr.log");
         let stderr = std::fs::File::create(&stderr_file).expect("stderr file");
         let mut cmd = Command::new(BIN);
-        let ivr = Path::new(env!("CARGO_MANIFEST_DIR")).join("../ivr-scripts");
         cmd.args(["serve", "--http", "127.0.0.1:0", "--database-url", db.url()])
             .args(["--sip", "127.0.0.1:0", "--ivr-dir", ivr.to_str().expect("utf-8 path")])
             .args(args)
@@ -213,6 +218,35 @@ impl Drop for Server {
             terminate(&mut self.child);
         }
         let _ = std::fs::remove_file(&self.stderr_file);
+    }
+}
+
+/// A copy of the shipped IVR flows, prompts and queues in a scratch directory (removed on
+/// drop), with extra files written over them.
+pub struct IvrDir(pub PathBuf);
+
+impl IvrDir {
+    pub fn with(files: &[(&str, &str)]) -> IvrDir {
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../ivr-scripts");
+        let dir = temp_path("ivr");
+        std::fs::create_dir_all(dir.join("prompts")).expect("ivr dir");
+        for sub in ["", "prompts"] {
+            for e in std::fs::read_dir(src.join(sub)).expect("ivr-scripts").flatten() {
+                if e.path().is_file() {
+                    std::fs::copy(e.path(), dir.join(sub).join(e.file_name())).expect("copy");
+                }
+            }
+        }
+        for (name, text) in files {
+            std::fs::write(dir.join(name), text).expect("write");
+        }
+        IvrDir(dir)
+    }
+}
+
+impl Drop for IvrDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
     }
 }
 

@@ -1,0 +1,93 @@
+// The agent desk and the wallboard in headless Chromium (Debian's `chromium`, driven by
+// playwright-core), with a WAV file as the microphone. Run by tests/e2e/browser.rs, which
+// places the sipp call and checks the recording; this script works the pages:
+//
+//   node desk.mjs BASE_URL AGENT SUPERVISOR PASSWORD MIC_WAV SCREENSHOT_DIR
+//
+// It prints `READY` once the agent is available, then one JSON line with what it measured.
+// Every wait has a deadline; on failure it prints the reason and exits non-zero.
+
+import { chromium } from "playwright-core";
+
+const [base, agent, supervisor, password, micWav, shots] = process.argv.slice(2);
+const executablePath = process.env.CHROMIUM || "/usr/bin/chromium";
+
+const fail = (why) => { console.error("FAIL " + why); process.exit(1); };
+const deadline = (ms, what) => new Promise((_, rej) => setTimeout(() => rej(new Error("timed out: " + what)), ms));
+async function until(page, fn, arg, ms, what) {
+  await Promise.race([page.waitForFunction(fn, arg, { timeout: ms, polling: 100 }), deadline(ms + 500, what)]);
+}
+
+const browser = await chromium.launch({
+  executablePath,
+  headless: true,
+  args: [
+    "--no-sandbox",
+    "--use-fake-ui-for-media-stream",
+    "--use-fake-device-for-media-stream",
+    `--use-file-for-fake-audio-capture=${micWav}`,
+    "--autoplay-policy=no-user-gesture-required",
+    // Plain host candidates instead of mDNS names, so the service can reach the page.
+    "--disable-features=WebRtcHideLocalIpsWithMdns",
+  ],
+});
+try {
+  const context = await browser.newContext({ viewport: { width: 1360, height: 900 } });
+  const desk = await context.newPage();
+  const board = await context.newPage();
+  desk.on("console", (m) => m.type() === "error" && console.error("desk console:", m.text()));
+
+  // The agent signs in and goes available.
+  await desk.goto(base + "/desk");
+  await desk.fill("#username", agent);
+  await desk.fill("#password", password);
+  await desk.click("button[type=submit]");
+  await until(desk, () => window.desk && document.getElementById("agentName").textContent !== "", null, 10000, "desk hello");
+  await desk.click("#btnAvailable");
+  await until(desk, () => window.desk.state === "available", null, 10000, "agent available");
+
+  // The supervisor's wallboard (its own session).
+  const login = await fetch(base + "/api/v1/auth/login", {
+    method: "POST", headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ username: supervisor, password }),
+  }).then((r) => r.json());
+  await board.goto(`${base}/wallboard?token=${login.token}`);
+  await until(board, () => window.board && window.board.queues.length > 0, null, 10000, "wallboard data");
+  console.log("READY");
+
+  // The call arrives: the screen pop is on the page before anyone answers.
+  await until(desk, () => !document.getElementById("ringing").classList.contains("hidden"), null, 60000, "ringing");
+  await until(desk, () => window.desk.offers.some((o) => o.pop), null, 5000, "screen pop");
+  const ringing = await desk.evaluate(() => ({
+    caller: document.getElementById("ringCaller").textContent,
+    name: (document.getElementById("popName") || {}).textContent || null,
+    badges: [...document.querySelectorAll("#popAssets .badge")].map((b) => b.textContent),
+    offer: window.desk.offers[window.desk.offers.length - 1],
+  }));
+  await until(board, () => window.board.queues.find((q) => q.name === "general").waiting === 1, null, 5000, "wallboard waiting");
+  const waitingBoard = await board.evaluate(() => window.board.queues.find((q) => q.name === "general"));
+  if (shots) {
+    await desk.screenshot({ path: `${shots}/desk-ringing.png` });
+    await board.screenshot({ path: `${shots}/wallboard-waiting.png` });
+  }
+
+  await desk.click("#btnAnswer");
+  await until(desk, () => window.desk.media === "connected", null, 15000, "softphone connected");
+  // Let the caller's audio flow for a while; the page measures what it receives.
+  await desk.waitForTimeout(3000);
+  const rx = await desk.evaluate(() => ({ peak: window.desk.rxPeak, now: window.desk.rxEnergy }));
+  await until(board, () => window.board.queues.find((q) => q.name === "general").answered === 1, null, 5000, "wallboard answered");
+  const answeredBoard = await board.evaluate(() => window.board.queues.find((q) => q.name === "general"));
+  if (shots) {
+    await desk.screenshot({ path: `${shots}/desk-on-call.png` });
+    await board.screenshot({ path: `${shots}/wallboard-answered.png` });
+  }
+  await desk.click("#btnHangup");
+  await until(desk, () => window.desk.lastEnded !== null, null, 10000, "call ended");
+  const ended = await desk.evaluate(() => window.desk.lastEnded);
+  console.log(JSON.stringify({ ringing, waitingBoard, answeredBoard, rx, ended }));
+} catch (e) {
+  fail(e.message);
+} finally {
+  await browser.close();
+}

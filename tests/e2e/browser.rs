@@ -1,0 +1,163 @@
+//! The agent desk in a real browser: headless Chromium (Debian `chromium`) driven by
+//! playwright-core (`tests/browser/desk.mjs`), a WAV file as its microphone. A sipp caller
+//! passes the IVR into a queue; the page shows the screen pop for that number, answers with the
+//! WebRTC softphone, and audio flows both ways: the page measures what it receives from the
+//! caller, and the call recording holds the page's microphone tone on our side. The wallboard
+//! page shows the call waiting, then answered.
+//!
+//! `.ci/run` installs chromium and the npm package; without them this test fails.
+//! With `AFTERCARE_SCREENSHOTS=DIR` the pages are photographed into DIR (the README's pictures
+//! in `callcenter/docs/` come from there).
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+use crate::desk::{a_customer, call_in_background, caller_scenario, DIRECT_FLOW};
+use crate::sip::{band_share, newest_cdr, require_sipp};
+use crate::support::{temp_path, IvrDir, Server};
+
+fn browser_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/browser")
+}
+
+fn require_browser() {
+    assert!(
+        Path::new("/usr/bin/chromium").exists(),
+        "Debian's chromium is needed (.ci/run installs it)"
+    );
+    assert!(
+        browser_dir().join("node_modules/playwright-core").exists(),
+        "playwright-core is needed: npm ci --prefix tests/browser (.ci/run does it)"
+    );
+}
+
+/// A microphone: a steady 1 kHz tone, 48 kHz mono (Chromium loops the file).
+fn tone_wav(path: &Path) {
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: 48_000,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut w = hound::WavWriter::create(path, spec).unwrap();
+    for n in 0..48_000 * 4 {
+        let t = n as f32 / 48_000.0;
+        w.write_sample(((2.0 * std::f32::consts::PI * 1000.0 * t).sin() * 12_000.0) as i16)
+            .unwrap();
+    }
+    w.finalize().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_answers_in_chromium_and_audio_flows_both_ways() {
+    require_sipp();
+    require_browser();
+    let ivr = IvrDir::with(&[("direct.toml", DIRECT_FLOW)]);
+    let db = crm_sql::testing::TestDb::sqlite().await;
+    let data = temp_path("data");
+    let server = Server::start_in(
+        &db,
+        &ivr.0,
+        &["--demo", "--data-dir", data.to_str().unwrap()],
+        &[("AFTERCARE_DEMO_CUSTOMERS", "150"), ("AFTERCARE_RECORD_CALLS", "true")],
+    )
+    .await;
+    let admin = server.login("supervisor", "demo").await;
+    let (_, name, phone) = a_customer(&server, &admin).await;
+
+    let mic = temp_path("mic.wav");
+    tone_wav(&mic);
+    let shots = std::env::var("AFTERCARE_SCREENSHOTS").unwrap_or_else(|_| {
+        let d = temp_path("shots");
+        std::fs::create_dir_all(&d).unwrap();
+        d.display().to_string()
+    });
+    let mut node = tokio::process::Command::new("node")
+        .arg(browser_dir().join("desk.mjs"))
+        .args([
+            &server.base,
+            "agent9",
+            "supervisor",
+            "demo",
+            mic.to_str().unwrap(),
+            &shots,
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("node runs");
+    let mut lines = BufReader::new(node.stdout.take().unwrap()).lines();
+    let ready = tokio::time::timeout(Duration::from_secs(90), lines.next_line()).await;
+    assert!(
+        matches!(&ready, Ok(Ok(Some(l))) if l == "READY"),
+        "the page did not get ready: {ready:?}"
+    );
+
+    let (_dir, caller) = call_in_background(&server, caller_scenario(&phone, None));
+    let result = tokio::time::timeout(Duration::from_secs(90), lines.next_line()).await;
+    let out = node.wait_with_output().await.unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    let line = match result {
+        Ok(Ok(Some(l))) => l,
+        other => panic!("the page reported nothing: {other:?}\n{stderr}"),
+    };
+    assert!(out.status.success(), "{line}\n{stderr}");
+    let r: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}\n{stderr}"));
+
+    // Screen pop for the caller's number, before answering.
+    assert_eq!(r["ringing"]["caller"], phone.as_str(), "{r}");
+    assert_eq!(r["ringing"]["name"], name.as_str(), "{r}");
+    assert_eq!(r["waitingBoard"]["waiting"], 1, "{r}");
+    assert_eq!(r["answeredBoard"]["answered"], 1, "{r}");
+    // Caller → page: the page's received track carries sipp's audio.
+    let peak = r["rx"]["peak"].as_f64().unwrap();
+    assert!(peak > 0.01, "the page heard the caller: RMS peak {peak}");
+    assert_eq!(r["ended"]["by"], "agent");
+
+    let (code, log) = caller.await.unwrap();
+    assert_eq!(code, 0, "the caller got our BYE:\n{log}");
+
+    // Page → caller: the recording's right channel (what the caller heard) holds the 1 kHz
+    // tone from the page's microphone once the agent answered.
+    let cdr = newest_cdr(&server, &admin).await;
+    assert_eq!(cdr["outcome"], "answered", "{cdr}");
+    let wait_ms = cdr["queue_wait_ms"].as_i64().unwrap() as usize;
+    let path = PathBuf::from(cdr["recording"].as_str().expect("recorded"));
+    let mut wav = None;
+    for _ in 0..50 {
+        if let Ok(r) = hound::WavReader::open(&path) {
+            if r.len() > 0 {
+                wav = Some(r);
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut wav = wav.expect("a finished recording");
+    let all: Vec<i16> = wav.samples::<i16>().map(|s| s.unwrap()).collect();
+    let ours: Vec<i16> = all.iter().skip(1).step_by(2).copied().collect();
+    // From two seconds after the answer (ICE and DTLS take a moment) to the end.
+    let from = ((wait_ms + 2000) * 8).min(ours.len());
+    let bridged = &ours[from..];
+    assert!(
+        bridged.len() >= 8000,
+        "at least a second bridged: {} samples",
+        bridged.len()
+    );
+    let rms = (bridged.iter().map(|&s| (s as f64).powi(2)).sum::<f64>() / bridged.len() as f64).sqrt();
+    let tone = band_share(bridged, 950.0, 1050.0);
+    eprintln!(
+        "browser: page heard RMS peak {peak:.3}; caller heard RMS {rms:.0}, {:.0} % at 1 kHz",
+        tone * 100.0
+    );
+    // Chromium's noise suppression damps a steady tone; silence would be near 0.
+    assert!(rms > 300.0, "the caller heard the agent: RMS {rms:.0}");
+    assert!(tone > 0.6, "what the caller heard is the page's 1 kHz tone: {tone:.2}");
+    let _ = std::fs::remove_file(&mic);
+    let _ = std::fs::remove_dir_all(&data);
+}

@@ -1,0 +1,459 @@
+//! The ACD end to end without a browser: sipp callers reach a queue through the IVR, agents
+//! work over the desk WebSocket (as the page does), supervisors read the wallboard, and the
+//! call records show who answered. The browser and WebRTC audio are in `tests/browser`.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::sip::{newest_cdr, require_sipp, sipp_at, Workdir};
+use crate::support::{IvrDir, Server};
+
+/// A flow for number 700 that queues at once, so tests do not wait for menus.
+pub const DIRECT_FLOW: &str = r#"
+[flow]
+name = "direct"
+start = "queue"
+timezone = "UTC"
+numbers = ["700"]
+hold_music = "hold"
+
+[node.queue]
+queue = "general"
+"#;
+
+type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// An agent's desk connection, as the page holds it.
+pub struct AgentDesk {
+    ws: Socket,
+    /// Messages read while looking for another type, in order.
+    backlog: std::collections::VecDeque<Value>,
+}
+
+impl AgentDesk {
+    pub async fn connect(server: &Server, token: &str) -> AgentDesk {
+        let url = format!(
+            "{}/api/v1/agent/ws?token={token}",
+            server.base.replacen("http://", "ws://", 1)
+        );
+        let (ws, _) = tokio_tungstenite::connect_async(url).await.expect("desk socket");
+        AgentDesk {
+            ws,
+            backlog: Default::default(),
+        }
+    }
+
+    pub async fn send(&mut self, v: Value) {
+        self.ws.send(Message::Text(v.to_string().into())).await.expect("send");
+    }
+
+    /// The next message of this type (others are skipped), or a panic after `secs`.
+    pub async fn expect(&mut self, kind: &str, secs: u64) -> Value {
+        if let Some(i) = self.backlog.iter().position(|v| v["type"] == kind) {
+            return self.backlog.remove(i).expect("present");
+        }
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let msg = tokio::time::timeout(left, self.ws.next())
+                .await
+                .unwrap_or_else(|_| panic!("no {kind:?} message within {secs} s"))
+                .expect("socket open")
+                .expect("message");
+            if let Message::Text(t) = msg {
+                let v: Value = serde_json::from_str(&t).expect("json");
+                if v["type"] == kind {
+                    return v;
+                }
+                assert_ne!(v["type"], "error", "desk error while waiting for {kind}: {v}");
+                if v["type"] != "queues" {
+                    self.backlog.push_back(v);
+                }
+            }
+        }
+    }
+
+    /// Wait for a state message with this state.
+    pub async fn expect_state(&mut self, state: &str, secs: u64) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now()).as_secs().max(1);
+            let v = self.expect("state", left).await;
+            if v["state"] == state {
+                return v;
+            }
+            assert!(Instant::now() < deadline, "agent never reached {state}");
+        }
+    }
+
+    pub async fn close(mut self) {
+        let _ = self.ws.close(None).await;
+    }
+}
+
+/// A sipp caller for number 700: sends PCMA audio (sipp's 8 s pcap) and then either waits for
+/// our BYE (`hang_up_after_ms = None`) or hangs up itself after that long.
+pub fn caller_scenario(caller: &str, hang_up_after_ms: Option<u64>) -> String {
+    let head = format!(
+        r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="caller to a queue">
+  <send retrans="500">
+    <![CDATA[
+      INVITE sip:700@[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: "Customer" <sip:{caller}@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      To: <sip:700@[remote_ip]:[remote_port]>
+      Call-ID: [call_id]
+      CSeq: 1 INVITE
+      Contact: sip:sipp@[local_ip]:[local_port]
+      Max-Forwards: 70
+      Content-Type: application/sdp
+      Content-Length: [len]
+
+      v=0
+      o=user1 53655765 2353687637 IN IP[local_ip_type] [local_ip]
+      s=-
+      c=IN IP[media_ip_type] [media_ip]
+      t=0 0
+      m=audio [media_port] RTP/AVP 8 101
+      a=rtpmap:8 PCMA/8000
+      a=rtpmap:101 telephone-event/8000
+      a=fmtp:101 0-15
+    ]]>
+  </send>
+  <recv response="100" optional="true"/>
+  <recv response="180" optional="true"/>
+  <recv response="200" rtd="true"/>
+  <send>
+    <![CDATA[
+      ACK sip:700@[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: "Customer" <sip:{caller}@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      To: <sip:700@[remote_ip]:[remote_port]>[peer_tag_param]
+      Call-ID: [call_id]
+      CSeq: 1 ACK
+      Contact: sip:sipp@[local_ip]:[local_port]
+      Max-Forwards: 70
+      Content-Length: 0
+    ]]>
+  </send>
+  <nop><action><exec play_pcap_audio="pcap/g711a.pcap"/></action></nop>
+"#
+    );
+    let tail = match hang_up_after_ms {
+        None => r#"  <recv request="BYE" timeout="90000"/>
+  <send>
+    <![CDATA[
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Content-Length: 0
+    ]]>
+  </send>
+</scenario>
+"#
+        .to_string(),
+        Some(ms) => format!(
+            r#"  <pause milliseconds="{ms}"/>
+  <send retrans="500">
+    <![CDATA[
+      BYE sip:700@[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: "Customer" <sip:{caller}@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      To: <sip:700@[remote_ip]:[remote_port]>[peer_tag_param]
+      Call-ID: [call_id]
+      CSeq: 2 BYE
+      Contact: sip:sipp@[local_ip]:[local_port]
+      Max-Forwards: 70
+      Content-Length: 0
+    ]]>
+  </send>
+  <recv response="200"/>
+</scenario>
+"#
+        ),
+    };
+    format!("{head}{tail}")
+}
+
+/// Start sipp with a scenario in the background; the handle returns (exit code, log).
+pub fn call_in_background(server: &Server, scenario: String) -> (Workdir, tokio::task::JoinHandle<(i32, String)>) {
+    let dir = Workdir::new();
+    std::fs::write(dir.0.join("caller.xml"), scenario).unwrap();
+    let path = dir.0.clone();
+    let target = server.sip;
+    let handle = tokio::task::spawn_blocking(move || sipp_to(&path, target, &["-sf", "caller.xml"]));
+    (dir, handle)
+}
+
+fn sipp_to(dir: &Path, target: std::net::SocketAddr, args: &[&str]) -> (i32, String) {
+    sipp_at(dir, target, args)
+}
+
+pub async fn a_customer(server: &Server, token: &str) -> (i64, String, String) {
+    let (status, list) = server.get(token, "/api/v1/customers?limit=50").await;
+    assert_eq!(status, 200, "{list}");
+    let c = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| !c["phones"].as_array().unwrap().is_empty())
+        .expect("a demo customer with a phone")
+        .clone();
+    (
+        c["id"].as_i64().unwrap(),
+        c["name"].as_str().unwrap().to_string(),
+        c["phones"][0]["number"].as_str().unwrap().to_string(),
+    )
+}
+
+async fn wallboard_queue(server: &Server, token: &str, name: &str) -> Value {
+    let (status, board) = server.get(token, "/api/v1/wallboard").await;
+    assert_eq!(status, 200, "{board}");
+    board["queues"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|q| q["name"] == name)
+        .unwrap_or_else(|| panic!("queue {name} on the wallboard: {board}"))
+        .clone()
+}
+
+/// Poll the wallboard (refreshed every second) until `ok` holds for the queue.
+async fn wallboard_until(server: &Server, token: &str, name: &str, what: &str, ok: impl Fn(&Value) -> bool) -> Value {
+    let mut last = Value::Null;
+    for _ in 0..60 {
+        last = wallboard_queue(server, token, name).await;
+        if ok(&last) {
+            return last;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    panic!("wallboard never showed {what}: {last}");
+}
+
+async fn demo_server(ivr: &IvrDir, db: &crm_sql::testing::TestDb) -> Server {
+    Server::start_in(db, &ivr.0, &["--demo"], &[("AFTERCARE_DEMO_CUSTOMERS", "150")]).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_queued_call_pops_on_the_desk_is_answered_and_filed_as_a_repair_order() {
+    require_sipp();
+    let ivr = IvrDir::with(&[("direct.toml", DIRECT_FLOW)]);
+    let db = crm_sql::testing::TestDb::sqlite().await;
+    let server = demo_server(&ivr, &db).await;
+    let admin = server.login("supervisor", "demo").await;
+    let token = server.login("agent8", "demo").await;
+    let (_, me) = server.get(&token, "/api/v1/me").await;
+    let agent_id = me["id"].as_i64().unwrap();
+    let (customer_id, name, phone) = a_customer(&server, &admin).await;
+
+    let mut desk = AgentDesk::connect(&server, &token).await;
+    let hello = desk.expect("hello", 10).await;
+    assert!(hello["skills"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|s| s["skill"] == "general"));
+    assert_eq!(hello["queues"], json!(["complaints", "general", "repairs"]));
+    desk.expect_state("break", 5).await;
+    desk.send(json!({"type": "state", "state": "available"})).await;
+    desk.expect_state("available", 5).await;
+
+    let (_dir, caller) = call_in_background(&server, caller_scenario(&phone, None));
+    let offer = desk.expect("offer", 30).await;
+    assert_eq!(offer["caller"], phone.as_str());
+    assert_eq!(offer["queue"], "general");
+    assert!(offer["invite_at_us"].as_i64().unwrap() > 0);
+    // The screen pop: the customer behind the number, with assets and warranty status. It may
+    // come in a second offer message when the look-up finishes after the ring.
+    let offer = if offer["pop"].is_null() {
+        desk.expect("offer", 5).await
+    } else {
+        offer
+    };
+    assert_eq!(offer["pop"]["customer"]["name"], name.as_str(), "{offer}");
+    assert_eq!(offer["pop"]["customer"]["id"], customer_id);
+    let assets = offer["pop"]["assets"].as_array().unwrap().clone();
+    if let Some(a) = assets.first() {
+        assert!(a["warranty"]["state"].is_string(), "{a}");
+    }
+    let call = offer["call"].as_u64().unwrap();
+
+    let q = wallboard_until(&server, &admin, "general", "the call waiting", |q| {
+        q["waiting"] == 1 && q["agents"]["ringing"] == 1
+    })
+    .await;
+    assert_eq!(q["offered"], 1);
+
+    desk.send(json!({"type": "answer", "call": call})).await;
+    assert_eq!(desk.expect("connected", 5).await["call"], call);
+    desk.expect_state("on_call", 5).await;
+    let q = wallboard_until(&server, &admin, "general", "the call answered", |q| {
+        q["answered"] == 1 && q["waiting"] == 0
+    })
+    .await;
+    assert_eq!(q["agents"]["on_call"], 1);
+    assert_eq!(q["service_level"], 1.0);
+    let (_, board) = server.get(&admin, "/api/v1/wallboard").await;
+    let row = board["agents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["id"] == agent_id)
+        .cloned()
+        .unwrap();
+    assert_eq!(
+        (row["state"].as_str(), row["queue"].as_str()),
+        (Some("on_call"), Some("general"))
+    );
+
+    // Agents and technicians other than supervisors may not read the wallboard.
+    let (status, _) = server.get(&token, "/api/v1/wallboard").await;
+    assert_eq!(status, 403);
+
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    desk.send(json!({"type": "hangup"})).await;
+    let ended = desk.expect("ended", 5).await;
+    assert_eq!(ended["by"], "agent");
+    let call_id = ended["call_id"].as_str().unwrap().to_string();
+    desk.expect_state("wrap_up", 5).await;
+    let (code, log) = caller.await.unwrap();
+    assert_eq!(code, 0, "the caller got our BYE:\n{log}");
+
+    // One step from the call to a repair order.
+    let mut wrap = json!({
+        "call_id": call_id, "customer_id": customer_id, "disposition": "repair_order",
+        "notes": "Drum does not turn; error E21 on the display.", "subject": "Drum does not turn",
+    });
+    // Without an asset, a repair order is refused, naming the field, and nothing is written.
+    let (status, body) = server.post(&token, "/api/v1/desk/wrap-up", wrap.clone()).await;
+    assert_eq!((status, body["field"].as_str()), (422, Some("asset_id")), "{body}");
+    let asset_id = match assets.first() {
+        Some(a) => a["id"].as_i64().unwrap(),
+        None => {
+            let (_, list) = server
+                .get(&admin, &format!("/api/v1/customers/{customer_id}/assets"))
+                .await;
+            list[0]["id"].as_i64().expect("the demo customer has an asset")
+        }
+    };
+    wrap["asset_id"] = json!(asset_id);
+    let (status, filed) = server.post(&token, "/api/v1/desk/wrap-up", wrap).await;
+    assert_eq!(status, 201, "{filed}");
+    assert_eq!(filed["repair_order"]["asset_id"], asset_id);
+    assert_eq!(filed["ticket"]["subject"], "Drum does not turn");
+    assert!(filed["interaction"]["summary"].as_str().unwrap().contains(&call_id));
+    let (_, history) = server
+        .get(&token, &format!("/api/v1/customers/{customer_id}/interactions"))
+        .await;
+    assert!(
+        history.to_string().contains("E21"),
+        "the note is on the customer's history"
+    );
+
+    desk.send(json!({"type": "wrap_up_done"})).await;
+    desk.expect_state("available", 5).await;
+
+    let cdr = newest_cdr(&server, &admin).await;
+    assert_eq!(cdr["outcome"], "answered", "{cdr}");
+    assert_eq!(cdr["agent_id"], agent_id);
+    assert_eq!(cdr["queue"], "general");
+    assert_eq!(cdr["customer_id"], customer_id);
+    assert!(cdr["queue_wait_ms"].as_i64().unwrap() >= 0);
+    let q = wallboard_until(&server, &admin, "general", "the handled call", |q| q["handled"] == 1).await;
+    assert!(q["aht_seconds"].as_f64().unwrap() >= 0.8, "{q}");
+    desk.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn declined_and_vanished_agents_pass_the_call_on_and_a_caller_who_gives_up_is_counted() {
+    require_sipp();
+    let ivr = IvrDir::with(&[("direct.toml", DIRECT_FLOW)]);
+    let db = crm_sql::testing::TestDb::sqlite().await;
+    let server = demo_server(&ivr, &db).await;
+    let admin = server.login("supervisor", "demo").await;
+    let (_, _, phone) = a_customer(&server, &admin).await;
+    let mut desks = vec![];
+    for name in ["agent1", "agent2"] {
+        let token = server.login(name, "demo").await;
+        let mut d = AgentDesk::connect(&server, &token).await;
+        d.expect("hello", 10).await;
+        d.send(json!({"type": "state", "state": "available"})).await;
+        d.expect_state("available", 5).await;
+        desks.push(d);
+    }
+    let (_dir, caller) = call_in_background(&server, caller_scenario(&phone, Some(6000)));
+    // The longest idle agent (agent1, available first) rings first and declines.
+    let offer = desks[0].expect("offer", 30).await;
+    let call = offer["call"].as_u64().unwrap();
+    desks[0].send(json!({"type": "decline", "call": call})).await;
+    let again = desks[1].expect("offer", 5).await;
+    assert_eq!(again["call"], call, "the next agent gets the same caller");
+    // Agent 2's browser closes while ringing: the caller goes back and agent 1 rings again.
+    let gone = desks.pop().unwrap();
+    gone.close().await;
+    let third = desks[0].expect("offer", 10).await;
+    assert_eq!(third["call"], call);
+    // Nobody answers now; the caller hangs up while it rings.
+    let (code, log) = caller.await.unwrap();
+    assert_eq!(code, 0, "{log}");
+    let withdrawn = desks[0].expect("withdrawn", 10).await;
+    assert_eq!(withdrawn["call"], call);
+    desks[0].expect_state("available", 5).await;
+    let q = wallboard_until(&server, &admin, "general", "the abandoned call", |q| {
+        q["abandoned"] == 1
+    })
+    .await;
+    assert_eq!(
+        (q["answered"].as_u64(), q["waiting"].as_u64()),
+        (Some(0), Some(0)),
+        "{q}"
+    );
+    assert_eq!(q["abandon_rate"], 1.0);
+    let cdr = newest_cdr(&server, &admin).await;
+    assert_eq!(cdr["outcome"], "abandoned", "{cdr}");
+    assert!(cdr["agent_id"].is_null());
+    // A bad command is answered with an error and changes nothing.
+    desks[0].send(json!({"type": "state", "state": "asleep"})).await;
+    let e = desks[0].expect("error", 5).await;
+    assert!(e["message"].as_str().unwrap().contains("state"), "{e}");
+    desks[0].send(json!({"type": "fly"})).await;
+    desks[0].expect("error", 5).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_desk_and_wallboard_sockets_refuse_missing_tokens_and_wrong_roles() {
+    let db = crm_sql::testing::TestDb::sqlite().await;
+    let server = Server::demo(&db).await;
+    let ws = server.base.replacen("http://", "ws://", 1);
+    let tech = server.login("tech1", "demo").await;
+    let agent = server.login("agent1", "demo").await;
+    for (path, why) in [
+        ("/api/v1/agent/ws?token=nope".to_string(), 401),
+        (format!("/api/v1/agent/ws?token={tech}"), 403),
+        (format!("/api/v1/wallboard/ws?token={agent}"), 403),
+        ("/api/v1/agent/ws".to_string(), 400),
+    ] {
+        let err = tokio_tungstenite::connect_async(format!("{ws}{path}"))
+            .await
+            .unwrap_err();
+        match err {
+            tokio_tungstenite::tungstenite::Error::Http(resp) => assert_eq!(resp.status().as_u16(), why, "{path}"),
+            other => panic!("{path}: {other}"),
+        }
+    }
+    // The pages are served.
+    for page in ["/desk", "/wallboard"] {
+        let resp = server.client.get(server.url(page)).send().await.unwrap();
+        assert_eq!(resp.status(), 200);
+        assert!(resp.text().await.unwrap().contains("<title>Aftercare"));
+    }
+}
