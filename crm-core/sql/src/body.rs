@@ -25,7 +25,7 @@ impl This {
         self.pool.acquire().await.map_err(db_err)
     }
     async fn tx(&self) -> StoreResult<sqlx::Transaction<'static, Db>> {
-        self.pool.begin().await.map_err(db_err)
+        self.pool.begin_with(BEGIN_WRITE).await.map_err(db_err)
     }
 }
 

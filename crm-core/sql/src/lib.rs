@@ -104,6 +104,9 @@ pub mod sqlite {
     //! The embedded default: one SQLite file in WAL mode.
     type Db = sqlx::Sqlite;
     const BACKEND: &str = "sqlite";
+    /// Write transactions take the write lock at once, so a busy database is waited for
+    /// (busy_timeout) instead of failing when a read snapshot would have to be upgraded.
+    const BEGIN_WRITE: &str = "BEGIN IMMEDIATE";
 
     pub struct SqliteStore {
         pool: sqlx::SqlitePool,
@@ -126,6 +129,7 @@ pub mod postgres {
     //! Production: PostgreSQL.
     type Db = sqlx::Postgres;
     const BACKEND: &str = "postgres";
+    const BEGIN_WRITE: &str = "BEGIN";
 
     pub struct PgStore {
         pool: sqlx::PgPool,
