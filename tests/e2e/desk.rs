@@ -3,6 +3,7 @@
 //! call records show who answered. The browser and WebRTC audio are in `tests/browser`.
 
 use std::path::Path;
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
@@ -456,4 +457,194 @@ async fn the_desk_and_wallboard_sockets_refuse_missing_tokens_and_wrong_roles() 
         assert_eq!(resp.status(), 200);
         assert!(resp.text().await.unwrap().contains("<title>Aftercare"));
     }
+}
+
+/// Queues for the callback test: announcements every 10 s, a callback offer after 12 s.
+const CALLBACK_QUEUES: &str = r#"
+[queue.general]
+skills = { general = 1 }
+announce_every = 10
+max_wait = { seconds = 12, then = "callback" }
+
+[queue.complaints]
+skills = { complaints = 4 }
+
+[queue.repairs]
+"#;
+
+/// The caller waits, hears the position and the callback offer, presses 1 and waits for our BYE.
+fn callback_caller(caller: &str) -> String {
+    caller_scenario(caller, None).replace(
+        r#"  <nop><action><exec play_pcap_audio="pcap/g711a.pcap"/></action></nop>
+"#,
+        r#"  <pause milliseconds="14500"/>
+  <nop><action><exec play_pcap_audio="pcap/dtmf_2833_1.pcap"/></action></nop>
+"#,
+    )
+}
+
+/// The customer's phone behind the trunk: answers the callback and waits for the agent's BYE.
+const CUSTOMER_PHONE: &str = r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="customer answers the callback">
+  <recv request="INVITE"/>
+  <send>
+    <![CDATA[
+      SIP/2.0 180 Ringing
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]SIPpTag01[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Content-Length: 0
+    ]]>
+  </send>
+  <send retrans="500">
+    <![CDATA[
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]SIPpTag01[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Contact: <sip:customer@[local_ip]:[local_port]>
+      Content-Type: application/sdp
+      Content-Length: [len]
+
+      v=0
+      o=user1 53655765 2353687637 IN IP[local_ip_type] [local_ip]
+      s=-
+      c=IN IP[media_ip_type] [media_ip]
+      t=0 0
+      m=audio [media_port] RTP/AVP 0
+      a=rtpmap:0 PCMU/8000
+    ]]>
+  </send>
+  <recv request="ACK"/>
+  <recv request="BYE" timeout="60000"/>
+  <send>
+    <![CDATA[
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Content-Length: 0
+    ]]>
+  </send>
+</scenario>
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_caller_who_chooses_a_callback_keeps_their_place_and_is_called_back_for_the_agent() {
+    require_sipp();
+    let ivr = IvrDir::with(&[("direct.toml", DIRECT_FLOW), ("queues.toml", CALLBACK_QUEUES)]);
+    let db = crm_sql::testing::TestDb::sqlite().await;
+    let trunk_port = crate::sip::free_media_port() + 1;
+    let trunk = format!("127.0.0.1:{trunk_port}");
+    let server = Server::start_in(
+        &db,
+        &ivr.0,
+        &["--demo"],
+        &[
+            ("AFTERCARE_DEMO_CUSTOMERS", "150"),
+            ("AFTERCARE_SIP_TRUNK", trunk.as_str()),
+        ],
+    )
+    .await;
+    let admin = server.login("supervisor", "demo").await;
+    let (_, _, phone) = a_customer(&server, &admin).await;
+
+    // The customer's phone waits behind the trunk.
+    let phone_dir = Workdir::new();
+    std::fs::write(phone_dir.0.join("phone.xml"), CUSTOMER_PHONE).unwrap();
+    let media = crate::sip::free_media_port();
+    let mut customer = std::process::Command::new("timeout")
+        .args([
+            "120",
+            "sipp",
+            "-sf",
+            "phone.xml",
+            "-i",
+            "127.0.0.1",
+            "-p",
+            &trunk_port.to_string(),
+        ])
+        .args(["-mp", &media.to_string(), "-m", "1", "-nostdin", "-trace_err"])
+        .current_dir(&phone_dir.0)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("sipp starts");
+
+    // Nobody is available: the caller waits, hears their position, then takes the callback.
+    let (_dir, caller) = call_in_background(&server, callback_caller(&phone));
+    let (code, log) = caller.await.unwrap();
+    assert_eq!(code, 0, "the caller pressed 1 and got our BYE:\n{log}");
+    let metrics = server
+        .client
+        .get(server.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics_value(&metrics, "aftercare_queue_announcements_total") >= 1,
+        "{metrics}"
+    );
+    assert_eq!(metrics_value(&metrics, "aftercare_callbacks_requested_total"), 1);
+    let first = newest_cdr(&server, &admin).await;
+    assert_eq!(first["outcome"], "voicemail", "asked for a callback: {first}");
+    // Their place is kept: the wallboard does not count them as abandoned.
+    let q = wallboard_queue(&server, &admin, "general").await;
+    assert_eq!(q["abandoned"], 0, "{q}");
+
+    // An agent becomes available: the customer is called back for them.
+    let token = server.login("agent3", "demo").await;
+    let mut desk = AgentDesk::connect(&server, &token).await;
+    desk.expect("hello", 10).await;
+    desk.send(json!({"type": "state", "state": "available"})).await;
+    let offer = desk.expect("offer", 15).await;
+    assert_eq!(offer["callback"], true, "{offer}");
+    assert_eq!(offer["caller"], phone.as_str());
+    assert!(
+        offer["pop"]["customer"]["name"].is_string(),
+        "the first call's screen pop: {offer}"
+    );
+    desk.send(json!({"type": "answer", "call": offer["call"]})).await;
+    desk.expect("connected", 15).await;
+    desk.expect_state("on_call", 5).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    desk.send(json!({"type": "hangup"})).await;
+    desk.expect("ended", 5).await;
+    let status = tokio::task::spawn_blocking(move || customer.wait().unwrap())
+        .await
+        .unwrap();
+    assert!(
+        status.success(),
+        "the customer's phone was called, connected and hung up"
+    );
+    let metrics = server
+        .client
+        .get(server.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(metrics_value(&metrics, "aftercare_callbacks_placed_total"), 1);
+    assert_eq!(metrics_value(&metrics, "aftercare_callbacks_connected_total"), 1);
+    let back = newest_cdr(&server, &admin).await;
+    assert_eq!(back["direction"], "outbound", "{back}");
+    assert_eq!(back["called"], phone.as_str());
+    assert_eq!(back["outcome"], "answered");
+    assert_eq!(back["customer_id"], first["customer_id"]);
+    assert!(back["agent_id"].is_i64());
+}
+
+fn metrics_value(text: &str, name: &str) -> u64 {
+    crate::sip::metric(text, name)
 }

@@ -129,7 +129,7 @@ async fn sipp_uac_pcap_reaches_the_ivr_and_the_call_record_shows_the_digit() {
     assert_eq!(metric(&metrics, "aftercare_rtp_foreign_total"), 0);
 }
 
-fn metric(text: &str, name: &str) -> u64 {
+pub fn metric(text: &str, name: &str) -> u64 {
     text.lines()
         .find_map(|l| l.strip_prefix(&format!("{name} ")))
         .and_then(|v| v.trim().parse().ok())

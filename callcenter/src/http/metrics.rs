@@ -145,6 +145,36 @@ fn render_voice(v: &crate::voice::VoiceStats, out: &mut String) {
             v.cdr_failures.load(Relaxed),
         ),
         (
+            "aftercare_agents_connected",
+            "gauge",
+            "Agent desks connected.",
+            v.agents_connected.load(Relaxed),
+        ),
+        (
+            "aftercare_queue_announcements_total",
+            "counter",
+            "Position and expected-wait announcements played to waiting callers.",
+            v.announcements.load(Relaxed),
+        ),
+        (
+            "aftercare_callbacks_requested_total",
+            "counter",
+            "Callers who chose to be called back, keeping their place.",
+            v.callbacks_requested.load(Relaxed),
+        ),
+        (
+            "aftercare_callbacks_placed_total",
+            "counter",
+            "Callbacks dialled when the caller's turn came.",
+            v.callbacks_placed.load(Relaxed),
+        ),
+        (
+            "aftercare_callbacks_connected_total",
+            "counter",
+            "Callbacks answered and connected to an agent.",
+            v.callbacks_connected.load(Relaxed),
+        ),
+        (
             "aftercare_rtp_sent_total",
             "counter",
             "RTP packets sent.",

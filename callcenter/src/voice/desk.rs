@@ -197,9 +197,14 @@ impl Switch {
         let q = c.queued.as_ref();
         let pop = c.pop.clone().unwrap_or_default();
         let invite_wall = Utc::now() - chrono::Duration::from_std(c.invite_at.elapsed()).unwrap_or_default();
+        // On a callback the customer is the one we called.
+        let customer_number = match c.direction {
+            crm_core::model::Direction::Outbound => c.called.clone(),
+            _ => c.caller.clone(),
+        };
         let msg = DeskOut::Offer {
             call: caller,
-            caller: c.caller.clone(),
+            caller: customer_number,
             queue: q.map(|q| q.queue.clone()).unwrap_or_default(),
             skills: q.map(|q| q.skills.clone()).unwrap_or_default(),
             ivr_path: c.ivr.as_ref().map(|i| i.path()).unwrap_or_default(),
@@ -308,6 +313,7 @@ impl Switch {
     }
 
     pub(super) async fn callback_answered(&mut self, call: CallRef, caller: CallerId) -> Vec<Output> {
+        self.stats.callbacks_connected.fetch_add(1, Ordering::Relaxed);
         if let Some(m) = self.calls.get(&call).and_then(|c| c.media.as_ref()) {
             let clips: Vec<_> = ["callback_hello"]
                 .iter()
@@ -434,6 +440,7 @@ impl Switch {
                         prompts.push("minutes".into());
                     }
                     self.play(caller, &prompts, SWITCH_PLAY);
+                    self.stats.announcements.fetch_add(1, Ordering::Relaxed);
                 }
                 Action::OfferCallback { caller } => {
                     if let Some(q) = self.calls.get_mut(&caller).and_then(|c| c.queued.as_mut()) {
@@ -442,8 +449,12 @@ impl Switch {
                     self.play(caller, &["queue_callback_offer".to_string()], SWITCH_PLAY);
                 }
                 Action::ReleaseForCallback { caller } => {
-                    if let Some(c) = self.calls.get(&caller) {
-                        self.callback_numbers.insert(caller, c.caller.clone());
+                    self.stats.callbacks_requested.fetch_add(1, Ordering::Relaxed);
+                    if let Some(c) = self.calls.get_mut(&caller) {
+                        self.callback_numbers.insert(caller, (c.caller.clone(), c.pop.clone()));
+                        if let Some(ivr) = c.ivr.as_mut() {
+                            ivr.set_outcome("voicemail");
+                        }
                     }
                     if let Some(m) = self.calls.get(&caller).and_then(|c| c.media.as_ref()) {
                         m.stop();
@@ -453,12 +464,22 @@ impl Switch {
                 }
                 Action::DialCallback { caller, agent } => {
                     let number = self.callback_numbers.remove(&caller);
+                    let pop = number.as_ref().and_then(|(_, p)| p.clone());
                     let placed = match number {
-                        Some(n) => self.dial_with(&n, None, Some(caller)).map_err(|e| format!("{e:?}")),
+                        Some((n, _)) => self.dial_with(&n, None, Some(caller)).map_err(|e| format!("{e:?}")),
                         None => Err("no number to call back".into()),
                     };
                     match placed {
                         Ok((leg, _, outs)) => {
+                            // The screen pop learned on the first call serves the callback.
+                            if let Some(c) = self.calls.get_mut(&leg) {
+                                c.customer_id = pop
+                                    .as_ref()
+                                    .and_then(|p| p.pop.as_ref())
+                                    .and_then(|p| p["customer"]["id"].as_i64());
+                                c.pop = pop;
+                            }
+                            self.stats.callbacks_placed.fetch_add(1, Ordering::Relaxed);
                             sip.extend(outs);
                             self.callback_legs.insert(caller, leg);
                             let queued = Queued {
@@ -713,6 +734,16 @@ impl Switch {
                 self.acd_input(acd::Input::AgentWants { agent, want }).await
             }
             DeskIn::Answer { call, sdp } => {
+                // A callback may connect before the page answers; the page then only brings
+                // its softphone (as it may after a reload).
+                if current == AgentState::OnCall(call) {
+                    let leg = self.leg_of(call);
+                    let without_audio = self.calls.get(&leg).is_some_and(|c| c.softphone.is_none());
+                    return match sdp {
+                        Some(offer) if without_audio => self.start_softphone(call, agent, offer),
+                        _ => vec![],
+                    };
+                }
                 if current != AgentState::Reserved(call) {
                     return self.error(agent, "that call is not offered to you (any more)");
                 }

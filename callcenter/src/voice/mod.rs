@@ -75,6 +75,10 @@ pub struct VoiceStats {
     pub sip_banned: AtomicU64,
     pub cdr_failures: AtomicU64,
     pub agents_connected: AtomicU64,
+    pub announcements: AtomicU64,
+    pub callbacks_requested: AtomicU64,
+    pub callbacks_placed: AtomicU64,
+    pub callbacks_connected: AtomicU64,
     pub media: Arc<MediaStats>,
 }
 
@@ -442,7 +446,7 @@ struct Switch {
     /// ACD callers being called back: the outbound call that carries them.
     callback_legs: HashMap<acd::CallerId, CallRef>,
     /// Numbers to call back, for callers who chose a callback and hung up.
-    callback_numbers: HashMap<acd::CallerId, String>,
+    callback_numbers: HashMap<acd::CallerId, (String, Option<desk::Pop>)>,
     /// When the SIP message being handled was read from its socket.
     received_at: Instant,
 }
