@@ -168,6 +168,9 @@ async fn main() {
         .args(["--data-dir", work.to_str().unwrap(), "--ivr-dir", ivr.to_str().unwrap()])
         .args(["--log-level", "warn"])
         .env("AFTERCARE_DEMO_CUSTOMERS", "2000")
+        // sipp calls from one address, far above the per-source limit meant for strangers.
+        .env("AFTERCARE_SIP_TRUSTED", "[\"127.0.0.1\"]")
+        .env("AFTERCARE_MAX_CALLS", "10000")
         .stdout(Stdio::piped())
         .spawn()
         .expect("aftercare starts");
@@ -192,15 +195,18 @@ async fn main() {
     let admin = api.login("admin", "demo").await;
 
     // Callers: the demo customers' numbers.
-    let customers = api
-        .call(reqwest::Method::GET, &admin, "/api/v1/customers?limit=500", None)
-        .await;
-    let numbers: Vec<String> = customers
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|c| c["phones"][0]["number"].as_str().map(str::to_string))
-        .collect();
+    let mut numbers: Vec<String> = vec![];
+    for page in 0..5 {
+        let path = format!("/api/v1/customers?limit=200&offset={}", page * 200);
+        let customers = api.call(reqwest::Method::GET, &admin, &path, None).await;
+        numbers.extend(
+            customers
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter_map(|c| c["phones"][0]["number"].as_str().map(str::to_string)),
+        );
+    }
     let mut csv = String::from("SEQUENTIAL\n");
     for n in &numbers {
         csv.push_str(&format!("{n};\n"));
@@ -364,10 +370,7 @@ async fn main() {
     let mut refs = reference.lock().unwrap().clone();
     let (_, p99) = summary("screen pop INVITE → agent socket", &mut pops);
     let (_, ref_p99) = summary("reference: GET /api/v1/screen-pop", &mut refs);
-    println!(
-        "offers sent before the pop was ready: {} (the pop followed in a second offer)",
-        late_pops.lock().unwrap()
-    );
+    println!("offers without a screen pop: {}", late_pops.lock().unwrap());
     println!("p99 ratio screen pop / HTTP screen-pop reference: {:.2}", p99 / ref_p99);
     println!(
         "goal p99 ≤ 20 ms at {cps} cps: {}",

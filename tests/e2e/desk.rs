@@ -648,3 +648,99 @@ async fn a_caller_who_chooses_a_callback_keeps_their_place_and_is_called_back_fo
 fn metrics_value(text: &str, name: &str) -> u64 {
     crate::sip::metric(text, name)
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_holds_sends_tones_and_transfers_the_caller_to_the_experts() {
+    require_sipp();
+    let ivr = IvrDir::with(&[("direct.toml", DIRECT_FLOW)]);
+    let db = crm_sql::testing::TestDb::sqlite().await;
+    let data = crate::support::temp_path("data");
+    let server = Server::start_in(
+        &db,
+        &ivr.0,
+        &["--demo", "--data-dir", data.to_str().unwrap()],
+        &[("AFTERCARE_DEMO_CUSTOMERS", "150"), ("AFTERCARE_RECORD_CALLS", "true")],
+    )
+    .await;
+    let admin = server.login("supervisor", "demo").await;
+    let (_, _, phone) = a_customer(&server, &admin).await;
+    let mut first = AgentDesk::connect(&server, &server.login("agent1", "demo").await).await;
+    first.expect("hello", 10).await;
+    first.send(json!({"type": "state", "state": "available"})).await;
+    first.expect_state("available", 5).await;
+    let expert_token = server.login("agent9", "demo").await;
+    let (_, expert_me) = server.get(&expert_token, "/api/v1/me").await;
+    let mut expert = AgentDesk::connect(&server, &expert_token).await;
+    expert.expect("hello", 10).await;
+    expert.send(json!({"type": "state", "state": "available"})).await;
+    expert.expect_state("available", 5).await;
+
+    let (_dir, caller) = call_in_background(&server, caller_scenario(&phone, None));
+    // agent1 has idled longest and takes the general call.
+    let offer = first.expect("offer", 30).await;
+    let call = offer["call"].as_u64().unwrap();
+    first.send(json!({"type": "answer", "call": call})).await;
+    first.expect("connected", 5).await;
+    first.send(json!({"type": "hold", "on": true})).await;
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    first.send(json!({"type": "hold", "on": false})).await;
+    first.send(json!({"type": "dtmf", "digits": "12"})).await;
+    first.send(json!({"type": "dtmf", "digits": "9x"})).await;
+    let bad = first.expect("error", 5).await;
+    assert!(bad["message"].as_str().unwrap().starts_with("digits"), "{bad}");
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    first.send(json!({"type": "transfer", "queue": "nowhere"})).await;
+    let bad = first.expect("error", 5).await;
+    assert!(bad["message"].as_str().unwrap().starts_with("queue"), "{bad}");
+    first.send(json!({"type": "transfer", "queue": "complaints"})).await;
+    let ended = first.expect("ended", 5).await;
+    assert_eq!(ended["by"], "transfer");
+    first.expect_state("wrap_up", 5).await;
+
+    // Only the expert seat (complaints level 4+) may take it.
+    let offer = expert.expect("offer", 10).await;
+    assert_eq!(offer["call"], call);
+    assert_eq!(offer["queue"], "complaints");
+    expert.send(json!({"type": "answer", "call": call})).await;
+    expert.expect("connected", 5).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    expert.send(json!({"type": "hangup"})).await;
+    expert.expect("ended", 5).await;
+    let (code, log) = caller.await.unwrap();
+    assert_eq!(code, 0, "{log}");
+
+    let cdr = newest_cdr(&server, &admin).await;
+    assert_eq!(cdr["outcome"], "answered", "{cdr}");
+    assert_eq!(cdr["queue"], "complaints");
+    assert_eq!(cdr["agent_id"], expert_me["id"], "the record names the last agent");
+    let general = wallboard_until(&server, &admin, "general", "the first part handled", |q| {
+        q["handled"] == 1
+    })
+    .await;
+    assert_eq!(general["answered"], 1);
+    wallboard_until(&server, &admin, "complaints", "the transfer answered", |q| {
+        q["answered"] == 1
+    })
+    .await;
+
+    // The caller heard the agent's tones: the recording's right channel decodes to "12".
+    let path = std::path::PathBuf::from(cdr["recording"].as_str().expect("recorded"));
+    let mut samples = vec![];
+    for _ in 0..50 {
+        if let Ok(mut r) = hound::WavReader::open(&path) {
+            samples = r.samples::<i16>().map(|s| s.unwrap()).collect();
+            if !samples.is_empty() {
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let ours: Vec<i16> = samples.iter().skip(1).step_by(2).copied().collect();
+    let mut detector = callcenter::media::dtmf::ToneDetector::default();
+    let heard: String = ours
+        .chunks_exact(callcenter::media::dtmf::BLOCK)
+        .filter_map(|b| detector.on_block(b))
+        .collect();
+    assert_eq!(heard, "12", "tones in what the caller heard");
+    let _ = std::fs::remove_dir_all(&data);
+}

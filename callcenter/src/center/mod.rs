@@ -71,7 +71,8 @@ pub enum DeskOut {
         queues: Vec<String>,
     },
     State(StateView),
-    /// A call is offered: ringing, with the screen pop.
+    /// A call is offered: ringing, with the screen pop (the offer waits for the look-up, at
+    /// most two seconds). Sent again, the same, when the page reconnects while it rings.
     Offer {
         call: u64,
         caller: String,

@@ -134,7 +134,13 @@ impl Switch {
         let settings = self.cfg.screen_pop;
         tokio::spawn(async move {
             let today = Utc::now().date_naive();
-            let pop = match screen_pop(store.as_ref(), &Lookup::Phone(phone), today, settings).await {
+            let found = tokio::time::timeout(
+                Duration::from_secs(2),
+                screen_pop(store.as_ref(), &Lookup::Phone(phone), today, settings),
+            )
+            .await
+            .unwrap_or_else(|_| Err(crm_core::StoreError::Backend("timed out".into())));
+            let pop = match found {
                 Ok(Some(p)) => {
                     let mut lines: Vec<_> = p.assets.iter().map(|a| a.product_line.clone()).collect();
                     lines.sort_by(|a, b| a.as_str().cmp(b.as_str()));
@@ -194,8 +200,10 @@ impl Switch {
         let leg = self.leg_of(caller);
         let now = self.now();
         let Some(c) = self.calls.get(&leg) else { return };
+        // The offer rings with the screen pop: until the look-up has answered (or given up),
+        // it waits, and `pop_ready` sends it.
+        let Some(pop) = c.pop.clone() else { return };
         let q = c.queued.as_ref();
-        let pop = c.pop.clone().unwrap_or_default();
         let invite_wall = Utc::now() - chrono::Duration::from_std(c.invite_at.elapsed()).unwrap_or_default();
         // On a callback the customer is the one we called.
         let customer_number = match c.direction {
