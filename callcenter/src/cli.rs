@@ -234,6 +234,8 @@ fn voice_config(cfg: &Config) -> anyhow::Result<crate::voice::VoiceConfig> {
         recordings: cfg.record_calls.then(|| cfg.data_dir.join("recordings")),
         voicemail_dir: cfg.data_dir.join("voicemail"),
         max_calls: cfg.max_calls,
+        rtp_timeout: (cfg.rtp_timeout_seconds > 0)
+            .then(|| std::time::Duration::from_secs(cfg.rtp_timeout_seconds.into())),
         rate_limit: cfg.sip_rate_limit,
         ban_seconds: cfg.sip_ban_seconds,
         trusted: cfg.sip_trusted.clone(),

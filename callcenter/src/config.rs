@@ -49,6 +49,9 @@ pub struct Config {
     pub record_calls: bool,
     /// Calls beyond this many are refused with 503.
     pub max_calls: usize,
+    /// An answered call that has received no RTP for this long is hung up (the caller is gone
+    /// and their BYE was lost); 0 turns it off.
+    pub rtp_timeout_seconds: u32,
     /// SIP messages per second one source may send before it is banned for a while.
     pub sip_rate_limit: u32,
     pub sip_ban_seconds: u32,
@@ -80,6 +83,7 @@ impl Default for Config {
             ivr_dir: None,
             record_calls: false,
             max_calls: 4000,
+            rtp_timeout_seconds: 60,
             sip_rate_limit: 50,
             sip_ban_seconds: 60,
             sip_trusted: vec![],
@@ -108,6 +112,7 @@ impl fmt::Debug for Config {
             .field("rtp_ports", &self.rtp_ports)
             .field("ivr_dir", &self.ivr_dir)
             .field("record_calls", &self.record_calls)
+            .field("rtp_timeout_seconds", &self.rtp_timeout_seconds)
             .field("max_calls", &self.max_calls)
             .field("sip_rate_limit", &self.sip_rate_limit)
             .field("sip_ban_seconds", &self.sip_ban_seconds)
@@ -138,6 +143,7 @@ const KEYS: &[&str] = &[
     "ivr_dir",
     "record_calls",
     "max_calls",
+    "rtp_timeout_seconds",
     "sip_rate_limit",
     "sip_ban_seconds",
     "sip_trusted",

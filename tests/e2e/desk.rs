@@ -744,3 +744,51 @@ async fn an_agent_holds_sends_tones_and_transfers_the_caller_to_the_experts() {
     assert_eq!(heard, "12", "tones in what the caller heard");
     let _ = std::fs::remove_dir_all(&data);
 }
+
+/// A caller that sends no RTP after answering and never hangs up (as if their BYE were lost).
+fn silent_caller(caller: &str) -> String {
+    caller_scenario(caller, None).replace(
+        r#"  <nop><action><exec play_pcap_audio="pcap/g711a.pcap"/></action></nop>
+"#,
+        "",
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_caller_gone_without_a_bye_does_not_hold_the_agent() {
+    require_sipp();
+    let ivr = IvrDir::with(&[("direct.toml", DIRECT_FLOW)]);
+    let db = crm_sql::testing::TestDb::sqlite().await;
+    let server = Server::start_in(
+        &db,
+        &ivr.0,
+        &["--demo"],
+        &[
+            ("AFTERCARE_DEMO_CUSTOMERS", "150"),
+            ("AFTERCARE_RTP_TIMEOUT_SECONDS", "3"),
+        ],
+    )
+    .await;
+    let admin = server.login("supervisor", "demo").await;
+    let (_, _, phone) = a_customer(&server, &admin).await;
+    let mut desk = AgentDesk::connect(&server, &server.login("agent2", "demo").await).await;
+    desk.expect("hello", 10).await;
+    desk.send(json!({"type": "state", "state": "available"})).await;
+    desk.expect_state("available", 5).await;
+    let (_dir, caller) = call_in_background(&server, silent_caller(&phone));
+    let offer = desk.expect("offer", 30).await;
+    desk.send(json!({"type": "answer", "call": offer["call"]})).await;
+    desk.expect_state("on_call", 5).await;
+    // No RTP arrives: within the timeout (plus the once-a-second check) the call is ended.
+    let ended = desk.expect("ended", 10).await;
+    assert_eq!(ended["by"], "caller");
+    desk.expect_state("wrap_up", 5).await;
+    let (code, log) = caller.await.unwrap();
+    assert_eq!(code, 0, "the silent caller got our BYE:\n{log}");
+    let cdr = newest_cdr(&server, &admin).await;
+    assert_eq!(
+        (cdr["outcome"].as_str(), cdr["end_reason"].as_str()),
+        (Some("answered"), Some("rtp_timeout")),
+        "{cdr}"
+    );
+}

@@ -140,6 +140,8 @@ struct Slot {
     capturing: AtomicBool,
     /// Where the caller's audio goes while the call is bridged to an agent.
     tap: Mutex<Option<mpsc::UnboundedSender<Vec<u8>>>>,
+    /// When the last valid RTP packet arrived (or the media opened).
+    last_rx: Mutex<Instant>,
 }
 
 struct Inner {
@@ -226,6 +228,7 @@ impl MediaEngine {
             recording: record.is_some(),
             capturing: AtomicBool::new(false),
             tap: Mutex::new(None),
+            last_rx: Mutex::new(Instant::now()),
         });
         let receiver = {
             let slot = slot.clone();
@@ -242,6 +245,9 @@ impl MediaEngine {
                         let ev = leg.receive(from, &buf[..n]);
                         (ev, before, leg.stats, leg.take_for_agent())
                     };
+                    if after.received > before.received {
+                        *slot.last_rx.lock().expect("last_rx") = Instant::now();
+                    }
                     if !audio.is_empty() {
                         if let Some(tap) = slot.tap.lock().expect("tap").as_ref() {
                             for a in audio {
@@ -336,6 +342,11 @@ impl MediaHandle {
 
     pub fn codec(&self) -> Codec {
         self.leg().codec()
+    }
+
+    /// How long since the peer's last RTP packet (or since the media opened).
+    pub fn silent_for(&self) -> Duration {
+        self.slot.last_rx.lock().expect("last_rx").elapsed()
     }
 
     /// Bridge the call to an agent: the caller's audio payloads go to `tap`, and the returned

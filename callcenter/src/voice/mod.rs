@@ -56,6 +56,8 @@ pub struct VoiceConfig {
     pub recordings: Option<PathBuf>,
     pub voicemail_dir: PathBuf,
     pub max_calls: usize,
+    /// Hang up answered calls silent (no RTP received) this long.
+    pub rtp_timeout: Option<Duration>,
     pub rate_limit: u32,
     pub ban_seconds: u32,
     pub trusted: Vec<String>,
@@ -197,6 +199,8 @@ struct Call {
     callback_for: Option<acd::CallerId>,
     /// The agent's part of the call is over (hung up or transferred).
     agent_ended: bool,
+    /// Hung up because the peer stopped sending RTP.
+    rtp_timeout: bool,
 }
 
 /// The address to put in SDP and Contact.
@@ -505,7 +509,11 @@ impl Switch {
                     let outs = self.center(m).await;
                     self.carry_out(outs).await;
                 }
-                _ = wall_every.tick() => self.publish_wallboard(),
+                _ = wall_every.tick() => {
+                    self.publish_wallboard();
+                    let outs = self.hang_up_silent_calls();
+                    self.carry_out(outs).await;
+                }
                 _ = tokio::time::sleep_until(sleep_until) => self.tick().await,
                 _ = shutdown.changed() => break,
             }
@@ -690,6 +698,7 @@ impl Switch {
                         softphone: None,
                         callback_for: None,
                         agent_ended: false,
+                        rtp_timeout: false,
                     },
                 );
                 self.start_pop(call, &caller);
@@ -856,9 +865,34 @@ impl Switch {
                 softphone: None,
                 callback_for,
                 agent_ended: false,
+                rtp_timeout: false,
             },
         );
         Ok((call, call_id, outs))
+    }
+
+    /// Answered calls whose peer has sent no RTP for `rtp_timeout`: the peer is gone (its BYE
+    /// lost). Hanging up frees the agent and ends the record.
+    fn hang_up_silent_calls(&mut self) -> Vec<Output> {
+        let Some(limit) = self.cfg.rtp_timeout else {
+            return vec![];
+        };
+        let silent: Vec<CallRef> = self
+            .calls
+            .iter()
+            .filter(|(_, c)| c.answered_at.is_some() && c.media.as_ref().is_some_and(|m| m.silent_for() > limit))
+            .map(|(k, _)| *k)
+            .collect();
+        let now = self.now();
+        let mut outs = vec![];
+        for call in silent {
+            tracing::info!(call, "no RTP from the peer; hanging up");
+            if let Some(c) = self.calls.get_mut(&call) {
+                c.rtp_timeout = true;
+            }
+            outs.extend(self.ua.hangup(now, call));
+        }
+        outs
     }
 
     fn finish(&mut self, call: CallRef, end: End) {
@@ -876,6 +910,8 @@ impl Switch {
         let end_reason = match (end, c.direction) {
             (End::RemoteBye, Direction::Outbound) => "callee_hangup".to_string(),
             (End::RemoteBye, _) => "caller_hangup".to_string(),
+            (End::Local, _) if c.rtp_timeout => "rtp_timeout".to_string(),
+            (End::Local, _) if c.agent.is_some() => "agent_hangup".to_string(),
             (End::Local, _) => "ivr_hangup".to_string(),
             (End::Cancelled, _) => "cancelled".to_string(),
             (End::NoAck, _) => "no_ack".to_string(),
