@@ -74,6 +74,11 @@ enum Command {
     /// core in virtual time (M/M/N, no abandonment); prints JSON
     /// `{"p_wait", "asa_seconds", "service_level", "occupancy"}`.
     Simulate(SimulateArgs),
+    /// Vehicle routing with time windows on a benchmark instance.
+    Vrptw {
+        #[command(subcommand)]
+        what: VrptwCommand,
+    },
     /// Import a CSV file; every row is checked first, and a file with any bad row writes nothing.
     Import {
         #[command(flatten)]
@@ -103,6 +108,71 @@ struct SimulateArgs {
     /// Service-level threshold: answered within this many seconds.
     #[arg(long, default_value_t = 20.0)]
     sl_seconds: f64,
+}
+
+#[derive(Subcommand, Debug)]
+enum VrptwCommand {
+    /// Solve a Solomon instance on one thread and print JSON
+    /// `{"distance", "vehicles", "routes": [[customer ids…]…]}`; every route respects capacity
+    /// and time windows.
+    Solve {
+        /// The instance file (Solomon format).
+        file: PathBuf,
+        /// Time to search.
+        #[arg(long, default_value_t = 1.0)]
+        seconds: f64,
+        /// Search exactly this many iterations instead (the same seed then gives the same answer).
+        #[arg(long)]
+        iterations: Option<u64>,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
+}
+
+fn vrptw(what: VrptwCommand) -> anyhow::Result<()> {
+    let VrptwCommand::Solve {
+        file,
+        seconds,
+        iterations,
+        seed,
+    } = what;
+    if !(seconds > 0.0 && seconds <= 3600.0) {
+        anyhow::bail!("--seconds: between 0 and 3600");
+    }
+    let text = std::fs::read_to_string(&file).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+    let inst = dispatch::vrptw::solomon::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+    let mut solver = dispatch::vrptw::sisr::Solver::new(
+        &inst,
+        dispatch::vrptw::sisr::Params {
+            seed,
+            ..Default::default()
+        },
+    );
+    let started = std::time::Instant::now();
+    let budget = std::time::Duration::from_secs_f64(seconds);
+    let (solution, _) = match iterations {
+        Some(n) => solver.run(|i| (i < n).then(|| i as f64 / n as f64)),
+        // The clock is read every 64 iterations.
+        None => {
+            let mut done = 0.0;
+            solver.run(|i| {
+                if i % 64 == 0 {
+                    done = started.elapsed().as_secs_f64() / budget.as_secs_f64();
+                }
+                (done < 1.0).then_some(done)
+            })
+        }
+    };
+    dispatch::vrptw::check(&inst, &solution).map_err(|v| anyhow::anyhow!("internal error, invalid solution: {v:?}"))?;
+    let out = serde_json::json!({
+        "instance": inst.name,
+        "distance": (solution.distance(&inst) * 100.0).round() / 100.0,
+        "vehicles": solution.vehicles(),
+        "routes": solution.routes,
+        "unassigned": solution.unassigned,
+    });
+    println!("{out}");
+    Ok(())
 }
 
 impl From<SimulateArgs> for acd::simulate::Params {
@@ -284,6 +354,7 @@ pub async fn main() -> ExitCode {
         Command::Simulate(args) => acd::simulate::run(args.into())
             .map_err(anyhow::Error::msg)
             .map(|r| println!("{}", serde_json::to_string(&r).expect("plain numbers"))),
+        Command::Vrptw { what } => vrptw(what),
         Command::Import { common, what } => match load(&common, Overrides::default()) {
             Ok(cfg) => {
                 init_tracing(&cfg);

@@ -4,6 +4,8 @@
 //! - [`travel`]: the travel-time model behind a trait (straight line at a configurable speed now;
 //!   a road network can replace it).
 //! - [`index`]: an R-tree of stations for nearest-first search with a skill filter.
+//! - [`vrptw`]: routes with time windows: instance, checker, and the ruin-and-recreate solver.
 
 pub mod index;
 pub mod travel;
+pub mod vrptw;

@@ -220,3 +220,80 @@ fn simulate_prints_json_close_to_erlang_c() {
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("must be positive"));
 }
+
+#[test]
+fn vrptw_solve_prints_valid_routes_for_a_solomon_instance() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/bench/solomon");
+    let file = dir.join("R101.txt");
+    let out = std::process::Command::new(crate::support::BIN)
+        .args(["vrptw", "solve"])
+        .arg(&file)
+        .args(["--iterations", "3000", "--seed", "3"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    // Re-check the routes here, independently: each customer once, capacity 200, windows.
+    let text = std::fs::read_to_string(&file).unwrap();
+    let rows: Vec<Vec<f64>> = text
+        .lines()
+        .map(|l| {
+            l.split_whitespace()
+                .filter_map(|x| x.parse().ok())
+                .collect::<Vec<f64>>()
+        })
+        .filter(|r| r.len() == 7)
+        .collect();
+    let d = |a: usize, b: usize| ((rows[a][1] - rows[b][1]).powi(2) + (rows[a][2] - rows[b][2]).powi(2)).sqrt();
+    let routes = v["routes"].as_array().unwrap();
+    assert_eq!(v["vehicles"].as_u64().unwrap() as usize, routes.len());
+    let mut seen = std::collections::BTreeSet::new();
+    let mut total = 0.0;
+    for r in routes {
+        let r: Vec<usize> = r
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c.as_u64().unwrap() as usize)
+            .collect();
+        let load: f64 = r.iter().map(|&c| rows[c][3]).sum();
+        assert!(load <= 200.0, "capacity: {r:?}");
+        let (mut t, mut prev) = (0.0f64, 0);
+        for &c in &r {
+            assert!(seen.insert(c), "customer {c} twice");
+            t = (t + rows[prev][6] + d(prev, c)).max(rows[c][4]);
+            assert!(
+                t <= rows[c][5] + 1e-6,
+                "customer {c} served at {t} after {}",
+                rows[c][5]
+            );
+            total += d(prev, c);
+            prev = c;
+        }
+        total += d(prev, 0);
+        assert!(
+            t + rows[prev][6] + d(prev, 0) <= rows[0][5] + 1e-6,
+            "back at the depot in time"
+        );
+    }
+    assert_eq!(seen.len(), 100, "every customer served");
+    let distance = v["distance"].as_f64().unwrap();
+    assert!((distance - total).abs() < 0.01, "{distance} vs {total}");
+    // R101's best known distance is 1642.88; a short search lands within a few per cent.
+    assert!(distance < 1642.88 * 1.05, "{distance}");
+
+    for (args, needle) in [
+        (vec!["vrptw", "solve", "/nonexistent.txt"], "nonexistent"),
+        (
+            vec!["vrptw", "solve", file.to_str().unwrap(), "--seconds", "0"],
+            "--seconds",
+        ),
+    ] {
+        let out = std::process::Command::new(crate::support::BIN)
+            .args(&args)
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        assert!(String::from_utf8_lossy(&out.stderr).contains(needle), "{args:?}");
+    }
+}
