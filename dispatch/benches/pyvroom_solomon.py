@@ -13,6 +13,7 @@ import math
 import pathlib
 import sys
 import time
+from datetime import timedelta
 
 import vroom
 
@@ -46,7 +47,7 @@ def parse(path):
 
 
 gaps = {}
-print("instance  distance  best known  gap %  vehicles  seconds")
+print("instance  distance  best known  gap %  vehicles  seconds  unassigned")
 for path in sorted(root.glob("*.txt")):
     name = path.stem
     (count, capacity), rows = parse(path)
@@ -59,20 +60,21 @@ for path in sorted(root.glob("*.txt")):
     depot = rows[0]
     for k in range(count):
         problem.add_vehicle(vroom.Vehicle(
-            id=k + 1, start=0, end=0, capacity=[capacity],
+            id=k + 1, start=0, end=0, capacity=vroom.Amount([capacity]),
             time_window=vroom.TimeWindow(int(depot[4] * SCALE), int(depot[5] * SCALE))))
     for i in range(1, n):
         r = rows[i]
         problem.add_job(vroom.Job(
-            id=i, location=i, delivery=[int(r[3])], service=int(r[6] * SCALE),
+            id=i, location=i, delivery=vroom.Amount([int(r[3])]), default_service=int(r[6] * SCALE),
             time_windows=[vroom.TimeWindow(int(r[4] * SCALE), int(r[5] * SCALE))]))
     started = time.monotonic()
-    solution = problem.solve(exploration_level=5, nb_threads=1, timeout=int(seconds * 1000))
+    solution = problem.solve(exploration_level=5, nb_threads=1, timeout=timedelta(seconds=seconds))
     took = time.monotonic() - started
     routes = solution.routes
+    unassigned = len(solution.unassigned) if hasattr(solution, "unassigned") else 0
     total, vehicles = 0.0, 0
     for vid, steps in routes.groupby("vehicle_id"):
-        jobs = [int(j) for j in steps["id"] if not math.isnan(j)]
+        jobs = [int(j) for t, j in zip(steps["type"], steps["id"]) if t == "job"]
         if not jobs:
             continue
         vehicles += 1
@@ -85,7 +87,7 @@ for path in sorted(root.glob("*.txt")):
     gap = (total / best - 1) * 100
     prefix = name.rstrip("0123456789")
     gaps.setdefault(prefix + name[len(prefix)], []).append(gap)
-    print(f"{name:<8} {total:9.2f} {best:10.2f} {gap:6.2f} {vehicles:5d} {took:8.2f}", flush=True)
+    print(f"{name:<8} {total:9.2f} {best:10.2f} {gap:6.2f} {vehicles:5d} {took:8.2f} {unassigned:5d}", flush=True)
 
 print("\nclass  mean gap %")
 allg = []
