@@ -8,6 +8,7 @@
 //! - [`vrptw`]: routes with time windows: instance, checker, and the ruin-and-recreate solver.
 
 pub mod candidates;
+pub mod dayplan;
 pub mod index;
 pub mod travel;
 pub mod vrptw;

@@ -1,0 +1,717 @@
+//! A region's day: one route per technician, from their start point (home station, or where
+//! they are now when re-planning) back to their end point, inside their shift, with at most
+//! their hours of work; jobs with a duration, a window for the start of the visit, skills at
+//! levels, and a priority (must-serve before nice-to-have). Travel time comes from a
+//! [`TravelModel`](crate::travel::TravelModel), so a road network can replace the straight line.
+//!
+//! The search is the same ruin and recreate as the Solomon planner, made to scale: removals and
+//! insertions look only at the routes near a job (its nearest jobs' routes and the nearest idle
+//! technicians), so a day of thousands of jobs costs about as much per iteration as a hundred.
+//! Every job left out carries a reason, decided before the search (nobody could ever take it)
+//! and after (nobody had room). No clock inside: the caller's closure budgets the search.
+
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+use rstar::primitives::GeomWithData;
+use rstar::RTree;
+
+use crate::candidates::{Point, Reason};
+
+/// Minutes.
+pub type Min = f64;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Vehicle {
+    pub id: i64,
+    pub start: Point,
+    pub end: Point,
+    /// The shift: leave no earlier than `.0`, be back by `.1`.
+    pub shift: (Min, Min),
+    /// Minutes of work (visits) at most.
+    pub max_work: Min,
+    /// Bit i set: has skill-level i (see [`SkillBits`]).
+    pub skills: u64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Job {
+    pub id: i64,
+    pub at: Point,
+    pub duration: Min,
+    /// The visit must start inside this window.
+    pub window: (Min, Min),
+    pub skills: u64,
+    /// Must be served (true) or only if there is room.
+    pub must: bool,
+}
+
+/// Skills at levels as bits: bit `skill * 5 + (level - 1)` means "this skill at this level or
+/// above"; a technician at level 3 has the bits for levels 1, 2 and 3. Up to 12 skills.
+pub struct SkillBits;
+
+impl SkillBits {
+    pub fn have(skill: usize, level: u8) -> u64 {
+        (1..=level.clamp(1, 5)).fold(0, |m, l| m | 1 << (skill * 5 + l as usize - 1))
+    }
+    pub fn need(skill: usize, level: u8) -> u64 {
+        1 << (skill * 5 + level.clamp(1, 5) as usize - 1)
+    }
+}
+
+pub struct Problem<'a> {
+    pub vehicles: Vec<Vehicle>,
+    pub jobs: Vec<Job>,
+    pub travel: &'a dyn Fn(Point, Point) -> Min,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan {
+    /// Per vehicle (same order as the problem's), the jobs (indices) in visiting order.
+    pub routes: Vec<Vec<usize>>,
+    /// Jobs left out, with why.
+    pub unassigned: Vec<(usize, Reason)>,
+    pub travel: Min,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Violation {
+    Twice(usize),
+    Missing(usize),
+    Skills { vehicle: usize, job: usize },
+    Window { vehicle: usize, job: usize, start: Min },
+    ShiftEnd { vehicle: usize, back: Min },
+    Work { vehicle: usize, minutes: Min },
+}
+
+/// Check a plan independently of the planner.
+pub fn check(p: &Problem, plan: &Plan) -> Result<(), Violation> {
+    let mut seen = vec![false; p.jobs.len()];
+    for &j in plan
+        .routes
+        .iter()
+        .flatten()
+        .chain(plan.unassigned.iter().map(|(j, _)| j))
+    {
+        if std::mem::replace(&mut seen[j], true) {
+            return Err(Violation::Twice(j));
+        }
+    }
+    if let Some(j) = seen.iter().position(|s| !s) {
+        return Err(Violation::Missing(j));
+    }
+    for (vi, r) in plan.routes.iter().enumerate() {
+        let v = &p.vehicles[vi];
+        let (mut t, mut at, mut work) = (v.shift.0, v.start, 0.0);
+        for &j in r {
+            let job = &p.jobs[j];
+            if job.skills & !v.skills != 0 {
+                return Err(Violation::Skills { vehicle: vi, job: j });
+            }
+            t = (t + (p.travel)(at, job.at)).max(job.window.0);
+            if t > job.window.1 + 1e-6 {
+                return Err(Violation::Window {
+                    vehicle: vi,
+                    job: j,
+                    start: t,
+                });
+            }
+            t += job.duration;
+            work += job.duration;
+            at = job.at;
+        }
+        if !r.is_empty() {
+            let back = t + (p.travel)(at, v.end);
+            if back > v.shift.1 + 1e-6 {
+                return Err(Violation::ShiftEnd { vehicle: vi, back });
+            }
+            if work > v.max_work + 1e-6 {
+                return Err(Violation::Work {
+                    vehicle: vi,
+                    minutes: work,
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Why a job can never be served, whatever the others do; `None` when some technician could.
+fn static_reason(p: &Problem, job: &Job) -> Option<Reason> {
+    let skilled: Vec<&Vehicle> = p.vehicles.iter().filter(|v| job.skills & !v.skills == 0).collect();
+    if skilled.is_empty() {
+        return Some(Reason::NoSkillMatch);
+    }
+    if skilled.iter().all(|v| job.duration > v.max_work) {
+        return Some(Reason::NoCapacity);
+    }
+    let alone_fits = |v: &&Vehicle| {
+        let start = (v.shift.0 + (p.travel)(v.start, job.at)).max(job.window.0);
+        start <= job.window.1 && start + job.duration + (p.travel)(job.at, v.end) <= v.shift.1
+    };
+    if !skilled.iter().any(alone_fits) {
+        return Some(Reason::WindowInfeasible);
+    }
+    None
+}
+
+#[derive(Debug, Clone)]
+struct Route {
+    /// Jobs in order.
+    jobs: Vec<usize>,
+    /// Earliest visit start per job.
+    start: Vec<Min>,
+    /// Latest visit start per job keeping the rest (and the return) feasible.
+    latest: Vec<Min>,
+    /// Latest time to be back (the shift end).
+    work: Min,
+    travel: Min,
+}
+
+pub struct Planner<'a> {
+    p: &'a Problem<'a>,
+    rng: StdRng,
+    /// Each job's nearest jobs.
+    near: Vec<Vec<usize>>,
+    /// Each job's nearest vehicles (by start point).
+    near_vehicles: Vec<Vec<usize>>,
+    routes: Vec<Route>,
+    route_of: Vec<usize>,
+    out: Vec<usize>,
+    static_reasons: Vec<Option<Reason>>,
+}
+
+const NEAR_JOBS: usize = 40;
+const NEAR_VEHICLES: usize = 12;
+const PENALTY_MUST: f64 = 1e7;
+const PENALTY_NICE: f64 = 1e4;
+
+impl<'a> Planner<'a> {
+    pub fn new(p: &'a Problem<'a>, seed: u64) -> Planner<'a> {
+        let jobs_tree: RTree<GeomWithData<[f64; 2], usize>> = RTree::bulk_load(
+            p.jobs
+                .iter()
+                .enumerate()
+                .map(|(i, j)| GeomWithData::new([j.at.lon, j.at.lat], i))
+                .collect(),
+        );
+        let veh_tree: RTree<GeomWithData<[f64; 2], usize>> = RTree::bulk_load(
+            p.vehicles
+                .iter()
+                .enumerate()
+                .map(|(i, v)| GeomWithData::new([v.start.lon, v.start.lat], i))
+                .collect(),
+        );
+        let near = p
+            .jobs
+            .iter()
+            .map(|j| {
+                jobs_tree
+                    .nearest_neighbor_iter(&[j.at.lon, j.at.lat])
+                    .take(NEAR_JOBS)
+                    .map(|e| e.data)
+                    .collect()
+            })
+            .collect();
+        let near_vehicles = p
+            .jobs
+            .iter()
+            .map(|j| {
+                veh_tree
+                    .nearest_neighbor_iter(&[j.at.lon, j.at.lat])
+                    .filter(|e| j.skills & !p.vehicles[e.data].skills == 0)
+                    .take(NEAR_VEHICLES)
+                    .map(|e| e.data)
+                    .collect()
+            })
+            .collect();
+        let static_reasons = p.jobs.iter().map(|j| static_reason(p, j)).collect();
+        let mut pl = Planner {
+            p,
+            rng: StdRng::seed_from_u64(seed),
+            near,
+            near_vehicles,
+            routes: vec![],
+            route_of: vec![usize::MAX; p.jobs.len()],
+            out: vec![],
+            static_reasons,
+        };
+        pl.routes = (0..p.vehicles.len())
+            .map(|v| {
+                let mut r = Route {
+                    jobs: vec![],
+                    start: vec![],
+                    latest: vec![],
+                    work: 0.0,
+                    travel: 0.0,
+                };
+                pl.refresh_route(v, &mut r);
+                r
+            })
+            .collect();
+        pl
+    }
+
+    fn refresh_route(&self, v: usize, r: &mut Route) {
+        let veh = &self.p.vehicles[v];
+        let tr = self.p.travel;
+        let n = r.jobs.len();
+        r.start.resize(n, 0.0);
+        r.latest.resize(n, 0.0);
+        r.work = 0.0;
+        r.travel = 0.0;
+        let (mut t, mut at) = (veh.shift.0, veh.start);
+        for k in 0..n {
+            let job = &self.p.jobs[r.jobs[k]];
+            let d = tr(at, job.at);
+            r.travel += d;
+            t = (t + d).max(job.window.0);
+            r.start[k] = t;
+            t += job.duration;
+            r.work += job.duration;
+            at = job.at;
+        }
+        if n > 0 {
+            r.travel += tr(at, veh.end);
+        }
+        let mut next_latest = veh.shift.1;
+        let mut next_at = veh.end;
+        for k in (0..n).rev() {
+            let job = &self.p.jobs[r.jobs[k]];
+            let l = job.window.1.min(next_latest - tr(job.at, next_at) - job.duration);
+            r.latest[k] = l;
+            next_latest = l;
+            next_at = job.at;
+        }
+    }
+
+    fn cost(&self) -> f64 {
+        self.routes.iter().map(|r| r.travel).sum::<f64>()
+            + self
+                .out
+                .iter()
+                .map(|&j| {
+                    if self.p.jobs[j].must {
+                        PENALTY_MUST
+                    } else {
+                        PENALTY_NICE
+                    }
+                })
+                .sum::<f64>()
+    }
+
+    /// Cost of inserting job `u` into vehicle `v`'s route before position `pos`, if feasible.
+    fn insertion(&self, v: usize, u: usize, pos: usize) -> Option<f64> {
+        let r = &self.routes[v];
+        let veh = &self.p.vehicles[v];
+        let job = &self.p.jobs[u];
+        let tr = self.p.travel;
+        if r.work + job.duration > veh.max_work {
+            return None;
+        }
+        let (prev_at, prev_done) = if pos == 0 {
+            (veh.start, veh.shift.0)
+        } else {
+            let pj = &self.p.jobs[r.jobs[pos - 1]];
+            (pj.at, r.start[pos - 1] + pj.duration)
+        };
+        let start = (prev_done + tr(prev_at, job.at)).max(job.window.0);
+        if start > job.window.1 {
+            return None;
+        }
+        let done = start + job.duration;
+        let (next_at, next_latest) = if pos == r.jobs.len() {
+            (veh.end, veh.shift.1)
+        } else {
+            (self.p.jobs[r.jobs[pos]].at, r.latest[pos])
+        };
+        let arrive = done + tr(job.at, next_at);
+        let next_start = if pos == r.jobs.len() {
+            arrive
+        } else {
+            arrive.max(self.p.jobs[r.jobs[pos]].window.0)
+        };
+        if next_start > next_latest {
+            return None;
+        }
+        let old = if r.jobs.is_empty() { 0.0 } else { tr(prev_at, next_at) };
+        let new_leg = tr(prev_at, job.at) + tr(job.at, next_at);
+        Some(new_leg - old)
+    }
+
+    fn place(&mut self, v: usize, u: usize, pos: usize) {
+        let mut r = std::mem::replace(
+            &mut self.routes[v],
+            Route {
+                jobs: vec![],
+                start: vec![],
+                latest: vec![],
+                work: 0.0,
+                travel: 0.0,
+            },
+        );
+        r.jobs.insert(pos, u);
+        self.refresh_route(v, &mut r);
+        self.routes[v] = r;
+        self.route_of[u] = v;
+    }
+
+    fn insert_all(&mut self, mut jobs: Vec<usize>) {
+        jobs.shuffle(&mut self.rng);
+        // Must-serve first, then by a random criterion.
+        let p = self.p;
+        match self.rng.gen_range(0..3) {
+            0 => {}
+            1 => jobs.sort_by(|a, b| p.jobs[*b].duration.total_cmp(&p.jobs[*a].duration)),
+            _ => jobs.sort_by(|a, b| {
+                let wa = p.jobs[*a].window.1 - p.jobs[*a].window.0;
+                let wb = p.jobs[*b].window.1 - p.jobs[*b].window.0;
+                wa.total_cmp(&wb)
+            }),
+        }
+        jobs.sort_by_key(|j| !p.jobs[*j].must);
+        for u in jobs {
+            if self.static_reasons[u].is_some() {
+                self.out.push(u);
+                continue;
+            }
+            let mut vehicles: Vec<usize> = self.near[u]
+                .iter()
+                .map(|&n| self.route_of[n])
+                .filter(|&v| v != usize::MAX)
+                .collect();
+            vehicles.extend(self.near_vehicles[u].iter().copied());
+            vehicles.sort_unstable();
+            vehicles.dedup();
+            let mut best: Option<(f64, usize, usize)> = None;
+            for v in vehicles {
+                if p.jobs[u].skills & !p.vehicles[v].skills != 0 {
+                    continue;
+                }
+                for pos in 0..=self.routes[v].jobs.len() {
+                    if self.rng.gen::<f64>() < 0.01 {
+                        continue;
+                    }
+                    if let Some(c) = self.insertion(v, u, pos) {
+                        if best.is_none_or(|(b, _, _)| c < b) {
+                            best = Some((c, v, pos));
+                        }
+                    }
+                }
+            }
+            match best {
+                Some((_, v, pos)) => self.place(v, u, pos),
+                None => self.out.push(u),
+            }
+        }
+    }
+
+    fn ruin(&mut self) -> Vec<usize> {
+        let served: Vec<usize> = (0..self.p.jobs.len())
+            .filter(|&j| self.route_of[j] != usize::MAX)
+            .collect();
+        if served.is_empty() {
+            return vec![];
+        }
+        let seed = served[self.rng.gen_range(0..served.len())];
+        let strings = self.rng.gen_range(1..=3);
+        let mut removed = vec![];
+        let mut ruined = vec![];
+        for i in 0..self.near[seed].len() {
+            if ruined.len() >= strings {
+                break;
+            }
+            let c = self.near[seed][i];
+            let v = self.route_of[c];
+            if v == usize::MAX || ruined.contains(&v) {
+                continue;
+            }
+            let len = self.routes[v].jobs.len();
+            let l = self.rng.gen_range(1..=len.min(8));
+            let pos = self.routes[v].jobs.iter().position(|&x| x == c).expect("routed");
+            let from = self.rng.gen_range(pos.saturating_sub(l - 1)..=pos.min(len - l));
+            let mut r = std::mem::replace(
+                &mut self.routes[v],
+                Route {
+                    jobs: vec![],
+                    start: vec![],
+                    latest: vec![],
+                    work: 0.0,
+                    travel: 0.0,
+                },
+            );
+            let taken: Vec<usize> = r.jobs.drain(from..from + l).collect();
+            self.refresh_route(v, &mut r);
+            self.routes[v] = r;
+            for &j in &taken {
+                self.route_of[j] = usize::MAX;
+            }
+            removed.extend(taken);
+            ruined.push(v);
+        }
+        removed
+    }
+
+    /// Plan, starting from `initial` routes when given (re-planning keeps what still fits),
+    /// until `progress(iteration)` returns `None`.
+    pub fn run(&mut self, initial: Option<&Plan>, mut progress: impl FnMut(u64) -> Option<f64>) -> Plan {
+        let mut pending: Vec<usize> = (0..self.p.jobs.len()).collect();
+        if let Some(init) = initial {
+            for (v, r) in init.routes.iter().enumerate().take(self.routes.len()) {
+                for &j in r {
+                    let pos = self.routes[v].jobs.len();
+                    if self.insertion(v, j, pos).is_some() {
+                        self.place(v, j, pos);
+                    }
+                }
+            }
+            pending.retain(|&j| self.route_of[j] == usize::MAX);
+        }
+        self.insert_all(pending);
+        let mut best = (
+            self.cost(),
+            self.routes.clone(),
+            self.route_of.clone(),
+            self.out.clone(),
+        );
+        let mut current_cost = best.0;
+        let mut i = 0;
+        while let Some(done) = progress(i) {
+            i += 1;
+            let temp = 10.0 * (0.05f64).powf(done.clamp(0.0, 1.0));
+            let saved = (self.routes.clone(), self.route_of.clone(), self.out.clone());
+            let mut removed = self.ruin();
+            // Retry a few of the jobs left out (those anybody could ever take).
+            self.out.shuffle(&mut self.rng);
+            let mut k = 0;
+            while k < self.out.len() && removed.len() < 40 {
+                if self.static_reasons[self.out[k]].is_none() && k < 8 {
+                    removed.push(self.out.swap_remove(k));
+                } else {
+                    k += 1;
+                }
+            }
+            self.insert_all(removed);
+            let cost = self.cost();
+            if cost < current_cost - temp * self.rng.gen::<f64>().max(1e-300).ln() {
+                current_cost = cost;
+                if cost < best.0 - 1e-9 {
+                    best = (cost, self.routes.clone(), self.route_of.clone(), self.out.clone());
+                }
+            } else {
+                (self.routes, self.route_of, self.out) = saved;
+            }
+        }
+        let (_, routes, _, out) = best;
+        let travel = routes.iter().map(|r| r.travel).sum();
+        let mut unassigned: Vec<(usize, Reason)> = out
+            .into_iter()
+            .map(|j| (j, self.static_reasons[j].unwrap_or(Reason::NoCapacity)))
+            .collect();
+        unassigned.sort_unstable();
+        Plan {
+            routes: routes.into_iter().map(|r| r.jobs).collect(),
+            unassigned,
+            travel,
+        }
+    }
+}
+
+/// Straight-line travel minutes on a local plane (equirectangular), × detour, at a speed.
+pub fn straight_line(speed_kmh: f64, detour: f64, reference_lat: f64) -> impl Fn(Point, Point) -> Min {
+    let cos = reference_lat.to_radians().cos();
+    move |a: Point, b: Point| {
+        let dx = (a.lon - b.lon) * cos;
+        let dy = a.lat - b.lat;
+        (dx * dx + dy * dy).sqrt() * 111.195 * detour / speed_kmh * 60.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn veh(id: i64, lat: f64, lon: f64, skills: u64) -> Vehicle {
+        let at = Point { lat, lon };
+        Vehicle {
+            id,
+            start: at,
+            end: at,
+            shift: (480.0, 1020.0),
+            max_work: 420.0,
+            skills,
+        }
+    }
+
+    fn job(id: i64, lat: f64, lon: f64, skills: u64, window: (Min, Min), must: bool) -> Job {
+        Job {
+            id,
+            at: Point { lat, lon },
+            duration: 60.0,
+            window,
+            skills,
+            must,
+        }
+    }
+
+    fn random(n_jobs: usize, n_veh: usize, seed: u64) -> (Vec<Vehicle>, Vec<Job>) {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let all = SkillBits::have(0, 5) | SkillBits::have(1, 5) | SkillBits::have(2, 5);
+        let vehicles = (0..n_veh)
+            .map(|i| {
+                let mut v = veh(i as i64, rng.gen_range(52.3..52.7), rng.gen_range(13.1..13.7), 0);
+                v.skills = SkillBits::have(rng.gen_range(0..3), rng.gen_range(2..=5)) | SkillBits::have(0, 1);
+                if i % 3 == 0 {
+                    v.skills = all;
+                }
+                v
+            })
+            .collect();
+        let jobs = (0..n_jobs)
+            .map(|i| {
+                let from = rng.gen_range(480.0..840.0);
+                let mut j = job(
+                    i as i64,
+                    rng.gen_range(52.3..52.7),
+                    rng.gen_range(13.1..13.7),
+                    SkillBits::need(rng.gen_range(0..3), rng.gen_range(1..=3)),
+                    (from, from + 120.0),
+                    i % 4 != 0,
+                );
+                j.duration = rng.gen_range(30.0..90.0);
+                j
+            })
+            .collect();
+        (vehicles, jobs)
+    }
+
+    fn iterations(n: u64) -> impl FnMut(u64) -> Option<f64> {
+        move |i| (i < n).then(|| i as f64 / n as f64)
+    }
+
+    #[test]
+    fn every_left_out_job_has_its_reason() {
+        let tr = straight_line(40.0, 1.3, 52.5);
+        let truck = SkillBits::have(1, 3);
+        let p = Problem {
+            vehicles: vec![veh(1, 52.5, 13.4, truck)],
+            jobs: vec![
+                job(10, 52.51, 13.41, SkillBits::need(1, 2), (480.0, 900.0), true),
+                // Nobody knows skill 4.
+                job(11, 52.51, 13.41, SkillBits::need(4, 1), (480.0, 900.0), true),
+                // Level 5 is above the truck technician's 3.
+                job(12, 52.51, 13.41, SkillBits::need(1, 5), (480.0, 900.0), true),
+                // The window closes before the shift starts.
+                job(13, 52.51, 13.41, SkillBits::need(1, 1), (300.0, 400.0), true),
+                // Longer than a day's work.
+                Job {
+                    duration: 500.0,
+                    ..job(14, 52.51, 13.41, SkillBits::need(1, 1), (480.0, 900.0), true)
+                },
+            ],
+            travel: &tr,
+        };
+        let plan = Planner::new(&p, 1).run(None, iterations(200));
+        check(&p, &plan).unwrap();
+        assert_eq!(plan.routes[0], vec![0]);
+        assert_eq!(
+            plan.unassigned,
+            vec![
+                (1, Reason::NoSkillMatch),
+                (2, Reason::NoSkillMatch),
+                (3, Reason::WindowInfeasible),
+                (4, Reason::NoCapacity)
+            ]
+        );
+    }
+
+    #[test]
+    fn must_serve_jobs_come_before_nice_to_have_ones() {
+        let tr = straight_line(40.0, 1.3, 52.5);
+        let mut v = veh(1, 52.5, 13.4, SkillBits::have(0, 5));
+        v.max_work = 100.0;
+        let p = Problem {
+            vehicles: vec![v],
+            jobs: vec![
+                // The nice-to-have one is nearer, but only one fits the hours.
+                job(1, 52.501, 13.401, SkillBits::need(0, 1), (480.0, 900.0), false),
+                job(2, 52.55, 13.45, SkillBits::need(0, 1), (480.0, 900.0), true),
+            ],
+            travel: &tr,
+        };
+        let plan = Planner::new(&p, 3).run(None, iterations(300));
+        check(&p, &plan).unwrap();
+        assert_eq!(plan.routes[0], vec![1]);
+        assert_eq!(plan.unassigned, vec![(0, Reason::NoCapacity)]);
+    }
+
+    #[test]
+    fn plans_are_valid_repeatable_and_do_not_depend_on_input_order() {
+        let tr = straight_line(40.0, 1.3, 52.5);
+        let (vehicles, jobs) = random(200, 40, 11);
+        let p = Problem {
+            vehicles: vehicles.clone(),
+            jobs: jobs.clone(),
+            travel: &tr,
+        };
+        let a = Planner::new(&p, 5).run(None, iterations(12000));
+        check(&p, &a).unwrap();
+        let b = Planner::new(&p, 5).run(None, iterations(12000));
+        assert_eq!(a, b, "same seed, same plan");
+        let served = |plan: &Plan| plan.routes.iter().map(Vec::len).sum::<usize>();
+        // The same day with jobs and technicians listed in another order.
+        let mut order: Vec<usize> = (0..jobs.len()).collect();
+        order.shuffle(&mut StdRng::seed_from_u64(99));
+        let mut vorder: Vec<usize> = (0..vehicles.len()).collect();
+        vorder.shuffle(&mut StdRng::seed_from_u64(98));
+        let q = Problem {
+            vehicles: vorder.iter().map(|&i| vehicles[i].clone()).collect(),
+            jobs: order.iter().map(|&i| jobs[i].clone()).collect(),
+            travel: &tr,
+        };
+        let c = Planner::new(&q, 5).run(None, iterations(12000));
+        check(&q, &c).unwrap();
+        let (sa, sc) = (served(&a) as f64, served(&c) as f64);
+        assert!((sa - sc).abs() <= 0.02 * sa, "served {sa} vs {sc}");
+        let must_out = |plan: &Plan, p: &Problem| plan.unassigned.iter().filter(|(j, _)| p.jobs[*j].must).count();
+        assert!(must_out(&a, &p).abs_diff(must_out(&c, &q)) <= 4, "must-serve left out");
+        // Travel per served job, so a plan serving one job more is not counted worse.
+        let (ta, tc) = (a.travel / sa, c.travel / sc);
+        assert!(
+            (ta - tc).abs() <= 0.05 * ta,
+            "travel per job {ta:.2} ({sa}) vs {tc:.2} ({sc})"
+        );
+    }
+
+    #[test]
+    fn an_urgent_job_is_fitted_into_the_running_plan() {
+        let tr = straight_line(40.0, 1.3, 52.5);
+        let (vehicles, mut jobs) = random(120, 20, 4);
+        let p = Problem {
+            vehicles: vehicles.clone(),
+            jobs: jobs.clone(),
+            travel: &tr,
+        };
+        let first = Planner::new(&p, 1).run(None, iterations(1500));
+        jobs.push(job(999, 52.5, 13.4, SkillBits::need(0, 1), (600.0, 660.0), true));
+        let q = Problem {
+            vehicles,
+            jobs,
+            travel: &tr,
+        };
+        let again = Planner::new(&q, 1).run(Some(&first), iterations(300));
+        check(&q, &again).unwrap();
+        assert!(
+            again.routes.iter().flatten().any(|&j| j == 120),
+            "the urgent job is served"
+        );
+        let kept = first
+            .routes
+            .iter()
+            .zip(&again.routes)
+            .map(|(a, b)| a.iter().filter(|j| b.contains(j)).count())
+            .sum::<usize>();
+        let before = first.routes.iter().map(Vec::len).sum::<usize>();
+        assert!(kept * 10 >= before * 5, "most assignments stay put: {kept} of {before}");
+    }
+}
