@@ -302,9 +302,12 @@ impl<'a> Planner<'a> {
 
     /// Cost of inserting job `u` into vehicle `v`'s route before position `pos`, if feasible.
     fn insertion(&self, v: usize, u: usize, pos: usize) -> Option<f64> {
+        self.insertion_of(v, &self.p.jobs[u], pos)
+    }
+
+    fn insertion_of(&self, v: usize, job: &Job, pos: usize) -> Option<f64> {
         let r = &self.routes[v];
         let veh = &self.p.vehicles[v];
-        let job = &self.p.jobs[u];
         let tr = self.p.travel;
         if r.work + job.duration > veh.max_work {
             return None;
@@ -517,6 +520,72 @@ impl<'a> Planner<'a> {
     }
 }
 
+/// An appointment slot a new order could be booked into.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SlotOffer {
+    pub window: (Min, Min),
+    /// The technician (vehicle index) whose route takes it, and where.
+    pub vehicle: usize,
+    pub position: usize,
+    /// Travel the visit adds to that route.
+    pub extra_travel: Min,
+}
+
+impl<'a> Planner<'a> {
+    /// The best `n` of `slots` for a new order, each fitted into the plan as it stands: nothing
+    /// already planned moves or becomes late. Slots nobody can take are not offered.
+    pub fn offer_slots(&mut self, plan: &Plan, order: &Job, slots: &[(Min, Min)], n: usize) -> Vec<SlotOffer> {
+        for (v, r) in plan.routes.iter().enumerate().take(self.routes.len()) {
+            let mut route = std::mem::replace(
+                &mut self.routes[v],
+                Route {
+                    jobs: vec![],
+                    start: vec![],
+                    latest: vec![],
+                    work: 0.0,
+                    travel: 0.0,
+                },
+            );
+            route.jobs = r.clone();
+            self.refresh_route(v, &mut route);
+            self.routes[v] = route;
+        }
+        let mut offers = vec![];
+        for &window in slots {
+            let job = Job {
+                window,
+                ..order.clone()
+            };
+            let mut best: Option<SlotOffer> = None;
+            for v in 0..self.routes.len() {
+                if job.skills & !self.p.vehicles[v].skills != 0 {
+                    continue;
+                }
+                for pos in 0..=self.routes[v].jobs.len() {
+                    if let Some(extra) = self.insertion_of(v, &job, pos) {
+                        if best.as_ref().is_none_or(|b| extra < b.extra_travel) {
+                            best = Some(SlotOffer {
+                                window,
+                                vehicle: v,
+                                position: pos,
+                                extra_travel: extra,
+                            });
+                        }
+                    }
+                }
+            }
+            offers.extend(best);
+        }
+        offers.sort_by(|a, b| {
+            a.extra_travel
+                .total_cmp(&b.extra_travel)
+                .then(a.window.0.total_cmp(&b.window.0))
+        });
+        offers.truncate(n);
+        offers
+    }
+}
+
 /// Straight-line travel minutes on a local plane (equirectangular), × detour, at a speed.
 pub fn straight_line(speed_kmh: f64, detour: f64, reference_lat: f64) -> impl Fn(Point, Point) -> Min {
     let cos = reference_lat.to_radians().cos();
@@ -681,6 +750,55 @@ mod tests {
             (ta - tc).abs() <= 0.05 * ta,
             "travel per job {ta:.2} ({sa}) vs {tc:.2} ({sc})"
         );
+    }
+
+    #[test]
+    fn appointment_slots_fit_the_plan_without_moving_anyone() {
+        let tr = straight_line(40.0, 1.3, 52.5);
+        let v = veh(1, 52.5, 13.4, SkillBits::have(0, 5));
+        let p = Problem {
+            vehicles: vec![v],
+            jobs: vec![
+                job(1, 52.52, 13.42, SkillBits::need(0, 1), (540.0, 560.0), true),
+                job(2, 52.60, 13.60, SkillBits::need(0, 1), (780.0, 800.0), true),
+            ],
+            travel: &tr,
+        };
+        let plan = Planner::new(&p, 1).run(None, iterations(100));
+        assert_eq!(plan.routes[0].len(), 2);
+        let new = job(3, 52.521, 13.421, SkillBits::need(0, 1), (0.0, 0.0), true);
+        let slots = [(480.0, 500.0), (600.0, 720.0), (990.0, 1000.0), (545.0, 550.0)];
+        let offers = Planner::new(&p, 1).offer_slots(&plan, &new, &slots, 3);
+        // 16:30 leaves no time to get back; 9:05 collides with the 9:00 visit next door.
+        let windows: Vec<(Min, Min)> = offers.iter().map(|o| o.window).collect();
+        assert_eq!(windows.len(), 2, "{offers:?}");
+        assert!(windows.contains(&(600.0, 720.0)) && windows.contains(&(480.0, 500.0)));
+        // Booking the best one keeps the plan valid.
+        let best = &offers[0];
+        let mut jobs = p.jobs.clone();
+        jobs.push(Job {
+            window: best.window,
+            ..new.clone()
+        });
+        let q = Problem {
+            vehicles: p.vehicles.clone(),
+            jobs,
+            travel: &tr,
+        };
+        let mut routes = plan.routes.clone();
+        routes[best.vehicle].insert(best.position, 2);
+        check(
+            &q,
+            &Plan {
+                routes,
+                unassigned: vec![],
+                travel: 0.0,
+            },
+        )
+        .unwrap();
+        // Skills nobody has: no offer at all.
+        let odd = job(4, 52.5, 13.4, SkillBits::need(7, 1), (0.0, 0.0), true);
+        assert!(Planner::new(&p, 1).offer_slots(&plan, &odd, &slots, 3).is_empty());
     }
 
     #[test]
