@@ -337,7 +337,7 @@ impl<'a> Planner<'a> {
     }
 
     fn place(&mut self, v: usize, u: usize, pos: usize) {
-        let mut r = std::mem::replace(&mut self.routes[v], Route::default());
+        let mut r = std::mem::take(&mut self.routes[v]);
         r.jobs.insert(pos, u);
         self.refresh_route(v, &mut r);
         self.routes[v] = r;
@@ -418,7 +418,7 @@ impl<'a> Planner<'a> {
             let l = self.rng.gen_range(1..=len.min(8));
             let pos = self.routes[v].jobs.iter().position(|&x| x == c).expect("routed");
             let from = self.rng.gen_range(pos.saturating_sub(l - 1)..=pos.min(len - l));
-            let mut r = std::mem::replace(&mut self.routes[v], Route::default());
+            let mut r = std::mem::take(&mut self.routes[v]);
             let taken: Vec<usize> = r.jobs.drain(from..from + l).collect();
             self.refresh_route(v, &mut r);
             self.routes[v] = r;
@@ -512,7 +512,7 @@ impl<'a> Planner<'a> {
     /// already planned moves or becomes late. Slots nobody can take are not offered.
     pub fn offer_slots(&mut self, plan: &Plan, order: &Job, slots: &[(Min, Min)], n: usize) -> Vec<SlotOffer> {
         for (v, r) in plan.routes.iter().enumerate().take(self.routes.len()) {
-            let mut route = std::mem::replace(&mut self.routes[v], Route::default());
+            let mut route = std::mem::take(&mut self.routes[v]);
             route.jobs = r.clone();
             self.refresh_route(v, &mut route);
             self.routes[v] = route;
