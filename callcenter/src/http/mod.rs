@@ -4,6 +4,7 @@
 pub mod auth;
 mod crm;
 mod desk;
+mod dispatch;
 mod docs;
 pub mod error;
 pub mod extract;
@@ -110,6 +111,7 @@ pub fn app(state: AppState) -> Router {
         .routes(routes!(auth::me))
         .merge(crm::router())
         .merge(desk::router())
+        .merge(dispatch::router())
         .split_for_parts();
     let openapi = Arc::new(openapi);
     Router::new()
