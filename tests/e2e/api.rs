@@ -380,15 +380,7 @@ async fn openapi_document_matches_the_routes(db: TestDb) {
     assert!(checked >= 45, "{checked} operations");
     let html = s.client.get(s.url("/docs")).send().await.unwrap().text().await.unwrap();
     assert!(html.contains("/openapi.json"));
-    let metrics = s
-        .client
-        .get(s.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = s.metrics().await;
     assert!(
         metrics.contains("aftercare_http_requests_total{method=\"GET\",route=\"/openapi.json\",status=\"200\"}"),
         "{metrics}"

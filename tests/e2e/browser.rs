@@ -18,7 +18,7 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 
 use crate::desk::{a_customer, call_in_background, caller_scenario, DIRECT_FLOW};
 use crate::sip::{band_share, newest_cdr, require_sipp};
-use crate::support::{temp_path, IvrDir, Server};
+use crate::support::{finished_wav, temp_path, IvrDir, Server};
 
 fn browser_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/browser")
@@ -128,18 +128,7 @@ async fn an_agent_answers_in_chromium_and_audio_flows_both_ways() {
     assert_eq!(cdr["outcome"], "answered", "{cdr}");
     let wait_ms = cdr["queue_wait_ms"].as_i64().unwrap() as usize;
     let path = PathBuf::from(cdr["recording"].as_str().expect("recorded"));
-    let mut wav = None;
-    for _ in 0..50 {
-        if let Ok(r) = hound::WavReader::open(&path) {
-            if r.len() > 0 {
-                wav = Some(r);
-                break;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let mut wav = wav.expect("a finished recording");
-    let all: Vec<i16> = wav.samples::<i16>().map(|s| s.unwrap()).collect();
+    let (_, all) = finished_wav(&path).await;
     let ours: Vec<i16> = all.iter().skip(1).step_by(2).copied().collect();
     // From two seconds after the answer (ICE and DTLS take a moment) to the end.
     let from = ((wait_ms + 2000) * 8).min(ours.len());

@@ -581,15 +581,7 @@ async fn a_caller_who_chooses_a_callback_keeps_their_place_and_is_called_back_fo
     let (_dir, caller) = call_in_background(&server, callback_caller(&phone));
     let (code, log) = caller.await.unwrap();
     assert_eq!(code, 0, "the caller pressed 1 and got our BYE:\n{log}");
-    let metrics = server
-        .client
-        .get(server.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = server.metrics().await;
     assert!(
         metrics_value(&metrics, "aftercare_queue_announcements_total") >= 1,
         "{metrics}"
@@ -626,15 +618,7 @@ async fn a_caller_who_chooses_a_callback_keeps_their_place_and_is_called_back_fo
         status.success(),
         "the customer's phone was called, connected and hung up"
     );
-    let metrics = server
-        .client
-        .get(server.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = server.metrics().await;
     assert_eq!(metrics_value(&metrics, "aftercare_callbacks_placed_total"), 1);
     assert_eq!(metrics_value(&metrics, "aftercare_callbacks_connected_total"), 1);
     let back = newest_cdr(&server, &admin).await;
@@ -725,16 +709,7 @@ async fn an_agent_holds_sends_tones_and_transfers_the_caller_to_the_experts() {
 
     // The caller heard the agent's tones: the recording's right channel decodes to "12".
     let path = std::path::PathBuf::from(cdr["recording"].as_str().expect("recorded"));
-    let mut samples = vec![];
-    for _ in 0..50 {
-        if let Ok(mut r) = hound::WavReader::open(&path) {
-            samples = r.samples::<i16>().map(|s| s.unwrap()).collect();
-            if !samples.is_empty() {
-                break;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let (_, samples) = crate::support::finished_wav(&path).await;
     let ours: Vec<i16> = samples.iter().skip(1).step_by(2).copied().collect();
     let mut detector = callcenter::media::dtmf::ToneDetector::default();
     let heard: String = ours

@@ -374,19 +374,8 @@ async fn baresip_calls_the_ivr_and_records_speech_not_silence() {
     let cdr = newest_cdr(&server, &token).await;
     let path = PathBuf::from(cdr["recording"].as_str().expect("the record names the recording"));
     assert!(path.starts_with(&data), "{}", path.display());
-    let mut wav = None;
-    for _ in 0..50 {
-        if let Ok(r) = hound::WavReader::open(&path) {
-            if r.len() > 0 {
-                wav = Some(r);
-                break;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let mut wav = wav.expect("a finished WAV file");
-    assert_eq!((wav.spec().channels, wav.spec().sample_rate), (2, 8000));
-    let all: Vec<i16> = wav.samples::<i16>().map(|s| s.unwrap()).collect();
+    let (spec, all) = crate::support::finished_wav(&path).await;
+    assert_eq!((spec.channels, spec.sample_rate), (2, 8000));
     let ours = all
         .iter()
         .skip(1)

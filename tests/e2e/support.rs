@@ -157,6 +157,12 @@ impl Server {
         decode(r.send().await.expect("request")).await
     }
 
+    /// The Prometheus text at `/metrics`.
+    pub async fn metrics(&self) -> String {
+        let resp = self.client.get(self.url("/metrics")).send().await.expect("request");
+        resp.text().await.expect("metrics text")
+    }
+
     pub async fn post(&self, token: &str, path: &str, body: Value) -> (u16, Value) {
         self.send(reqwest::Method::POST, token, path, body).await
     }
@@ -248,6 +254,21 @@ impl Drop for IvrDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
     }
+}
+
+/// A call recording once its writer has finished it (up to 5 s): its format and samples
+/// (stereo: caller left, our side right).
+pub async fn finished_wav(path: &Path) -> (hound::WavSpec, Vec<i16>) {
+    for _ in 0..50 {
+        if let Ok(mut r) = hound::WavReader::open(path) {
+            if r.len() > 0 {
+                let spec = r.spec();
+                return (spec, r.samples::<i16>().map(|s| s.unwrap()).collect());
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("no finished recording at {}", path.display())
 }
 
 /// Run the binary to completion.
