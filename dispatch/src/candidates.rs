@@ -9,7 +9,8 @@
 
 use std::collections::HashMap;
 
-use rstar::{PointDistance, RTree, RTreeObject, AABB};
+use rstar::primitives::GeomWithData;
+use rstar::RTree;
 
 /// Minutes since an epoch the caller chooses (the same for every time here).
 pub type Minute = i64;
@@ -121,25 +122,8 @@ impl Reason {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq)]
-struct Entry {
-    xy: [f64; 2],
-    tech: usize,
-}
-
-impl RTreeObject for Entry {
-    type Envelope = AABB<[f64; 2]>;
-    fn envelope(&self) -> Self::Envelope {
-        AABB::from_point(self.xy)
-    }
-}
-
-impl PointDistance for Entry {
-    fn distance_2(&self, p: &[f64; 2]) -> f64 {
-        let (dx, dy) = (self.xy[0] - p[0], self.xy[1] - p[1]);
-        dx * dx + dy * dy
-    }
-}
+/// A technician's index at their point on the local plane.
+type Entry = GeomWithData<[f64; 2], usize>;
 
 /// Kilometres per degree of latitude.
 const KM_PER_DEG: f64 = 111.195;
@@ -189,10 +173,10 @@ impl Index {
             self.slot.insert(t.id, i);
             for (s, level) in &t.skills {
                 for l in 1..=*level {
-                    per_skill.entry((s.clone(), l)).or_default().push(Entry {
-                        xy: self.xy(t.at),
-                        tech: i,
-                    });
+                    per_skill
+                        .entry((s.clone(), l))
+                        .or_default()
+                        .push(Entry::new(self.xy(t.at), i));
                 }
             }
         }
@@ -210,7 +194,7 @@ impl Index {
                 for (s, level) in &old.skills {
                     for l in 1..=*level {
                         if let Some(tree) = self.by_skill.get_mut(&(s.clone(), l)) {
-                            tree.remove(&Entry { xy, tech: i });
+                            tree.remove(&Entry::new(xy, i));
                         }
                     }
                 }
@@ -230,7 +214,7 @@ impl Index {
                 self.by_skill
                     .entry((s.clone(), l))
                     .or_default()
-                    .insert(Entry { xy, tech: i });
+                    .insert(Entry::new(xy, i));
             }
         }
     }
@@ -303,7 +287,7 @@ impl Index {
         let mut out: Vec<Candidate> = vec![];
         let origin = self.xy(order.at);
         for e in tree.nearest_neighbor_iter(&origin).take(self.settings.max_examined) {
-            let t = &self.techs[e.tech];
+            let t = &self.techs[e.data];
             let skilled = order.skills.len() == 1
                 || order
                     .skills

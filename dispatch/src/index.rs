@@ -2,31 +2,13 @@
 
 use crm_core::model::Station;
 use crm_core::types::{GeoPoint, Skill};
-use rstar::{PointDistance, RTree, RTreeObject, AABB};
+use rstar::primitives::GeomWithData;
+use rstar::RTree;
 
-/// Stations live on a plane of (lon·cos(lat₀), lat) degrees: at the distances dispatch cares
-/// about (a region, not the globe) ordering by this metric matches ordering by great-circle
-/// distance closely, and the R-tree needs a plane.
-#[derive(Debug, Clone)]
-struct Entry {
-    xy: [f64; 2],
-    station: usize,
-}
-
-impl RTreeObject for Entry {
-    type Envelope = AABB<[f64; 2]>;
-    fn envelope(&self) -> Self::Envelope {
-        AABB::from_point(self.xy)
-    }
-}
-
-impl PointDistance for Entry {
-    fn distance_2(&self, p: &[f64; 2]) -> f64 {
-        let dx = self.xy[0] - p[0];
-        let dy = self.xy[1] - p[1];
-        dx * dx + dy * dy
-    }
-}
+/// A station's index at its point. Stations live on a plane of (lon·cos(lat₀), lat) degrees: at
+/// the distances dispatch cares about (a region, not the globe) ordering by this metric matches
+/// ordering by great-circle distance closely, and the R-tree needs a plane.
+type Entry = GeomWithData<[f64; 2], usize>;
 
 pub struct StationIndex {
     tree: RTree<Entry>,
@@ -45,10 +27,7 @@ impl StationIndex {
         let entries = stations
             .iter()
             .enumerate()
-            .map(|(i, s)| Entry {
-                xy: project(s.location, cos_lat),
-                station: i,
-            })
+            .map(|(i, s)| Entry::new(project(s.location, cos_lat), i))
             .collect();
         StationIndex {
             tree: RTree::bulk_load(entries),
@@ -61,7 +40,7 @@ impl StationIndex {
     pub fn nearest_with_skills<'a>(&'a self, at: GeoPoint, required: &'a [Skill], k: usize) -> Vec<&'a Station> {
         self.tree
             .nearest_neighbor_iter(&project(at, self.cos_lat))
-            .map(|e| &self.stations[e.station])
+            .map(|e| &self.stations[e.data])
             .filter(|s| required.iter().all(|r| s.skills.iter().any(|have| have.satisfies(r))))
             .take(k)
             .collect()
