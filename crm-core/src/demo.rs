@@ -1004,6 +1004,7 @@ pub async fn seed(store: &(impl Store + ?Sized), data: &DemoData) -> StoreResult
                         fault_code: dt.subject.split(':').next().map(str::to_string),
                         description: dt.subject.clone(),
                         scheduled_for: None,
+                        duration_minutes: None,
                     },
                 )
                 .await?;

@@ -2,6 +2,7 @@
 //!
 //! - [`types`]: value types parsed once at the edge (E.164 numbers, serials, VINs, skills, money).
 //! - [`model`]: entities and the inputs that create or change them.
+//! - [`field`]: technicians' tasks, their status flow and reports; stock transfers and stocktakes.
 //! - [`warranty`]: warranty determination, a pure function.
 //! - [`store`]: storage traits; backends live in the `crm-sql` crate.
 //! - [`screen_pop`]: the customer 360 an agent sees when a call is offered.
@@ -10,9 +11,11 @@
 //!
 //! Architecture invariant: this crate does no IO of its own and knows no SQL driver types.
 
+#[macro_use]
+pub mod model;
 pub mod demo;
 pub mod error;
-pub mod model;
+pub mod field;
 pub mod screen_pop;
 pub mod store;
 pub mod testsuite;

@@ -482,7 +482,7 @@ pub struct AssetWithModel {
 
 // ---------------------------------------------------------------- service
 
-#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct StatusChange {
     pub from: Option<String>,
     pub to: String,
@@ -552,6 +552,15 @@ pub struct RepairOrder {
     pub scheduled_for: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub completed_at: Option<DateTime<Utc>>,
+    /// The visit's estimated length.
+    pub duration_minutes: u32,
+    /// Position in the technician's day route (1 = first), once planned.
+    pub route_seq: Option<u32>,
+    /// Why dispatch could not assign it (`no_skill_match`, `no_capacity`, `window_infeasible`,
+    /// `parts_missing`); cleared once assigned.
+    pub unassigned_reason: Option<String>,
+    /// The technician's status flow, once somebody is assigned.
+    pub task_status: Option<crate::field::TaskStatus>,
     pub history: Vec<StatusChange>,
 }
 
@@ -572,6 +581,18 @@ pub struct NewRepairOrder {
     pub description: String,
     #[serde(default)]
     pub scheduled_for: Option<DateTime<Utc>>,
+    /// Estimated length of the visit, 15–600 minutes (default 90).
+    #[serde(default)]
+    pub duration_minutes: Option<u32>,
+}
+
+impl NewRepairOrder {
+    pub fn validate(&self) -> Result<(), FieldError> {
+        if self.duration_minutes.is_some_and(|m| !(15..=600).contains(&m)) {
+            return Err(FieldError::new("duration_minutes", "must be 15 to 600"));
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]

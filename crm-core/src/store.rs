@@ -7,8 +7,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::error::StoreResult;
+use crate::field::*;
 use crate::model::*;
-use crate::types::{PhoneNumber, SerialNumber};
+use crate::types::{GeoPoint, PhoneNumber, SerialNumber};
 
 #[async_trait]
 pub trait CustomerStore {
@@ -136,10 +137,54 @@ pub trait CallStore {
     async fn list_cdrs(&self, limit: u32) -> StoreResult<Vec<Cdr>>;
 }
 
+/// Field work: technicians' tasks, dispatch decisions, stock transfers and stocktakes.
+#[async_trait]
+pub trait FieldStore {
+    /// A technician's tasks: open repair orders assigned to them, and those they finished since
+    /// `finished_since`. Ordered by planned start (unscheduled last), then id.
+    async fn tech_tasks(&self, technician_id: i64, finished_since: DateTime<Utc>) -> StoreResult<Vec<Task>>;
+    /// One task; `NotFound` unless the repair order is assigned to this technician.
+    async fn tech_task(&self, technician_id: i64, repair_order_id: i64) -> StoreResult<Task>;
+    /// Apply one write to a technician's own task (`NotFound` otherwise) in one transaction with
+    /// its effects (repair order status, stock ledger) and, when given, the idempotency record: a
+    /// key seen before with the same fingerprint is answered with the stored task and changes
+    /// nothing; with another fingerprint it is a `Conflict` on `Idempotency-Key`.
+    async fn task_write(
+        &self,
+        actor: Actor,
+        technician_id: i64,
+        repair_order_id: i64,
+        idempotency: Option<&Idempotency>,
+        w: &TaskWrite,
+    ) -> StoreResult<Task>;
+    /// Record where a technician is. A report older than the last one is ignored (`false`).
+    async fn record_position(&self, technician_id: i64, at: GeoPoint, time: DateTime<Utc>) -> StoreResult<bool>;
+    /// Apply dispatch's decision. Assigning moves a `new` (or not yet started) order to
+    /// `assigned`; started work is never reassigned (`Conflict` on `technician_id`).
+    async fn set_dispatch(&self, actor: Actor, repair_order_id: i64, d: &DispatchDecision) -> StoreResult<RepairOrder>;
+    /// Open repair orders (new, assigned, in progress), oldest first, at most `limit`.
+    async fn open_repair_orders(&self, limit: u32) -> StoreResult<Vec<RepairOrder>>;
+    /// Move parts between stations: two movements referencing one transfer, or nothing.
+    async fn transfer_stock(&self, actor: Actor, t: &NewTransfer) -> StoreResult<Transfer>;
+    /// Book counted quantities: each variance becomes a `stocktake` movement.
+    async fn stocktake(&self, actor: Actor, station_id: i64, t: &NewStocktake) -> StoreResult<Stocktake>;
+    /// Every station's parts below their safety stock.
+    async fn stock_alerts(&self) -> StoreResult<Vec<StockLevel>>;
+}
+
 /// Everything the service needs from storage.
 #[async_trait]
 pub trait Store:
-    CustomerStore + CatalogStore + AssetStore + ServiceStore + NetworkStore + UserStore + CallStore + Send + Sync
+    CustomerStore
+    + CatalogStore
+    + AssetStore
+    + ServiceStore
+    + NetworkStore
+    + UserStore
+    + CallStore
+    + FieldStore
+    + Send
+    + Sync
 {
     /// `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;

@@ -6,6 +6,7 @@
 use chrono::{Duration, NaiveDate, Utc};
 
 use crate::error::StoreError;
+use crate::field::*;
 use crate::model::*;
 use crate::screen_pop::{screen_pop, Lookup, ScreenPopSettings};
 use crate::store::Store;
@@ -22,7 +23,7 @@ macro_rules! behaviour_tests {
             customers_round_trip, customer_search, customer_patch, import_is_all_or_nothing,
             assets_and_warranty, ticket_status_flow, repair_orders, complaints, stations_and_technicians,
             stock_ledger, knowledge_base, users_sessions_and_audit, screen_pop_by_phone_and_serial,
-            emptiness, serial_by_keypad_digits, call_detail_records, agent_skills);
+            emptiness, serial_by_keypad_digits, call_detail_records, agent_skills, field_tasks, stock_operations);
     };
     (@each $make:expr; $($name:ident),+) => {
         $(
@@ -559,6 +560,7 @@ pub async fn repair_orders(s: &dyn Store) {
                 fault_code: Some("E21".into()),
                 description: "replace pump".into(),
                 scheduled_for: None,
+                duration_minutes: None,
             },
         )
         .await
@@ -578,6 +580,7 @@ pub async fn repair_orders(s: &dyn Store) {
                 fault_code: Some("E99".into()),
                 description: String::new(),
                 scheduled_for: None,
+                duration_minutes: None,
             },
         )
         .await,
@@ -1200,4 +1203,459 @@ pub async fn agent_skills(s: &dyn Store) {
     }
     assert_eq!(s.agent_skills(u.id).await.unwrap(), vec![skill("complaints", 5)]);
     assert_not_found(s.set_agent_skills(actor(), 999_999, &[skill("truck", 1)]).await);
+}
+
+fn sample_part(sku: &str, safety_stock: u32) -> NewPart {
+    NewPart {
+        sku: SerialNumber::parse(sku).unwrap(),
+        name: text("Drain pump"),
+        price: Money {
+            minor: 4590,
+            currency: Currency::parse("EUR").unwrap(),
+        },
+        product_line: None,
+        safety_stock,
+    }
+}
+
+/// A technician's task from assignment to completion: the flow and its refusals, the report,
+/// parts (stock and billing), photos, the signature, idempotent retries, and isolation from
+/// another technician.
+pub async fn field_tasks(s: &dyn Store) {
+    let (c, a) = customer_with_asset(s).await;
+    let st = s.create_station(actor(), &sample_station("North")).await.unwrap();
+    let tech = |name: &'static str| NewTechnician {
+        station_id: st.id,
+        name: text(name),
+        skills: st.skills.clone(),
+        shifts: vec![],
+        location: None,
+    };
+    let tom = s.create_technician(actor(), &tech("Tom Tech")).await.unwrap();
+    let eve = s.create_technician(actor(), &tech("Eve Other")).await.unwrap();
+    let part = s.create_part(actor(), &sample_part("DRP-100", 1)).await.unwrap();
+    s.record_stock_movement(
+        actor(),
+        st.id,
+        &NewStockMovement {
+            part_id: part.id,
+            delta: 2,
+            reason: StockReason::Receipt,
+            reference: text("delivery:1"),
+        },
+    )
+    .await
+    .unwrap();
+    let t = s
+        .create_ticket(
+            actor(),
+            &NewTicket {
+                customer_id: c.id,
+                asset_id: Some(a.id),
+                subject: text("pump"),
+                description: String::new(),
+                priority: Priority::Normal,
+            },
+        )
+        .await
+        .unwrap();
+    let ro = s
+        .create_repair_order(
+            actor(),
+            &NewRepairOrder {
+                ticket_id: t.id,
+                asset_id: None,
+                station_id: None,
+                technician_id: None,
+                fault_code: None,
+                description: "drain pump noisy".into(),
+                scheduled_for: None,
+                duration_minutes: Some(60),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!((ro.duration_minutes, ro.task_status), (60, None));
+    // Unassigned: no task for anybody, and dispatch's reason is kept.
+    assert_not_found(s.tech_task(tom.id, ro.id).await);
+    let un = s
+        .set_dispatch(
+            actor(),
+            ro.id,
+            &DispatchDecision::Unassigned {
+                reason: "no_capacity".into(),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(un.unassigned_reason.as_deref(), Some("no_capacity"));
+    let when = Utc::now() + Duration::hours(2);
+    let ro = s
+        .set_dispatch(
+            actor(),
+            ro.id,
+            &DispatchDecision::Assign {
+                station_id: st.id,
+                technician_id: tom.id,
+                scheduled_for: when,
+                route_seq: Some(1),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(ro.status, RepairStatus::Assigned);
+    assert_eq!(
+        (ro.task_status, ro.route_seq, ro.unassigned_reason.clone()),
+        (Some(TaskStatus::Assigned), Some(1), None)
+    );
+    let since = Utc::now() - Duration::hours(1);
+    assert_eq!(s.tech_tasks(tom.id, since).await.unwrap().len(), 1);
+    assert!(s.tech_tasks(eve.id, since).await.unwrap().is_empty());
+    assert_not_found(s.tech_task(eve.id, ro.id).await);
+
+    let step = |action, location: Option<GeoPoint>, reason: Option<&str>| {
+        TaskWrite::Step(TaskStep {
+            action,
+            location,
+            reason: reason.map(text),
+        })
+    };
+    let me = Actor::user(1);
+    // Another technician cannot touch it, whatever the write.
+    assert_not_found(
+        s.task_write(me, eve.id, ro.id, None, &step(TaskAction::Accept, None, None))
+            .await,
+    );
+    // Illegal transition: 409 naming the allowed ones.
+    match s
+        .task_write(me, tom.id, ro.id, None, &step(TaskAction::Complete, None, None))
+        .await
+    {
+        Err(StoreError::Conflict { field, message }) => {
+            assert_eq!(field, "action");
+            assert!(message.contains("allowed: accept"), "{message}");
+        }
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+    let key = Idempotency {
+        key: "k-accept".into(),
+        fingerprint: "POST accept".into(),
+    };
+    let accepted = s
+        .task_write(me, tom.id, ro.id, Some(&key), &step(TaskAction::Accept, None, None))
+        .await
+        .unwrap();
+    assert_eq!(accepted.status, TaskStatus::Accepted);
+    // The retry is answered the same and applies nothing (accepting twice would be a 409).
+    let again = s
+        .task_write(me, tom.id, ro.id, Some(&key), &step(TaskAction::Accept, None, None))
+        .await
+        .unwrap();
+    assert_eq!(again, accepted);
+    let reused = Idempotency {
+        fingerprint: "POST depart".into(),
+        ..key.clone()
+    };
+    assert_conflict(
+        s.task_write(me, tom.id, ro.id, Some(&reused), &step(TaskAction::Depart, None, None))
+            .await,
+        "Idempotency-Key",
+    );
+    s.task_write(me, tom.id, ro.id, None, &step(TaskAction::Depart, None, None))
+        .await
+        .unwrap();
+    // Started work is not reassigned.
+    assert_conflict(
+        s.set_dispatch(
+            actor(),
+            ro.id,
+            &DispatchDecision::Assign {
+                station_id: st.id,
+                technician_id: eve.id,
+                scheduled_for: when,
+                route_seq: None,
+            },
+        )
+        .await,
+        "technician_id",
+    );
+    assert_invalid(
+        s.task_write(me, tom.id, ro.id, None, &step(TaskAction::CheckIn, None, None))
+            .await,
+        "location",
+    );
+    let home = c.addresses[0].location.unwrap();
+    let near = GeoPoint::new(home.lat + 0.001, home.lon).unwrap();
+    let on_site = s
+        .task_write(me, tom.id, ro.id, None, &step(TaskAction::CheckIn, Some(near), None))
+        .await
+        .unwrap();
+    assert_eq!(on_site.status, TaskStatus::OnSite);
+    assert_eq!(on_site.repair_status, RepairStatus::InProgress);
+    let d = on_site.check_in.as_ref().unwrap().distance_m.unwrap();
+    assert!((100.0..123.0).contains(&d), "{d}");
+    // Completing needs the report first.
+    assert_invalid(
+        s.task_write(me, tom.id, ro.id, None, &step(TaskAction::Complete, None, None))
+            .await,
+        "work_done",
+    );
+    assert_invalid(
+        s.task_write(
+            me,
+            tom.id,
+            ro.id,
+            None,
+            &TaskWrite::Report(TaskReport {
+                fault_code: Some("NOPE".into()),
+                ..Default::default()
+            }),
+        )
+        .await,
+        "fault_code",
+    );
+    let reported = s
+        .task_write(
+            me,
+            tom.id,
+            ro.id,
+            None,
+            &TaskWrite::Report(TaskReport {
+                fault_code: Some("E21".into()),
+                diagnosis: Some(text("pump blocked by a coin")),
+                work_done: Some(text("replaced the drain pump")),
+                labour_hours: Some(1.5),
+            }),
+        )
+        .await
+        .unwrap();
+    assert_eq!(reported.fault_code.as_deref(), Some("E21"));
+    assert_eq!(reported.labour_hours, Some(1.5));
+    // Parts: the ledger goes down, never below zero; in warranty, billed to the warranty.
+    let used = s
+        .task_write(
+            me,
+            tom.id,
+            ro.id,
+            None,
+            &TaskWrite::Part(NewPartUse {
+                part_id: part.id,
+                quantity: 2,
+            }),
+        )
+        .await
+        .unwrap();
+    assert_eq!(used.parts.len(), 1);
+    assert_eq!((used.parts[0].quantity, used.parts[0].billing), (2, Billing::Warranty));
+    assert_conflict(
+        s.task_write(
+            me,
+            tom.id,
+            ro.id,
+            None,
+            &TaskWrite::Part(NewPartUse {
+                part_id: part.id,
+                quantity: 1,
+            }),
+        )
+        .await,
+        "quantity",
+    );
+    let levels = s.stock_levels(st.id).await.unwrap();
+    assert_eq!(levels[0].quantity, 0);
+    let moves = s.stock_movements(st.id, 5).await.unwrap();
+    assert_eq!(moves[0].reference, format!("repair_order:{}", ro.id));
+    assert_eq!(moves[0].reason, StockReason::Consumption);
+    let file = |name: &str| StoredFile {
+        path: format!("photos/{name}"),
+        content_type: "image/png".into(),
+        bytes: 68,
+        sha256: name.repeat(4),
+    };
+    s.task_write(me, tom.id, ro.id, None, &TaskWrite::Photo(file("ab")))
+        .await
+        .unwrap();
+    let photos = s
+        .task_write(me, tom.id, ro.id, None, &TaskWrite::Photo(file("ab")))
+        .await
+        .unwrap();
+    assert_eq!(photos.photos.len(), 1, "the same photo twice is stored once");
+    let signed = s
+        .task_write(
+            me,
+            tom.id,
+            ro.id,
+            None,
+            &TaskWrite::Signature {
+                signed_by: text("Anna Müller"),
+                file: file("cd"),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(signed.signature.as_ref().unwrap().signed_by, "Anna Müller");
+    let paused = s
+        .task_write(me, tom.id, ro.id, None, &step(TaskAction::Pause, None, None))
+        .await
+        .unwrap();
+    assert_eq!(paused.allowed, vec![TaskAction::Resume, TaskAction::CannotComplete]);
+    s.task_write(me, tom.id, ro.id, None, &step(TaskAction::Resume, None, None))
+        .await
+        .unwrap();
+    let done = s
+        .task_write(me, tom.id, ro.id, None, &step(TaskAction::Complete, None, None))
+        .await
+        .unwrap();
+    assert_eq!(
+        (done.status, done.repair_status),
+        (TaskStatus::Completed, RepairStatus::Completed)
+    );
+    assert!(done.allowed.is_empty());
+    let steps: Vec<&str> = done.history.iter().map(|h| h.to.as_str()).collect();
+    assert_eq!(
+        steps,
+        ["accepted", "en_route", "on_site", "paused", "on_site", "completed"]
+    );
+    let ro = s.get_repair_order(ro.id).await.unwrap();
+    assert_eq!(ro.status, RepairStatus::Completed);
+    assert!(ro.completed_at.is_some());
+    // Finished today: still in today's list; the task is kept as written.
+    let listed = s.tech_tasks(tom.id, since).await.unwrap();
+    assert_eq!(listed, vec![done]);
+    // Positions: newer reports move the technician, older ones are ignored.
+    let t0 = Utc::now();
+    assert!(s.record_position(tom.id, near, t0).await.unwrap());
+    assert!(!s
+        .record_position(tom.id, home, t0 - Duration::seconds(5))
+        .await
+        .unwrap());
+    assert_eq!(s.get_technician(tom.id).await.unwrap().location, Some(near));
+    assert_not_found(s.record_position(eve.id + 50, near, t0).await);
+}
+
+/// Transfers move stock between stations as one document or not at all; a stocktake books
+/// each variance; alerts list what is below safety stock.
+pub async fn stock_operations(s: &dyn Store) {
+    let north = s.create_station(actor(), &sample_station("North")).await.unwrap();
+    let south = s.create_station(actor(), &sample_station("South")).await.unwrap();
+    let pump = s.create_part(actor(), &sample_part("DRP-100", 3)).await.unwrap();
+    let belt = s.create_part(actor(), &sample_part("BLT-200", 0)).await.unwrap();
+    s.record_stock_movement(
+        actor(),
+        north.id,
+        &NewStockMovement {
+            part_id: pump.id,
+            delta: 5,
+            reason: StockReason::Receipt,
+            reference: text("delivery:7"),
+        },
+    )
+    .await
+    .unwrap();
+    let transfer = |q| NewTransfer {
+        from_station_id: north.id,
+        to_station_id: south.id,
+        part_id: pump.id,
+        quantity: q,
+    };
+    assert_conflict(s.transfer_stock(actor(), &transfer(6)).await, "quantity");
+    assert!(
+        s.stock_levels(south.id).await.unwrap().is_empty(),
+        "a refused transfer changes nothing"
+    );
+    let tr = s.transfer_stock(actor(), &transfer(4)).await.unwrap();
+    let q = |levels: Vec<StockLevel>, part: i64| levels.iter().find(|l| l.part_id == part).map(|l| l.quantity);
+    assert_eq!(q(s.stock_levels(north.id).await.unwrap(), pump.id), Some(1));
+    assert_eq!(q(s.stock_levels(south.id).await.unwrap(), pump.id), Some(4));
+    let out = &s.stock_movements(north.id, 1).await.unwrap()[0];
+    let inn = &s.stock_movements(south.id, 1).await.unwrap()[0];
+    assert_eq!([out.id, inn.id], tr.movement_ids);
+    assert_eq!(
+        (out.reason, inn.reason),
+        (StockReason::TransferOut, StockReason::TransferIn)
+    );
+    assert_eq!(out.reference, format!("transfer:{}", tr.id));
+    assert_eq!(inn.reference, out.reference);
+    assert_invalid(
+        s.transfer_stock(
+            actor(),
+            &NewTransfer {
+                to_station_id: north.id,
+                ..transfer(1)
+            },
+        )
+        .await,
+        "to_station_id",
+    );
+    assert_invalid(
+        s.transfer_stock(
+            actor(),
+            &NewTransfer {
+                part_id: pump.id + 99,
+                ..transfer(1)
+            },
+        )
+        .await,
+        "part_id",
+    );
+    // North: 1 pump below its safety stock of 3.
+    let alerts = s.stock_alerts().await.unwrap();
+    assert_eq!(alerts.len(), 1);
+    assert_eq!(
+        (alerts[0].station_id, alerts[0].part_id, alerts[0].quantity),
+        (north.id, pump.id, 1)
+    );
+    let take = s
+        .stocktake(
+            actor(),
+            south.id,
+            &NewStocktake {
+                counts: vec![
+                    StockCount {
+                        part_id: pump.id,
+                        counted: 3,
+                    },
+                    StockCount {
+                        part_id: belt.id,
+                        counted: 2,
+                    },
+                ],
+            },
+        )
+        .await
+        .unwrap();
+    let v: Vec<(i64, i64)> = take.lines.iter().map(|l| (l.expected, l.variance)).collect();
+    assert_eq!(v, [(4, -1), (0, 2)]);
+    let moves = s.stock_movements(south.id, 2).await.unwrap();
+    assert!(moves
+        .iter()
+        .all(|m| m.reason == StockReason::Stocktake && m.reference == format!("stocktake:{}", take.id)));
+    assert_eq!(q(s.stock_levels(south.id).await.unwrap(), belt.id), Some(2));
+    assert_invalid(
+        s.stocktake(
+            actor(),
+            south.id,
+            &NewStocktake {
+                counts: vec![StockCount {
+                    part_id: belt.id + 99,
+                    counted: 1,
+                }],
+            },
+        )
+        .await,
+        "counts[0].part_id",
+    );
+    assert_not_found(
+        s.stocktake(
+            actor(),
+            south.id + 99,
+            &NewStocktake {
+                counts: vec![StockCount {
+                    part_id: belt.id,
+                    counted: 1,
+                }],
+            },
+        )
+        .await,
+    );
 }

@@ -1032,7 +1032,7 @@ async fn load_ticket(c: &mut Conn, id: i64) -> StoreResult<Ticket> {
     load_tickets(c, rows).await?.pop().ok_or(StoreError::not_found("ticket"))
 }
 
-const RO_COLS: &str = "id, ticket_id, customer_id, asset_id, station_id, technician_id, status, fault_code, description, scheduled_for, created_at, completed_at";
+const RO_COLS: &str = "id, ticket_id, customer_id, asset_id, station_id, technician_id, status, fault_code, description, scheduled_for, created_at, completed_at, duration_minutes, route_seq, unassigned_reason, task_status";
 
 async fn load_repair_orders(c: &mut Conn, rows: Vec<Row>) -> StoreResult<Vec<RepairOrder>> {
     let mut out = Vec::with_capacity(rows.len());
@@ -1051,6 +1051,12 @@ async fn load_repair_orders(c: &mut Conn, rows: Vec<Row>) -> StoreResult<Vec<Rep
             scheduled_for: get(r, "scheduled_for")?,
             created_at: get(r, "created_at")?,
             completed_at: get(r, "completed_at")?,
+            duration_minutes: get_u32(r, "duration_minutes")?,
+            route_seq: get_opt_u32(r, "route_seq")?,
+            unassigned_reason: get(r, "unassigned_reason")?,
+            task_status: get::<Option<String>>(r, "task_status")?
+                .map(|t| decode(crm_core::field::TaskStatus::parse(&t), "task_status"))
+                .transpose()?,
             history: vec![],
         });
     }
@@ -1066,6 +1072,25 @@ async fn load_repair_order(c: &mut Conn, id: i64) -> StoreResult<RepairOrder> {
     let sql = format!("SELECT {RO_COLS} FROM repair_orders WHERE id = $1");
     let rows = sqlx::query::<Db>(&sql).bind(id).fetch_all(&mut *c).await.map_err(db_err)?;
     load_repair_orders(c, rows).await?.pop().ok_or(StoreError::not_found("repair order"))
+}
+
+/// The technician's task status after a staff change to a repair order: a new assignment starts
+/// the flow over; closing the order from the office closes the task too.
+fn task_status_for(
+    status: RepairStatus,
+    cur: Option<crm_core::field::TaskStatus>,
+    reassigned: bool,
+) -> Option<crm_core::field::TaskStatus> {
+    use crm_core::field::TaskStatus as T;
+    match status {
+        RepairStatus::New | RepairStatus::Cancelled => None,
+        RepairStatus::Assigned if reassigned || cur.is_none_or(|t| !matches!(t, T::Assigned | T::Accepted)) => {
+            Some(T::Assigned)
+        }
+        RepairStatus::Completed => Some(T::Completed),
+        RepairStatus::CannotComplete => Some(T::CannotComplete),
+        _ => cur.or(Some(T::Assigned)),
+    }
 }
 
 /// A fault code must be in the catalogue of the asset's model.
@@ -1193,6 +1218,7 @@ impl ServiceStore for This {
     }
 
     async fn create_repair_order(&self, actor: Actor, r: &NewRepairOrder) -> StoreResult<RepairOrder> {
+        r.validate()?;
         let mut tx = self.tx().await?;
         let ticket = match load_ticket(&mut tx, r.ticket_id).await {
             Err(StoreError::NotFound { .. }) => return Err(StoreError::invalid("ticket_id", "no such ticket")),
@@ -1220,8 +1246,8 @@ impl ServiceStore for This {
             check_fault_code(&mut tx, asset_id, code).await?;
         }
         let id = sqlx::query_scalar::<Db, i64>(
-            "INSERT INTO repair_orders (ticket_id, customer_id, asset_id, station_id, technician_id, status, fault_code, description, scheduled_for, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
+            "INSERT INTO repair_orders (ticket_id, customer_id, asset_id, station_id, technician_id, status, fault_code, description, scheduled_for, created_at, duration_minutes) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
         )
         .bind(r.ticket_id)
         .bind(ticket.customer_id)
@@ -1233,6 +1259,7 @@ impl ServiceStore for This {
         .bind(&r.description)
         .bind(r.scheduled_for.map(crate::common::trunc))
         .bind(now())
+        .bind(i64::from(r.duration_minutes.unwrap_or(90)))
         .fetch_one(&mut *tx)
         .await
         .map_err(db_err)?;
@@ -1261,6 +1288,11 @@ impl ServiceStore for This {
         }
         let status = p.status.unwrap_or(cur.status);
         let technician = p.technician_id.or(cur.technician_id);
+        let started = cur.task_status.is_some_and(crm_core::field::TaskStatus::started);
+        if technician != cur.technician_id && started {
+            return Err(StoreError::conflict("technician_id", "work has started; the order cannot be reassigned"));
+        }
+        let task_status = task_status_for(status, cur.task_status, technician != cur.technician_id);
         let mut completed_at = cur.completed_at;
         if status != cur.status {
             if !cur.status.next().contains(&status) {
@@ -1275,7 +1307,8 @@ impl ServiceStore for This {
             record_status(&mut tx, "repair_order", id, Some(cur.status.as_str()), status.as_str(), actor, p.note.as_deref()).await?;
         }
         sqlx::query::<Db>(
-            "UPDATE repair_orders SET status = $1, station_id = $2, technician_id = $3, fault_code = $4, scheduled_for = $5, completed_at = $6 WHERE id = $7",
+            "UPDATE repair_orders SET status = $1, station_id = $2, technician_id = $3, fault_code = $4, scheduled_for = $5, completed_at = $6, task_status = $7, \
+             unassigned_reason = CASE WHEN $3 IS NULL THEN unassigned_reason ELSE NULL END WHERE id = $8",
         )
         .bind(status.as_str())
         .bind(p.station_id.or(cur.station_id))
@@ -1283,6 +1316,7 @@ impl ServiceStore for This {
         .bind(p.fault_code.as_deref().or(cur.fault_code.as_deref()))
         .bind(p.scheduled_for.map(crate::common::trunc).or(cur.scheduled_for))
         .bind(completed_at)
+        .bind(task_status.map(crm_core::field::TaskStatus::as_str))
         .bind(id)
         .execute(&mut *tx)
         .await
@@ -1381,6 +1415,20 @@ impl ServiceStore for This {
 
 const STATION_COLS: &str = "id, name, city, lat, lon, time_zone, skills, capacity_per_day, opening_hours, rating";
 const TECH_COLS: &str = "id, station_id, name, skills, shifts, lat, lon, rating";
+
+fn stock_level_from_row(r: &Row) -> StoreResult<StockLevel> {
+    let quantity: i64 = get(r, "quantity")?;
+    let safety_stock = get_u32(r, "safety_stock")?;
+    Ok(StockLevel {
+        station_id: get(r, "station_id")?,
+        part_id: get(r, "part_id")?,
+        sku: get(r, "sku")?,
+        name: get(r, "name")?,
+        quantity,
+        safety_stock,
+        below_safety_stock: quantity < i64::from(safety_stock),
+    })
+}
 
 fn station_from_row(r: &Row) -> StoreResult<Station> {
     let tz: String = get(r, "time_zone")?;
@@ -1537,40 +1585,17 @@ impl NetworkStore for This {
         let mut tx = self.tx().await?;
         require_found(&mut tx, "stations", station_id, "station").await?;
         require(&mut tx, "parts", m.part_id, "part_id").await?;
-        // Make sure the ledger row exists, then one atomic increment: the CHECK (quantity >= 0)
-        // refuses a ledger going negative, also under concurrent movements (the row lock orders them).
-        sqlx::query::<Db>(
-            "INSERT INTO station_stock (station_id, part_id, quantity) VALUES ($1, $2, 0) ON CONFLICT (station_id, part_id) DO NOTHING",
+        let (id, at) = ledger(
+            &mut tx,
+            actor,
+            station_id,
+            m.part_id,
+            m.delta,
+            m.reason,
+            m.reference.as_str(),
+            "delta",
         )
-        .bind(station_id)
-        .bind(m.part_id)
-        .execute(&mut *tx)
-        .await
-        .map_err(db_err)?;
-        sqlx::query::<Db>("UPDATE station_stock SET quantity = quantity + $1 WHERE station_id = $2 AND part_id = $3")
-        .bind(m.delta)
-        .bind(station_id)
-        .bind(m.part_id)
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| match crate::common::is_check_violation(&e) {
-            true => StoreError::conflict("delta", "stock would go below zero"),
-            false => db_err(e),
-        })?;
-        let at = now();
-        let id = sqlx::query_scalar::<Db, i64>(
-            "INSERT INTO stock_movements (station_id, part_id, delta, reason, reference, at, user_id) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
-        )
-        .bind(station_id)
-        .bind(m.part_id)
-        .bind(m.delta)
-        .bind(m.reason.as_str())
-        .bind(m.reference.as_str())
-        .bind(at)
-        .bind(actor.user_id)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(db_err)?;
+        .await?;
         audit(&mut tx, actor, "create", "stock_movement", Some(id), to_json(m)).await?;
         commit(tx).await?;
         Ok(StockMovement {
@@ -1596,21 +1621,7 @@ impl NetworkStore for This {
         .fetch_all(&mut *c)
         .await
         .map_err(db_err)?;
-        rows.iter()
-            .map(|r| {
-                let quantity: i64 = get(r, "quantity")?;
-                let safety_stock = get_u32(r, "safety_stock")?;
-                Ok(StockLevel {
-                    station_id: get(r, "station_id")?,
-                    part_id: get(r, "part_id")?,
-                    sku: get(r, "sku")?,
-                    name: get(r, "name")?,
-                    quantity,
-                    safety_stock,
-                    below_safety_stock: quantity < i64::from(safety_stock),
-                })
-            })
-            .collect()
+        rows.iter().map(stock_level_from_row).collect()
     }
 
     async fn stock_movements(&self, station_id: i64, limit: u32) -> StoreResult<Vec<StockMovement>> {

@@ -123,6 +123,7 @@ pub mod sqlite {
     }
 
     include!("body.rs");
+    include!("field.rs");
 }
 
 pub mod postgres {
@@ -146,6 +147,7 @@ pub mod postgres {
     }
 
     include!("body.rs");
+    include!("field.rs");
 }
 
 pub mod testing;
