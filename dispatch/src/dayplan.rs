@@ -17,6 +17,7 @@ use rstar::primitives::GeomWithData;
 use rstar::RTree;
 
 use crate::candidates::{Point, Reason};
+use crate::travel::TravelModel;
 
 /// Minutes.
 pub type Min = f64;
@@ -62,7 +63,8 @@ impl SkillBits {
 pub struct Problem<'a> {
     pub vehicles: Vec<Vehicle>,
     pub jobs: Vec<Job>,
-    pub travel: &'a dyn Fn(Point, Point) -> Min,
+    /// Any [`TravelModel`]: [`straight_line`] now, a road network later.
+    pub travel: &'a dyn TravelModel,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -108,7 +110,7 @@ pub fn check(p: &Problem, plan: &Plan) -> Result<(), Violation> {
             if job.skills & !v.skills != 0 {
                 return Err(Violation::Skills { vehicle: vi, job: j });
             }
-            t = (t + (p.travel)(at, job.at)).max(job.window.0);
+            t = (t + p.travel.minutes(at, job.at)).max(job.window.0);
             if t > job.window.1 + 1e-6 {
                 return Err(Violation::Window {
                     vehicle: vi,
@@ -121,7 +123,7 @@ pub fn check(p: &Problem, plan: &Plan) -> Result<(), Violation> {
             at = job.at;
         }
         if !r.is_empty() {
-            let back = t + (p.travel)(at, v.end);
+            let back = t + p.travel.minutes(at, v.end);
             if back > v.shift.1 + 1e-6 {
                 return Err(Violation::ShiftEnd { vehicle: vi, back });
             }
@@ -146,8 +148,8 @@ fn static_reason(p: &Problem, job: &Job) -> Option<Reason> {
         return Some(Reason::NoCapacity);
     }
     let alone_fits = |v: &&Vehicle| {
-        let start = (v.shift.0 + (p.travel)(v.start, job.at)).max(job.window.0);
-        start <= job.window.1 && start + job.duration + (p.travel)(job.at, v.end) <= v.shift.1
+        let start = (v.shift.0 + p.travel.minutes(v.start, job.at)).max(job.window.0);
+        start <= job.window.1 && start + job.duration + p.travel.minutes(job.at, v.end) <= v.shift.1
     };
     if !skilled.iter().any(alone_fits) {
         return Some(Reason::WindowInfeasible);
@@ -248,7 +250,8 @@ impl<'a> Planner<'a> {
 
     fn refresh_route(&self, v: usize, r: &mut Route) {
         let veh = &self.p.vehicles[v];
-        let tr = self.p.travel;
+        let travel = self.p.travel;
+        let tr = |a: Point, b: Point| travel.minutes(a, b);
         let n = r.jobs.len();
         r.start.resize(n, 0.0);
         r.latest.resize(n, 0.0);
@@ -302,7 +305,8 @@ impl<'a> Planner<'a> {
     fn insertion_of(&self, v: usize, job: &Job, pos: usize) -> Option<f64> {
         let r = &self.routes[v];
         let veh = &self.p.vehicles[v];
-        let tr = self.p.travel;
+        let travel = self.p.travel;
+        let tr = |a: Point, b: Point| travel.minutes(a, b);
         if r.work + job.duration > veh.max_work {
             return None;
         }
@@ -554,13 +558,8 @@ impl<'a> Planner<'a> {
 }
 
 /// Straight-line travel minutes on a local plane (equirectangular), × detour, at a speed.
-pub fn straight_line(speed_kmh: f64, detour: f64, reference_lat: f64) -> impl Fn(Point, Point) -> Min {
-    let cos = reference_lat.to_radians().cos();
-    move |a: Point, b: Point| {
-        let dx = (a.lon - b.lon) * cos;
-        let dy = a.lat - b.lat;
-        (dx * dx + dy * dy).sqrt() * 111.195 * detour / speed_kmh * 60.0
-    }
+pub fn straight_line(speed_kmh: f64, detour: f64, reference_lat: f64) -> crate::travel::StraightLine {
+    crate::travel::StraightLine::new(speed_kmh, detour, reference_lat)
 }
 
 #[cfg(test)]
