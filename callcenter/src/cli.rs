@@ -269,6 +269,11 @@ async fn serve(cfg: Config, demo: bool) -> anyhow::Result<()> {
             expiring_within_days: cfg.warranty_expiring_days,
             ..ScreenPopSettings::default()
         },
+        files_dir: cfg.data_dir.join("files"),
+        photo_max_bytes: cfg.photo_max_kib as usize * 1024,
+        map_tiles_url: cfg.map_tiles_url.clone(),
+        travel_speed_kmh: f64::from(cfg.travel_speed_kmh),
+        auto_assign: cfg.auto_assign,
     };
     let listener = tokio::net::TcpListener::bind(cfg.http).await?;
     let addr = listener.local_addr()?;

@@ -64,6 +64,15 @@ pub struct Config {
     pub sip_trunk_password: Option<String>,
     /// The number shown to the people we call.
     pub sip_caller_id: String,
+    /// Largest photo a technician may upload, in KiB.
+    pub photo_max_kib: u32,
+    /// Map tiles for the dispatcher's page (`{z}`, `{x}`, `{y}` placeholders). Empty: the map
+    /// draws without tiles (as it does when they cannot be fetched).
+    pub map_tiles_url: String,
+    /// Average road speed for ETAs and day plans.
+    pub travel_speed_kmh: u32,
+    /// Assign new repair orders to the best technician as they are created.
+    pub auto_assign: bool,
 }
 
 impl Default for Config {
@@ -91,6 +100,10 @@ impl Default for Config {
             sip_trunk_username: None,
             sip_trunk_password: None,
             sip_caller_id: "aftercare".into(),
+            photo_max_kib: 8192,
+            map_tiles_url: "https://tile.openstreetmap.org/{z}/{x}/{y}.png".into(),
+            travel_speed_kmh: 40,
+            auto_assign: true,
         }
     }
 }
@@ -124,6 +137,10 @@ impl fmt::Debug for Config {
                 &self.sip_trunk_password.as_ref().map(|_| "********"),
             )
             .field("sip_caller_id", &self.sip_caller_id)
+            .field("photo_max_kib", &self.photo_max_kib)
+            .field("map_tiles_url", &self.map_tiles_url)
+            .field("travel_speed_kmh", &self.travel_speed_kmh)
+            .field("auto_assign", &self.auto_assign)
             .finish()
     }
 }
@@ -151,6 +168,10 @@ const KEYS: &[&str] = &[
     "sip_trunk_username",
     "sip_trunk_password",
     "sip_caller_id",
+    "photo_max_kib",
+    "map_tiles_url",
+    "travel_speed_kmh",
+    "auto_assign",
 ];
 
 /// Flags given on the command line; `None` leaves the lower layers' value.
@@ -232,6 +253,17 @@ impl Config {
         }
         if self.session_ttl_hours == 0 {
             return Err(ConfigError("session_ttl_hours: must be at least 1".into()));
+        }
+        if !(16..=65_536).contains(&self.photo_max_kib) {
+            return Err(ConfigError("photo_max_kib: must be 16 to 65536".into()));
+        }
+        if !(5..=150).contains(&self.travel_speed_kmh) {
+            return Err(ConfigError("travel_speed_kmh: must be 5 to 150".into()));
+        }
+        if !self.map_tiles_url.is_empty() && !["{z}", "{x}", "{y}"].iter().all(|p| self.map_tiles_url.contains(p)) {
+            return Err(ConfigError(
+                "map_tiles_url: needs the {z}, {x} and {y} placeholders".into(),
+            ));
         }
         Ok(())
     }

@@ -5,6 +5,7 @@ pub mod center;
 pub mod cli;
 pub mod config;
 pub mod demo;
+pub mod fieldops;
 pub mod http;
 pub mod import;
 pub mod ivr;

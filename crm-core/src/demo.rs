@@ -531,7 +531,15 @@ pub struct DemoTicket {
     pub repair: Option<(usize, RepairStatus)>,
 }
 
+/// A visit on today's route of a demo technician.
+pub struct DemoVisit {
+    pub technician: usize,
+    pub asset: usize,
+    pub start: DateTime<Utc>,
+}
+
 pub struct DemoData {
+    pub visits: Vec<DemoVisit>,
     pub models: Vec<NewProductModel>,
     pub parts: Vec<NewPart>,
     pub stations: Vec<NewStation>,
@@ -899,7 +907,40 @@ pub fn generate(seed: u64, today: NaiveDate, size: DemoSize) -> DemoData {
         })
         .collect();
 
+    // Every technician has three visits today, at the customers nearest their station that no
+    // other visit took, inside their shift.
+    let mut visits = Vec::new();
+    let mut taken = vec![false; assets.len()];
+    let asset_at: Vec<Option<GeoPoint>> = assets
+        .iter()
+        .map(|a| customers[a.customer].addresses.first().and_then(|x| x.location))
+        .collect();
+    for (ti, dt) in technicians.iter().enumerate() {
+        let home = stations[dt.station].location;
+        let mut near: Vec<(f64, usize)> = asset_at
+            .iter()
+            .enumerate()
+            .filter(|(i, at)| !taken[*i] && at.is_some())
+            .map(|(i, at)| {
+                let at = at.expect("filtered");
+                ((at.lat - home.lat).powi(2) + (at.lon - home.lon).powi(2), i)
+            })
+            .collect();
+        near.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let early = dt.technician.shifts.first().is_some_and(|s| s.opens.format("%H").to_string() == "07");
+        let hours: [(u32, u32); 3] = if early { [(8, 0), (10, 30), (13, 30)] } else { [(11, 0), (13, 30), (16, 0)] };
+        for (&(_, asset), (h, m)) in near.iter().zip(hours) {
+            taken[asset] = true;
+            visits.push(DemoVisit {
+                technician: ti,
+                asset,
+                start: Utc.from_utc_datetime(&today.and_hms_opt(h, m, 0).expect("valid time")),
+            });
+        }
+    }
+
     DemoData {
+        visits,
         models,
         parts,
         stations,
@@ -1051,6 +1092,49 @@ pub async fn seed(store: &(impl Store + ?Sized), data: &DemoData) -> StoreResult
                 .await?;
         }
     }
+    for (seq, v) in data.visits.iter().enumerate() {
+        let a = &new_assets[v.asset];
+        let ticket = store
+            .create_ticket(
+                actor,
+                &NewTicket {
+                    customer_id: a.customer_id,
+                    asset_id: Some(asset_ids[v.asset]),
+                    subject: t("Appointment: inspection and repair"),
+                    description: "Booked by phone for today.".into(),
+                    priority: Priority::Normal,
+                },
+            )
+            .await?;
+        let ro = store
+            .create_repair_order(
+                actor,
+                &NewRepairOrder {
+                    ticket_id: ticket.id,
+                    asset_id: None,
+                    station_id: None,
+                    technician_id: None,
+                    fault_code: None,
+                    description: "Customer reports a fault; inspect and repair on site.".into(),
+                    scheduled_for: None,
+                    duration_minutes: Some(90),
+                },
+            )
+            .await?;
+        let dt = &data.technicians[v.technician];
+        store
+            .set_dispatch(
+                actor,
+                ro.id,
+                &crate::field::DispatchDecision::Assign {
+                    station_id: station_ids[dt.station],
+                    technician_id: technician_ids[v.technician],
+                    scheduled_for: v.start,
+                    route_seq: Some(seq as u32 % 3 + 1),
+                },
+            )
+            .await?;
+    }
     for (ci, i) in &data.interactions {
         store.add_interaction(actor, customer_ids[*ci], i).await?;
     }
@@ -1095,5 +1179,11 @@ mod tests {
         assert_eq!(serials.len(), a.assets.len(), "serials are unique");
         assert!(a.assets.len() >= 300);
         assert!(a.tickets.iter().any(|t| t.repair.is_some()));
+        // Three visits today for every technician, on distinct assets, in the morning order.
+        assert_eq!(a.visits.len(), 3 * a.technicians.len());
+        let assets: std::collections::HashSet<_> = a.visits.iter().map(|v| v.asset).collect();
+        assert_eq!(assets.len(), a.visits.len());
+        assert!(a.visits.iter().all(|v| v.start.date_naive() == today));
+        assert!(a.visits.chunks(3).all(|w| w[0].start < w[1].start && w[1].start < w[2].start));
     }
 }

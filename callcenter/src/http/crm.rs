@@ -488,7 +488,9 @@ async fn list_repair_orders(
     Ok(Json(st.store.list_repair_orders(&q).await?))
 }
 
-/// Open a repair order from a service request (the asset defaults to the ticket's).
+/// Open a repair order from a service request (the asset defaults to the ticket's). Unless a
+/// technician is given, it is assigned to the best candidate at once (or carries the reason why
+/// nobody can take it).
 #[utoipa::path(post, path = "/api/v1/repair-orders", tag = "service", request_body = NewRepairOrder, security(("bearer" = [])),
     responses((status = 201, body = RepairOrder), (status = 422, body = ErrorBody)))]
 async fn create_repair_order(
@@ -497,7 +499,8 @@ async fn create_repair_order(
     Body(r): Body<NewRepairOrder>,
 ) -> ApiResult<Created<RepairOrder>> {
     me.require(STAFF)?;
-    Ok(created(st.store.create_repair_order(me.actor(), &r).await?))
+    let ro = st.store.create_repair_order(me.actor(), &r).await?;
+    Ok(created(crate::fieldops::dispatch_new(&st, me.actor(), ro).await))
 }
 
 #[utoipa::path(get, path = "/api/v1/repair-orders/{id}", tag = "service", params(("id" = i64, Path)), security(("bearer" = [])),

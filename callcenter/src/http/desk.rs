@@ -317,23 +317,23 @@ async fn wrap_up(
             )
             .await?;
         if w.disposition == Disposition::RepairOrder {
-            repair_order = Some(
-                st.store
-                    .create_repair_order(
-                        me.actor(),
-                        &NewRepairOrder {
-                            ticket_id: t.id,
-                            asset_id: w.asset_id,
-                            station_id: None,
-                            technician_id: None,
-                            fault_code: w.fault_code.clone(),
-                            description: w.notes.trim().to_string(),
-                            scheduled_for: None,
-                            duration_minutes: None,
-                        },
-                    )
-                    .await?,
-            );
+            let ro = st
+                .store
+                .create_repair_order(
+                    me.actor(),
+                    &NewRepairOrder {
+                        ticket_id: t.id,
+                        asset_id: w.asset_id,
+                        station_id: None,
+                        technician_id: None,
+                        fault_code: w.fault_code.clone(),
+                        description: w.notes.trim().to_string(),
+                        scheduled_for: None,
+                        duration_minutes: None,
+                    },
+                )
+                .await?;
+            repair_order = Some(crate::fieldops::dispatch_new(&st, me.actor(), ro).await);
         }
         ticket = Some(t);
     }

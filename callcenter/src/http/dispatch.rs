@@ -1,24 +1,58 @@
-//! Dispatch over HTTP: the technicians who could take a repair order, from the CRM's stations,
-//! technicians, shifts and stock, through the dispatch engine's candidate search.
+//! Dispatch over HTTP: the technicians who could take a repair order, auto-assignment, day
+//! plans, the dispatcher's board (page, snapshot and live WebSocket), reassignment, and station
+//! stock operations (transfers, stocktakes, safety-stock alerts).
 
 use std::collections::HashMap;
 
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
 use axum::Json;
-use chrono::{DateTime, Datelike, Duration, TimeZone, Timelike, Utc};
-use dispatch::candidates::{self, Index, Order, Parts, Point, Settings, StationStock, Tech};
+use chrono::{DateTime, NaiveDate, Utc};
+use crm_core::field::{DispatchDecision, NewStocktake, NewTransfer, Stocktake, TaskStatus, Transfer};
+use crm_core::model::{RepairOrder, RepairStatus, StockLevel};
+use dispatch::candidates::Parts;
+
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::auth::{AuthUser, STAFF};
+use super::auth::{token_hash, AuthUser, MANAGERS, STAFF};
 use super::error::{ApiError, ApiResult, ErrorBody};
-use super::extract::{Id, Params};
+use super::extract::{Body, Id, Params};
 use super::AppState;
+use crate::fieldops::{self, FieldEvent};
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(repair_order_candidates))
+    OpenApiRouter::new()
+        .routes(routes!(repair_order_candidates))
+        .routes(routes!(assign))
+        .routes(routes!(auto_assign))
+        .routes(routes!(plan))
+        .routes(routes!(board))
+        .routes(routes!(transfer))
+        .routes(routes!(stocktake))
+        .routes(routes!(stock_alerts))
+}
+
+pub fn pages() -> axum::Router<AppState> {
+    axum::Router::new()
+        .route("/dispatch", get(dispatch_page))
+        .route("/api/v1/dispatch/ws", get(dispatch_socket))
+}
+
+async fn dispatch_page() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        Html(include_str!("dispatch.html")),
+    )
+        .into_response()
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -48,10 +82,6 @@ pub struct CandidateView {
     pub score: f64,
 }
 
-fn minute(t: DateTime<Utc>) -> i64 {
-    t.timestamp().div_euclid(60)
-}
-
 /// The technicians best placed to take a repair order in the next three days: skill for the
 /// asset's product line, a shift that covers travel and a 90-minute visit, ranked by travel,
 /// SLA risk and rating. No candidate: 422 naming the reason (`no_skill_match`, `no_capacity`,
@@ -76,111 +106,20 @@ async fn repair_order_candidates(
     }
     let sla_hours = p.sla_hours.unwrap_or(48).clamp(1, 24 * 30);
     let ro = st.store.get_repair_order(id).await?;
-    let asset = st.store.get_asset(ro.asset_id).await?;
-    let model = st.store.get_model(asset.model_id).await?;
-    let customer = st.store.get_customer(ro.customer_id).await?;
-    let Some(at) = customer.addresses.iter().find_map(|a| a.location) else {
+    let (at, line) = fieldops::order_facts(st.store.as_ref(), &ro).await?;
+    let Some(at) = at else {
         return Err(ApiError::invalid("customer", "the customer's address has no location"));
     };
     let now = Utc::now();
-    // Shifts and free minutes for today and the next two days (UTC days).
-    let day0 = Utc
-        .with_ymd_and_hms(now.year(), now.month(), now.day(), 0, 0, 0)
-        .single()
-        .unwrap_or(now);
-    let stations = st.store.list_stations().await?;
-    let mut stocks = vec![];
-    for s in &stations {
-        let parts = st
-            .store
-            .stock_levels(s.id)
-            .await?
-            .into_iter()
-            .map(|l| (l.part_id, l.quantity.max(0) as u32))
-            .collect();
-        stocks.push(StationStock {
-            id: s.id,
-            at: Point {
-                lat: s.location.lat,
-                lon: s.location.lon,
-            },
-            parts,
-        });
-    }
-    let station_at: HashMap<i64, Point> = stocks.iter().map(|s| (s.id, s.at)).collect();
-    let technicians = st.store.list_technicians(None).await?;
-    let names: HashMap<i64, String> = technicians.iter().map(|t| (t.id, t.name.clone())).collect();
-    let techs = technicians
-        .into_iter()
-        .map(|t| {
-            let mut shifts = vec![];
-            let mut free = HashMap::new();
-            for d in 0..3 {
-                let day = day0 + Duration::days(d);
-                let weekday = day.weekday().number_from_monday() as u8;
-                for s in t.shifts.iter().filter(|s| s.weekday == weekday) {
-                    let from = minute(day) + i64::from(s.opens.num_seconds_from_midnight() / 60);
-                    let to = minute(day) + i64::from(s.closes.num_seconds_from_midnight() / 60);
-                    shifts.push((from, to));
-                    *free.entry(minute(day).div_euclid(1440)).or_insert(0u32) += (to - from).max(0) as u32;
-                }
-            }
-            shifts.sort_unstable();
-            Tech {
-                id: t.id,
-                station: t.station_id,
-                at: t
-                    .location
-                    .map(|l| Point { lat: l.lat, lon: l.lon })
-                    .or_else(|| station_at.get(&t.station_id).copied())
-                    .unwrap_or(Point {
-                        lat: at.lat,
-                        lon: at.lon,
-                    }),
-                skills: t
-                    .skills
-                    .iter()
-                    .map(|s| (s.name.as_str().to_string(), s.level.get()))
-                    .collect(),
-                shifts,
-                free_minutes: free,
-                rating: t.rating,
-            }
-        })
-        .collect();
-    let index = Index::new(Settings::default(), at.lat, stocks).with_techs(techs);
-    let order = Order {
-        at: Point {
-            lat: at.lat,
-            lon: at.lon,
-        },
-        skills: vec![(model.product_line.as_str().to_string(), level)],
-        minutes: 90,
-        parts: vec![],
-        window: (minute(now), minute(day0 + Duration::days(3))),
-        deadline: minute(ro.created_at + Duration::hours(i64::from(sla_hours))),
+    let net = fieldops::network(st.store.as_ref()).await?;
+    let names: HashMap<i64, String> = net.technicians.iter().map(|t| (t.id, t.name.clone())).collect();
+    let need = fieldops::Need {
+        level,
+        sla_hours,
+        ..Default::default()
     };
-    // Visits on later days: the window spans three days, and a day's capacity is that day's.
-    let mut found: Vec<candidates::Candidate> = vec![];
-    let mut reason = candidates::Reason::NoSkillMatch;
-    for d in 0..3 {
-        let start = minute(day0 + Duration::days(d)).max(minute(now));
-        let day_order = Order {
-            window: (start, minute(day0 + Duration::days(d + 1))),
-            ..order.clone()
-        };
-        match index.candidates(&day_order, minute(now), limit as usize) {
-            Ok(c) => found.extend(c),
-            Err(r) => reason = reason.max(r),
-        }
-        if found.len() >= limit as usize {
-            break;
-        }
-    }
-    if found.is_empty() {
-        return Err(ApiError::invalid("repair_order", reason.as_str()));
-    }
-    found.truncate(limit as usize);
+    let found = fieldops::rank(&net, &ro, at, &line, need, now, limit as usize)
+        .map_err(|reason| ApiError::invalid("repair_order", reason.as_str()))?;
     Ok(Json(
         found
             .into_iter()
@@ -199,4 +138,291 @@ async fn repair_order_candidates(
             })
             .collect(),
     ))
+}
+
+// ------------------------------------------------------------------------------------ assignment
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AssignTo {
+    pub technician_id: i64,
+    /// Planned start; default: keep the current one (or now).
+    #[serde(default)]
+    pub scheduled_for: Option<DateTime<Utc>>,
+}
+
+/// Give an order to a technician (the dispatcher's drag and drop). Started work is not
+/// reassigned (409).
+#[utoipa::path(post, path = "/api/v1/repair-orders/{id}/assign", tag = "dispatch", params(("id" = i64, Path)),
+    request_body = AssignTo, security(("bearer" = [])),
+    responses((status = 200, body = RepairOrder), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn assign(
+    State(st): State<AppState>,
+    me: AuthUser,
+    Id(id): Id,
+    Body(a): Body<AssignTo>,
+) -> ApiResult<Json<RepairOrder>> {
+    me.require(STAFF)?;
+    let tech = match st.store.get_technician(a.technician_id).await {
+        Ok(t) => t,
+        Err(crm_core::StoreError::NotFound { .. }) => {
+            return Err(ApiError::invalid("technician_id", "no such technician"))
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let cur = st.store.get_repair_order(id).await?;
+    let ro = st
+        .store
+        .set_dispatch(
+            me.actor(),
+            id,
+            &DispatchDecision::Assign {
+                station_id: tech.station_id,
+                technician_id: tech.id,
+                scheduled_for: a.scheduled_for.or(cur.scheduled_for).unwrap_or_else(Utc::now),
+                route_seq: None,
+            },
+        )
+        .await?;
+    let _ = st.events.send(FieldEvent::dispatch(&ro));
+    Ok(Json(ro))
+}
+
+/// Assign an order to its best candidate now, or record why nobody can take it.
+#[utoipa::path(post, path = "/api/v1/repair-orders/{id}/auto-assign", tag = "dispatch", params(("id" = i64, Path)),
+    security(("bearer" = [])),
+    responses((status = 200, body = RepairOrder), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn auto_assign(State(st): State<AppState>, me: AuthUser, Id(id): Id) -> ApiResult<Json<RepairOrder>> {
+    me.require(STAFF)?;
+    let ro = fieldops::auto_assign(st.store.as_ref(), me.actor(), id, Utc::now()).await?;
+    let _ = st.events.send(FieldEvent::dispatch(&ro));
+    Ok(Json(ro))
+}
+
+#[derive(Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct PlanRequest {
+    /// The day to plan (default today, UTC).
+    #[serde(default)]
+    pub date: Option<NaiveDate>,
+    /// Search effort (100–200000, default 20000).
+    #[serde(default)]
+    pub iterations: Option<u64>,
+    /// The same seed and input give the same plan (default 1).
+    #[serde(default)]
+    pub seed: Option<u64>,
+}
+
+/// Plan (or re-plan) a day: one route per technician with a shift, open orders that are not
+/// started; started work is frozen, and today's routes start from the technicians' last
+/// positions. Every order left out carries a reason.
+#[utoipa::path(post, path = "/api/v1/dispatch/plan", tag = "dispatch", request_body = PlanRequest, security(("bearer" = [])),
+    responses((status = 200, body = fieldops::DayPlan), (status = 422, body = ErrorBody)))]
+async fn plan(
+    State(st): State<AppState>,
+    me: AuthUser,
+    Body(p): Body<PlanRequest>,
+) -> ApiResult<Json<fieldops::DayPlan>> {
+    me.require(MANAGERS)?;
+    let now = Utc::now();
+    let iterations = p.iterations.unwrap_or(20_000);
+    if !(100..=200_000).contains(&iterations) {
+        return Err(ApiError::invalid("iterations", "100 to 200000"));
+    }
+    let date = p.date.unwrap_or(now.date_naive());
+    let plan = fieldops::plan_day(
+        st.store.as_ref(),
+        me.actor(),
+        date,
+        now,
+        st.settings.travel_speed_kmh,
+        iterations,
+        p.seed.unwrap_or(1),
+    )
+    .await?;
+    let _ = st.events.send(FieldEvent::Planned { date });
+    Ok(Json(plan))
+}
+
+// ------------------------------------------------------------------------------------ the board
+
+#[derive(Serialize, ToSchema)]
+pub struct BoardStation {
+    pub id: i64,
+    pub name: String,
+    pub lat: f64,
+    pub lon: f64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct BoardTechnician {
+    pub id: i64,
+    pub name: String,
+    pub station_id: i64,
+    pub lat: Option<f64>,
+    pub lon: Option<f64>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct BoardOrder {
+    pub id: i64,
+    pub status: RepairStatus,
+    pub task_status: Option<TaskStatus>,
+    pub technician_id: Option<i64>,
+    pub station_id: Option<i64>,
+    pub lat: Option<f64>,
+    pub lon: Option<f64>,
+    pub product_line: String,
+    pub scheduled_for: Option<DateTime<Utc>>,
+    pub route_seq: Option<u32>,
+    pub unassigned_reason: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Board {
+    /// Tile URL template for the map (empty: none).
+    pub tiles_url: String,
+    pub stations: Vec<BoardStation>,
+    pub technicians: Vec<BoardTechnician>,
+    /// Open orders; a technician's route is their orders by `route_seq`, then planned start.
+    pub orders: Vec<BoardOrder>,
+}
+
+/// Everything the dispatcher's map shows; `/api/v1/dispatch/ws` then streams changes.
+#[utoipa::path(get, path = "/api/v1/dispatch/board", tag = "dispatch", security(("bearer" = [])),
+    responses((status = 200, body = Board)))]
+async fn board(State(st): State<AppState>, me: AuthUser) -> ApiResult<Json<Board>> {
+    me.require(STAFF)?;
+    let stations = st.store.list_stations().await?;
+    let technicians = st.store.list_technicians(None).await?;
+    let mut orders = vec![];
+    for ro in st.store.open_repair_orders(5_000).await? {
+        let (at, line) = fieldops::order_facts(st.store.as_ref(), &ro).await?;
+        orders.push(BoardOrder {
+            id: ro.id,
+            status: ro.status,
+            task_status: ro.task_status,
+            technician_id: ro.technician_id,
+            station_id: ro.station_id,
+            lat: at.map(|p| p.lat),
+            lon: at.map(|p| p.lon),
+            product_line: line,
+            scheduled_for: ro.scheduled_for,
+            route_seq: ro.route_seq,
+            unassigned_reason: ro.unassigned_reason,
+        });
+    }
+    Ok(Json(Board {
+        tiles_url: st.settings.map_tiles_url.clone(),
+        stations: stations
+            .into_iter()
+            .map(|s| BoardStation {
+                id: s.id,
+                name: s.name,
+                lat: s.location.lat,
+                lon: s.location.lon,
+            })
+            .collect(),
+        technicians: technicians
+            .into_iter()
+            .map(|t| BoardTechnician {
+                id: t.id,
+                name: t.name,
+                station_id: t.station_id,
+                lat: t.location.map(|l| l.lat),
+                lon: t.location.map(|l| l.lon),
+            })
+            .collect(),
+        orders,
+    }))
+}
+
+#[derive(Deserialize)]
+struct TokenParam {
+    token: String,
+}
+
+/// Live field events (positions, task steps, assignments, plans, stock alerts) as JSON text
+/// messages. Browsers cannot set headers on a WebSocket, so the token comes as `?token=`.
+async fn dispatch_socket(
+    State(st): State<AppState>,
+    Params(p): Params<TokenParam>,
+    ws: WebSocketUpgrade,
+) -> ApiResult<Response> {
+    let user = st
+        .store
+        .session_user(&token_hash(&p.token), Utc::now())
+        .await?
+        .ok_or_else(|| ApiError::unauthorized("token unknown or expired"))?;
+    if !STAFF.contains(&user.role) {
+        return Err(ApiError::forbidden());
+    }
+    let rx = st.events.subscribe();
+    Ok(ws.on_upgrade(move |socket| feed(socket, rx)))
+}
+
+async fn feed(mut socket: WebSocket, mut rx: tokio::sync::broadcast::Receiver<FieldEvent>) {
+    loop {
+        tokio::select! {
+            ev = rx.recv() => match ev {
+                Ok(ev) => {
+                    let text = serde_json::to_string(&ev).unwrap_or_default();
+                    if socket.send(Message::Text(text.into())).await.is_err() {
+                        break;
+                    }
+                }
+                // Fell behind: tell the page to reload the board.
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                    if socket.send(Message::Text(r#"{"type":"resync"}"#.into())).await.is_err() {
+                        break;
+                    }
+                }
+                Err(_) => break,
+            },
+            msg = socket.recv() => match msg {
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
+                _ => {}
+            },
+        }
+    }
+}
+
+// ------------------------------------------------------------------------------------ stock
+
+/// Move parts from one station to another: both ledger movements reference the transfer, and a
+/// transfer the source cannot cover changes nothing (409).
+#[utoipa::path(post, path = "/api/v1/stock/transfers", tag = "dispatch", request_body = NewTransfer, security(("bearer" = [])),
+    responses((status = 201, body = Transfer), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn transfer(
+    State(st): State<AppState>,
+    me: AuthUser,
+    Body(t): Body<NewTransfer>,
+) -> ApiResult<(StatusCode, Json<Transfer>)> {
+    me.require(STAFF)?;
+    let out = st.store.transfer_stock(me.actor(), &t).await?;
+    Ok((StatusCode::CREATED, Json(out)))
+}
+
+/// Book a stocktake: each counted part's variance against the ledger becomes a movement
+/// referencing it.
+#[utoipa::path(post, path = "/api/v1/stations/{id}/stocktakes", tag = "dispatch", params(("id" = i64, Path)),
+    request_body = NewStocktake, security(("bearer" = [])),
+    responses((status = 201, body = Stocktake), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn stocktake(
+    State(st): State<AppState>,
+    me: AuthUser,
+    Id(id): Id,
+    Body(t): Body<NewStocktake>,
+) -> ApiResult<(StatusCode, Json<Stocktake>)> {
+    me.require(MANAGERS)?;
+    let out = st.store.stocktake(me.actor(), id, &t).await?;
+    Ok((StatusCode::CREATED, Json(out)))
+}
+
+/// Parts below their safety stock, at every station.
+#[utoipa::path(get, path = "/api/v1/stock/alerts", tag = "dispatch", security(("bearer" = [])),
+    responses((status = 200, body = Vec<StockLevel>)))]
+async fn stock_alerts(State(st): State<AppState>, me: AuthUser) -> ApiResult<Json<Vec<StockLevel>>> {
+    me.require(STAFF)?;
+    Ok(Json(st.store.stock_alerts().await?))
 }

@@ -11,12 +11,15 @@ use utoipa::ToSchema;
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorBody {
     /// Machine-readable code: `bad_request`, `invalid`, `unauthorized`, `forbidden`, `not_found`,
-    /// `conflict`, `unsupported_media_type`, `unavailable`, `internal`.
+    /// `conflict`, `too_large`, `unsupported_media_type`, `unavailable`, `internal`.
     pub error: &'static str,
     pub message: String,
     /// The offending input, as a JSON path (`phones[0].number`) or a query/path parameter name.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
+    /// For a refused status change: the actions allowed now.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allowed: Option<Vec<String>>,
 }
 
 #[derive(Debug)]
@@ -33,6 +36,7 @@ impl ApiError {
                 error,
                 message: message.into(),
                 field,
+                allowed: None,
             },
         }
     }
@@ -62,6 +66,17 @@ impl ApiError {
             "unsupported_media_type",
             "send Content-Type: application/json",
             None,
+        )
+    }
+    pub fn too_large(field: &str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", message, Some(field.into()))
+    }
+    pub fn wrong_media_type(field: &str, message: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            message,
+            Some(field.into()),
         )
     }
     pub fn unavailable(message: impl Into<String>) -> Self {

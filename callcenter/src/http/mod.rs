@@ -9,6 +9,7 @@ mod docs;
 pub mod error;
 pub mod extract;
 mod metrics;
+mod tech;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -32,6 +33,31 @@ pub use metrics::Metrics;
 pub struct Settings {
     pub session_ttl: chrono::Duration,
     pub screen_pop: ScreenPopSettings,
+    /// Where uploaded photos and signatures are written (`data_dir/files`).
+    pub files_dir: std::path::PathBuf,
+    /// Largest photo accepted, in bytes.
+    pub photo_max_bytes: usize,
+    /// Map tiles for the dispatcher's page, `{z}/{x}/{y}` placeholders; empty: no tiles.
+    pub map_tiles_url: String,
+    /// Travel speed for ETAs and day plans.
+    pub travel_speed_kmh: f64,
+    /// Assign new repair orders to the best candidate as they are created.
+    pub auto_assign: bool,
+}
+
+impl Settings {
+    /// Defaults for tests and embedding: files under `files_dir`.
+    pub fn new(files_dir: std::path::PathBuf) -> Settings {
+        Settings {
+            session_ttl: chrono::Duration::hours(12),
+            screen_pop: ScreenPopSettings::default(),
+            files_dir,
+            photo_max_bytes: 8 * 1024 * 1024,
+            map_tiles_url: String::new(),
+            travel_speed_kmh: 40.0,
+            auto_assign: true,
+        }
+    }
 }
 
 #[derive(Clone)]
@@ -45,6 +71,8 @@ pub struct AppState {
     pub dialer: Option<crate::voice::Dialer>,
     /// The ACD's agent desk and wallboard, when the voice front end runs.
     pub desk: Option<crate::center::Desk>,
+    /// Live field events for the dispatcher's map.
+    pub events: tokio::sync::broadcast::Sender<crate::fieldops::FieldEvent>,
     /// Verified against when a username is unknown, so login timing does not reveal users.
     dummy_hash: Arc<String>,
 }
@@ -58,6 +86,7 @@ impl AppState {
             voice: None,
             dialer: None,
             desk: None,
+            events: tokio::sync::broadcast::channel(1024).0,
             dummy_hash: Arc::new(auth::hash_password("not a real password")),
         }
     }
@@ -86,6 +115,8 @@ impl AppState {
         (name = "knowledge base", description = "FAQ and fault → fix articles"),
         (name = "users", description = "Users and the audit log"),
         (name = "calls", description = "Call detail records"),
+        (name = "technician", description = "The technician's mobile task API: own tasks, status flow, check-in, report, parts, photos, signature, position. Every write takes an Idempotency-Key header."),
+        (name = "dispatch", description = "Auto-assignment, day plans, the dispatcher's board (page at /dispatch; WebSocket at /api/v1/dispatch/ws), station stock operations"),
         (name = "call center", description = "The agent desk's wrap-up and the supervisor wallboard (pages at /desk and /wallboard; WebSockets at /api/v1/agent/ws and /api/v1/wallboard/ws)"),
     )
 )]
@@ -112,6 +143,7 @@ pub fn app(state: AppState) -> Router {
         .merge(crm::router())
         .merge(desk::router())
         .merge(dispatch::router())
+        .merge(tech::router())
         .split_for_parts();
     let openapi = Arc::new(openapi);
     Router::new()
@@ -128,6 +160,7 @@ pub fn app(state: AppState) -> Router {
         .route("/", get(docs::index))
         .merge(api_router)
         .merge(desk::pages())
+        .merge(dispatch::pages())
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(extract::MAX_BODY))
         .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))

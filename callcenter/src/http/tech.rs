@@ -1,0 +1,523 @@
+//! The technician's mobile task API (`/api/v1/tech/…`). A technician login sees and changes only
+//! the repair orders assigned to it: anybody else's is 404, whatever the route. Every write
+//! takes an `Idempotency-Key` header, so a request retried over a flaky mobile network is applied
+//! once and answered the same.
+
+use axum::extract::{FromRequest, Multipart, Request, State};
+use axum::http::{header, StatusCode};
+use axum::Json;
+use base64::Engine;
+use chrono::{DateTime, Duration, Timelike, Utc};
+use crm_core::field::*;
+use crm_core::model::Role;
+use crm_core::types::{GeoPoint, Text};
+use crm_core::StoreError;
+use dispatch::candidates::Point;
+use dispatch::travel::StraightLine;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::auth::AuthUser;
+use super::error::{ApiError, ApiResult, ErrorBody};
+use super::extract::{parse_json, Id};
+use super::AppState;
+use crate::fieldops::{self, FieldEvent};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    let (paths, spec, photos) = routes!(add_photo);
+    OpenApiRouter::new()
+        .routes(routes!(list_tasks))
+        .routes(routes!(get_task))
+        .routes(routes!(change_status))
+        .routes(routes!(report))
+        .routes(routes!(use_part))
+        // Photos are larger than JSON bodies; the handler enforces its own limit while reading.
+        .routes((paths, spec, photos.layer(axum::extract::DefaultBodyLimit::disable())))
+        .routes(routes!(sign))
+        .routes(routes!(report_position))
+}
+
+/// The technician record behind the login; other roles are refused.
+fn technician(me: &AuthUser) -> ApiResult<i64> {
+    me.require(&[Role::Technician])?;
+    me.user.technician_id.ok_or_else(ApiError::forbidden)
+}
+
+const IDEMPOTENCY_KEY: &str = "Idempotency-Key";
+
+fn idempotency_key(req_headers: &axum::http::HeaderMap) -> ApiResult<Option<String>> {
+    let Some(v) = req_headers.get(IDEMPOTENCY_KEY) else {
+        return Ok(None);
+    };
+    let key = v
+        .to_str()
+        .ok()
+        .filter(|k| (1..=255).contains(&k.len()) && k.bytes().all(|b| b.is_ascii_graphic()))
+        .ok_or_else(|| ApiError::bad_request(Some(IDEMPOTENCY_KEY), "1 to 255 visible ASCII characters"))?;
+    Ok(Some(key.to_string()))
+}
+
+fn fingerprint(parts: &[&[u8]]) -> String {
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update((p.len() as u64).to_be_bytes());
+        h.update(p);
+    }
+    hex::encode(h.finalize())
+}
+
+/// A JSON write body with its idempotency key; the fingerprint covers method, path and body.
+pub struct Write<T> {
+    body: T,
+    idempotency: Option<Idempotency>,
+}
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Write<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let key = idempotency_key(req.headers())?;
+        let is_json = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|ct| {
+                ct.split(';')
+                    .next()
+                    .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"))
+            });
+        if !is_json {
+            return Err(ApiError::unsupported_media_type());
+        }
+        let method = req.method().as_str().to_string();
+        let path = req.uri().path().to_string();
+        let bytes = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(|e| ApiError::bad_request(None, format!("cannot read body: {e}")))?;
+        let body = parse_json(&bytes)?;
+        Ok(Write {
+            body,
+            idempotency: key.map(|key| Idempotency {
+                key,
+                fingerprint: fingerprint(&[method.as_bytes(), path.as_bytes(), &bytes]),
+            }),
+        })
+    }
+}
+
+async fn apply(
+    st: &AppState,
+    me: &AuthUser,
+    tech: i64,
+    id: i64,
+    idem: Option<&Idempotency>,
+    w: &TaskWrite,
+) -> ApiResult<Task> {
+    match st.store.task_write(me.actor(), tech, id, idem, w).await {
+        Ok(task) => {
+            let _ = st.events.send(FieldEvent::Task {
+                repair_order_id: id,
+                technician_id: tech,
+                status: task.status,
+            });
+            Ok(task)
+        }
+        Err(StoreError::Conflict { field, message }) if field == "action" => {
+            let mut e = ApiError::from(StoreError::Conflict { field, message });
+            if let Ok(task) = st.store.tech_task(tech, id).await {
+                e.body.allowed = Some(task.allowed.iter().map(|a| a.as_str().to_string()).collect());
+            }
+            Err(e)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+// ------------------------------------------------------------------------------------ reading
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Day {
+    /// On today's route, in visiting order.
+    Today,
+    /// Planned for a later day.
+    Upcoming,
+    /// Not yet scheduled.
+    Unscheduled,
+    /// Finished today.
+    Done,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TaskItem {
+    #[serde(flatten)]
+    pub task: Task,
+    pub day: Day,
+    /// Estimated arrival, from the technician's last reported position (today's open visits).
+    pub eta: Option<DateTime<Utc>>,
+}
+
+/// The technician's own tasks: today's route in order with ETAs, then upcoming and unscheduled
+/// ones, then those finished today.
+#[utoipa::path(get, path = "/api/v1/tech/tasks", tag = "technician", security(("bearer" = [])),
+    responses((status = 200, body = Vec<TaskItem>), (status = 403, body = ErrorBody)))]
+async fn list_tasks(State(st): State<AppState>, me: AuthUser) -> ApiResult<Json<Vec<TaskItem>>> {
+    let tech = technician(&me)?;
+    let now = Utc::now();
+    let today = now.date_naive();
+    let midnight = now - Duration::seconds(i64::from(now.time().num_seconds_from_midnight()));
+    let tasks = st.store.tech_tasks(tech, midnight).await?;
+    let me_tech = st.store.get_technician(tech).await?;
+    let from = match me_tech.location {
+        Some(l) => Some(l),
+        None => st.store.get_station(me_tech.station_id).await.ok().map(|s| s.location),
+    };
+    let mut items: Vec<TaskItem> = tasks
+        .into_iter()
+        .map(|task| {
+            let finished = matches!(task.status, TaskStatus::Completed | TaskStatus::CannotComplete);
+            let day = match task.scheduled_for {
+                _ if finished => Day::Done,
+                None => Day::Unscheduled,
+                Some(s) if s.date_naive() <= today => Day::Today,
+                Some(_) => Day::Upcoming,
+            };
+            TaskItem { task, day, eta: None }
+        })
+        .collect();
+    let rank = |d: Day| match d {
+        Day::Today => 0,
+        Day::Upcoming => 1,
+        Day::Unscheduled => 2,
+        Day::Done => 3,
+    };
+    items.sort_by_key(|i| {
+        (
+            rank(i.day),
+            i.task.route_seq.unwrap_or(u32::MAX),
+            i.task.scheduled_for,
+            i.task.repair_order_id,
+        )
+    });
+    if let Some(from) = from {
+        let travel = StraightLine::new(st.settings.travel_speed_kmh, 1.3, from.lat);
+        let today_idx: Vec<usize> = (0..items.len()).filter(|&i| items[i].day == Day::Today).collect();
+        let visits: Vec<_> = today_idx
+            .iter()
+            .map(|&i| {
+                let t = &items[i].task;
+                let at = t.customer.address.as_ref().and_then(|a| a.location).unwrap_or(from);
+                (
+                    Point {
+                        lat: at.lat,
+                        lon: at.lon,
+                    },
+                    t.scheduled_for,
+                    t.duration_minutes,
+                    t.check_in.as_ref().map(|c| c.at),
+                )
+            })
+            .collect();
+        let etas = fieldops::etas(
+            &travel,
+            now,
+            Point {
+                lat: from.lat,
+                lon: from.lon,
+            },
+            &visits,
+        );
+        for (&i, eta) in today_idx.iter().zip(etas) {
+            items[i].eta = Some(eta);
+        }
+    }
+    Ok(Json(items))
+}
+
+#[utoipa::path(get, path = "/api/v1/tech/tasks/{id}", tag = "technician", params(("id" = i64, Path)), security(("bearer" = [])),
+    responses((status = 200, body = Task), (status = 404, body = ErrorBody)))]
+async fn get_task(State(st): State<AppState>, me: AuthUser, Id(id): Id) -> ApiResult<Json<Task>> {
+    let tech = technician(&me)?;
+    Ok(Json(st.store.tech_task(tech, id).await?))
+}
+
+// ------------------------------------------------------------------------------------ writes
+
+/// Move the task along: `accept`, `depart` (en route), `check_in` (on site; send `location`, the
+/// distance from the customer's address is recorded), `pause`, `resume`, `complete` (needs the
+/// work done and labour hours reported), `cannot_complete` (send `reason`). An action not allowed
+/// now is 409, with `allowed` listing the ones that are.
+#[utoipa::path(post, path = "/api/v1/tech/tasks/{id}/status", tag = "technician", params(("id" = i64, Path),
+    ("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key are applied once and answered the same")),
+    request_body = TaskStep, security(("bearer" = [])),
+    responses((status = 200, body = Task), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn change_status(
+    State(st): State<AppState>,
+    me: AuthUser,
+    Id(id): Id,
+    w: Write<TaskStep>,
+) -> ApiResult<Json<Task>> {
+    let tech = technician(&me)?;
+    let task = apply(&st, &me, tech, id, w.idempotency.as_ref(), &TaskWrite::Step(w.body)).await?;
+    Ok(Json(task))
+}
+
+/// Record the diagnosis (a fault code from the model's catalogue), the work done and labour
+/// hours. Fields left out keep their value. On site or paused only.
+#[utoipa::path(put, path = "/api/v1/tech/tasks/{id}/report", tag = "technician", params(("id" = i64, Path),
+    ("Idempotency-Key" = Option<String>, Header)),
+    request_body = TaskReport, security(("bearer" = [])),
+    responses((status = 200, body = Task), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn report(State(st): State<AppState>, me: AuthUser, Id(id): Id, w: Write<TaskReport>) -> ApiResult<Json<Task>> {
+    let tech = technician(&me)?;
+    Ok(Json(
+        apply(&st, &me, tech, id, w.idempotency.as_ref(), &TaskWrite::Report(w.body)).await?,
+    ))
+}
+
+/// Record a part used: taken from the station's stock (409 when there is not enough), billed to
+/// the warranty when the asset's coverage includes parts today, else to the customer.
+#[utoipa::path(post, path = "/api/v1/tech/tasks/{id}/parts", tag = "technician", params(("id" = i64, Path),
+    ("Idempotency-Key" = Option<String>, Header)),
+    request_body = NewPartUse, security(("bearer" = [])),
+    responses((status = 200, body = Task), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn use_part(State(st): State<AppState>, me: AuthUser, Id(id): Id, w: Write<NewPartUse>) -> ApiResult<Json<Task>> {
+    let tech = technician(&me)?;
+    let task = apply(&st, &me, tech, id, w.idempotency.as_ref(), &TaskWrite::Part(w.body)).await?;
+    if let Some(station) = task.station_id {
+        alert_low_stock(&st, station).await;
+    }
+    Ok(Json(task))
+}
+
+async fn alert_low_stock(st: &AppState, station: i64) {
+    if let Ok(levels) = st.store.stock_levels(station).await {
+        for l in levels.into_iter().filter(|l| l.below_safety_stock) {
+            let _ = st.events.send(FieldEvent::StockAlert {
+                station_id: station,
+                part_id: l.part_id,
+                quantity: l.quantity,
+                safety_stock: l.safety_stock,
+            });
+        }
+    }
+}
+
+/// What a photo is, from its first bytes; the declared type must agree.
+fn sniff(bytes: &[u8]) -> Option<(&'static str, &'static str)> {
+    if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
+        Some(("image/jpeg", "jpg"))
+    } else if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
+        Some(("image/png", "png"))
+    } else if bytes.len() >= 12 && &bytes[..4] == b"RIFF" && &bytes[8..12] == b"WEBP" {
+        Some(("image/webp", "webp"))
+    } else {
+        None
+    }
+}
+
+/// Write a file under `files_dir/<kind>/<order>/<sha256>.<ext>` (whole or not at all).
+async fn store_file(
+    st: &AppState,
+    kind: &str,
+    id: i64,
+    bytes: &[u8],
+    content_type: &str,
+    ext: &str,
+) -> ApiResult<StoredFile> {
+    let sha = hex::encode(Sha256::digest(bytes));
+    let rel = format!("{kind}/{id}/{sha}.{ext}");
+    let path = st.settings.files_dir.join(&rel);
+    let write = async {
+        if let Some(dir) = path.parent() {
+            tokio::fs::create_dir_all(dir).await?;
+        }
+        let tmp = path.with_extension("part");
+        tokio::fs::write(&tmp, bytes).await?;
+        tokio::fs::rename(&tmp, &path).await
+    };
+    if let Err(e) = write.await {
+        tracing::error!(error = %e, "cannot store an uploaded file");
+        return Err(ApiError::internal());
+    }
+    Ok(StoredFile {
+        path: rel,
+        content_type: content_type.into(),
+        bytes: bytes.len() as u64,
+        sha256: sha,
+    })
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct PhotoUpload {
+    /// JPEG, PNG or WebP, up to the configured size (8 MiB by default).
+    #[schema(value_type = String, format = Binary)]
+    photo: Vec<u8>,
+}
+
+/// Upload a photo (multipart/form-data, field `photo`): JPEG, PNG or WebP, checked by content;
+/// larger than the limit → 413; stored on disk. The same photo twice is kept once.
+#[utoipa::path(post, path = "/api/v1/tech/tasks/{id}/photos", tag = "technician", params(("id" = i64, Path),
+    ("Idempotency-Key" = Option<String>, Header)),
+    request_body(content = PhotoUpload, content_type = "multipart/form-data"), security(("bearer" = [])),
+    responses((status = 200, body = Task), (status = 404, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn add_photo(State(st): State<AppState>, me: AuthUser, Id(id): Id, req: Request) -> ApiResult<Json<Task>> {
+    let tech = technician(&me)?;
+    let key = idempotency_key(req.headers())?;
+    let path = req.uri().path().to_string();
+    // Someone else's task: 404 before anything is read or written.
+    st.store.tech_task(tech, id).await?;
+    let mut form = Multipart::from_request(req, &st)
+        .await
+        .map_err(|e| ApiError::wrong_media_type("photo", format!("send multipart/form-data: {e}")))?;
+    let limit = st.settings.photo_max_bytes;
+    let mut photo: Option<(Vec<u8>, String)> = None;
+    while let Some(mut field) = form
+        .next_field()
+        .await
+        .map_err(|e| ApiError::bad_request(Some("photo"), format!("malformed multipart body: {e}")))?
+    {
+        if field.name() != Some("photo") {
+            return Err(ApiError::invalid(
+                field.name().unwrap_or("").to_string(),
+                "unknown field; send `photo`",
+            ));
+        }
+        let declared = field.content_type().unwrap_or("").to_string();
+        let mut buf = Vec::new();
+        while let Some(chunk) = field
+            .chunk()
+            .await
+            .map_err(|e| ApiError::bad_request(Some("photo"), format!("upload interrupted: {e}")))?
+        {
+            if buf.len() + chunk.len() > limit {
+                return Err(ApiError::too_large(
+                    "photo",
+                    format!("photos are limited to {} KiB", limit / 1024),
+                ));
+            }
+            buf.extend_from_slice(&chunk);
+        }
+        photo = Some((buf, declared));
+    }
+    let Some((bytes, declared)) = photo else {
+        return Err(ApiError::invalid("photo", "missing"));
+    };
+    if bytes.is_empty() {
+        return Err(ApiError::invalid("photo", "empty file"));
+    }
+    let Some((content_type, ext)) = sniff(&bytes) else {
+        return Err(ApiError::wrong_media_type("photo", "only JPEG, PNG or WebP photos"));
+    };
+    if !declared.is_empty() && !declared.eq_ignore_ascii_case(content_type) {
+        return Err(ApiError::wrong_media_type(
+            "photo",
+            format!("declared {declared} but the file is {content_type}"),
+        ));
+    }
+    let file = store_file(&st, "photos", id, &bytes, content_type, ext).await?;
+    let idem = key.map(|key| Idempotency {
+        key,
+        fingerprint: fingerprint(&[b"POST", path.as_bytes(), file.sha256.as_bytes()]),
+    });
+    Ok(Json(
+        apply(&st, &me, tech, id, idem.as_ref(), &TaskWrite::Photo(file)).await?,
+    ))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewSignature {
+    /// Who signed.
+    pub signed_by: Text,
+    /// The signature drawn on the device, as a PNG in base64 (at most 256 KiB).
+    pub png_base64: String,
+}
+
+/// The customer's signature on completion. On site or paused only.
+#[utoipa::path(put, path = "/api/v1/tech/tasks/{id}/signature", tag = "technician", params(("id" = i64, Path),
+    ("Idempotency-Key" = Option<String>, Header)),
+    request_body = NewSignature, security(("bearer" = [])),
+    responses((status = 200, body = Task), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn sign(State(st): State<AppState>, me: AuthUser, Id(id): Id, w: Write<NewSignature>) -> ApiResult<Json<Task>> {
+    let tech = technician(&me)?;
+    st.store.tech_task(tech, id).await?;
+    if w.body.png_base64.len() > 350_000 {
+        return Err(ApiError::too_large("png_base64", "signatures are limited to 256 KiB"));
+    }
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(w.body.png_base64.trim())
+        .map_err(|_| ApiError::invalid("png_base64", "not base64"))?;
+    if sniff(&bytes).map(|s| s.0) != Some("image/png") {
+        return Err(ApiError::invalid("png_base64", "not a PNG image"));
+    }
+    let file = store_file(&st, "signatures", id, &bytes, "image/png", "png").await?;
+    let write = TaskWrite::Signature {
+        signed_by: w.body.signed_by,
+        file,
+    };
+    Ok(Json(apply(&st, &me, tech, id, w.idempotency.as_ref(), &write).await?))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PositionReport {
+    pub lat: f64,
+    pub lon: f64,
+    /// When the device took the fix (default: now). At most a day old, not in the future.
+    #[serde(default)]
+    pub at: Option<DateTime<Utc>>,
+    /// Horizontal accuracy in metres; fixes worse than 500 m are not used.
+    #[serde(default)]
+    pub accuracy_m: Option<f64>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct PositionAck {
+    /// Send the next report after this long (or on moving 200 m).
+    pub next_report_seconds: u32,
+}
+
+/// Report where the technician is. Older reports than the last are ignored; the dispatcher's map
+/// shows each one live.
+#[utoipa::path(post, path = "/api/v1/tech/position", tag = "technician",
+    params(("Idempotency-Key" = Option<String>, Header, description = "Accepted; a position report is idempotent by its time")),
+    request_body = PositionReport, security(("bearer" = [])),
+    responses((status = 202, body = PositionAck), (status = 422, body = ErrorBody)))]
+async fn report_position(
+    State(st): State<AppState>,
+    me: AuthUser,
+    w: Write<PositionReport>,
+) -> ApiResult<(StatusCode, Json<PositionAck>)> {
+    let tech = technician(&me)?;
+    let p = w.body;
+    let at = GeoPoint::new(p.lat, p.lon).map_err(|e| ApiError::invalid("lat", e.0))?;
+    let now = Utc::now();
+    let time = p.at.unwrap_or(now);
+    if time > now + Duration::minutes(2) || time < now - Duration::days(1) {
+        return Err(ApiError::invalid(
+            "at",
+            "must be within the last day and not in the future",
+        ));
+    }
+    let ack = PositionAck {
+        next_report_seconds: 30,
+    };
+    if p.accuracy_m.is_some_and(|a| !(0.0..=500.0).contains(&a)) {
+        return Ok((StatusCode::ACCEPTED, Json(ack)));
+    }
+    if st.store.record_position(tech, at, time).await? {
+        let _ = st.events.send(FieldEvent::Position {
+            technician_id: tech,
+            lat: at.lat,
+            lon: at.lon,
+            at: time,
+        });
+    }
+    Ok((StatusCode::ACCEPTED, Json(ack)))
+}
