@@ -90,7 +90,7 @@ impl Default for Need {
         Need {
             level: 1,
             sla_hours: 48,
-            days: 3,
+            days: 7,
         }
     }
 }
@@ -340,6 +340,7 @@ pub async fn plan_day(
     // Jobs, and the work already started (frozen).
     let mut jobs = vec![];
     let mut frozen: HashMap<i64, (i64, Point, f64)> = HashMap::new();
+    let mut frozen_ids = vec![];
     let mut unplaceable = vec![];
     for ro in store.open_repair_orders(100_000).await? {
         let on_day = ro.scheduled_for.is_none_or(|s| s.date_naive() == date);
@@ -353,8 +354,12 @@ pub async fn plan_day(
         };
         if ro.task_status.is_some_and(TaskStatus::started) || ro.status == RepairStatus::InProgress {
             if let Some(t) = ro.technician_id {
-                frozen.insert(t, (ro.id, at, f64::from(ro.duration_minutes)));
+                // The technician continues from the last started visit, after all of them.
+                let f = frozen.entry(t).or_insert((ro.id, at, 0.0));
+                f.1 = at;
+                f.2 += f64::from(ro.duration_minutes);
             }
+            frozen_ids.push(ro.id);
             continue;
         }
         let skill = line_index(&line);
@@ -503,11 +508,14 @@ pub async fn plan_day(
         date,
         routes,
         unassigned,
-        frozen: frozen.values().map(|f| f.0).collect(),
+        frozen: frozen_ids,
         travel_minutes: (plan.travel * 10.0).round() / 10.0,
         iterations: done,
     })
 }
+
+/// A visit on today's route: where, planned start, minutes on site, check-in time if there.
+pub type Visit = (Point, Option<DateTime<Utc>>, u32, Option<DateTime<Utc>>);
 
 /// Estimated arrival at each of a technician's open visits today, in route order, from where
 /// they are now: a visit begins no earlier than its planned start; work on site counts from the
@@ -516,7 +524,7 @@ pub fn etas(
     travel: &dyn TravelModel,
     now: DateTime<Utc>,
     from: Point,
-    visits: &[(Point, Option<DateTime<Utc>>, u32, Option<DateTime<Utc>>)],
+    visits: &[Visit],
 ) -> Vec<DateTime<Utc>> {
     let mut t = now;
     let mut at = from;

@@ -927,8 +927,16 @@ pub fn generate(seed: u64, today: NaiveDate, size: DemoSize) -> DemoData {
             })
             .collect();
         near.sort_by(|a, b| a.0.total_cmp(&b.0));
-        let early = dt.technician.shifts.first().is_some_and(|s| s.opens.format("%H").to_string() == "07");
-        let hours: [(u32, u32); 3] = if early { [(8, 0), (10, 30), (13, 30)] } else { [(11, 0), (13, 30), (16, 0)] };
+        let early = dt
+            .technician
+            .shifts
+            .first()
+            .is_some_and(|s| s.opens.format("%H").to_string() == "07");
+        let hours: [(u32, u32); 3] = if early {
+            [(8, 0), (10, 30), (13, 30)]
+        } else {
+            [(11, 0), (13, 30), (16, 0)]
+        };
         for (&(_, asset), (h, m)) in near.iter().zip(hours) {
             taken[asset] = true;
             visits.push(DemoVisit {
@@ -1184,6 +1192,9 @@ mod tests {
         let assets: std::collections::HashSet<_> = a.visits.iter().map(|v| v.asset).collect();
         assert_eq!(assets.len(), a.visits.len());
         assert!(a.visits.iter().all(|v| v.start.date_naive() == today));
-        assert!(a.visits.chunks(3).all(|w| w[0].start < w[1].start && w[1].start < w[2].start));
+        assert!(a
+            .visits
+            .chunks(3)
+            .all(|w| w[0].start < w[1].start && w[1].start < w[2].start));
     }
 }

@@ -5,5 +5,6 @@ mod api;
 mod browser;
 mod cli;
 mod desk;
+mod field;
 mod sip;
 mod support;

@@ -138,7 +138,7 @@ pub fn metric(text: &str, name: &str) -> u64 {
 
 /// A scenario of ours: a known customer calls, presses 1, types an asset's serial number and
 /// `#`, hears its warranty status, and the IVR ends the call with a BYE that sipp answers.
-fn serial_scenario(caller: &str, digits: &str) -> String {
+pub fn serial_scenario(caller: &str, digits: &str) -> String {
     let mut keys = String::new();
     for d in "1".chars().chain(digits.chars()).chain("#".chars()) {
         let name = match d {

@@ -42,6 +42,8 @@ pub struct Server {
     pub sip: std::net::SocketAddr,
     pub stdout: String,
     stderr_file: PathBuf,
+    /// The server's `data_dir` (uploads, voicemail); removed on drop.
+    pub data_dir: PathBuf,
     pub client: reqwest::Client,
 }
 
@@ -68,9 +70,13 @@ impl Server {
     pub async fn start_in(db: &TestDb, ivr: &Path, args: &[&str], env: &[(&str, &str)]) -> Server {
         let stderr_file = temp_path("stderr.log");
         let stderr = std::fs::File::create(&stderr_file).expect("stderr file");
+        let data_dir = temp_path("data");
         let mut cmd = Command::new(BIN);
-        cmd.args(["serve", "--http", "127.0.0.1:0", "--database-url", db.url()])
-            .args(["--sip", "127.0.0.1:0", "--ivr-dir", ivr.to_str().expect("utf-8 path")])
+        cmd.args(["serve", "--http", "127.0.0.1:0", "--database-url", db.url()]);
+        if !args.contains(&"--data-dir") {
+            cmd.args(["--data-dir", data_dir.to_str().expect("utf-8 path")]);
+        }
+        cmd.args(["--sip", "127.0.0.1:0", "--ivr-dir", ivr.to_str().expect("utf-8 path")])
             .args(args)
             .env_remove("RUST_LOG")
             .stdin(Stdio::null())
@@ -119,6 +125,7 @@ impl Server {
             sip,
             stdout,
             stderr_file,
+            data_dir,
             client: reqwest::Client::new(),
         }
     }
@@ -224,6 +231,7 @@ impl Drop for Server {
             terminate(&mut self.child);
         }
         let _ = std::fs::remove_file(&self.stderr_file);
+        let _ = std::fs::remove_dir_all(&self.data_dir);
     }
 }
 

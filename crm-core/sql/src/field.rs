@@ -290,7 +290,6 @@ impl This {
         let on_site = [TaskStatus::OnSite, TaskStatus::Paused];
         match w {
             TaskWrite::Step(step) => {
-                step.validate()?;
                 let Some(next) = task.status.after(step.action) else {
                     let allowed: Vec<&str> = task.allowed.iter().map(|a| a.as_str()).collect();
                     return Err(StoreError::conflict(
@@ -303,6 +302,7 @@ impl This {
                         ),
                     ));
                 };
+                step.validate()?;
                 if step.action == TaskAction::Complete && (task.work_done.is_none() || task.labour_hours.is_none()) {
                     return Err(StoreError::invalid("work_done", "record the work done and labour hours before completing"));
                 }

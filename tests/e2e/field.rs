@@ -1,0 +1,557 @@
+//! Field service end to end: a call becomes a repair order, dispatch assigns it, and the
+//! technician works it through the mobile API to completion; the API's isolation matrix,
+//! idempotent retries, upload limits; day plans, the dispatcher's board and live feed; stock.
+
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use serde_json::{json, Value};
+
+use crate::sip::{newest_cdr, require_sipp, serial_scenario, sipp, Workdir};
+use crate::support::Server;
+
+/// A 1×1 PNG.
+const PNG: &[u8] = &[
+    0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0x00, 0x00, 0x00, 0x0D, 0x49, 0x48, 0x44, 0x52, 0x00, 0x00, 0x00,
+    0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x06, 0x00, 0x00, 0x00, 0x1F, 0x15, 0xC4, 0x89, 0x00, 0x00, 0x00, 0x0D, 0x49,
+    0x44, 0x41, 0x54, 0x78, 0x9C, 0x63, 0xF8, 0xCF, 0xC0, 0xF0, 0x1F, 0x00, 0x05, 0x00, 0x01, 0xFF, 0x89, 0x99, 0x3D,
+    0x1D, 0x00, 0x00, 0x00, 0x00, 0x49, 0x45, 0x4E, 0x44, 0xAE, 0x42, 0x60, 0x82,
+];
+
+/// A JSON write with an optional Idempotency-Key.
+async fn write(
+    server: &Server,
+    method: reqwest::Method,
+    token: &str,
+    path: &str,
+    key: Option<&str>,
+    body: Value,
+) -> (u16, Value) {
+    let mut r = server
+        .client
+        .request(method, server.url(path))
+        .bearer_auth(token)
+        .json(&body);
+    if let Some(k) = key {
+        r = r.header("Idempotency-Key", k);
+    }
+    let resp = r.send().await.expect("request");
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+async fn post(server: &Server, token: &str, path: &str, key: Option<&str>, body: Value) -> (u16, Value) {
+    write(server, reqwest::Method::POST, token, path, key, body).await
+}
+
+async fn put(server: &Server, token: &str, path: &str, body: Value) -> (u16, Value) {
+    write(server, reqwest::Method::PUT, token, path, None, body).await
+}
+
+/// A multipart upload of one `photo` field.
+async fn upload(
+    server: &Server,
+    token: &str,
+    id: i64,
+    bytes: &[u8],
+    content_type: &str,
+    key: Option<&str>,
+) -> (u16, Value) {
+    let boundary = "aftercare-test-boundary";
+    let mut body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"photo\"; filename=\"p\"\r\nContent-Type: {content_type}\r\n\r\n"
+    )
+    .into_bytes();
+    body.extend_from_slice(bytes);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    let mut r = server
+        .client
+        .post(server.url(&format!("/api/v1/tech/tasks/{id}/photos")))
+        .bearer_auth(token)
+        .header("content-type", format!("multipart/form-data; boundary={boundary}"))
+        .body(body);
+    if let Some(k) = key {
+        r = r.header("Idempotency-Key", k);
+    }
+    let resp = r.send().await.expect("upload");
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+/// A login for a technician record.
+async fn technician_login(server: &Server, admin: &str, technician_id: i64) -> String {
+    let username = format!("field{technician_id}");
+    let (status, body) = server
+        .post(
+            admin,
+            "/api/v1/users",
+            json!({"username": username, "display_name": "Field Tech", "role": "technician",
+                   "technician_id": technician_id, "password": "field-secret"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    server.login(&username, "field-secret").await
+}
+
+async fn step(server: &Server, token: &str, id: i64, body: Value) -> Value {
+    let (status, task) = post(
+        server,
+        token,
+        &format!("/api/v1/tech/tasks/{id}/status"),
+        None,
+        body.clone(),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}: {task}");
+    task
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_becomes_a_repair_order_that_is_assigned_and_worked_to_completion() {
+    require_sipp();
+    let db = crm_sql::testing::TestDb::sqlite().await;
+    let server = Server::demo(&db).await;
+    let agent = server.login("agent1", "demo").await;
+    let admin = server.login("admin", "demo").await;
+
+    // A known customer calls and types their serial number: the call record names them.
+    let (_, customers) = server.get(&agent, "/api/v1/customers?limit=50").await;
+    let mut pick = None;
+    for c in customers.as_array().unwrap() {
+        let located = c["addresses"][0]["location"].is_object();
+        if c["kind"] != "person" || c["phones"].as_array().unwrap().is_empty() || !located {
+            continue;
+        }
+        let (_, assets) = server
+            .get(&agent, &format!("/api/v1/customers/{}/assets", c["id"]))
+            .await;
+        if let Some(a) = assets.as_array().unwrap().first() {
+            pick = Some((c.clone(), a.clone()));
+            break;
+        }
+    }
+    let (customer, asset) = pick.expect("a demo person with an address and an asset");
+    let phone = customer["phones"][0]["number"].as_str().unwrap();
+    let digits: String = asset["serial"]
+        .as_str()
+        .unwrap()
+        .chars()
+        .filter(|c| c.is_ascii_digit())
+        .collect();
+    let dir = Workdir::new();
+    std::fs::write(dir.0.join("serial.xml"), serial_scenario(phone, &digits)).unwrap();
+    let (code, log) = sipp(&dir.0, &server, &["-sf", "serial.xml"]);
+    assert_eq!(code, 0, "{log}");
+    let cdr = newest_cdr(&server, &agent).await;
+    assert_eq!(cdr["customer_id"], customer["id"], "{cdr}");
+
+    // The agent files the call as a repair order; dispatch assigns it at once.
+    let (status, filed) = server
+        .post(
+            &agent,
+            "/api/v1/desk/wrap-up",
+            json!({"call_id": cdr["call_id"], "customer_id": customer["id"], "disposition": "repair_order",
+                   "subject": "Machine stops mid-cycle", "notes": "Stops after ten minutes.", "asset_id": asset["id"]}),
+        )
+        .await;
+    assert_eq!(status, 201, "{filed}");
+    let ro = &filed["repair_order"];
+    let id = ro["id"].as_i64().unwrap();
+    assert_eq!(ro["status"], "assigned", "auto-assigned: {ro}");
+    assert_eq!(ro["task_status"], "assigned");
+    assert!(ro["unassigned_reason"].is_null());
+    let tech_id = ro["technician_id"].as_i64().unwrap();
+    let station_id = ro["station_id"].as_i64().unwrap();
+    assert!(ro["scheduled_for"].is_string(), "{ro}");
+
+    let tech = technician_login(&server, &admin, tech_id).await;
+    let (status, list) = server.get(&tech, "/api/v1/tech/tasks").await;
+    assert_eq!(status, 200, "{list}");
+    let mine = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["repair_order_id"] == id)
+        .expect("the new task is listed");
+    assert_eq!(mine["customer"]["id"], customer["id"]);
+    assert_eq!(mine["allowed"], json!(["accept"]));
+
+    // Accept with an idempotency key; the retry is answered the same and applied once.
+    let path = format!("/api/v1/tech/tasks/{id}/status");
+    let (s1, first) = post(&server, &tech, &path, Some("accept-1"), json!({"action": "accept"})).await;
+    let (s2, again) = post(&server, &tech, &path, Some("accept-1"), json!({"action": "accept"})).await;
+    assert_eq!((s1, s2), (200, 200), "{first} {again}");
+    assert_eq!(first, again);
+    assert_eq!(first["history"].as_array().unwrap().len(), 1, "applied once");
+    step(&server, &tech, id, json!({"action": "depart"})).await;
+    let home = &customer["addresses"][0]["location"];
+    let on_site = step(
+        &server,
+        &tech,
+        id,
+        json!({"action": "check_in", "location": {"lat": home["lat"], "lon": home["lon"]}}),
+    )
+    .await;
+    assert_eq!(on_site["status"], "on_site");
+    assert_eq!(on_site["check_in"]["distance_m"], 0.0);
+
+    // Diagnosis from the model's fault catalogue, work, labour.
+    let (_, model) = server
+        .get(&agent, &format!("/api/v1/product-models/{}", asset["model_id"]))
+        .await;
+    let code = model["fault_codes"][0]["code"].as_str().unwrap();
+    let (status, reported) = put(
+        &server,
+        &tech,
+        &format!("/api/v1/tech/tasks/{id}/report"),
+        json!({"fault_code": code, "diagnosis": "Worn motor brushes", "work_done": "Replaced the brushes", "labour_hours": 1.25}),
+    )
+    .await;
+    assert_eq!(status, 200, "{reported}");
+    assert_eq!(reported["fault_code"], code);
+
+    // A part from the station's stock: the ledger goes down by one, with the order as cause.
+    let (_, parts) = server.get(&agent, "/api/v1/parts").await;
+    let part = parts[0]["id"].as_i64().unwrap();
+    let (status, body) = server
+        .post(
+            &admin,
+            &format!("/api/v1/stations/{station_id}/stock"),
+            json!({"part_id": part, "delta": 2, "reason": "receipt", "reference": "delivery:e2e"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let level = |levels: &Value| {
+        levels
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["part_id"] == part)
+            .map(|l| l["quantity"].as_i64().unwrap())
+            .unwrap()
+    };
+    let (_, before) = server
+        .get(&agent, &format!("/api/v1/stations/{station_id}/stock"))
+        .await;
+    let (status, used) = post(
+        &server,
+        &tech,
+        &format!("/api/v1/tech/tasks/{id}/parts"),
+        Some("part-1"),
+        json!({"part_id": part, "quantity": 1}),
+    )
+    .await;
+    assert_eq!(status, 200, "{used}");
+    let billing = used["parts"][0]["billing"].as_str().unwrap();
+    let covered = asset["warranty"]["covers_parts"].as_bool().unwrap();
+    assert_eq!(billing, if covered { "warranty" } else { "paid" }, "{used}");
+    let (_, after) = server
+        .get(&agent, &format!("/api/v1/stations/{station_id}/stock"))
+        .await;
+    assert_eq!(level(&after), level(&before) - 1);
+    let (_, moves) = server
+        .get(
+            &admin,
+            &format!("/api/v1/stations/{station_id}/stock/movements?limit=1"),
+        )
+        .await;
+    assert_eq!(moves[0]["reference"], format!("repair_order:{id}"));
+
+    // A photo and the customer's signature, stored on disk.
+    let (status, with_photo) = upload(&server, &tech, id, PNG, "image/png", Some("photo-1")).await;
+    assert_eq!(status, 200, "{with_photo}");
+    let sha = with_photo["photos"][0]["sha256"].as_str().unwrap();
+    let stored = server.data_dir.join(format!("files/photos/{id}/{sha}.png"));
+    assert_eq!(std::fs::read(&stored).expect("the photo is on disk"), PNG);
+    let png_b64 = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, PNG);
+    let (status, signed) = put(
+        &server,
+        &tech,
+        &format!("/api/v1/tech/tasks/{id}/signature"),
+        json!({"signed_by": customer["name"], "png_base64": png_b64}),
+    )
+    .await;
+    assert_eq!(status, 200, "{signed}");
+    assert_eq!(signed["signature"]["signed_by"], customer["name"]);
+
+    let done = step(&server, &tech, id, json!({"action": "complete"})).await;
+    assert_eq!(
+        (done["status"].as_str(), done["repair_status"].as_str()),
+        (Some("completed"), Some("completed"))
+    );
+    let (_, ro) = server.get(&agent, &format!("/api/v1/repair-orders/{id}")).await;
+    assert_eq!(ro["status"], "completed");
+    assert!(ro["completed_at"].is_string());
+    let (_, list) = server.get(&tech, "/api/v1/tech/tasks").await;
+    let item = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["repair_order_id"] == id)
+        .unwrap();
+    assert_eq!(item["day"], "done");
+}
+
+/// Demo technicians have today's route; each may read and write only their own tasks.
+async fn technicians_see_and_change_only_their_own_tasks(db: crm_sql::testing::TestDb) {
+    let server = Server::start(
+        &db,
+        &["--demo"],
+        &[("AFTERCARE_DEMO_CUSTOMERS", "150"), ("AFTERCARE_PHOTO_MAX_KIB", "16")],
+    )
+    .await;
+    let tech1 = server.login("tech1", "demo").await;
+    let tech2 = server.login("tech2", "demo").await;
+    let agent = server.login("agent1", "demo").await;
+
+    let (status, list) = server.get(&tech1, "/api/v1/tech/tasks").await;
+    assert_eq!(status, 200, "{list}");
+    let today: Vec<&Value> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["day"] == "today")
+        .collect();
+    assert_eq!(today.len(), 3, "three visits today: {list}");
+    let seqs: Vec<i64> = today.iter().map(|t| t["route_seq"].as_i64().unwrap()).collect();
+    assert_eq!(seqs, [1, 2, 3], "in route order");
+    let etas: Vec<&str> = today.iter().map(|t| t["eta"].as_str().expect("an ETA")).collect();
+    assert!(etas.windows(2).all(|w| w[0] <= w[1]), "{etas:?}");
+    let mine = today[0]["repair_order_id"].as_i64().unwrap();
+    let (_, other) = server.get(&tech2, "/api/v1/tech/tasks").await;
+    let theirs = other[0]["repair_order_id"].as_i64().unwrap();
+
+    // The matrix: every route on another technician's task is 404 and changes nothing.
+    let (status, _) = server.get(&tech1, &format!("/api/v1/tech/tasks/{theirs}")).await;
+    assert_eq!(status, 404);
+    let writes: Vec<(reqwest::Method, String, Value)> = vec![
+        (reqwest::Method::POST, "status".into(), json!({"action": "accept"})),
+        (reqwest::Method::PUT, "report".into(), json!({"work_done": "x"})),
+        (
+            reqwest::Method::POST,
+            "parts".into(),
+            json!({"part_id": 1, "quantity": 1}),
+        ),
+        (
+            reqwest::Method::PUT,
+            "signature".into(),
+            json!({"signed_by": "X", "png_base64": "AA=="}),
+        ),
+    ];
+    for (m, route, body) in writes {
+        let (status, err) = write(
+            &server,
+            m,
+            &tech1,
+            &format!("/api/v1/tech/tasks/{theirs}/{route}"),
+            Some("k"),
+            body,
+        )
+        .await;
+        assert_eq!(status, 404, "{route}: {err}");
+    }
+    let (status, _) = upload(&server, &tech1, theirs, PNG, "image/png", None).await;
+    assert_eq!(status, 404, "photos");
+    let (_, untouched) = server.get(&tech2, &format!("/api/v1/tech/tasks/{theirs}")).await;
+    assert_eq!(untouched["status"], "assigned");
+    assert!(untouched["history"].as_array().unwrap().is_empty());
+    // Only technicians use this API; it is in the OpenAPI document.
+    let (status, _) = server.get(&agent, "/api/v1/tech/tasks").await;
+    assert_eq!(status, 403);
+    let (_, doc) = server.get("", "/openapi.json").await;
+    for p in [
+        "tasks",
+        "tasks/{id}",
+        "tasks/{id}/status",
+        "tasks/{id}/report",
+        "tasks/{id}/parts",
+        "tasks/{id}/photos",
+        "tasks/{id}/signature",
+        "position",
+    ] {
+        assert!(
+            doc["paths"][format!("/api/v1/tech/{p}")].is_object(),
+            "{p} is documented"
+        );
+    }
+
+    // An illegal step is 409 with the allowed ones.
+    let path = format!("/api/v1/tech/tasks/{mine}/status");
+    let (status, err) = post(&server, &tech1, &path, None, json!({"action": "complete"})).await;
+    assert_eq!((status, err["allowed"].clone()), (409, json!(["accept"])), "{err}");
+    // A key reused for a different request is refused.
+    let (status, _) = post(&server, &tech1, &path, Some("k1"), json!({"action": "accept"})).await;
+    assert_eq!(status, 200);
+    let (status, err) = post(&server, &tech1, &path, Some("k1"), json!({"action": "depart"})).await;
+    assert_eq!((status, err["field"].as_str()), (409, Some("Idempotency-Key")), "{err}");
+    let (status, err) = post(&server, &tech1, &path, None, json!({"action": "check_in"})).await;
+    assert_eq!((status, err["field"].as_str()), (409, Some("action")), "{err}");
+    step(&server, &tech1, mine, json!({"action": "depart"})).await;
+    let (status, err) = post(&server, &tech1, &path, None, json!({"action": "check_in"})).await;
+    assert_eq!((status, err["field"].as_str()), (422, Some("location")), "{err}");
+    step(
+        &server,
+        &tech1,
+        mine,
+        json!({"action": "check_in", "location": {"lat": 50.0, "lon": 8.0}}),
+    )
+    .await;
+
+    // Upload limits: type by content, size by configuration; nothing is stored.
+    let (status, err) = upload(&server, &tech1, mine, b"plain text, not a photo", "image/png", None).await;
+    assert_eq!((status, err["field"].as_str()), (415, Some("photo")), "{err}");
+    let mut big = PNG.to_vec();
+    big.resize(17 * 1024, 0);
+    let (status, err) = upload(&server, &tech1, mine, &big, "image/png", None).await;
+    assert_eq!((status, err["field"].as_str()), (413, Some("photo")), "{err}");
+    let (status, err) = upload(&server, &tech1, mine, PNG, "image/jpeg", None).await;
+    assert_eq!(status, 415, "{err}");
+    let (_, task) = server.get(&tech1, &format!("/api/v1/tech/tasks/{mine}")).await;
+    assert!(task["photos"].as_array().unwrap().is_empty());
+    assert!(!server.data_dir.join(format!("files/photos/{mine}")).exists());
+    // Completing needs the report.
+    let (status, err) = post(&server, &tech1, &path, None, json!({"action": "complete"})).await;
+    assert_eq!((status, err["field"].as_str()), (422, Some("work_done")), "{err}");
+}
+
+/// The dispatcher's board follows positions live; a day plan keeps started work with its
+/// technician and gives every order left out a reason; drag-and-drop reassignment refuses started
+/// work; stock moves between stations and is counted.
+async fn dispatch_board_plans_and_stock(db: crm_sql::testing::TestDb) {
+    let server = Server::demo(&db).await;
+    let boss = server.login("supervisor", "demo").await;
+    let tech1 = server.login("tech1", "demo").await;
+    let (status, page) = {
+        let r = server.client.get(server.url("/dispatch")).send().await.unwrap();
+        (r.status().as_u16(), r.text().await.unwrap())
+    };
+    assert_eq!(status, 200);
+    assert!(page.contains("/api/v1/dispatch/board") && page.contains("/api/v1/dispatch/ws"));
+
+    let ws_url = format!(
+        "{}/api/v1/dispatch/ws?token={boss}",
+        server.base.replacen("http", "ws", 1)
+    );
+    let (mut ws, _) = tokio_tungstenite::connect_async(ws_url).await.expect("dispatch socket");
+    let (status, _) = post(
+        &server,
+        &tech1,
+        "/api/v1/tech/position",
+        Some("pos-1"),
+        json!({"lat": 50.11, "lon": 8.68}),
+    )
+    .await;
+    assert_eq!(status, 202);
+    let ev = tokio::time::timeout(Duration::from_secs(5), ws.next())
+        .await
+        .expect("a live event")
+        .unwrap()
+        .unwrap();
+    let ev: Value = serde_json::from_str(ev.to_text().unwrap()).unwrap();
+    assert_eq!(
+        (ev["type"].as_str(), ev["lat"].as_f64()),
+        (Some("position"), Some(50.11)),
+        "{ev}"
+    );
+
+    // tech1 starts their first visit: frozen for planning and reassignment.
+    let (_, list) = server.get(&tech1, "/api/v1/tech/tasks").await;
+    let started = list[0]["repair_order_id"].as_i64().unwrap();
+    let second = list[1]["repair_order_id"].as_i64().unwrap();
+    step(&server, &tech1, started, json!({"action": "accept"})).await;
+    step(&server, &tech1, started, json!({"action": "depart"})).await;
+    let (_, board) = server.get(&boss, "/api/v1/dispatch/board").await;
+    let techs = board["technicians"].as_array().unwrap();
+    let me = techs
+        .iter()
+        .find(|t| t["lat"] == json!(50.11))
+        .expect("tech1 at the reported position");
+    let other = techs.iter().find(|t| t["id"] != me["id"]).unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    let (status, err) = server
+        .post(
+            &boss,
+            &format!("/api/v1/repair-orders/{started}/assign"),
+            json!({"technician_id": other}),
+        )
+        .await;
+    assert_eq!((status, err["field"].as_str()), (409, Some("technician_id")), "{err}");
+    let (status, moved) = server
+        .post(
+            &boss,
+            &format!("/api/v1/repair-orders/{second}/assign"),
+            json!({"technician_id": other}),
+        )
+        .await;
+    assert_eq!((status, moved["technician_id"].as_i64()), (200, Some(other)), "{moved}");
+
+    let (status, plan) = server
+        .post(&boss, "/api/v1/dispatch/plan", json!({"iterations": 2000, "seed": 7}))
+        .await;
+    assert_eq!(status, 200, "{plan}");
+    assert!(plan["frozen"].as_array().unwrap().contains(&json!(started)), "{plan}");
+    for u in plan["unassigned"].as_array().unwrap() {
+        let r = u["reason"].as_str().unwrap();
+        assert!(
+            ["no_skill_match", "no_capacity", "window_infeasible", "parts_missing"].contains(&r),
+            "{u}"
+        );
+    }
+    let planned: usize = plan["routes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["orders"].as_array().unwrap().len())
+        .sum();
+    let (_, board) = server.get(&boss, "/api/v1/dispatch/board").await;
+    let orders = board["orders"].as_array().unwrap();
+    let frozen = plan["frozen"].as_array().unwrap();
+    let on_routes = orders
+        .iter()
+        .filter(|o| o["route_seq"].is_number() && !frozen.contains(&o["id"]))
+        .count();
+    assert_eq!(on_routes, planned, "every planned order carries its place on the route");
+    assert!(orders
+        .iter()
+        .filter(|o| o["technician_id"].is_null())
+        .all(|o| o["unassigned_reason"].is_string()));
+    let started_now = orders.iter().find(|o| o["id"] == started).unwrap();
+    assert_eq!(started_now["technician_id"], me["id"], "started work stays");
+
+    // Stock: a transfer the source cannot cover changes nothing; a stocktake books the variance.
+    let (_, parts) = server.get(&boss, "/api/v1/parts").await;
+    let part = parts[0]["id"].as_i64().unwrap();
+    let (_, stations) = server.get(&boss, "/api/v1/stations").await;
+    let (a, b) = (stations[0]["id"].as_i64().unwrap(), stations[1]["id"].as_i64().unwrap());
+    let (status, take) = server
+        .post(
+            &boss,
+            &format!("/api/v1/stations/{a}/stocktakes"),
+            json!({"counts": [{"part_id": part, "counted": 4}]}),
+        )
+        .await;
+    assert_eq!(status, 201, "{take}");
+    assert_eq!(take["lines"][0]["counted"], 4);
+    let transfer = |q: u32| json!({"from_station_id": a, "to_station_id": b, "part_id": part, "quantity": q});
+    let (status, err) = server.post(&boss, "/api/v1/stock/transfers", transfer(5)).await;
+    assert_eq!((status, err["field"].as_str()), (409, Some("quantity")), "{err}");
+    let (status, tr) = server.post(&boss, "/api/v1/stock/transfers", transfer(3)).await;
+    assert_eq!(status, 201, "{tr}");
+    let (_, moves) = server
+        .get(&boss, &format!("/api/v1/stations/{b}/stock/movements?limit=1"))
+        .await;
+    assert_eq!(moves[0]["reference"], format!("transfer:{}", tr["id"]));
+    let (status, alerts) = server.get(&boss, "/api/v1/stock/alerts").await;
+    assert_eq!(status, 200);
+    assert!(alerts
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|l| l["quantity"].as_i64() < l["safety_stock"].as_i64()));
+}
+
+crate::on_both_backends!(
+    technicians_see_and_change_only_their_own_tasks,
+    dispatch_board_plans_and_stock
+);
