@@ -520,12 +520,7 @@ pub type Visit = (Point, Option<DateTime<Utc>>, u32, Option<DateTime<Utc>>);
 /// Estimated arrival at each of a technician's open visits today, in route order, from where
 /// they are now: a visit begins no earlier than its planned start; work on site counts from the
 /// check-in.
-pub fn etas(
-    travel: &dyn TravelModel,
-    now: DateTime<Utc>,
-    from: Point,
-    visits: &[Visit],
-) -> Vec<DateTime<Utc>> {
+pub fn etas(travel: &dyn TravelModel, now: DateTime<Utc>, from: Point, visits: &[Visit]) -> Vec<DateTime<Utc>> {
     let mut t = now;
     let mut at = from;
     let mut out = vec![];
