@@ -18,16 +18,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        let is_json = req
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|ct| {
-                ct.split(';')
-                    .next()
-                    .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"))
-            });
-        if !is_json {
+        if !is_json(req.headers()) {
             return Err(ApiError::unsupported_media_type());
         }
         let bytes = axum::body::Bytes::from_request(req, state)
@@ -35,6 +26,18 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
             .map_err(|e| ApiError::bad_request(None, format!("cannot read body: {e}")))?;
         parse_json(&bytes).map(Body)
     }
+}
+
+/// The request says its body is `application/json`.
+pub fn is_json(headers: &axum::http::HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| {
+            ct.split(';')
+                .next()
+                .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"))
+        })
 }
 
 /// Parse JSON, telling syntax errors (400) from content errors (422, with the field path).

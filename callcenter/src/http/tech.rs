@@ -4,7 +4,7 @@
 //! once and answered the same.
 
 use axum::extract::{FromRequest, Multipart, Request, State};
-use axum::http::{header, StatusCode};
+use axum::http::StatusCode;
 use axum::Json;
 use base64::Engine;
 use chrono::{DateTime, Duration, Timelike, Utc};
@@ -23,7 +23,7 @@ use utoipa_axum::routes;
 
 use super::auth::AuthUser;
 use super::error::{ApiError, ApiResult, ErrorBody};
-use super::extract::{parse_json, Id};
+use super::extract::{is_json, parse_json, Id};
 use super::AppState;
 use crate::fieldops::{self, FieldEvent};
 
@@ -81,16 +81,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Write<T> {
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
         let key = idempotency_key(req.headers())?;
-        let is_json = req
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|ct| {
-                ct.split(';')
-                    .next()
-                    .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"))
-            });
-        if !is_json {
+        if !is_json(req.headers()) {
             return Err(ApiError::unsupported_media_type());
         }
         let method = req.method().as_str().to_string();
