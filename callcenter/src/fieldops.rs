@@ -2,11 +2,11 @@
 //! store, runs the dispatch engine's cores (candidate search, day planner) and writes their
 //! decisions back. The clock is read by the callers and passed in as `now`.
 //!
-//! Shift times are taken as UTC, like the rest of the service's scheduling.
+//! Shifts are local times at the technician's station (its time zone); everything else is UTC.
 
 use std::collections::HashMap;
 
-use chrono::{DateTime, Datelike, Duration, NaiveDate, TimeZone, Timelike, Utc};
+use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveTime, TimeZone, Timelike, Utc};
 use crm_core::field::{DispatchDecision, TaskStatus};
 use crm_core::model::{Actor, RepairOrder, RepairStatus, Station, Technician};
 use crm_core::{Store, StoreResult};
@@ -140,6 +140,7 @@ impl Network {
     pub fn index(&self, now: DateTime<Utc>, days: i64, fallback: Point) -> Index {
         let day0 = midnight(now.date_naive());
         let station_at: HashMap<i64, Point> = self.stock.iter().map(|s| (s.id, s.at)).collect();
+        let tz_of: HashMap<i64, chrono_tz::Tz> = self.stations.iter().map(|s| (s.id, s.time_zone.tz())).collect();
         let techs = self
             .technicians
             .iter()
@@ -150,9 +151,10 @@ impl Network {
                     let day = day0 + Duration::days(d);
                     let weekday = day.weekday().number_from_monday() as u8;
                     let n = minute(day).div_euclid(1440);
+                    let tz = tz_of.get(&t.station_id).copied().unwrap_or(chrono_tz::UTC);
                     for s in t.shifts.iter().filter(|s| s.weekday == weekday) {
-                        let from = minute(day) + i64::from(s.opens.num_seconds_from_midnight() / 60);
-                        let to = minute(day) + i64::from(s.closes.num_seconds_from_midnight() / 60);
+                        let from = minute(local_to_utc(day.date_naive(), tz, s.opens));
+                        let to = minute(local_to_utc(day.date_naive(), tz, s.closes));
                         shifts.push((from, to));
                         *free.entry(n).or_insert(0u32) += (to - from).max(0) as u32;
                     }
@@ -209,7 +211,7 @@ pub fn rank(
         at,
         skills: vec![(product_line.to_string(), need.level)],
         minutes: ro.duration_minutes,
-        parts: vec![],
+        parts: ro.parts_needed.iter().map(|p| (p.part_id, p.quantity)).collect(),
         window: (minute(now), minute(day0 + Duration::days(need.days))),
         deadline: minute(ro.created_at + Duration::hours(i64::from(need.sla_hours))),
     };
@@ -272,6 +274,14 @@ pub async fn dispatch_new(st: &crate::http::AppState, actor: Actor, ro: RepairOr
     match auto_assign(st.store.as_ref(), actor, ro.id, Utc::now()).await {
         Ok(done) => {
             let _ = st.events.send(FieldEvent::dispatch(&done));
+            let urgent = st
+                .store
+                .get_ticket(done.ticket_id)
+                .await
+                .is_ok_and(|t| t.priority == crm_core::model::Priority::Urgent);
+            if urgent {
+                replan_soon(st, "urgent order");
+            }
             done
         }
         Err(e) => {
@@ -279,6 +289,88 @@ pub async fn dispatch_new(st: &crate::http::AppState, actor: Actor, ro: RepairOr
             ro
         }
     }
+}
+
+// ---------------------------------------------------------------- re-planning
+
+/// Re-plans today in the background when asked to; requests that arrive while one runs are
+/// coalesced into one more run after it.
+#[derive(Default)]
+pub struct Replanner {
+    /// (running, asked again meanwhile)
+    state: std::sync::Mutex<(bool, bool)>,
+}
+
+/// An urgent order arrived or a technician fell behind: re-plan today (started work stays).
+pub fn replan_soon(st: &crate::http::AppState, why: &'static str) {
+    {
+        let mut s = st.replan.state.lock().unwrap_or_else(|e| e.into_inner());
+        if s.0 {
+            s.1 = true;
+            return;
+        }
+        *s = (true, false);
+    }
+    let st = st.clone();
+    tokio::spawn(async move {
+        loop {
+            let now = Utc::now();
+            let date = now.date_naive();
+            match plan_day(
+                st.store.as_ref(),
+                Actor::SYSTEM,
+                date,
+                now,
+                st.settings.travel_speed_kmh,
+                5_000,
+                1,
+            )
+            .await
+            {
+                Ok(plan) => {
+                    tracing::info!(
+                        reason = why,
+                        routes = plan.routes.len(),
+                        unassigned = plan.unassigned.len(),
+                        "re-planned today"
+                    );
+                    let _ = st.events.send(FieldEvent::Planned { date });
+                }
+                Err(e) => tracing::warn!(reason = why, error = %e, "re-planning failed"),
+            }
+            let mut s = st.replan.state.lock().unwrap_or_else(|e| e.into_inner());
+            if !s.1 {
+                *s = (false, false);
+                break;
+            }
+            s.1 = false;
+        }
+    });
+}
+
+/// Whether a technician at `at` can no longer reach their next visit today in time (30 minutes
+/// of slack past its planned start).
+pub async fn falls_behind(
+    store: &dyn Store,
+    technician_id: i64,
+    at: Point,
+    now: DateTime<Utc>,
+    speed_kmh: f64,
+) -> StoreResult<bool> {
+    let tasks = store.tech_tasks(technician_id, midnight(now.date_naive())).await?;
+    let next = tasks.iter().find(|t| {
+        matches!(t.status, TaskStatus::Assigned | TaskStatus::Accepted)
+            && t.scheduled_for.is_some_and(|s| s.date_naive() == now.date_naive())
+    });
+    let Some(next) = next else { return Ok(false) };
+    let Some(to) = next.customer.address.as_ref().and_then(|a| a.location) else {
+        return Ok(false);
+    };
+    let travel = StraightLine::new(speed_kmh, 1.3, at.lat);
+    let eta = now + Duration::seconds((travel.minutes(at, point(to)) * 60.0) as i64);
+    Ok(next
+        .scheduled_for
+        .is_some_and(|planned| eta > planned + Duration::minutes(30)))
 }
 
 // ---------------------------------------------------------------- day plans
@@ -311,10 +403,244 @@ pub struct DayPlan {
     pub iterations: u64,
 }
 
-/// Plan `date` for every technician with a shift that day: open orders not yet started, with
-/// the visit on that day or not yet scheduled. Started work is frozen (its technician's route
-/// starts where it is, once it is done); today, a route starts at the technician's last
-/// reported position. Writes every decision back; returns the plan.
+/// A shift boundary (local time at the station) as a UTC instant on `date`.
+pub fn local_to_utc(date: NaiveDate, tz: chrono_tz::Tz, t: NaiveTime) -> DateTime<Utc> {
+    use chrono::TimeZone as _;
+    let local = date.and_time(t);
+    tz.from_local_datetime(&local)
+        .earliest()
+        // A shift starting in a spring-forward gap starts an hour later.
+        .or_else(|| tz.from_local_datetime(&(local + Duration::hours(1))).earliest())
+        .map(|d| d.with_timezone(&Utc))
+        .unwrap_or_else(|| midnight(date) + Duration::seconds(i64::from(t.num_seconds_from_midnight())))
+}
+
+/// A day as the planner sees it, read from the store: technicians with a shift that day as
+/// vehicles, open orders not yet started (on that day or unscheduled) as jobs, and the current
+/// assignment as routes. Minutes count from UTC midnight of `date`.
+pub struct Day {
+    pub date: NaiveDate,
+    pub day0: DateTime<Utc>,
+    pub vehicles: Vec<Vehicle>,
+    /// (technician, station) of each vehicle.
+    pub techs: Vec<(i64, i64)>,
+    pub jobs: Vec<Job>,
+    /// Orders whose work has started: kept with their technician.
+    pub frozen: Vec<i64>,
+    /// Orders without a location: nobody can be routed there.
+    pub unplaceable: Vec<i64>,
+    /// The current routes (job indices per vehicle, by route order then planned start).
+    pub current: Vec<Vec<usize>>,
+    /// Product lines, in the order of their skill bits.
+    lines: Vec<String>,
+    /// Station → part → quantity on hand.
+    stock: HashMap<i64, HashMap<i64, u32>>,
+    /// Each vehicle's skills by name and level.
+    tech_skills: Vec<Vec<(String, u8)>>,
+    pub travel: StraightLine,
+}
+
+/// Any time of the visit's day, in any time zone.
+const WHOLE_DAY: (f64, f64) = (-720.0, 2160.0);
+
+impl Day {
+    fn skill(&mut self, line: &str) -> Option<usize> {
+        let i = match self.lines.iter().position(|x| x == line) {
+            Some(i) => i,
+            None => {
+                self.lines.push(line.to_string());
+                self.lines.len() - 1
+            }
+        };
+        (i < 12).then_some(i)
+    }
+
+    /// The planner's job for an order: its skill, and the stations holding all its parts
+    /// (`[-1]`, nobody, when no station does).
+    fn job(&mut self, ro: &RepairOrder, at: Point, line: &str) -> Option<Job> {
+        let skill = self.skill(line)?;
+        let stations = if ro.parts_needed.is_empty() {
+            vec![]
+        } else {
+            let mut s: Vec<i64> = self
+                .stock
+                .iter()
+                .filter(|(_, parts)| {
+                    ro.parts_needed
+                        .iter()
+                        .all(|n| parts.get(&n.part_id).is_some_and(|q| *q >= n.quantity))
+                })
+                .map(|(id, _)| *id)
+                .collect();
+            s.sort_unstable();
+            if s.is_empty() {
+                s.push(-1);
+            }
+            s
+        };
+        Some(Job {
+            id: ro.id,
+            at,
+            duration: f64::from(ro.duration_minutes),
+            window: WHOLE_DAY,
+            skills: SkillBits::need(skill, 1),
+            must: true,
+            stations,
+        })
+    }
+
+    /// Vehicles' skill bits for the product lines known so far.
+    fn set_skill_bits(&mut self) {
+        for (v, skills) in self.vehicles.iter_mut().zip(&self.tech_skills) {
+            v.skills = skills
+                .iter()
+                .filter_map(|(name, level)| {
+                    let i = self.lines.iter().position(|l| l == name).filter(|i| *i < 12)?;
+                    Some(SkillBits::have(i, *level))
+                })
+                .fold(0, |a, b| a | b);
+        }
+    }
+
+    pub fn problem(&self) -> Problem<'_> {
+        Problem {
+            vehicles: self.vehicles.clone(),
+            jobs: self.jobs.clone(),
+            travel: &self.travel,
+        }
+    }
+
+    pub fn current_plan(&self) -> Plan {
+        Plan {
+            routes: self.current.clone(),
+            unassigned: vec![],
+            travel: 0.0,
+        }
+    }
+}
+
+pub async fn day(
+    store: &dyn Store,
+    date: NaiveDate,
+    now: DateTime<Utc>,
+    speed_kmh: f64,
+    except: Option<i64>,
+) -> StoreResult<Day> {
+    let net = network(store).await?;
+    let day0 = midnight(date);
+    let today = date == now.date_naive();
+    let now_min = (minute(now) - minute(day0)) as f64;
+    let station_at: HashMap<i64, Point> = net.stations.iter().map(|s| (s.id, point(s.location))).collect();
+    let reference_lat = station_at.values().next().map_or(50.0, |p| p.lat);
+    let mut d = Day {
+        date,
+        day0,
+        vehicles: vec![],
+        techs: vec![],
+        jobs: vec![],
+        frozen: vec![],
+        unplaceable: vec![],
+        current: vec![],
+        lines: vec![],
+        tech_skills: vec![],
+        stock: net.stock.iter().map(|s| (s.id, s.parts.clone())).collect(),
+        travel: StraightLine::new(speed_kmh, 1.3, reference_lat),
+    };
+    let mut started: HashMap<i64, (Point, f64)> = HashMap::new();
+    let orders = store.open_repair_orders(100_000).await?;
+    // The order behind each job.
+    let mut assigned: Vec<&RepairOrder> = vec![];
+    for ro in &orders {
+        if Some(ro.id) == except || ro.scheduled_for.is_some_and(|s| s.date_naive() != date) {
+            continue;
+        }
+        let (at, line) = order_facts(store, ro).await?;
+        let Some(at) = at else {
+            d.unplaceable.push(ro.id);
+            continue;
+        };
+        if ro.task_status.is_some_and(TaskStatus::started) || ro.status == RepairStatus::InProgress {
+            if let Some(t) = ro.technician_id {
+                // The technician continues from the last started visit, after all of them.
+                let f = started.entry(t).or_insert((at, 0.0));
+                f.0 = at;
+                f.1 += f64::from(ro.duration_minutes);
+            }
+            d.frozen.push(ro.id);
+            continue;
+        }
+        match d.job(ro, at, &line) {
+            Some(job) => {
+                d.jobs.push(job);
+                assigned.push(ro);
+            }
+            None => d.unplaceable.push(ro.id),
+        }
+    }
+    let weekday = date.weekday().number_from_monday() as u8;
+    let tz_of: HashMap<i64, chrono_tz::Tz> = net.stations.iter().map(|s| (s.id, s.time_zone.tz())).collect();
+    for t in &net.technicians {
+        let Some(shift) = t.shifts.iter().find(|s| s.weekday == weekday) else {
+            continue;
+        };
+        let tz = tz_of.get(&t.station_id).copied().unwrap_or(chrono_tz::UTC);
+        let home = station_at
+            .get(&t.station_id)
+            .copied()
+            .unwrap_or(Point { lat: 0.0, lon: 0.0 });
+        let mut open = (minute(local_to_utc(date, tz, shift.opens)) - minute(day0)) as f64;
+        let close = (minute(local_to_utc(date, tz, shift.closes)) - minute(day0)) as f64;
+        let mut work = close - open;
+        let mut start = home;
+        if today {
+            open = open.max(now_min);
+            start = t.location.map(point).unwrap_or(home);
+        }
+        if let Some((at, minutes)) = started.get(&t.id) {
+            start = *at;
+            open += minutes;
+            work -= minutes;
+        }
+        if open >= close {
+            continue;
+        }
+        d.vehicles.push(Vehicle {
+            id: t.id,
+            start,
+            end: home,
+            shift: (open, close),
+            max_work: work.min(close - open).max(0.0),
+            skills: 0,
+            station: t.station_id,
+        });
+        d.techs.push((t.id, t.station_id));
+        d.tech_skills.push(
+            t.skills
+                .iter()
+                .map(|s| (s.name.as_str().to_string(), s.level.get()))
+                .collect(),
+        );
+    }
+    d.set_skill_bits();
+    // The current assignment, in route order.
+    d.current = d
+        .techs
+        .iter()
+        .map(|(tech, _)| {
+            let mut mine: Vec<usize> = (0..d.jobs.len())
+                .filter(|&j| assigned[j].technician_id == Some(*tech))
+                .collect();
+            mine.sort_by_key(|&j| (assigned[j].route_seq.unwrap_or(u32::MAX), assigned[j].scheduled_for));
+            mine
+        })
+        .collect();
+    Ok(d)
+}
+
+/// Plan `date` for every technician with a shift that day, starting from the current
+/// assignment (what still fits stays): open orders not started, on that day or unscheduled.
+/// Started work is frozen (its technician's route starts where it is, once it is done); today,
+/// a route starts at the technician's last reported position. Writes every decision back.
 pub async fn plan_day(
     store: &dyn Store,
     actor: Actor,
@@ -324,114 +650,11 @@ pub async fn plan_day(
     iterations: u64,
     seed: u64,
 ) -> StoreResult<DayPlan> {
-    let net = network(store).await?;
-    let day0 = midnight(date);
-    let today = date == now.date_naive();
-    let now_min = (minute(now) - minute(day0)) as f64;
-    let station_at: HashMap<i64, Point> = net.stations.iter().map(|s| (s.id, point(s.location))).collect();
-    let mut lines: Vec<String> = vec![];
-    let mut line_index = |l: &str| match lines.iter().position(|x| x == l) {
-        Some(i) => i,
-        None => {
-            lines.push(l.to_string());
-            lines.len() - 1
-        }
-    };
-    // Jobs, and the work already started (frozen).
-    let mut jobs = vec![];
-    let mut frozen: HashMap<i64, (i64, Point, f64)> = HashMap::new();
-    let mut frozen_ids = vec![];
-    let mut unplaceable = vec![];
-    for ro in store.open_repair_orders(100_000).await? {
-        let on_day = ro.scheduled_for.is_none_or(|s| s.date_naive() == date);
-        if !on_day {
-            continue;
-        }
-        let (at, line) = order_facts(store, &ro).await?;
-        let Some(at) = at else {
-            unplaceable.push(ro.id);
-            continue;
-        };
-        if ro.task_status.is_some_and(TaskStatus::started) || ro.status == RepairStatus::InProgress {
-            if let Some(t) = ro.technician_id {
-                // The technician continues from the last started visit, after all of them.
-                let f = frozen.entry(t).or_insert((ro.id, at, 0.0));
-                f.1 = at;
-                f.2 += f64::from(ro.duration_minutes);
-            }
-            frozen_ids.push(ro.id);
-            continue;
-        }
-        let skill = line_index(&line);
-        if skill >= 12 {
-            unplaceable.push(ro.id);
-            continue;
-        }
-        jobs.push((
-            ro.id,
-            Job {
-                id: ro.id,
-                at,
-                duration: f64::from(ro.duration_minutes),
-                window: (0.0, 1440.0),
-                skills: SkillBits::need(skill, 1),
-                must: true,
-            },
-        ));
-    }
-    let weekday = date.weekday().number_from_monday() as u8;
-    let mut vehicles = vec![];
-    let mut starts = vec![];
-    for t in &net.technicians {
-        let Some(shift) = t.shifts.iter().find(|s| s.weekday == weekday) else {
-            continue;
-        };
-        let home = station_at
-            .get(&t.station_id)
-            .copied()
-            .unwrap_or(Point { lat: 0.0, lon: 0.0 });
-        let mut open = f64::from(shift.opens.num_seconds_from_midnight() / 60);
-        let close = f64::from(shift.closes.num_seconds_from_midnight() / 60);
-        let mut start = home;
-        if today {
-            open = open.max(now_min);
-            start = t.location.map(point).unwrap_or(home);
-        }
-        let mut work = close - open;
-        if let Some((_, at, minutes)) = frozen.get(&t.id) {
-            start = *at;
-            open += minutes;
-            work -= minutes;
-        }
-        if open >= close {
-            continue;
-        }
-        let mut skills = 0u64;
-        for s in &t.skills {
-            if let Some(i) = lines.iter().position(|l| l == s.name.as_str()) {
-                skills |= SkillBits::have(i, s.level.get());
-            }
-        }
-        vehicles.push(Vehicle {
-            id: t.id,
-            start,
-            end: home,
-            shift: (open, close),
-            max_work: work.max(0.0),
-            skills,
-        });
-        starts.push((t.id, t.station_id));
-    }
-    let reference_lat = station_at.values().next().map_or(50.0, |p| p.lat);
-    let travel = StraightLine::new(speed_kmh, 1.3, reference_lat);
-    let problem = Problem {
-        vehicles,
-        jobs: jobs.iter().map(|(_, j)| j.clone()).collect(),
-        travel: &travel,
-    };
+    let d = day(store, date, now, speed_kmh, None).await?;
+    let problem = d.problem();
     let mut planner = Planner::new(&problem, seed);
     let mut done = 0;
-    let plan: Plan = planner.run(None, |i| {
+    let plan: Plan = planner.run(Some(&d.current_plan()), |i| {
         done = i;
         (i < iterations).then(|| i as f64 / iterations.max(1) as f64)
     });
@@ -439,13 +662,13 @@ pub async fn plan_day(
     let mut routes = vec![];
     for (v, route) in plan.routes.iter().enumerate() {
         let veh = &problem.vehicles[v];
-        let (tech, station) = starts[v];
+        let (tech, station) = d.techs[v];
         let mut t = veh.shift.0;
         let mut at = veh.start;
         let mut ids = vec![];
         for (seq, &j) in route.iter().enumerate() {
             let job = &problem.jobs[j];
-            t = (t + travel.minutes(at, job.at)).max(job.window.0);
+            t = (t + d.travel.minutes(at, job.at)).max(job.window.0);
             store
                 .set_dispatch(
                     actor,
@@ -453,7 +676,7 @@ pub async fn plan_day(
                     &DispatchDecision::Assign {
                         station_id: station,
                         technician_id: tech,
-                        scheduled_for: day0 + Duration::seconds((t * 60.0).round() as i64),
+                        scheduled_for: d.day0 + Duration::seconds((t * 60.0).round() as i64),
                         route_seq: Some(seq as u32 + 1),
                     },
                 )
@@ -467,7 +690,7 @@ pub async fn plan_day(
             .chain(std::iter::once(veh.end))
             .collect::<Vec<_>>()
             .windows(2)
-            .map(|w| travel.minutes(w[0], w[1]))
+            .map(|w| d.travel.minutes(w[0], w[1]))
             .sum();
         if !ids.is_empty() {
             routes.push(PlannedRoute {
@@ -480,8 +703,12 @@ pub async fn plan_day(
         }
     }
     let mut unassigned = vec![];
-    for &(j, reason) in &plan.unassigned {
-        let id = problem.jobs[j].id;
+    let left_out = plan
+        .unassigned
+        .iter()
+        .map(|&(j, reason)| (problem.jobs[j].id, reason))
+        .chain(d.unplaceable.iter().map(|&id| (id, Reason::WindowInfeasible)));
+    for (id, reason) in left_out {
         let reason = reason.as_str().to_string();
         store
             .set_dispatch(actor, id, &DispatchDecision::Unassigned { reason: reason.clone() })
@@ -491,27 +718,80 @@ pub async fn plan_day(
             reason,
         });
     }
-    for id in unplaceable {
-        let reason = Reason::WindowInfeasible.as_str().to_string();
-        if store
-            .set_dispatch(actor, id, &DispatchDecision::Unassigned { reason: reason.clone() })
-            .await
-            .is_ok()
-        {
-            unassigned.push(Unassigned {
-                repair_order_id: id,
-                reason,
-            });
-        }
-    }
     Ok(DayPlan {
         date,
         routes,
         unassigned,
-        frozen: frozen_ids,
+        frozen: d.frozen,
         travel_minutes: (plan.travel * 10.0).round() / 10.0,
         iterations: done,
     })
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Slot {
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+    pub technician_id: i64,
+    pub station_id: i64,
+    /// Travel the visit adds to that technician's day.
+    pub extra_travel_minutes: f64,
+}
+
+/// The best `n` two-hour appointment windows on `date` for an order, each fitted into the day
+/// as it stands: nothing already planned moves or becomes late. `None` when the order cannot be
+/// placed at all (no location or product line the planner knows).
+pub async fn slots(
+    store: &dyn Store,
+    ro: &RepairOrder,
+    date: NaiveDate,
+    now: DateTime<Utc>,
+    speed_kmh: f64,
+    n: usize,
+) -> StoreResult<Option<Vec<Slot>>> {
+    let mut d = day(store, date, now, speed_kmh, Some(ro.id)).await?;
+    let (at, line) = order_facts(store, ro).await?;
+    let Some(at) = at else { return Ok(None) };
+    let Some(job) = d.job(ro, at, &line) else {
+        return Ok(None);
+    };
+    // The order's product line may be new to the day: give the vehicles its bits.
+    d.set_skill_bits();
+    let earliest = if date == now.date_naive() {
+        (minute(now) - minute(d.day0)) as f64
+    } else {
+        f64::MIN
+    };
+    // Two-hour windows, 08:00–18:00 in the first station's time zone.
+    let tz = store
+        .list_stations()
+        .await?
+        .first()
+        .map_or(chrono_tz::UTC, |s| s.time_zone.tz());
+    let windows: Vec<(f64, f64)> = (8..18)
+        .step_by(2)
+        .map(|h| {
+            let from = local_to_utc(date, tz, NaiveTime::from_hms_opt(h, 0, 0).unwrap_or_default());
+            let m = (minute(from) - minute(d.day0)) as f64;
+            (m, m + 120.0)
+        })
+        .filter(|w| w.0 >= earliest)
+        .collect();
+    let problem = d.problem();
+    let mut planner = Planner::new(&problem, 1);
+    let offers = planner.offer_slots(&d.current_plan(), &job, &windows, n);
+    Ok(Some(
+        offers
+            .into_iter()
+            .map(|o| Slot {
+                from: d.day0 + Duration::minutes(o.window.0 as i64),
+                to: d.day0 + Duration::minutes(o.window.1 as i64),
+                technician_id: d.techs[o.vehicle].0,
+                station_id: d.techs[o.vehicle].1,
+                extra_travel_minutes: (o.extra_travel * 10.0).round() / 10.0,
+            })
+            .collect(),
+    ))
 }
 
 /// A visit on today's route: where, planned start, minutes on site, check-in time if there.
@@ -542,6 +822,29 @@ pub fn etas(travel: &dyn TravelModel, now: DateTime<Utc>, from: Point, visits: &
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shifts_are_local_times_at_the_station() {
+        let t = NaiveTime::from_hms_opt(7, 0, 0).unwrap();
+        let winter = NaiveDate::from_ymd_opt(2026, 11, 30).unwrap();
+        let summer = NaiveDate::from_ymd_opt(2026, 7, 1).unwrap();
+        let berlin = chrono_tz::Europe::Berlin;
+        assert_eq!(
+            local_to_utc(winter, berlin, t),
+            Utc.with_ymd_and_hms(2026, 11, 30, 6, 0, 0).unwrap()
+        );
+        assert_eq!(
+            local_to_utc(summer, berlin, t),
+            Utc.with_ymd_and_hms(2026, 7, 1, 5, 0, 0).unwrap()
+        );
+        // 02:30 does not exist on the spring-forward night: an hour later.
+        let gap = NaiveDate::from_ymd_opt(2026, 3, 29).unwrap();
+        let half_two = NaiveTime::from_hms_opt(2, 30, 0).unwrap();
+        assert_eq!(
+            local_to_utc(gap, berlin, half_two),
+            Utc.with_ymd_and_hms(2026, 3, 29, 1, 30, 0).unwrap()
+        );
+    }
 
     #[test]
     fn etas_follow_the_route() {

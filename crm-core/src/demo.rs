@@ -1054,6 +1054,7 @@ pub async fn seed(store: &(impl Store + ?Sized), data: &DemoData) -> StoreResult
                         description: dt.subject.clone(),
                         scheduled_for: None,
                         duration_minutes: None,
+                        parts: vec![],
                     },
                 )
                 .await?;
@@ -1126,6 +1127,7 @@ pub async fn seed(store: &(impl Store + ?Sized), data: &DemoData) -> StoreResult
                     description: "Customer reports a fault; inspect and repair on site.".into(),
                     scheduled_for: None,
                     duration_minutes: Some(90),
+                    parts: vec![],
                 },
             )
             .await?;

@@ -561,7 +561,18 @@ pub struct RepairOrder {
     pub unassigned_reason: Option<String>,
     /// The technician's status flow, once somebody is assigned.
     pub task_status: Option<crate::field::TaskStatus>,
+    /// Parts the repair is expected to need.
+    pub parts_needed: Vec<NeededPart>,
     pub history: Vec<StatusChange>,
+}
+
+/// A part a repair is expected to need.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NeededPart {
+    pub part_id: i64,
+    /// 1–100.
+    pub quantity: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -584,12 +595,24 @@ pub struct NewRepairOrder {
     /// Estimated length of the visit, 15–600 minutes (default 90).
     #[serde(default)]
     pub duration_minutes: Option<u32>,
+    /// Parts the repair is expected to need (at most 20).
+    #[serde(default)]
+    pub parts: Vec<NeededPart>,
 }
 
 impl NewRepairOrder {
     pub fn validate(&self) -> Result<(), FieldError> {
         if self.duration_minutes.is_some_and(|m| !(15..=600).contains(&m)) {
             return Err(FieldError::new("duration_minutes", "must be 15 to 600"));
+        }
+        check_len("parts", self.parts.len(), 20)?;
+        for (i, p) in self.parts.iter().enumerate() {
+            if !(1..=100).contains(&p.quantity) {
+                return Err(FieldError::new(format!("parts[{i}].quantity"), "must be 1 to 100"));
+            }
+            if self.parts[..i].iter().any(|q| q.part_id == p.part_id) {
+                return Err(FieldError::new(format!("parts[{i}].part_id"), "listed twice"));
+            }
         }
         Ok(())
     }

@@ -561,6 +561,7 @@ pub async fn repair_orders(s: &dyn Store) {
                 description: "replace pump".into(),
                 scheduled_for: None,
                 duration_minutes: None,
+                parts: vec![],
             },
         )
         .await
@@ -581,6 +582,7 @@ pub async fn repair_orders(s: &dyn Store) {
                 description: String::new(),
                 scheduled_for: None,
                 duration_minutes: None,
+                parts: vec![],
             },
         )
         .await,
@@ -1271,11 +1273,37 @@ pub async fn field_tasks(s: &dyn Store) {
                 description: "drain pump noisy".into(),
                 scheduled_for: None,
                 duration_minutes: Some(60),
+                parts: vec![NeededPart {
+                    part_id: part.id,
+                    quantity: 2,
+                }],
             },
         )
         .await
         .unwrap();
     assert_eq!((ro.duration_minutes, ro.task_status), (60, None));
+    assert_eq!(
+        s.get_repair_order(ro.id).await.unwrap().parts_needed,
+        vec![NeededPart {
+            part_id: part.id,
+            quantity: 2
+        }]
+    );
+    let unknown_part = NewRepairOrder {
+        ticket_id: t.id,
+        asset_id: None,
+        station_id: None,
+        technician_id: None,
+        fault_code: None,
+        description: String::new(),
+        scheduled_for: None,
+        duration_minutes: None,
+        parts: vec![NeededPart {
+            part_id: part.id + 99,
+            quantity: 1,
+        }],
+    };
+    assert_invalid(s.create_repair_order(actor(), &unknown_part).await, "parts[0].part_id");
     // Unassigned: no task for anybody, and dispatch's reason is kept.
     assert_not_found(s.tech_task(tom.id, ro.id).await);
     let un = s

@@ -37,6 +37,7 @@ fn main() {
                 shift: (480.0, 1020.0),
                 max_work: 420.0,
                 skills,
+                station: (i % 500) as i64,
             }
         })
         .collect();
@@ -55,6 +56,7 @@ fn main() {
                 window: (from, from + 120.0),
                 skills: SkillBits::need(rng.gen_range(0..12), rng.gen_range(1..=3)),
                 must: i % 4 != 0,
+                stations: vec![],
             }
         })
         .collect();

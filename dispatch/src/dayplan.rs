@@ -33,6 +33,8 @@ pub struct Vehicle {
     pub max_work: Min,
     /// Bit i set: has skill-level i (see [`SkillBits`]).
     pub skills: u64,
+    /// The technician's home station (where their parts come from).
+    pub station: i64,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -45,6 +47,17 @@ pub struct Job {
     pub skills: u64,
     /// Must be served (true) or only if there is room.
     pub must: bool,
+    /// The stations holding the parts the job needs; only their technicians can take it.
+    /// Empty: the job needs no parts (anybody skilled can).
+    pub stations: Vec<i64>,
+}
+
+impl Job {
+    /// This technician has the skills and, when parts are needed, works from a station that
+    /// holds them.
+    pub fn served_by(&self, v: &Vehicle) -> bool {
+        self.skills & !v.skills == 0 && (self.stations.is_empty() || self.stations.contains(&v.station))
+    }
 }
 
 /// Skills at levels as bits: bit `skill * 5 + (level - 1)` means "this skill at this level or
@@ -107,7 +120,7 @@ pub fn check(p: &Problem, plan: &Plan) -> Result<(), Violation> {
         let (mut t, mut at, mut work) = (v.shift.0, v.start, 0.0);
         for &j in r {
             let job = &p.jobs[j];
-            if job.skills & !v.skills != 0 {
+            if !job.served_by(v) {
                 return Err(Violation::Skills { vehicle: vi, job: j });
             }
             t = (t + p.travel.minutes(at, job.at)).max(job.window.0);
@@ -140,9 +153,12 @@ pub fn check(p: &Problem, plan: &Plan) -> Result<(), Violation> {
 
 /// Why a job can never be served, whatever the others do; `None` when some technician could.
 fn static_reason(p: &Problem, job: &Job) -> Option<Reason> {
-    let skilled: Vec<&Vehicle> = p.vehicles.iter().filter(|v| job.skills & !v.skills == 0).collect();
-    if skilled.is_empty() {
+    if !p.vehicles.iter().any(|v| job.skills & !v.skills == 0) {
         return Some(Reason::NoSkillMatch);
+    }
+    let skilled: Vec<&Vehicle> = p.vehicles.iter().filter(|v| job.served_by(v)).collect();
+    if skilled.is_empty() {
+        return Some(Reason::PartsMissing);
     }
     if skilled.iter().all(|v| job.duration > v.max_work) {
         return Some(Reason::NoCapacity);
@@ -221,7 +237,7 @@ impl<'a> Planner<'a> {
             .map(|j| {
                 veh_tree
                     .nearest_neighbor_iter(&[j.at.lon, j.at.lat])
-                    .filter(|e| j.skills & !p.vehicles[e.data].skills == 0)
+                    .filter(|e| j.served_by(&p.vehicles[e.data]))
                     .take(NEAR_VEHICLES)
                     .map(|e| e.data)
                     .collect()
@@ -377,7 +393,7 @@ impl<'a> Planner<'a> {
             vehicles.dedup();
             let mut best: Option<(f64, usize, usize)> = None;
             for v in vehicles {
-                if p.jobs[u].skills & !p.vehicles[v].skills != 0 {
+                if !p.jobs[u].served_by(&p.vehicles[v]) {
                     continue;
                 }
                 for pos in 0..=self.routes[v].jobs.len() {
@@ -529,7 +545,7 @@ impl<'a> Planner<'a> {
             };
             let mut best: Option<SlotOffer> = None;
             for v in 0..self.routes.len() {
-                if job.skills & !self.p.vehicles[v].skills != 0 {
+                if !job.served_by(&self.p.vehicles[v]) {
                     continue;
                 }
                 for pos in 0..=self.routes[v].jobs.len() {
@@ -575,6 +591,7 @@ mod tests {
             shift: (480.0, 1020.0),
             max_work: 420.0,
             skills,
+            station: 1,
         }
     }
 
@@ -586,6 +603,7 @@ mod tests {
             window,
             skills,
             must,
+            stations: vec![],
         }
     }
 
@@ -643,19 +661,31 @@ mod tests {
                     duration: 500.0,
                     ..job(14, 52.51, 13.41, SkillBits::need(1, 1), (480.0, 900.0), true)
                 },
+                // Its parts are only at station 9, where nobody works.
+                Job {
+                    stations: vec![9],
+                    ..job(15, 52.51, 13.41, SkillBits::need(1, 1), (480.0, 900.0), true)
+                },
+                // Its parts are at the technicians' station 1: served.
+                Job {
+                    stations: vec![9, 1],
+                    ..job(16, 52.511, 13.411, SkillBits::need(1, 1), (480.0, 900.0), true)
+                },
             ],
             travel: &tr,
         };
         let plan = Planner::new(&p, 1).run(None, iterations(200));
         check(&p, &plan).unwrap();
-        assert_eq!(plan.routes[0], vec![0]);
+        let served: Vec<usize> = plan.routes.iter().flatten().copied().collect();
+        assert!(served.contains(&0) && served.contains(&6), "{plan:?}");
         assert_eq!(
             plan.unassigned,
             vec![
                 (1, Reason::NoSkillMatch),
                 (2, Reason::NoSkillMatch),
                 (3, Reason::WindowInfeasible),
-                (4, Reason::NoCapacity)
+                (4, Reason::NoCapacity),
+                (5, Reason::PartsMissing)
             ]
         );
     }

@@ -11,6 +11,15 @@ ALTER TABLE repair_orders ADD COLUMN unassigned_reason TEXT;
 ALTER TABLE repair_orders ADD COLUMN task_status TEXT;
 CREATE INDEX repair_orders_open ON repair_orders (status, scheduled_for);
 
+-- Parts a repair order is expected to need: dispatch prefers (and day plans require) a station
+-- that holds them.
+CREATE TABLE repair_order_parts (
+    repair_order_id BIGINT NOT NULL REFERENCES repair_orders (id),
+    part_id BIGINT NOT NULL REFERENCES parts (id),
+    quantity BIGINT NOT NULL CHECK (quantity > 0),
+    PRIMARY KEY (repair_order_id, part_id)
+);
+
 -- When the technician's location was last reported.
 ALTER TABLE technicians ADD COLUMN position_at TIMESTAMPTZ;
 

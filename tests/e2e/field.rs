@@ -78,6 +78,27 @@ async fn upload(
     (status, resp.json().await.unwrap_or(Value::Null))
 }
 
+/// Read dispatcher events until one of `kind` (at most 60 s).
+async fn until<S>(ws: &mut S, kind: &str) -> Value
+where
+    S: futures_util::Stream<
+            Item = Result<tokio_tungstenite::tungstenite::Message, tokio_tungstenite::tungstenite::Error>,
+        > + Unpin,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let msg = tokio::time::timeout_at(deadline, ws.next())
+            .await
+            .unwrap_or_else(|_| panic!("no {kind} event within 60 s"))
+            .expect("the socket is open")
+            .expect("a message");
+        let ev: Value = serde_json::from_str(msg.to_text().unwrap_or("{}")).unwrap_or(Value::Null);
+        if ev["type"] == kind {
+            return ev;
+        }
+    }
+}
+
 /// A login for a technician record.
 async fn technician_login(server: &Server, admin: &str, technician_id: i64) -> String {
     let username = format!("field{technician_id}");
@@ -428,6 +449,15 @@ async fn dispatch_board_plans_and_stock(db: crm_sql::testing::TestDb) {
     assert_eq!(status, 200);
     assert!(page.contains("/api/v1/dispatch/board") && page.contains("/api/v1/dispatch/ws"));
 
+    // tech1 starts their first visit: frozen for planning and reassignment.
+    let (_, list) = server.get(&tech1, "/api/v1/tech/tasks").await;
+    let started = list[0]["repair_order_id"].as_i64().unwrap();
+    let second = list[1]["repair_order_id"].as_i64().unwrap();
+    step(&server, &tech1, started, json!({"action": "accept"})).await;
+    step(&server, &tech1, started, json!({"action": "depart"})).await;
+
+    // The map follows the position live; from Rome, tech1 cannot make today's next visit in
+    // time, so today is re-planned at once.
     let ws_url = format!(
         "{}/api/v1/dispatch/ws?token={boss}",
         server.base.replacen("http", "ws", 1)
@@ -438,33 +468,18 @@ async fn dispatch_board_plans_and_stock(db: crm_sql::testing::TestDb) {
         &tech1,
         "/api/v1/tech/position",
         Some("pos-1"),
-        json!({"lat": 50.11, "lon": 8.68}),
+        json!({"lat": 41.9, "lon": 12.5}),
     )
     .await;
     assert_eq!(status, 202);
-    let ev = tokio::time::timeout(Duration::from_secs(5), ws.next())
-        .await
-        .expect("a live event")
-        .unwrap()
-        .unwrap();
-    let ev: Value = serde_json::from_str(ev.to_text().unwrap()).unwrap();
-    assert_eq!(
-        (ev["type"].as_str(), ev["lat"].as_f64()),
-        (Some("position"), Some(50.11)),
-        "{ev}"
-    );
-
-    // tech1 starts their first visit: frozen for planning and reassignment.
-    let (_, list) = server.get(&tech1, "/api/v1/tech/tasks").await;
-    let started = list[0]["repair_order_id"].as_i64().unwrap();
-    let second = list[1]["repair_order_id"].as_i64().unwrap();
-    step(&server, &tech1, started, json!({"action": "accept"})).await;
-    step(&server, &tech1, started, json!({"action": "depart"})).await;
+    let ev = until(&mut ws, "position").await;
+    assert_eq!(ev["lat"].as_f64(), Some(41.9), "{ev}");
+    until(&mut ws, "planned").await;
     let (_, board) = server.get(&boss, "/api/v1/dispatch/board").await;
     let techs = board["technicians"].as_array().unwrap();
     let me = techs
         .iter()
-        .find(|t| t["lat"] == json!(50.11))
+        .find(|t| t["lat"] == json!(41.9))
         .expect("tech1 at the reported position");
     let other = techs.iter().find(|t| t["id"] != me["id"]).unwrap()["id"]
         .as_i64()
@@ -518,6 +533,71 @@ async fn dispatch_board_plans_and_stock(db: crm_sql::testing::TestDb) {
         .all(|o| o["unassigned_reason"].is_string()));
     let started_now = orders.iter().find(|o| o["id"] == started).unwrap();
     assert_eq!(started_now["technician_id"], me["id"], "started work stays");
+
+    // An urgent order re-plans today.
+    let (_, customers) = server.get(&boss, "/api/v1/customers?limit=20").await;
+    let mut asset = None;
+    for c in customers.as_array().unwrap() {
+        let (_, assets) = server
+            .get(&boss, &format!("/api/v1/customers/{}/assets", c["id"]))
+            .await;
+        if let Some(a) = assets.as_array().unwrap().first() {
+            asset = Some((c["id"].clone(), a["id"].clone()));
+            break;
+        }
+    }
+    let (customer, asset) = asset.expect("a demo customer with an asset");
+    let order = |priority: &str| json!({"customer_id": customer, "asset_id": asset, "subject": "Leaking", "priority": priority});
+    let (status, urgent) = server.post(&boss, "/api/v1/tickets", order("urgent")).await;
+    assert_eq!(status, 201, "{urgent}");
+    let (status, ro) = server
+        .post(&boss, "/api/v1/repair-orders", json!({"ticket_id": urgent["id"]}))
+        .await;
+    assert_eq!(status, 201, "{ro}");
+    until(&mut ws, "planned").await;
+
+    // Appointment booking: slots on the next weekday that fit the day as planned; book one.
+    let (_, normal) = server.post(&boss, "/api/v1/tickets", order("normal")).await;
+    let (_, ro) = server
+        .post(
+            &boss,
+            "/api/v1/repair-orders",
+            json!({"ticket_id": normal["id"], "duration_minutes": 60}),
+        )
+        .await;
+    let id = ro["id"].as_i64().unwrap();
+    let mut day = chrono::Utc::now().date_naive() + chrono::Duration::days(1);
+    while chrono::Datelike::weekday(&day).number_from_monday() > 5 {
+        day += chrono::Duration::days(1);
+    }
+    let (status, slots) = server
+        .get(&boss, &format!("/api/v1/repair-orders/{id}/slots?date={day}&n=3"))
+        .await;
+    assert_eq!(status, 200, "{slots}");
+    let slots = slots.as_array().unwrap();
+    assert!(!slots.is_empty() && slots.len() <= 3, "{slots:?}");
+    for w in slots {
+        assert!(w["from"].as_str().unwrap().starts_with(&day.to_string()), "{w}");
+        assert!(w["from"].as_str() < w["to"].as_str());
+    }
+    let pick = &slots[0];
+    let (status, booked) = server
+        .post(
+            &boss,
+            &format!("/api/v1/repair-orders/{id}/assign"),
+            json!({"technician_id": pick["technician_id"], "scheduled_for": pick["from"]}),
+        )
+        .await;
+    assert_eq!(status, 200, "{booked}");
+    assert_eq!(booked["technician_id"], pick["technician_id"]);
+    assert_eq!(
+        booked["scheduled_for"].as_str().unwrap().get(..16),
+        pick["from"].as_str().unwrap().get(..16)
+    );
+    let (status, _) = server
+        .get(&boss, &format!("/api/v1/repair-orders/{id}/slots?n=11"))
+        .await;
+    assert_eq!(status, 400);
 
     // Stock: a transfer the source cannot cover changes nothing; a stocktake books the variance.
     let (_, parts) = server.get(&boss, "/api/v1/parts").await;

@@ -330,6 +330,7 @@ async fn wrap_up(
                         description: w.notes.trim().to_string(),
                         scheduled_for: None,
                         duration_minutes: None,
+                        parts: vec![],
                     },
                 )
                 .await?;

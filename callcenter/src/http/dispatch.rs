@@ -31,6 +31,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(repair_order_candidates))
         .routes(routes!(assign))
         .routes(routes!(auto_assign))
+        .routes(routes!(appointment_slots))
         .routes(routes!(plan))
         .routes(routes!(board))
         .routes(routes!(transfer))
@@ -197,6 +198,47 @@ async fn auto_assign(State(st): State<AppState>, me: AuthUser, Id(id): Id) -> Ap
     let ro = fieldops::auto_assign(st.store.as_ref(), me.actor(), id, Utc::now()).await?;
     let _ = st.events.send(FieldEvent::dispatch(&ro));
     Ok(Json(ro))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct SlotParams {
+    /// The day (default today, UTC).
+    date: Option<NaiveDate>,
+    /// How many slots (1–10, default 3).
+    n: Option<usize>,
+}
+
+/// Appointment booking: the best two-hour windows on a day for an order, each fitted into the
+/// day's routes as they stand — nothing already planned moves or becomes late. Book one with
+/// `POST /api/v1/repair-orders/{id}/assign` (its technician and `from` as `scheduled_for`).
+#[utoipa::path(get, path = "/api/v1/repair-orders/{id}/slots", tag = "dispatch", params(("id" = i64, Path), SlotParams),
+    security(("bearer" = [])),
+    responses((status = 200, body = Vec<fieldops::Slot>), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn appointment_slots(
+    State(st): State<AppState>,
+    me: AuthUser,
+    Id(id): Id,
+    Params(p): Params<SlotParams>,
+) -> ApiResult<Json<Vec<fieldops::Slot>>> {
+    me.require(STAFF)?;
+    let n = p.n.unwrap_or(3);
+    if !(1..=10).contains(&n) {
+        return Err(ApiError::bad_request(Some("n"), "1 to 10"));
+    }
+    let now = Utc::now();
+    let date = p.date.unwrap_or(now.date_naive());
+    if date < now.date_naive() {
+        return Err(ApiError::bad_request(Some("date"), "must not be in the past"));
+    }
+    let ro = st.store.get_repair_order(id).await?;
+    match fieldops::slots(st.store.as_ref(), &ro, date, now, st.settings.travel_speed_kmh, n).await? {
+        Some(slots) => Ok(Json(slots)),
+        None => Err(ApiError::invalid(
+            "repair_order",
+            "the customer's address has no location",
+        )),
+    }
 }
 
 #[derive(Deserialize, ToSchema, Default)]

@@ -71,6 +71,8 @@ pub struct AppState {
     pub dialer: Option<crate::voice::Dialer>,
     /// The ACD's agent desk and wallboard, when the voice front end runs.
     pub desk: Option<crate::center::Desk>,
+    /// Re-plans today in the background (urgent orders, technicians falling behind).
+    pub replan: Arc<crate::fieldops::Replanner>,
     /// Live field events for the dispatcher's map.
     pub events: tokio::sync::broadcast::Sender<crate::fieldops::FieldEvent>,
     /// Verified against when a username is unknown, so login timing does not reveal users.
@@ -87,6 +89,7 @@ impl AppState {
             dialer: None,
             desk: None,
             events: tokio::sync::broadcast::channel(1024).0,
+            replan: Arc::default(),
             dummy_hash: Arc::new(auth::hash_password("not a real password")),
         }
     }

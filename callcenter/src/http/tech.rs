@@ -475,7 +475,8 @@ pub struct PositionAck {
 }
 
 /// Report where the technician is. Older reports than the last are ignored; the dispatcher's map
-/// shows each one live.
+/// shows each one live. A technician who can no longer reach their next visit in time (30 minutes
+/// past its planned start) sets off a re-plan of today.
 #[utoipa::path(post, path = "/api/v1/tech/position", tag = "technician",
     params(("Idempotency-Key" = Option<String>, Header, description = "Accepted; a position report is idempotent by its time")),
     request_body = PositionReport, security(("bearer" = [])),
@@ -509,6 +510,15 @@ async fn report_position(
             lon: at.lon,
             at: time,
         });
+        let here = Point {
+            lat: at.lat,
+            lon: at.lon,
+        };
+        if st.settings.auto_assign
+            && fieldops::falls_behind(st.store.as_ref(), tech, here, now, st.settings.travel_speed_kmh).await?
+        {
+            fieldops::replan_soon(&st, "technician behind");
+        }
     }
     Ok((StatusCode::ACCEPTED, Json(ack)))
 }

@@ -1057,13 +1057,32 @@ async fn load_repair_orders(c: &mut Conn, rows: Vec<Row>) -> StoreResult<Vec<Rep
             task_status: get::<Option<String>>(r, "task_status")?
                 .map(|t| decode(crm_core::field::TaskStatus::parse(&t), "task_status"))
                 .transpose()?,
+            parts_needed: vec![],
             history: vec![],
         });
     }
     let ids: Vec<i64> = out.iter().map(|t| t.id).collect();
     let mut h = histories(c, "repair_order", &ids).await?;
+    let mut needed: std::collections::HashMap<i64, Vec<NeededPart>> = std::collections::HashMap::new();
+    if !ids.is_empty() {
+        let sql = format!(
+            "SELECT repair_order_id, part_id, quantity FROM repair_order_parts WHERE repair_order_id IN ({}) ORDER BY part_id",
+            placeholders(1, ids.len())
+        );
+        let mut q = sqlx::query::<Db>(&sql);
+        for id in &ids {
+            q = q.bind(id);
+        }
+        for r in q.fetch_all(&mut *c).await.map_err(db_err)? {
+            needed.entry(get(&r, "repair_order_id")?).or_default().push(NeededPart {
+                part_id: get(&r, "part_id")?,
+                quantity: get_u32(&r, "quantity")?,
+            });
+        }
+    }
     for t in &mut out {
         t.history = h.remove(&t.id).unwrap_or_default();
+        t.parts_needed = needed.remove(&t.id).unwrap_or_default();
     }
     Ok(out)
 }
@@ -1263,6 +1282,18 @@ impl ServiceStore for This {
         .fetch_one(&mut *tx)
         .await
         .map_err(db_err)?;
+        for (i, p) in r.parts.iter().enumerate() {
+            if !exists(&mut tx, "parts", p.part_id).await? {
+                return Err(StoreError::invalid(format!("parts[{i}].part_id"), "no such part"));
+            }
+            sqlx::query::<Db>("INSERT INTO repair_order_parts (repair_order_id, part_id, quantity) VALUES ($1, $2, $3)")
+                .bind(id)
+                .bind(p.part_id)
+                .bind(i64::from(p.quantity))
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+        }
         record_status(&mut tx, "repair_order", id, None, RepairStatus::New.as_str(), actor, None).await?;
         audit(&mut tx, actor, "create", "repair_order", Some(id), to_json(r)).await?;
         let out = load_repair_order(&mut tx, id).await?;
