@@ -275,6 +275,17 @@ async fn serve(cfg: Config, demo: bool) -> anyhow::Result<()> {
         travel_speed_kmh: f64::from(cfg.travel_speed_kmh),
         auto_assign: cfg.auto_assign,
     };
+    // Shared live events (several nodes), before anything is served.
+    let bus = match &cfg.redis_url {
+        Some(url) => {
+            let bus = crate::bus::Bus::redis(url, format!("{}:field", cfg.redis_prefix))
+                .await
+                .map_err(|e| anyhow::anyhow!("redis_url: cannot reach {}: {e}", crm_sql::redact_url(url)))?;
+            tracing::info!("live events shared through Redis");
+            Some(bus)
+        }
+        None => None,
+    };
     let listener = tokio::net::TcpListener::bind(cfg.http).await?;
     let addr = listener.local_addr()?;
     // One shutdown signal for every part: HTTP drains, the switch hangs up its calls.
@@ -290,7 +301,10 @@ async fn serve(cfg: Config, demo: bool) -> anyhow::Result<()> {
         voice.sip
     );
     println!("Aftercare is listening on http://{addr}  (API docs: http://{addr}/docs)");
-    let state = AppState::new(store, settings).with_voice(&voice);
+    let mut state = AppState::new(store, settings).with_voice(&voice);
+    if let Some(bus) = bus {
+        state = state.with_bus(bus);
+    }
     let mut http_stop = stop_rx;
     http::run(listener, state, async move {
         let _ = http_stop.wait_for(|v| *v).await;

@@ -71,8 +71,14 @@ pub struct Config {
     pub map_tiles_url: String,
     /// Average road speed for ETAs and day plans.
     pub travel_speed_kmh: u32,
-    /// Assign new repair orders to the best technician as they are created.
+    /// Assign new repair orders to the best technician as they are created, and re-plan today
+    /// when an urgent order arrives or a technician falls behind.
     pub auto_assign: bool,
+    /// Share live events between nodes through Redis (`redis://host:6379`). Unset: one node,
+    /// in-process.
+    pub redis_url: Option<String>,
+    /// Prefix of the Redis channels (nodes of one installation share it).
+    pub redis_prefix: String,
 }
 
 impl Default for Config {
@@ -104,6 +110,8 @@ impl Default for Config {
             map_tiles_url: "https://tile.openstreetmap.org/{z}/{x}/{y}.png".into(),
             travel_speed_kmh: 40,
             auto_assign: true,
+            redis_url: None,
+            redis_prefix: "aftercare".into(),
         }
     }
 }
@@ -141,6 +149,8 @@ impl fmt::Debug for Config {
             .field("map_tiles_url", &self.map_tiles_url)
             .field("travel_speed_kmh", &self.travel_speed_kmh)
             .field("auto_assign", &self.auto_assign)
+            .field("redis_url", &self.redis_url.as_deref().map(crm_sql::redact_url))
+            .field("redis_prefix", &self.redis_prefix)
             .finish()
     }
 }
@@ -172,6 +182,8 @@ const KEYS: &[&str] = &[
     "map_tiles_url",
     "travel_speed_kmh",
     "auto_assign",
+    "redis_url",
+    "redis_prefix",
 ];
 
 /// Flags given on the command line; `None` leaves the lower layers' value.
@@ -259,6 +271,14 @@ impl Config {
         }
         if !(5..=150).contains(&self.travel_speed_kmh) {
             return Err(ConfigError("travel_speed_kmh: must be 5 to 150".into()));
+        }
+        if let Some(url) = &self.redis_url {
+            if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
+                return Err(ConfigError("redis_url: must start with redis:// or rediss://".into()));
+            }
+        }
+        if self.redis_prefix.is_empty() || self.redis_prefix.contains(char::is_whitespace) {
+            return Err(ConfigError("redis_prefix: a non-empty word".into()));
         }
         if !self.map_tiles_url.is_empty() && !["{z}", "{x}", "{y}"].iter().all(|p| self.map_tiles_url.contains(p)) {
             return Err(ConfigError(

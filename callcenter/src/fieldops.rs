@@ -18,7 +18,7 @@ use utoipa::ToSchema;
 
 /// What the dispatcher's map follows live (`/api/v1/dispatch/ws`). In-process on one node; the
 /// same messages go over Redis when several nodes share the work.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum FieldEvent {
     Position {
@@ -46,6 +46,8 @@ pub enum FieldEvent {
         quantity: i64,
         safety_stock: u32,
     },
+    /// Events may have been missed: reload the board.
+    Resync,
 }
 
 impl FieldEvent {

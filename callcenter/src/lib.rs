@@ -1,6 +1,7 @@
 //! The Aftercare service: configuration, the HTTP adapter, demo data and imports, and the
 //! `aftercare` command line. Later: the SIP front end, IVR and ACD adapters.
 
+pub mod bus;
 pub mod center;
 pub mod cli;
 pub mod config;

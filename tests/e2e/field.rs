@@ -599,6 +599,43 @@ async fn dispatch_board_plans_and_stock(db: crm_sql::testing::TestDb) {
         .await;
     assert_eq!(status, 400);
 
+    // An order needing a part no station holds cannot be assigned, and says why.
+    let (status, part) = server
+        .post(
+            &boss,
+            "/api/v1/parts",
+            json!({"sku": "RARE-1", "name": "Rare valve", "price": {"minor": 1000, "currency": "EUR"}}),
+        )
+        .await;
+    assert_eq!(status, 201, "{part}");
+    let (_, t) = server.post(&boss, "/api/v1/tickets", order("normal")).await;
+    let (status, ro) = server
+        .post(
+            &boss,
+            "/api/v1/repair-orders",
+            json!({"ticket_id": t["id"], "parts": [{"part_id": part["id"], "quantity": 1}]}),
+        )
+        .await;
+    assert_eq!(status, 201, "{ro}");
+    assert_eq!(ro["parts_needed"][0]["part_id"], part["id"]);
+    assert_eq!(
+        (ro["status"].as_str(), ro["unassigned_reason"].as_str()),
+        (Some("new"), Some("parts_missing")),
+        "{ro}"
+    );
+    let (status, err) = server
+        .post(
+            &boss,
+            "/api/v1/repair-orders",
+            json!({"ticket_id": t["id"], "parts": [{"part_id": part["id"], "quantity": 0}]}),
+        )
+        .await;
+    assert_eq!(
+        (status, err["field"].as_str()),
+        (422, Some("parts[0].quantity")),
+        "{err}"
+    );
+
     // Stock: a transfer the source cannot cover changes nothing; a stocktake books the variance.
     let (_, parts) = server.get(&boss, "/api/v1/parts").await;
     let part = parts[0]["id"].as_i64().unwrap();
@@ -635,3 +672,67 @@ crate::on_both_backends!(
     technicians_see_and_change_only_their_own_tasks,
     dispatch_board_plans_and_stock
 );
+
+/// The Redis URL for tests: `AFTERCARE_TEST_REDIS_URL`, default the local server. Missing Redis
+/// fails under CI and skips (saying why) elsewhere.
+fn redis_url() -> Option<String> {
+    let url = std::env::var("AFTERCARE_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+    let addr = url.trim_start_matches("redis://").trim_end_matches('/').to_string();
+    let up = std::net::TcpStream::connect_timeout(&addr.parse().expect("host:port"), Duration::from_secs(2)).is_ok();
+    if up {
+        return Some(url);
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "Redis is not reachable at {url} (.ci/run starts it)"
+    );
+    eprintln!("skipped: Redis is not reachable at {url}");
+    None
+}
+
+/// Two nodes on one database share live events through Redis: a position reported to one
+/// shows on the other's dispatcher feed, and a node does not hear its own events twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_share_live_events_through_redis() {
+    let Some(redis) = redis_url() else { return };
+    let Some(db) = crm_sql::testing::TestDb::postgres().await else {
+        return;
+    };
+    let prefix = format!("aftercare-test-{:016x}", rand::random::<u64>());
+    let shared = [
+        ("AFTERCARE_REDIS_URL", redis.as_str()),
+        ("AFTERCARE_REDIS_PREFIX", prefix.as_str()),
+        ("AFTERCARE_DEMO_CUSTOMERS", "150"),
+    ];
+    let a = Server::start(&db, &["--demo"], &shared).await;
+    let b = Server::start(&db, &[], &shared).await;
+    let boss = b.login("supervisor", "demo").await;
+    let tech1 = a.login("tech1", "demo").await;
+    let socket = |s: &Server| format!("{}/api/v1/dispatch/ws?token={boss}", s.base.replacen("http", "ws", 1));
+    let (mut on_a, _) = tokio_tungstenite::connect_async(socket(&a)).await.expect("socket on a");
+    let (mut on_b, _) = tokio_tungstenite::connect_async(socket(&b)).await.expect("socket on b");
+    let (status, _) = post(
+        &a,
+        &tech1,
+        "/api/v1/tech/position",
+        None,
+        json!({"lat": 48.1, "lon": 11.6}),
+    )
+    .await;
+    assert_eq!(status, 202);
+    let ev = until(&mut on_b, "position").await;
+    assert_eq!(
+        (ev["lat"].as_f64(), ev["lon"].as_f64()),
+        (Some(48.1), Some(11.6)),
+        "{ev}"
+    );
+    // Node a: its own event once, not echoed back from Redis.
+    until(&mut on_a, "position").await;
+    let mut echoes = 0;
+    let quiet = tokio::time::Instant::now() + Duration::from_millis(1500);
+    while let Ok(Some(Ok(msg))) = tokio::time::timeout_at(quiet, on_a.next()).await {
+        let ev: Value = serde_json::from_str(msg.to_text().unwrap_or("{}")).unwrap_or(Value::Null);
+        echoes += usize::from(ev["type"] == "position");
+    }
+    assert_eq!(echoes, 0, "a node hears its own position once");
+}

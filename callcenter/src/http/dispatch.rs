@@ -415,7 +415,8 @@ async fn feed(mut socket: WebSocket, mut rx: tokio::sync::broadcast::Receiver<Fi
                 }
                 // Fell behind: tell the page to reload the board.
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
-                    if socket.send(Message::Text(r#"{"type":"resync"}"#.into())).await.is_err() {
+                    let text = serde_json::to_string(&FieldEvent::Resync).unwrap_or_default();
+                    if socket.send(Message::Text(text.into())).await.is_err() {
                         break;
                     }
                 }

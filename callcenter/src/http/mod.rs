@@ -74,7 +74,7 @@ pub struct AppState {
     /// Re-plans today in the background (urgent orders, technicians falling behind).
     pub replan: Arc<crate::fieldops::Replanner>,
     /// Live field events for the dispatcher's map.
-    pub events: tokio::sync::broadcast::Sender<crate::fieldops::FieldEvent>,
+    pub events: Arc<crate::bus::Bus>,
     /// Verified against when a username is unknown, so login timing does not reveal users.
     dummy_hash: Arc<String>,
 }
@@ -88,7 +88,7 @@ impl AppState {
             voice: None,
             dialer: None,
             desk: None,
-            events: tokio::sync::broadcast::channel(1024).0,
+            events: Arc::default(),
             replan: Arc::default(),
             dummy_hash: Arc::new(auth::hash_password("not a real password")),
         }
@@ -96,6 +96,12 @@ impl AppState {
 }
 
 impl AppState {
+    /// Share live events with other nodes (Redis).
+    pub fn with_bus(mut self, bus: crate::bus::Bus) -> Self {
+        self.events = Arc::new(bus);
+        self
+    }
+
     pub fn with_voice(mut self, voice: &crate::voice::Voice) -> Self {
         self.voice = Some(voice.stats.clone());
         self.dialer = Some(voice.dialer());
