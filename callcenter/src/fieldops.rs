@@ -197,6 +197,17 @@ pub async fn order_facts(store: &dyn Store, ro: &RepairOrder) -> StoreResult<(Op
     Ok((at, model.product_line.as_str().to_string()))
 }
 
+/// Location and product line of many orders at once.
+pub async fn sites(store: &dyn Store, orders: &[RepairOrder]) -> StoreResult<HashMap<i64, (Option<Point>, String)>> {
+    let ids: Vec<i64> = orders.iter().map(|o| o.id).collect();
+    Ok(store
+        .order_sites(&ids)
+        .await?
+        .into_iter()
+        .map(|s| (s.repair_order_id, (s.location.map(point), s.product_line)))
+        .collect())
+}
+
 /// The best `limit` technicians for an order over the next days, or why there is none.
 pub fn rank(
     net: &Network,
@@ -549,14 +560,17 @@ pub async fn day(
         travel: StraightLine::new(speed_kmh, 1.3, reference_lat),
     };
     let mut started: HashMap<i64, (Point, f64)> = HashMap::new();
-    let orders = store.open_repair_orders(100_000).await?;
+    let orders: Vec<RepairOrder> = store
+        .open_repair_orders(100_000)
+        .await?
+        .into_iter()
+        .filter(|ro| Some(ro.id) != except && ro.scheduled_for.is_none_or(|s| s.date_naive() == date))
+        .collect();
+    let mut sites = sites(store, &orders).await?;
     // The order behind each job.
     let mut assigned: Vec<&RepairOrder> = vec![];
     for ro in &orders {
-        if Some(ro.id) == except || ro.scheduled_for.is_some_and(|s| s.date_naive() != date) {
-            continue;
-        }
-        let (at, line) = order_facts(store, ro).await?;
+        let (at, line) = sites.remove(&ro.id).unwrap_or((None, String::new()));
         let Some(at) = at else {
             d.unplaceable.push(ro.id);
             continue;
@@ -582,17 +596,28 @@ pub async fn day(
     let weekday = date.weekday().number_from_monday() as u8;
     let tz_of: HashMap<i64, chrono_tz::Tz> = net.stations.iter().map(|s| (s.id, s.time_zone.tz())).collect();
     for t in &net.technicians {
-        let Some(shift) = t.shifts.iter().find(|s| s.weekday == weekday) else {
-            continue;
-        };
         let tz = tz_of.get(&t.station_id).copied().unwrap_or(chrono_tz::UTC);
+        // A day of several shifts (a split shift around a break) is planned from the first start
+        // to the last end with the hours of the shifts; where the break falls is not planned.
+        let shifts: Vec<(f64, f64)> = t
+            .shifts
+            .iter()
+            .filter(|s| s.weekday == weekday)
+            .map(|s| {
+                let at = |time| (minute(local_to_utc(date, tz, time)) - minute(day0)) as f64;
+                (at(s.opens), at(s.closes))
+            })
+            .collect();
+        if shifts.is_empty() {
+            continue;
+        }
         let home = station_at
             .get(&t.station_id)
             .copied()
             .unwrap_or(Point { lat: 0.0, lon: 0.0 });
-        let mut open = (minute(local_to_utc(date, tz, shift.opens)) - minute(day0)) as f64;
-        let close = (minute(local_to_utc(date, tz, shift.closes)) - minute(day0)) as f64;
-        let mut work = close - open;
+        let mut open = shifts.iter().map(|s| s.0).fold(f64::MAX, f64::min);
+        let close = shifts.iter().map(|s| s.1).fold(f64::MIN, f64::max);
+        let mut work: f64 = shifts.iter().map(|s| (s.1 - s.0).max(0.0)).sum();
         let mut start = home;
         if today {
             open = open.max(now_min);

@@ -281,6 +281,16 @@ pub struct Idempotency {
     pub fingerprint: String,
 }
 
+/// Where a repair order's visit is and what it needs, for dispatch.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OrderSite {
+    pub repair_order_id: i64,
+    /// The first of the customer's addresses that has a location.
+    pub location: Option<GeoPoint>,
+    /// The asset model's product line (the skill needed).
+    pub product_line: String,
+}
+
 /// What dispatch decided for a repair order (auto-assignment or a day plan).
 #[derive(Debug, Clone, PartialEq)]
 pub enum DispatchDecision {

@@ -164,6 +164,9 @@ pub trait FieldStore {
     async fn set_dispatch(&self, actor: Actor, repair_order_id: i64, d: &DispatchDecision) -> StoreResult<RepairOrder>;
     /// Open repair orders (new, assigned, in progress), oldest first, at most `limit`.
     async fn open_repair_orders(&self, limit: u32) -> StoreResult<Vec<RepairOrder>>;
+    /// Where each order's visit is and the product line it needs, in one pass (ids not found
+    /// are left out).
+    async fn order_sites(&self, ids: &[i64]) -> StoreResult<Vec<OrderSite>>;
     /// Move parts between stations: two movements referencing one transfer, or nothing.
     async fn transfer_stock(&self, actor: Actor, t: &NewTransfer) -> StoreResult<Transfer>;
     /// Book counted quantities: each variance becomes a `stocktake` movement.

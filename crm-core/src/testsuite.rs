@@ -1282,6 +1282,15 @@ pub async fn field_tasks(s: &dyn Store) {
         .await
         .unwrap();
     assert_eq!((ro.duration_minutes, ro.task_status), (60, None));
+    let sites = s.order_sites(&[ro.id, ro.id + 1000]).await.unwrap();
+    assert_eq!(
+        sites,
+        vec![OrderSite {
+            repair_order_id: ro.id,
+            location: c.addresses[0].location,
+            product_line: s.get_model(a.model_id).await.unwrap().product_line.as_str().to_string(),
+        }]
+    );
     assert_eq!(
         s.get_repair_order(ro.id).await.unwrap().parts_needed,
         vec![NeededPart {

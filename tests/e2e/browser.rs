@@ -150,3 +150,73 @@ async fn an_agent_answers_in_chromium_and_audio_flows_both_ways() {
     let _ = std::fs::remove_file(&mic);
     let _ = std::fs::remove_dir_all(&data);
 }
+
+/// The dispatcher's page draws stations, orders and routes without map tiles (the tile server is
+/// unreachable, as offline), moves a technician when their position arrives, and assigns an
+/// order dragged onto a technician.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dispatch_map_works_offline_follows_positions_and_assigns_by_drag_and_drop() {
+    require_browser();
+    let db = crm_sql::testing::TestDb::sqlite().await;
+    let server = Server::start(
+        &db,
+        &["--demo"],
+        &[
+            ("AFTERCARE_DEMO_CUSTOMERS", "150"),
+            ("AFTERCARE_MAP_TILES_URL", "http://127.0.0.1:9/{z}/{x}/{y}.png"),
+            // No background re-plan moving orders while the page drags one.
+            ("AFTERCARE_AUTO_ASSIGN", "false"),
+        ],
+    )
+    .await;
+    let tech = server.login("tech2", "demo").await;
+    let shots = std::env::var("AFTERCARE_SCREENSHOTS").unwrap_or_else(|_| {
+        let d = temp_path("shots");
+        std::fs::create_dir_all(&d).unwrap();
+        d.display().to_string()
+    });
+    let mut node = tokio::process::Command::new("node")
+        .arg(browser_dir().join("dispatch.mjs"))
+        .args([&server.base, "supervisor", "demo", "47.5", &shots])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("node runs");
+    let mut lines = BufReader::new(node.stdout.take().unwrap()).lines();
+    let ready = tokio::time::timeout(Duration::from_secs(60), lines.next_line()).await;
+    assert!(
+        matches!(&ready, Ok(Ok(Some(l))) if l == "READY"),
+        "the map did not draw: {ready:?}"
+    );
+    let resp = server
+        .client
+        .post(server.url("/api/v1/tech/position"))
+        .bearer_auth(&tech)
+        .json(&serde_json::json!({"lat": 47.5, "lon": 9.5}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 202);
+    let result = tokio::time::timeout(Duration::from_secs(60), lines.next_line()).await;
+    let out = node.wait_with_output().await.unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    let line = match result {
+        Ok(Ok(Some(l))) => l,
+        other => panic!("the page reported nothing: {other:?}\n{stderr}"),
+    };
+    assert!(out.status.success(), "{line}\n{stderr}");
+    let r: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}\n{stderr}"));
+    for what in ["visible", "stations", "orders", "routes", "unassigned", "technicians"] {
+        assert!(r["drawn"][what].as_u64().unwrap() > 0, "{what}: {r}");
+    }
+    assert_eq!(r["tiles"], 0, "tiles that cannot load are dropped: {r}");
+    let (_, me) = server.get(&tech, "/api/v1/me").await;
+    assert_eq!(r["moved"], me["technician_id"], "{r}");
+    let admin = server.login("supervisor", "demo").await;
+    let (_, ro) = server
+        .get(&admin, &format!("/api/v1/repair-orders/{}", r["order"]))
+        .await;
+    assert_eq!(ro["technician_id"], r["tech"], "the dragged order is assigned: {ro}");
+    assert_eq!(ro["status"], "assigned");
+}

@@ -337,9 +337,11 @@ async fn board(State(st): State<AppState>, me: AuthUser) -> ApiResult<Json<Board
     me.require(STAFF)?;
     let stations = st.store.list_stations().await?;
     let technicians = st.store.list_technicians(None).await?;
+    let open = st.store.open_repair_orders(5_000).await?;
+    let mut sites = fieldops::sites(st.store.as_ref(), &open).await?;
     let mut orders = vec![];
-    for ro in st.store.open_repair_orders(5_000).await? {
-        let (at, line) = fieldops::order_facts(st.store.as_ref(), &ro).await?;
+    for ro in open {
+        let (at, line) = sites.remove(&ro.id).unwrap_or((None, String::new()));
         orders.push(BoardOrder {
             id: ro.id,
             status: ro.status,

@@ -649,6 +649,33 @@ impl FieldStore for This {
         load_repair_orders(&mut c, rows).await
     }
 
+    async fn order_sites(&self, ids: &[i64]) -> StoreResult<Vec<OrderSite>> {
+        let mut c = self.conn().await?;
+        let mut out = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(500) {
+            let sql = format!(
+                "SELECT ro.id, m.product_line, ad.lat, ad.lon FROM repair_orders ro \
+                 JOIN assets s ON s.id = ro.asset_id JOIN product_models m ON m.id = s.model_id \
+                 LEFT JOIN customer_addresses ad ON ad.id = (SELECT x.id FROM customer_addresses x \
+                   WHERE x.customer_id = ro.customer_id AND x.lat IS NOT NULL AND x.lon IS NOT NULL ORDER BY x.position, x.id LIMIT 1) \
+                 WHERE ro.id IN ({}) ORDER BY ro.id",
+                placeholders(1, chunk.len())
+            );
+            let mut q = sqlx::query::<Db>(&sql);
+            for id in chunk {
+                q = q.bind(id);
+            }
+            for r in q.fetch_all(&mut *c).await.map_err(db_err)? {
+                out.push(OrderSite {
+                    repair_order_id: get(&r, "id")?,
+                    location: get_point(&r)?,
+                    product_line: get(&r, "product_line")?,
+                });
+            }
+        }
+        Ok(out)
+    }
+
     async fn transfer_stock(&self, actor: Actor, t: &NewTransfer) -> StoreResult<Transfer> {
         t.validate()?;
         let mut tx = self.tx().await?;
