@@ -35,6 +35,54 @@ fn require_browser() {
     );
 }
 
+/// Where pages are photographed: `AFTERCARE_SCREENSHOTS`, else a scratch directory.
+fn screenshot_dir() -> String {
+    std::env::var("AFTERCARE_SCREENSHOTS").unwrap_or_else(|_| {
+        let d = temp_path("shots");
+        std::fs::create_dir_all(&d).unwrap();
+        d.display().to_string()
+    })
+}
+
+/// A page script (`tests/browser/SCRIPT`) run by node, once it has printed `READY`.
+struct PageScript {
+    node: tokio::process::Child,
+    lines: tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
+}
+
+impl PageScript {
+    async fn ready(script: &str, args: &[&str], secs: u64) -> PageScript {
+        let mut node = tokio::process::Command::new("node")
+            .arg(browser_dir().join(script))
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("node runs");
+        let mut lines = BufReader::new(node.stdout.take().unwrap()).lines();
+        let ready = tokio::time::timeout(Duration::from_secs(secs), lines.next_line()).await;
+        assert!(
+            matches!(&ready, Ok(Ok(Some(l))) if l == "READY"),
+            "{script}: the page did not get ready: {ready:?}"
+        );
+        PageScript { node, lines }
+    }
+
+    /// The JSON line the script prints at the end; it must exit successfully.
+    async fn result(mut self, secs: u64) -> Value {
+        let result = tokio::time::timeout(Duration::from_secs(secs), self.lines.next_line()).await;
+        let out = self.node.wait_with_output().await.unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+        let line = match result {
+            Ok(Ok(Some(l))) => l,
+            other => panic!("the page reported nothing: {other:?}\n{stderr}"),
+        };
+        assert!(out.status.success(), "{line}\n{stderr}");
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}\n{stderr}"))
+    }
+}
+
 /// A microphone: a steady 1 kHz tone, 48 kHz mono (Chromium loops the file).
 fn tone_wav(path: &Path) {
     let spec = hound::WavSpec {
@@ -71,43 +119,23 @@ async fn an_agent_answers_in_chromium_and_audio_flows_both_ways() {
 
     let mic = temp_path("mic.wav");
     tone_wav(&mic);
-    let shots = std::env::var("AFTERCARE_SCREENSHOTS").unwrap_or_else(|_| {
-        let d = temp_path("shots");
-        std::fs::create_dir_all(&d).unwrap();
-        d.display().to_string()
-    });
-    let mut node = tokio::process::Command::new("node")
-        .arg(browser_dir().join("desk.mjs"))
-        .args([
+    let shots = screenshot_dir();
+    let page = PageScript::ready(
+        "desk.mjs",
+        &[
             &server.base,
             "agent9",
             "supervisor",
             "demo",
             mic.to_str().unwrap(),
             &shots,
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("node runs");
-    let mut lines = BufReader::new(node.stdout.take().unwrap()).lines();
-    let ready = tokio::time::timeout(Duration::from_secs(90), lines.next_line()).await;
-    assert!(
-        matches!(&ready, Ok(Ok(Some(l))) if l == "READY"),
-        "the page did not get ready: {ready:?}"
-    );
+        ],
+        90,
+    )
+    .await;
 
     let (_dir, caller) = call_in_background(&server, caller_scenario(&phone, None));
-    let result = tokio::time::timeout(Duration::from_secs(90), lines.next_line()).await;
-    let out = node.wait_with_output().await.unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
-    let line = match result {
-        Ok(Ok(Some(l))) => l,
-        other => panic!("the page reported nothing: {other:?}\n{stderr}"),
-    };
-    assert!(out.status.success(), "{line}\n{stderr}");
-    let r: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}\n{stderr}"));
+    let r = page.result(90).await;
 
     // Screen pop for the caller's number, before answering.
     assert_eq!(r["ringing"]["caller"], phone.as_str(), "{r}");
@@ -170,25 +198,13 @@ async fn the_dispatch_map_works_offline_follows_positions_and_assigns_by_drag_an
     )
     .await;
     let tech = server.login("tech2", "demo").await;
-    let shots = std::env::var("AFTERCARE_SCREENSHOTS").unwrap_or_else(|_| {
-        let d = temp_path("shots");
-        std::fs::create_dir_all(&d).unwrap();
-        d.display().to_string()
-    });
-    let mut node = tokio::process::Command::new("node")
-        .arg(browser_dir().join("dispatch.mjs"))
-        .args([&server.base, "supervisor", "demo", "47.5", &shots])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("node runs");
-    let mut lines = BufReader::new(node.stdout.take().unwrap()).lines();
-    let ready = tokio::time::timeout(Duration::from_secs(60), lines.next_line()).await;
-    assert!(
-        matches!(&ready, Ok(Ok(Some(l))) if l == "READY"),
-        "the map did not draw: {ready:?}"
-    );
+    let shots = screenshot_dir();
+    let page = PageScript::ready(
+        "dispatch.mjs",
+        &[&server.base, "supervisor", "demo", "47.5", &shots],
+        60,
+    )
+    .await;
     let resp = server
         .client
         .post(server.url("/api/v1/tech/position"))
@@ -198,15 +214,7 @@ async fn the_dispatch_map_works_offline_follows_positions_and_assigns_by_drag_an
         .await
         .unwrap();
     assert_eq!(resp.status().as_u16(), 202);
-    let result = tokio::time::timeout(Duration::from_secs(60), lines.next_line()).await;
-    let out = node.wait_with_output().await.unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
-    let line = match result {
-        Ok(Ok(Some(l))) => l,
-        other => panic!("the page reported nothing: {other:?}\n{stderr}"),
-    };
-    assert!(out.status.success(), "{line}\n{stderr}");
-    let r: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}\n{stderr}"));
+    let r = page.result(60).await;
     for what in ["visible", "stations", "orders", "routes", "unassigned", "technicians"] {
         assert!(r["drawn"][what].as_u64().unwrap() > 0, "{what}: {r}");
     }
