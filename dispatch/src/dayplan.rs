@@ -1,8 +1,14 @@
 //! A region's day: one route per technician, from their start point (home station, or where
 //! they are now when re-planning) back to their end point, inside their shift, with at most
-//! their hours of work; jobs with a duration, a window for the start of the visit, skills at
-//! levels, and a priority (must-serve before nice-to-have). Travel time comes from a
+//! their hours of work and their breaks taken; jobs with a duration, a window for the start of
+//! the visit, skills at levels, a priority (must-serve before nice-to-have) and an SLA deadline
+//! (lateness costs, so deadlines are met where the day allows). Travel time comes from a
 //! [`TravelModel`](crate::travel::TravelModel), so a road network can replace the straight line.
+//!
+//! Time along a route is walked by one function, [`timeline`]: a visit starts when the
+//! technician has arrived and its window has opened; a break is taken as soon as it is free (in
+//! the wait before a visit) and at the latest before the visit that would end after the break's
+//! latest start. A split shift is one shift with a fixed break between its parts.
 //!
 //! The search is the same ruin and recreate as the Solomon planner, made to scale: removals and
 //! insertions look only at the routes near a job (its nearest jobs' routes and the nearest idle
@@ -35,6 +41,16 @@ pub struct Vehicle {
     pub skills: u64,
     /// The technician's home station (where their parts come from).
     pub station: i64,
+    /// Breaks in time order; none may overlap a visit.
+    pub breaks: Vec<Break>,
+}
+
+/// A break from work: `minutes` long, starting inside `window` (a fixed break has a window of
+/// one instant). Travel does not happen during a break either.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Break {
+    pub window: (Min, Min),
+    pub minutes: Min,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -47,6 +63,8 @@ pub struct Job {
     pub skills: u64,
     /// Must be served (true) or only if there is room.
     pub must: bool,
+    /// The SLA deadline for finishing the visit; being late costs [`LATE_PER_MINUTE`].
+    pub deadline: Option<Min>,
     /// The stations holding the parts the job needs; only their technicians can take it.
     /// Empty: the job needs no parts (anybody skilled can).
     pub stations: Vec<i64>,
@@ -93,13 +111,33 @@ pub struct Plan {
 pub enum Violation {
     Twice(usize),
     Missing(usize),
-    Skills { vehicle: usize, job: usize },
-    Window { vehicle: usize, job: usize, start: Min },
-    ShiftEnd { vehicle: usize, back: Min },
-    Work { vehicle: usize, minutes: Min },
+    Skills {
+        vehicle: usize,
+        job: usize,
+    },
+    Window {
+        vehicle: usize,
+        job: usize,
+        start: Min,
+    },
+    ShiftEnd {
+        vehicle: usize,
+        back: Min,
+    },
+    Work {
+        vehicle: usize,
+        minutes: Min,
+    },
+    /// A break not taken inside its window, or overlapping travel or a visit.
+    Break {
+        vehicle: usize,
+        brk: usize,
+    },
 }
 
-/// Check a plan independently of the planner.
+/// Check a plan independently of the planner: each route's [`timeline`] is re-checked with
+/// plain arithmetic (travel between consecutive steps, windows, breaks inside their window and
+/// clear of visits and travel, the shift's end, the hours of work).
 pub fn check(p: &Problem, plan: &Plan) -> Result<(), Violation> {
     let mut seen = vec![false; p.jobs.len()];
     for &j in plan
@@ -117,38 +155,215 @@ pub fn check(p: &Problem, plan: &Plan) -> Result<(), Violation> {
     }
     for (vi, r) in plan.routes.iter().enumerate() {
         let v = &p.vehicles[vi];
-        let (mut t, mut at, mut work) = (v.shift.0, v.start, 0.0);
-        for &j in r {
+        if r.is_empty() {
+            continue;
+        }
+        let tl = timeline(p, v, r.iter().map(|&j| &p.jobs[j]));
+        // Breaks and visits as intervals, each with where it happens.
+        let mut steps: Vec<(Min, Min, Option<usize>)> = vec![];
+        for (k, &j) in r.iter().enumerate() {
             let job = &p.jobs[j];
             if !job.served_by(v) {
                 return Err(Violation::Skills { vehicle: vi, job: j });
             }
-            t = (t + p.travel.minutes(at, job.at)).max(job.window.0);
-            if t > job.window.1 + 1e-6 {
+            let start = tl.starts[k];
+            if start < job.window.0 - 1e-6 || start > job.window.1 + 1e-6 {
                 return Err(Violation::Window {
                     vehicle: vi,
                     job: j,
-                    start: t,
+                    start,
                 });
             }
-            t += job.duration;
-            work += job.duration;
-            at = job.at;
+            steps.push((start, start + job.duration, Some(j)));
         }
-        if !r.is_empty() {
-            let back = t + p.travel.minutes(at, v.end);
-            if back > v.shift.1 + 1e-6 {
-                return Err(Violation::ShiftEnd { vehicle: vi, back });
+        for (b, brk) in v.breaks.iter().enumerate() {
+            if let Some(at) = tl.breaks[b] {
+                if at < brk.window.0 - 1e-6 || at > brk.window.1 + 1e-6 {
+                    return Err(Violation::Break { vehicle: vi, brk: b });
+                }
+                steps.push((at, at + brk.minutes, None));
             }
-            if work > v.max_work + 1e-6 {
-                return Err(Violation::Work {
+        }
+        steps.sort_by(|a, b| a.0.total_cmp(&b.0));
+        // Steps may not overlap, and the time between two visits, breaks excepted, must hold
+        // the travel from one to the other.
+        let (mut t, mut at, mut free) = (v.shift.0, v.start, 0.0);
+        for (k, &(from, to, job)) in steps.iter().enumerate() {
+            let fail = || match job {
+                Some(j) => Violation::Window {
                     vehicle: vi,
-                    minutes: work,
-                });
+                    job: j,
+                    start: from,
+                },
+                None => Violation::Break {
+                    vehicle: vi,
+                    brk: steps[..k].iter().filter(|s| s.2.is_none()).count(),
+                },
+            };
+            if from < t - 1e-6 {
+                return Err(fail());
             }
+            free += from - t;
+            if let Some(j) = job {
+                if free < p.travel.minutes(at, p.jobs[j].at) - 1e-6 {
+                    return Err(fail());
+                }
+                free = 0.0;
+                at = p.jobs[j].at;
+            }
+            t = to;
+        }
+        let back = t + (p.travel.minutes(at, v.end) - free).max(0.0);
+        if back > v.shift.1 + 1e-6 {
+            return Err(Violation::ShiftEnd { vehicle: vi, back });
+        }
+        // A break not taken: only when the day was over before it could start.
+        if let Some(b) = (0..v.breaks.len()).find(|&b| tl.breaks[b].is_none() && back > v.breaks[b].window.0 + 1e-6) {
+            return Err(Violation::Break { vehicle: vi, brk: b });
+        }
+        let work: Min = r.iter().map(|&j| p.jobs[j].duration).sum();
+        if work > v.max_work + 1e-6 {
+            return Err(Violation::Work {
+                vehicle: vi,
+                minutes: work,
+            });
         }
     }
     Ok(())
+}
+
+/// How a route goes in time.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Timeline {
+    /// Each visit's start.
+    pub starts: Vec<Min>,
+    /// Each of the vehicle's breaks' start, `None` when the day ended before it.
+    pub breaks: Vec<Option<Min>>,
+    /// Back at the end point.
+    pub back: Min,
+    pub travel: Min,
+    pub work: Min,
+    /// Minutes past the jobs' deadlines, summed.
+    pub late: Min,
+    /// Every window met, back before the shift ends, within the hours of work.
+    pub ok: bool,
+}
+
+/// Walk a route in time (see the module's notes on breaks).
+pub fn timeline<'j>(p: &Problem, v: &Vehicle, jobs: impl IntoIterator<Item = &'j Job>) -> Timeline {
+    let mut tl = Timeline {
+        breaks: vec![None; v.breaks.len()],
+        ok: true,
+        ..Timeline::default()
+    };
+    let w = walk(
+        p,
+        v,
+        jobs.into_iter(),
+        |s| tl.starts.push(s),
+        |b, at| tl.breaks[b] = Some(at),
+    );
+    tl.back = w.back;
+    tl.travel = w.travel;
+    tl.work = w.work;
+    tl.late = w.late;
+    tl.ok = w.ok;
+    tl
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Walked {
+    back: Min,
+    travel: Min,
+    work: Min,
+    late: Min,
+    ok: bool,
+}
+
+/// The one walk through a route's time, reporting visit starts and break starts as it goes.
+fn walk<'j>(
+    p: &Problem,
+    v: &Vehicle,
+    jobs: impl Iterator<Item = &'j Job>,
+    mut visit: impl FnMut(Min),
+    mut took_break: impl FnMut(usize, Min),
+) -> Walked {
+    let (mut t, mut at) = (v.shift.0, v.start);
+    let mut w = Walked {
+        back: t,
+        travel: 0.0,
+        work: 0.0,
+        late: 0.0,
+        ok: true,
+    };
+    let mut b = 0;
+    let mut any = false;
+    for job in jobs {
+        any = true;
+        let d = p.travel.minutes(at, job.at);
+        w.travel += d;
+        // Breaks before this visit: free ones (in the wait) and those that cannot come after it.
+        let mut ready = t + d;
+        while let Some(brk) = v.breaks.get(b) {
+            let start = ready.max(job.window.0);
+            let (w0, w1) = brk.window;
+            // Travel first, then the break (in the van or at the door)...
+            let after_travel = ready.max(w0);
+            let free = after_travel <= w1 && after_travel + brk.minutes <= start;
+            let forced = start + job.duration > w1;
+            if !(free || forced) {
+                break;
+            }
+            // ...or, when arriving is already too late for it, the break first, then travel.
+            let at_break = if after_travel <= w1 {
+                after_travel
+            } else {
+                (ready - d).max(w0)
+            };
+            took_break(b, at_break);
+            ready = if after_travel <= w1 {
+                at_break + brk.minutes
+            } else {
+                at_break + brk.minutes + d
+            };
+            b += 1;
+        }
+        let start = ready.max(job.window.0);
+        if start > job.window.1 + 1e-9 {
+            w.ok = false;
+        }
+        visit(start);
+        t = start + job.duration;
+        w.work += job.duration;
+        if let Some(dl) = job.deadline {
+            w.late += (t - dl).max(0.0);
+        }
+        at = job.at;
+    }
+    if any {
+        let d = p.travel.minutes(at, v.end);
+        w.travel += d;
+        let mut back = t + d;
+        // Breaks whose window opens before the day is over are taken before going home.
+        while let Some(brk) = v.breaks.get(b) {
+            if back <= brk.window.0 {
+                break;
+            }
+            let at_break = t.max(brk.window.0);
+            took_break(b, at_break);
+            t = at_break + brk.minutes;
+            back = t + d;
+            b += 1;
+        }
+        w.back = back;
+        if back > v.shift.1 + 1e-9 {
+            w.ok = false;
+        }
+    }
+    if w.work > v.max_work + 1e-9 {
+        w.ok = false;
+    }
+    w
 }
 
 /// Why a job can never be served, whatever the others do; `None` when some technician could.
@@ -163,10 +378,7 @@ fn static_reason(p: &Problem, job: &Job) -> Option<Reason> {
     if skilled.iter().all(|v| job.duration > v.max_work) {
         return Some(Reason::NoCapacity);
     }
-    let alone_fits = |v: &&Vehicle| {
-        let start = (v.shift.0 + p.travel.minutes(v.start, job.at)).max(job.window.0);
-        start <= job.window.1 && start + job.duration + p.travel.minutes(job.at, v.end) <= v.shift.1
-    };
+    let alone_fits = |v: &&Vehicle| walk(p, v, std::iter::once(job), |_| {}, |_, _| {}).ok;
     if !skilled.iter().any(alone_fits) {
         return Some(Reason::WindowInfeasible);
     }
@@ -181,9 +393,12 @@ struct Route {
     start: Vec<Min>,
     /// Latest visit start per job keeping the rest (and the return) feasible.
     latest: Vec<Min>,
-    /// Latest time to be back (the shift end).
     work: Min,
     travel: Min,
+    /// Minutes past deadlines.
+    late: Min,
+    /// Jobs on the route with a deadline.
+    deadlines: usize,
 }
 
 pub struct Planner<'a> {
@@ -203,6 +418,8 @@ const NEAR_JOBS: usize = 40;
 const NEAR_VEHICLES: usize = 12;
 const PENALTY_MUST: f64 = 1e7;
 const PENALTY_NICE: f64 = 1e4;
+/// A minute past an SLA deadline costs as much as this many minutes of travel.
+pub const LATE_PER_MINUTE: f64 = 20.0;
 
 impl<'a> Planner<'a> {
     pub fn new(p: &'a Problem<'a>, seed: u64) -> Planner<'a> {
@@ -269,28 +486,25 @@ impl<'a> Planner<'a> {
         let travel = self.p.travel;
         let tr = |a: Point, b: Point| travel.minutes(a, b);
         let n = r.jobs.len();
-        r.start.resize(n, 0.0);
+        r.start.clear();
+        let jobs = &self.p.jobs;
+        let w = walk(
+            self.p,
+            veh,
+            r.jobs.iter().map(|&j| &jobs[j]),
+            |s| r.start.push(s),
+            |_, _| {},
+        );
+        r.work = w.work;
+        r.travel = w.travel;
+        r.late = w.late;
+        r.deadlines = r.jobs.iter().filter(|&&j| jobs[j].deadline.is_some()).count();
+        // Latest starts, for the quick insertion test (vehicles without breaks).
         r.latest.resize(n, 0.0);
-        r.work = 0.0;
-        r.travel = 0.0;
-        let (mut t, mut at) = (veh.shift.0, veh.start);
-        for k in 0..n {
-            let job = &self.p.jobs[r.jobs[k]];
-            let d = tr(at, job.at);
-            r.travel += d;
-            t = (t + d).max(job.window.0);
-            r.start[k] = t;
-            t += job.duration;
-            r.work += job.duration;
-            at = job.at;
-        }
-        if n > 0 {
-            r.travel += tr(at, veh.end);
-        }
         let mut next_latest = veh.shift.1;
         let mut next_at = veh.end;
         for k in (0..n).rev() {
-            let job = &self.p.jobs[r.jobs[k]];
+            let job = &jobs[r.jobs[k]];
             let l = job.window.1.min(next_latest - tr(job.at, next_at) - job.duration);
             r.latest[k] = l;
             next_latest = l;
@@ -299,7 +513,10 @@ impl<'a> Planner<'a> {
     }
 
     fn cost(&self) -> f64 {
-        self.routes.iter().map(|r| r.travel).sum::<f64>()
+        self.routes
+            .iter()
+            .map(|r| r.travel + LATE_PER_MINUTE * r.late)
+            .sum::<f64>()
             + self
                 .out
                 .iter()
@@ -325,6 +542,17 @@ impl<'a> Planner<'a> {
         let tr = |a: Point, b: Point| travel.minutes(a, b);
         if r.work + job.duration > veh.max_work {
             return None;
+        }
+        if !veh.breaks.is_empty() || job.deadline.is_some() || r.deadlines > 0 {
+            // Breaks move with the visits and lateness runs down the route: walk it.
+            let jobs = &self.p.jobs;
+            let seq = r.jobs[..pos]
+                .iter()
+                .map(|&j| &jobs[j])
+                .chain(std::iter::once(job))
+                .chain(r.jobs[pos..].iter().map(|&j| &jobs[j]));
+            let w = walk(self.p, veh, seq, |_| {}, |_, _| {});
+            return w.ok.then_some(w.travel - r.travel + LATE_PER_MINUTE * (w.late - r.late));
         }
         let (prev_at, prev_done) = if pos == 0 {
             (veh.start, veh.shift.0)
@@ -592,6 +820,7 @@ mod tests {
             max_work: 420.0,
             skills,
             station: 1,
+            breaks: vec![],
         }
     }
 
@@ -604,6 +833,7 @@ mod tests {
             skills,
             must,
             stations: vec![],
+            deadline: None,
         }
     }
 
@@ -827,5 +1057,155 @@ mod tests {
             .sum::<usize>();
         let before = first.routes.iter().map(Vec::len).sum::<usize>();
         assert!(kept * 10 >= before * 5, "most assignments stay put: {kept} of {before}");
+    }
+
+    #[test]
+    fn breaks_are_taken_in_their_window_and_never_during_a_visit() {
+        let tr = straight_line(40.0, 1.3, 52.5);
+        let mut v = veh(1, 52.5, 13.4, SkillBits::have(0, 5));
+        // A split shift 8:00–12:00 and 14:00–17:00 (a fixed break of two hours), and a pause of
+        // a quarter of an hour starting between 15:00 and 15:30.
+        v.breaks = vec![
+            Break {
+                window: (720.0, 720.0),
+                minutes: 120.0,
+            },
+            Break {
+                window: (900.0, 930.0),
+                minutes: 15.0,
+            },
+        ];
+        v.max_work = 405.0;
+        let p = Problem {
+            vehicles: vec![v.clone(), veh(2, 52.5, 13.4, SkillBits::have(0, 5))],
+            jobs: vec![
+                job(1, 52.51, 13.41, SkillBits::need(0, 1), (480.0, 960.0), true),
+                job(2, 52.52, 13.42, SkillBits::need(0, 1), (480.0, 960.0), true),
+                job(3, 52.53, 13.43, SkillBits::need(0, 1), (480.0, 960.0), true),
+                job(4, 52.51, 13.44, SkillBits::need(0, 1), (480.0, 960.0), true),
+                job(5, 52.52, 13.45, SkillBits::need(0, 1), (480.0, 960.0), true),
+            ],
+            travel: &tr,
+        };
+        // Three visits fit the morning, two the afternoon with the pause between them.
+        let alone = Problem {
+            vehicles: vec![v.clone()],
+            jobs: p.jobs.clone(),
+            travel: &tr,
+        };
+        let plan = Planner::new(&alone, 2).run(None, iterations(300));
+        check(&alone, &plan).unwrap();
+        assert_eq!(plan.routes[0].len(), 5, "{plan:?}");
+        let tl = timeline(&alone, &v, plan.routes[0].iter().map(|&j| &alone.jobs[j]));
+        assert!(tl.ok);
+        assert_eq!(tl.breaks[0], Some(720.0), "the split is where the shift says");
+        let lunch = tl.breaks[1].expect("the afternoon pause is taken");
+        assert!((900.0..=930.0).contains(&lunch));
+        for (k, &j) in plan.routes[0].iter().enumerate() {
+            let (a, b) = (tl.starts[k], tl.starts[k] + alone.jobs[j].duration);
+            for (at, len) in [(720.0, 120.0), (lunch, 15.0)] {
+                assert!(
+                    b <= at + 1e-9 || a >= at + len - 1e-9,
+                    "visit {a}–{b} overlaps a break at {at}"
+                );
+            }
+        }
+        // A visit that must start 11:40–12:10 and lasts an hour cannot be done by someone whose
+        // shift breaks at 12:00; the colleague without the break takes it.
+        let mut q = Problem {
+            vehicles: vec![v.clone()],
+            jobs: vec![job(7, 52.5, 13.4, SkillBits::need(0, 1), (700.0, 730.0), true)],
+            travel: &tr,
+        };
+        let plan = Planner::new(&q, 1).run(None, iterations(10));
+        assert_eq!(plan.unassigned, vec![(0, Reason::WindowInfeasible)]);
+        q.vehicles = p.vehicles.clone();
+        let plan = Planner::new(&q, 1).run(None, iterations(10));
+        check(&q, &plan).unwrap();
+        assert_eq!(plan.routes[1], vec![0]);
+    }
+
+    #[test]
+    fn a_break_fills_a_wait_before_it_delays_a_visit() {
+        let tr = straight_line(40.0, 1.3, 52.5);
+        let mut v = veh(1, 52.5, 13.4, SkillBits::have(0, 5));
+        v.breaks = vec![Break {
+            window: (660.0, 780.0),
+            minutes: 30.0,
+        }];
+        let p = Problem {
+            vehicles: vec![v.clone()],
+            jobs: vec![],
+            travel: &tr,
+        };
+        let at = |lat| job(1, lat, 13.4, SkillBits::need(0, 1), (480.0, 900.0), true);
+        // 9:00–11:00, then a visit that cannot start before 12:00: lunch in the wait.
+        let a = Job {
+            window: (540.0, 540.0),
+            duration: 120.0,
+            ..at(52.5)
+        };
+        let b = Job {
+            window: (720.0, 800.0),
+            ..at(52.5)
+        };
+        let tl = timeline(&p, &v, [&a, &b]);
+        assert!(tl.ok);
+        assert_eq!(tl.breaks, vec![Some(660.0)]);
+        assert_eq!(tl.starts, vec![540.0, 720.0]);
+        // Back to back from 11:00 to 14:00: the break comes before the visit that would end
+        // after 13:00, and pushes it.
+        let c = Job {
+            window: (660.0, 700.0),
+            duration: 90.0,
+            ..at(52.5)
+        };
+        let d = Job {
+            window: (750.0, 900.0),
+            duration: 60.0,
+            ..at(52.5)
+        };
+        let tl = timeline(&p, &v, [&c, &d]);
+        assert_eq!(tl.starts, vec![660.0, 780.0]);
+        assert_eq!(tl.breaks, vec![Some(750.0)]);
+        // A day over before the break window opens needs no break.
+        let e = Job {
+            window: (480.0, 500.0),
+            ..at(52.5)
+        };
+        let tl = timeline(&p, &v, [&e]);
+        assert_eq!(tl.breaks, vec![None]);
+    }
+
+    #[test]
+    fn deadlines_are_met_first_where_the_day_allows() {
+        let tr = straight_line(40.0, 1.3, 52.5);
+        let v = veh(1, 52.5, 13.4, SkillBits::have(0, 5));
+        let near = |id, lat| job(id, lat, 13.4, SkillBits::need(0, 1), (480.0, 1000.0), true);
+        // Three visits of an hour on the way out; the far one is due by 9:30.
+        let mut jobs = vec![near(1, 52.52), near(2, 52.54), near(3, 52.56)];
+        jobs.push(Job {
+            deadline: Some(570.0),
+            ..near(4, 52.60)
+        });
+        let p = Problem {
+            vehicles: vec![v.clone()],
+            jobs: jobs.clone(),
+            travel: &tr,
+        };
+        let plan = Planner::new(&p, 1).run(None, iterations(500));
+        check(&p, &plan).unwrap();
+        let tl = timeline(&p, &v, plan.routes[0].iter().map(|&j| &p.jobs[j]));
+        assert_eq!(plan.routes[0][0], 3, "the order due first goes first: {plan:?}");
+        assert_eq!(tl.late, 0.0);
+        // Without the deadline the same day goes out in order of distance.
+        jobs[3].deadline = None;
+        let q = Problem {
+            vehicles: vec![v],
+            jobs,
+            travel: &tr,
+        };
+        let plan = Planner::new(&q, 1).run(None, iterations(500));
+        assert_ne!(plan.routes[0][0], 3, "{plan:?}");
     }
 }
