@@ -273,6 +273,7 @@ async fn serve(cfg: Config, demo: bool) -> anyhow::Result<()> {
         photo_max_bytes: cfg.photo_max_kib as usize * 1024,
         map_tiles_url: cfg.map_tiles_url.clone(),
         travel_speed_kmh: f64::from(cfg.travel_speed_kmh),
+        break_minutes: f64::from(cfg.break_minutes),
         auto_assign: cfg.auto_assign,
     };
     // Shared live events (several nodes), before anything is served.

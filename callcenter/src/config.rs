@@ -71,6 +71,9 @@ pub struct Config {
     pub map_tiles_url: String,
     /// Average road speed for ETAs and day plans.
     pub travel_speed_kmh: u32,
+    /// Minutes of break in day plans for every stretch of shift over six hours, taken between
+    /// three and six hours into it (0: none). The gap of a split shift is a break anyway.
+    pub break_minutes: u32,
     /// Assign new repair orders to the best technician as they are created, and re-plan today
     /// when an urgent order arrives or a technician falls behind.
     pub auto_assign: bool,
@@ -109,6 +112,7 @@ impl Default for Config {
             photo_max_kib: 8192,
             map_tiles_url: "https://tile.openstreetmap.org/{z}/{x}/{y}.png".into(),
             travel_speed_kmh: 40,
+            break_minutes: 30,
             auto_assign: true,
             redis_url: None,
             redis_prefix: "aftercare".into(),
@@ -148,6 +152,7 @@ impl fmt::Debug for Config {
             .field("photo_max_kib", &self.photo_max_kib)
             .field("map_tiles_url", &self.map_tiles_url)
             .field("travel_speed_kmh", &self.travel_speed_kmh)
+            .field("break_minutes", &self.break_minutes)
             .field("auto_assign", &self.auto_assign)
             .field("redis_url", &self.redis_url.as_deref().map(crm_sql::redact_url))
             .field("redis_prefix", &self.redis_prefix)
@@ -181,6 +186,7 @@ const KEYS: &[&str] = &[
     "photo_max_kib",
     "map_tiles_url",
     "travel_speed_kmh",
+    "break_minutes",
     "auto_assign",
     "redis_url",
     "redis_prefix",
@@ -271,6 +277,9 @@ impl Config {
         }
         if !(5..=150).contains(&self.travel_speed_kmh) {
             return Err(ConfigError("travel_speed_kmh: must be 5 to 150".into()));
+        }
+        if self.break_minutes > 120 {
+            return Err(ConfigError("break_minutes: must be 0 to 120".into()));
         }
         if let Some(url) = &self.redis_url {
             if !(url.starts_with("redis://") || url.starts_with("rediss://")) {

@@ -8,10 +8,10 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveTime, TimeZone, Timelike, Utc};
 use crm_core::field::{DispatchDecision, TaskStatus};
-use crm_core::model::{Actor, RepairOrder, RepairStatus, Station, Technician};
+use crm_core::model::{Actor, Priority, RepairOrder, RepairStatus, Station, Technician};
 use crm_core::{Store, StoreResult};
 use dispatch::candidates::{Candidate, Index, Order, Point, Reason, Settings, StationStock, Tech};
-use dispatch::dayplan::{Job, Plan, Planner, Problem, SkillBits, Vehicle};
+use dispatch::dayplan::{timeline, Break, Job, Plan, Planner, Problem, SkillBits, Vehicle};
 use dispatch::travel::{StraightLine, TravelModel};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -75,6 +75,16 @@ fn midnight(d: NaiveDate) -> DateTime<Utc> {
 
 fn point(p: crm_core::types::GeoPoint) -> Point {
     Point { lat: p.lat, lon: p.lon }
+}
+
+/// Hours from an order's creation to its SLA deadline, by its ticket's priority.
+pub fn sla_hours(p: Priority) -> u32 {
+    match p {
+        Priority::Urgent => 8,
+        Priority::High => 24,
+        Priority::Normal => 48,
+        Priority::Low => 120,
+    }
 }
 
 /// What a candidate search needs about an order.
@@ -189,22 +199,41 @@ impl Network {
 }
 
 /// Where a repair order's visit is, and the product line it needs.
-pub async fn order_facts(store: &dyn Store, ro: &RepairOrder) -> StoreResult<(Option<Point>, String)> {
-    let asset = store.get_asset(ro.asset_id).await?;
-    let model = store.get_model(asset.model_id).await?;
-    let customer = store.get_customer(ro.customer_id).await?;
-    let at = customer.addresses.iter().find_map(|a| a.location).map(point);
-    Ok((at, model.product_line.as_str().to_string()))
+pub async fn order_facts(store: &dyn Store, ro: &RepairOrder) -> StoreResult<Site> {
+    Ok(sites(store, std::slice::from_ref(ro))
+        .await?
+        .remove(&ro.id)
+        .unwrap_or(Site {
+            at: None,
+            line: String::new(),
+            priority: Priority::Normal,
+        }))
 }
 
-/// Location and product line of many orders at once.
-pub async fn sites(store: &dyn Store, orders: &[RepairOrder]) -> StoreResult<HashMap<i64, (Option<Point>, String)>> {
+/// Where an order's visit is, the skill it needs and its ticket's priority.
+#[derive(Debug, Clone)]
+pub struct Site {
+    /// `None`: the customer has no address with a location.
+    pub at: Option<Point>,
+    pub line: String,
+    pub priority: Priority,
+}
+
+/// Location, product line and priority of many orders at once.
+pub async fn sites(store: &dyn Store, orders: &[RepairOrder]) -> StoreResult<HashMap<i64, Site>> {
     let ids: Vec<i64> = orders.iter().map(|o| o.id).collect();
     Ok(store
         .order_sites(&ids)
         .await?
         .into_iter()
-        .map(|s| (s.repair_order_id, (s.location.map(point), s.product_line)))
+        .map(|s| {
+            let site = Site {
+                at: s.location.map(point),
+                line: s.product_line,
+                priority: s.priority,
+            };
+            (s.repair_order_id, site)
+        })
         .collect())
 }
 
@@ -255,19 +284,24 @@ pub fn rank(
 /// Assign a new order to its best candidate, or record why nobody can take it.
 pub async fn auto_assign(store: &dyn Store, actor: Actor, id: i64, now: DateTime<Utc>) -> StoreResult<RepairOrder> {
     let ro = store.get_repair_order(id).await?;
-    let (at, line) = order_facts(store, &ro).await?;
-    let decision = match at {
+    let site = order_facts(store, &ro).await?;
+    let need = Need {
+        sla_hours: sla_hours(site.priority),
+        ..Need::default()
+    };
+    let decision = match site.at {
         None => DispatchDecision::Unassigned {
             reason: Reason::WindowInfeasible.as_str().into(),
         },
         Some(at) => {
             let net = network(store).await?;
-            match rank(&net, &ro, at, &line, Need::default(), now, 1) {
+            match rank(&net, &ro, at, &site.line, need, now, 1) {
                 Ok(best) => DispatchDecision::Assign {
                     station_id: best[0].station,
                     technician_id: best[0].tech,
                     scheduled_for: from_minute(best[0].start),
                     route_seq: None,
+                    appointment: None,
                 },
                 Err(r) => DispatchDecision::Unassigned {
                     reason: r.as_str().into(),
@@ -334,7 +368,8 @@ pub fn replan_soon(st: &crate::http::AppState, why: &'static str) {
                 Actor::SYSTEM,
                 date,
                 now,
-                st.settings.travel_speed_kmh,
+                st.settings.day_rules(),
+                None,
                 5_000,
                 1,
             )
@@ -397,6 +432,21 @@ pub struct PlannedRoute {
     pub travel_minutes: f64,
     /// Where the route starts: the GPS position when re-planning today, else the station.
     pub start: [f64; 2],
+    /// Breaks as planned (the gap of a split shift, and rest on long stretches).
+    pub breaks: Vec<PlannedBreak>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct PlannedBreak {
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+}
+
+/// An order planned to finish after its SLA deadline (the day allowed no better).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Late {
+    pub repair_order_id: i64,
+    pub minutes: f64,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -412,6 +462,8 @@ pub struct DayPlan {
     pub unassigned: Vec<Unassigned>,
     /// Orders whose work has started: kept with their technician, who starts from there.
     pub frozen: Vec<i64>,
+    /// Orders that will finish past their SLA deadline.
+    pub late: Vec<Late>,
     pub travel_minutes: f64,
     pub iterations: u64,
 }
@@ -468,10 +520,12 @@ impl Day {
         (i < 12).then_some(i)
     }
 
-    /// The planner's job for an order: its skill, and the stations holding all its parts
-    /// (`[-1]`, nobody, when no station does).
-    fn job(&mut self, ro: &RepairOrder, at: Point, line: &str) -> Option<Job> {
-        let skill = self.skill(line)?;
+    /// The planner's job for an order: its skill, the stations holding all its parts (`[-1]`,
+    /// nobody, when no station does), the booked appointment as its window, and the SLA
+    /// deadline by the ticket's priority. Must-serve: booked, high or urgent, or due by the end
+    /// of the day; the rest are served when there is room.
+    fn job(&mut self, ro: &RepairOrder, at: Point, site: &Site) -> Option<Job> {
+        let skill = self.skill(&site.line)?;
         let stations = if ro.parts_needed.is_empty() {
             vec![]
         } else {
@@ -491,14 +545,23 @@ impl Day {
             }
             s
         };
+        let day0 = minute(self.day0);
+        let window = ro.appointment.map_or(WHOLE_DAY, |a| {
+            ((minute(a.from) - day0) as f64, (minute(a.to) - day0) as f64)
+        });
+        let due = ro.created_at + Duration::hours(i64::from(sla_hours(site.priority)));
+        let deadline = (minute(due) - day0) as f64;
         Some(Job {
             id: ro.id,
             at,
             duration: f64::from(ro.duration_minutes),
-            window: WHOLE_DAY,
+            window,
             skills: SkillBits::need(skill, 1),
-            must: true,
+            must: ro.appointment.is_some()
+                || matches!(site.priority, Priority::High | Priority::Urgent)
+                || deadline <= 1440.0,
             stations,
+            deadline: Some(deadline),
         })
     }
 
@@ -532,13 +595,54 @@ impl Day {
     }
 }
 
+/// How technicians' days run.
+#[derive(Debug, Clone, Copy)]
+pub struct DayRules {
+    pub speed_kmh: f64,
+    /// Break for every stretch of shift over six hours, starting three to six hours into it.
+    pub break_minutes: f64,
+}
+
+/// A technician's shifts on a day (minutes from the day's midnight, in order) as the planner's
+/// shift, hours of work and breaks: the gap of a split shift is a fixed break, and each stretch
+/// over six hours has a break of `break_minutes` starting three to six hours into it.
+pub fn shift_day(shifts: &[(f64, f64)], break_minutes: f64) -> ((f64, f64), f64, Vec<Break>) {
+    let mut breaks = vec![];
+    let mut work = 0.0;
+    for (i, &(from, to)) in shifts.iter().enumerate() {
+        if i > 0 && from > shifts[i - 1].1 {
+            let at = shifts[i - 1].1;
+            breaks.push(Break {
+                window: (at, at),
+                minutes: from - at,
+            });
+        }
+        work += (to - from).max(0.0);
+        if break_minutes > 0.0 && to - from > 360.0 {
+            breaks.push(Break {
+                window: (from + 180.0, from + 360.0),
+                minutes: break_minutes,
+            });
+            work -= break_minutes;
+        }
+    }
+    breaks.sort_by(|a, b| a.window.0.total_cmp(&b.window.0));
+    let open = shifts.first().map_or(0.0, |s| s.0);
+    let close = shifts.iter().map(|s| s.1).fold(open, f64::max);
+    ((open, close), work.max(0.0), breaks)
+}
+
+/// The day of `date` as the planner sees it. `stations`: only their technicians, the orders
+/// already at them, and unassigned orders nearest to one of them (a region); `None`: everybody.
 pub async fn day(
     store: &dyn Store,
     date: NaiveDate,
     now: DateTime<Utc>,
-    speed_kmh: f64,
+    rules: DayRules,
+    stations: Option<&[i64]>,
     except: Option<i64>,
 ) -> StoreResult<Day> {
+    let speed_kmh = rules.speed_kmh;
     let net = network(store).await?;
     let day0 = midnight(date);
     let today = date == now.date_naive();
@@ -564,17 +668,39 @@ pub async fn day(
         .open_repair_orders(100_000)
         .await?
         .into_iter()
-        .filter(|ro| Some(ro.id) != except && ro.scheduled_for.is_none_or(|s| s.date_naive() == date))
+        .filter(|ro| {
+            Some(ro.id) != except
+                && ro.scheduled_for.is_none_or(|s| s.date_naive() == date)
+                && ro.appointment.is_none_or(|a| a.from.date_naive() == date)
+        })
         .collect();
     let mut sites = sites(store, &orders).await?;
+    let near = StraightLine::new(speed_kmh, 1.0, reference_lat);
+    let in_region = |ro: &RepairOrder, at: Point| match (stations, ro.station_id) {
+        (None, _) => true,
+        (Some(ours), Some(s)) => ours.contains(&s),
+        (Some(ours), None) => net
+            .stations
+            .iter()
+            .min_by(|a, b| {
+                let d = |s: &Station| near.minutes(point(s.location), at);
+                d(a).total_cmp(&d(b))
+            })
+            .is_some_and(|nearest| ours.contains(&nearest.id)),
+    };
     // The order behind each job.
     let mut assigned: Vec<&RepairOrder> = vec![];
     for ro in &orders {
-        let (at, line) = sites.remove(&ro.id).unwrap_or((None, String::new()));
-        let Some(at) = at else {
-            d.unplaceable.push(ro.id);
+        let Some(site) = sites.remove(&ro.id) else { continue };
+        let Some(at) = site.at else {
+            if stations.is_none_or(|ours| ro.station_id.is_some_and(|s| ours.contains(&s))) {
+                d.unplaceable.push(ro.id);
+            }
             continue;
         };
+        if !in_region(ro, at) {
+            continue;
+        }
         if ro.task_status.is_some_and(TaskStatus::started) || ro.status == RepairStatus::InProgress {
             if let Some(t) = ro.technician_id {
                 // The technician continues from the last started visit, after all of them.
@@ -585,7 +711,7 @@ pub async fn day(
             d.frozen.push(ro.id);
             continue;
         }
-        match d.job(ro, at, &line) {
+        match d.job(ro, at, &site) {
             Some(job) => {
                 d.jobs.push(job);
                 assigned.push(ro);
@@ -596,10 +722,11 @@ pub async fn day(
     let weekday = date.weekday().number_from_monday() as u8;
     let tz_of: HashMap<i64, chrono_tz::Tz> = net.stations.iter().map(|s| (s.id, s.time_zone.tz())).collect();
     for t in &net.technicians {
+        if stations.is_some_and(|ours| !ours.contains(&t.station_id)) {
+            continue;
+        }
         let tz = tz_of.get(&t.station_id).copied().unwrap_or(chrono_tz::UTC);
-        // A day of several shifts (a split shift around a break) is planned from the first start
-        // to the last end with the hours of the shifts; where the break falls is not planned.
-        let shifts: Vec<(f64, f64)> = t
+        let mut shifts: Vec<(f64, f64)> = t
             .shifts
             .iter()
             .filter(|s| s.weekday == weekday)
@@ -611,24 +738,40 @@ pub async fn day(
         if shifts.is_empty() {
             continue;
         }
+        shifts.sort_by(|a, b| a.0.total_cmp(&b.0));
         let home = station_at
             .get(&t.station_id)
             .copied()
             .unwrap_or(Point { lat: 0.0, lon: 0.0 });
-        let mut open = shifts.iter().map(|s| s.0).fold(f64::MAX, f64::min);
-        let close = shifts.iter().map(|s| s.1).fold(f64::MIN, f64::max);
-        let mut work: f64 = shifts.iter().map(|s| (s.1 - s.0).max(0.0)).sum();
+        let ((mut open, close), mut work, mut breaks) = shift_day(&shifts, rules.break_minutes);
         let mut start = home;
+        if today && now_min > open {
+            // Part of the day is behind us: its hours are spent, and breaks that had to start
+            // by now are taken.
+            let worked: f64 = shifts.iter().map(|s| (now_min.min(s.1) - s.0).max(0.0)).sum();
+            let rested: f64 = breaks
+                .iter()
+                .filter(|b| b.window.1 < now_min)
+                .map(|b| if b.window.0 == b.window.1 { 0.0 } else { b.minutes })
+                .sum();
+            work -= (worked - rested).max(0.0);
+            breaks.retain(|b| b.window.1 >= now_min);
+            open = now_min;
+        }
         if today {
-            open = open.max(now_min);
             start = t.location.map(point).unwrap_or(home);
         }
         if let Some((at, minutes)) = started.get(&t.id) {
             start = *at;
             open += minutes;
             work -= minutes;
+            // A break that must start before the started work is done is taken after it.
+            for b in &mut breaks {
+                b.window.1 = b.window.1.max(open).max(b.window.0);
+                b.window.0 = b.window.0.max(open).min(b.window.1);
+            }
         }
-        if open >= close {
+        if open >= close || work <= 0.0 {
             continue;
         }
         d.vehicles.push(Vehicle {
@@ -636,9 +779,10 @@ pub async fn day(
             start,
             end: home,
             shift: (open, close),
-            max_work: work.min(close - open).max(0.0),
+            max_work: work.min(close - open),
             skills: 0,
             station: t.station_id,
+            breaks,
         });
         d.techs.push((t.id, t.station_id));
         d.tech_skills.push(
@@ -664,20 +808,23 @@ pub async fn day(
     Ok(d)
 }
 
-/// Plan `date` for every technician with a shift that day, starting from the current
-/// assignment (what still fits stays): open orders not started, on that day or unscheduled.
-/// Started work is frozen (its technician's route starts where it is, once it is done); today,
-/// a route starts at the technician's last reported position. Writes every decision back.
+/// Plan `date` for every technician with a shift that day (or those of `stations`, a region),
+/// starting from the current assignment (what still fits stays): open orders not started, on
+/// that day or unscheduled. Started work is frozen (its technician's route starts where it is,
+/// once it is done); today, a route starts at the technician's last reported position. Writes
+/// every decision back.
+#[allow(clippy::too_many_arguments)]
 pub async fn plan_day(
     store: &dyn Store,
     actor: Actor,
     date: NaiveDate,
     now: DateTime<Utc>,
-    speed_kmh: f64,
+    rules: DayRules,
+    stations: Option<&[i64]>,
     iterations: u64,
     seed: u64,
 ) -> StoreResult<DayPlan> {
-    let d = day(store, date, now, speed_kmh, None).await?;
+    let d = day(store, date, now, rules, stations, None).await?;
     let problem = d.problem();
     let mut planner = Planner::new(&problem, seed);
     let mut done = 0;
@@ -685,17 +832,20 @@ pub async fn plan_day(
         done = i;
         (i < iterations).then(|| i as f64 / iterations.max(1) as f64)
     });
-    // Write back: start times from the route, in order.
+    let at_minute = |m: f64| d.day0 + Duration::seconds((m * 60.0).round() as i64);
+    // Write back: start times from the route's timeline, in order.
     let mut routes = vec![];
+    let mut late = vec![];
     for (v, route) in plan.routes.iter().enumerate() {
+        if route.is_empty() {
+            continue;
+        }
         let veh = &problem.vehicles[v];
         let (tech, station) = d.techs[v];
-        let mut t = veh.shift.0;
-        let mut at = veh.start;
+        let tl = timeline(&problem, veh, route.iter().map(|&j| &problem.jobs[j]));
         let mut ids = vec![];
         for (seq, &j) in route.iter().enumerate() {
             let job = &problem.jobs[j];
-            t = (t + d.travel.minutes(at, job.at)).max(job.window.0);
             store
                 .set_dispatch(
                     actor,
@@ -703,31 +853,40 @@ pub async fn plan_day(
                     &DispatchDecision::Assign {
                         station_id: station,
                         technician_id: tech,
-                        scheduled_for: d.day0 + Duration::seconds((t * 60.0).round() as i64),
+                        scheduled_for: at_minute(tl.starts[seq]),
                         route_seq: Some(seq as u32 + 1),
+                        appointment: None,
                     },
                 )
                 .await?;
             ids.push(job.id);
-            t += job.duration;
-            at = job.at;
+            let over = job.deadline.map_or(0.0, |dl| tl.starts[seq] + job.duration - dl);
+            if over > 0.0 {
+                late.push(Late {
+                    repair_order_id: job.id,
+                    minutes: over.round(),
+                });
+            }
         }
-        let legs: f64 = std::iter::once(veh.start)
-            .chain(route.iter().map(|&j| problem.jobs[j].at))
-            .chain(std::iter::once(veh.end))
-            .collect::<Vec<_>>()
-            .windows(2)
-            .map(|w| d.travel.minutes(w[0], w[1]))
-            .sum();
-        if !ids.is_empty() {
-            routes.push(PlannedRoute {
-                technician_id: tech,
-                station_id: station,
-                orders: ids,
-                travel_minutes: (legs * 10.0).round() / 10.0,
-                start: [veh.start.lat, veh.start.lon],
-            });
-        }
+        let breaks = veh
+            .breaks
+            .iter()
+            .zip(&tl.breaks)
+            .filter_map(|(b, at)| {
+                at.map(|at| PlannedBreak {
+                    from: at_minute(at),
+                    to: at_minute(at + b.minutes),
+                })
+            })
+            .collect();
+        routes.push(PlannedRoute {
+            technician_id: tech,
+            station_id: station,
+            orders: ids,
+            travel_minutes: (tl.travel * 10.0).round() / 10.0,
+            start: [veh.start.lat, veh.start.lon],
+            breaks,
+        });
     }
     let mut unassigned = vec![];
     let left_out = plan
@@ -750,6 +909,7 @@ pub async fn plan_day(
         routes,
         unassigned,
         frozen: d.frozen,
+        late,
         travel_minutes: (plan.travel * 10.0).round() / 10.0,
         iterations: done,
     })
@@ -773,13 +933,13 @@ pub async fn slots(
     ro: &RepairOrder,
     date: NaiveDate,
     now: DateTime<Utc>,
-    speed_kmh: f64,
+    rules: DayRules,
     n: usize,
 ) -> StoreResult<Option<Vec<Slot>>> {
-    let mut d = day(store, date, now, speed_kmh, Some(ro.id)).await?;
-    let (at, line) = order_facts(store, ro).await?;
-    let Some(at) = at else { return Ok(None) };
-    let Some(job) = d.job(ro, at, &line) else {
+    let mut d = day(store, date, now, rules, None, Some(ro.id)).await?;
+    let site = order_facts(store, ro).await?;
+    let Some(at) = site.at else { return Ok(None) };
+    let Some(job) = d.job(ro, at, &site) else {
         return Ok(None);
     };
     // The order's product line may be new to the day: give the vehicles its bits.
@@ -871,6 +1031,31 @@ mod tests {
             local_to_utc(gap, berlin, half_two),
             Utc.with_ymd_and_hms(2026, 3, 29, 1, 30, 0).unwrap()
         );
+    }
+
+    #[test]
+    fn split_shifts_and_long_stretches_have_breaks() {
+        // 7–12 and 13–18: the hour at noon is a fixed break; neither stretch needs another.
+        let ((open, close), work, breaks) = shift_day(&[(420.0, 720.0), (780.0, 1080.0)], 30.0);
+        assert_eq!((open, close, work), (420.0, 1080.0, 600.0));
+        assert_eq!(
+            breaks,
+            vec![Break {
+                window: (720.0, 720.0),
+                minutes: 60.0
+            }]
+        );
+        // 7–16 in one stretch: half an hour, starting 10:00–13:00, not counted as work.
+        let (_, work, breaks) = shift_day(&[(420.0, 960.0)], 30.0);
+        assert_eq!(work, 510.0);
+        assert_eq!(
+            breaks,
+            vec![Break {
+                window: (600.0, 780.0),
+                minutes: 30.0
+            }]
+        );
+        assert!(shift_day(&[(420.0, 960.0)], 0.0).2.is_empty());
     }
 
     #[test]

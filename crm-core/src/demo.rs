@@ -1053,6 +1053,7 @@ pub async fn seed(store: &(impl Store + ?Sized), data: &DemoData) -> StoreResult
                         fault_code: dt.subject.split(':').next().map(str::to_string),
                         description: dt.subject.clone(),
                         scheduled_for: None,
+                        appointment: None,
                         duration_minutes: None,
                         parts: vec![],
                     },
@@ -1126,6 +1127,7 @@ pub async fn seed(store: &(impl Store + ?Sized), data: &DemoData) -> StoreResult
                     fault_code: None,
                     description: "Customer reports a fault; inspect and repair on site.".into(),
                     scheduled_for: None,
+                    appointment: None,
                     duration_minutes: Some(90),
                     parts: vec![],
                 },
@@ -1141,6 +1143,7 @@ pub async fn seed(store: &(impl Store + ?Sized), data: &DemoData) -> StoreResult
                     technician_id: technician_ids[v.technician],
                     scheduled_for: v.start,
                     route_seq: Some(seq as u32 % 3 + 1),
+                    appointment: None,
                 },
             )
             .await?;

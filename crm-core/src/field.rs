@@ -289,6 +289,8 @@ pub struct OrderSite {
     pub location: Option<GeoPoint>,
     /// The asset model's product line (the skill needed).
     pub product_line: String,
+    /// The ticket's priority (the SLA follows it).
+    pub priority: crate::model::Priority,
 }
 
 /// What dispatch decided for a repair order (auto-assignment or a day plan).
@@ -299,6 +301,8 @@ pub enum DispatchDecision {
         technician_id: i64,
         scheduled_for: DateTime<Utc>,
         route_seq: Option<u32>,
+        /// Book this visit window with the customer; `None` keeps the one there is.
+        appointment: Option<crate::model::Appointment>,
     },
     /// Nobody can take it; the reason is one of dispatch's (`no_skill_match`, `no_capacity`,
     /// `window_infeasible`, `parts_missing`).

@@ -550,6 +550,8 @@ pub struct RepairOrder {
     pub fault_code: Option<String>,
     pub description: String,
     pub scheduled_for: Option<DateTime<Utc>>,
+    /// The visit window agreed with the customer, if any.
+    pub appointment: Option<Appointment>,
     pub created_at: DateTime<Utc>,
     pub completed_at: Option<DateTime<Utc>>,
     /// The visit's estimated length.
@@ -575,6 +577,27 @@ pub struct NeededPart {
     pub quantity: u32,
 }
 
+/// A visit window agreed with the customer: the technician starts the visit between `from` and
+/// `to` (at most 12 hours apart).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Appointment {
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+}
+
+impl Appointment {
+    pub fn validate(&self, field: &str) -> Result<(), FieldError> {
+        if self.to <= self.from {
+            return Err(FieldError::new(format!("{field}.to"), "must be after from"));
+        }
+        if self.to - self.from > chrono::Duration::hours(12) {
+            return Err(FieldError::new(format!("{field}.to"), "at most 12 hours after from"));
+        }
+        Ok(())
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewRepairOrder {
@@ -592,6 +615,9 @@ pub struct NewRepairOrder {
     pub description: String,
     #[serde(default)]
     pub scheduled_for: Option<DateTime<Utc>>,
+    /// A visit window agreed with the customer.
+    #[serde(default)]
+    pub appointment: Option<Appointment>,
     /// Estimated length of the visit, 15–600 minutes (default 90).
     #[serde(default)]
     pub duration_minutes: Option<u32>,
@@ -604,6 +630,9 @@ impl NewRepairOrder {
     pub fn validate(&self) -> Result<(), FieldError> {
         if self.duration_minutes.is_some_and(|m| !(15..=600).contains(&m)) {
             return Err(FieldError::new("duration_minutes", "must be 15 to 600"));
+        }
+        if let Some(a) = &self.appointment {
+            a.validate("appointment")?;
         }
         check_len("parts", self.parts.len(), 20)?;
         for (i, p) in self.parts.iter().enumerate() {

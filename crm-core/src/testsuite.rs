@@ -560,6 +560,7 @@ pub async fn repair_orders(s: &dyn Store) {
                 fault_code: Some("E21".into()),
                 description: "replace pump".into(),
                 scheduled_for: None,
+                appointment: None,
                 duration_minutes: None,
                 parts: vec![],
             },
@@ -581,6 +582,7 @@ pub async fn repair_orders(s: &dyn Store) {
                 fault_code: Some("E99".into()),
                 description: String::new(),
                 scheduled_for: None,
+                appointment: None,
                 duration_minutes: None,
                 parts: vec![],
             },
@@ -1256,11 +1258,15 @@ pub async fn field_tasks(s: &dyn Store) {
                 asset_id: Some(a.id),
                 subject: text("pump"),
                 description: String::new(),
-                priority: Priority::Normal,
+                priority: Priority::High,
             },
         )
         .await
         .unwrap();
+    let booked = Appointment {
+        from: "2026-03-02T09:00:00Z".parse().unwrap(),
+        to: "2026-03-02T11:00:00Z".parse().unwrap(),
+    };
     let ro = s
         .create_repair_order(
             actor(),
@@ -1272,6 +1278,7 @@ pub async fn field_tasks(s: &dyn Store) {
                 fault_code: None,
                 description: "drain pump noisy".into(),
                 scheduled_for: None,
+                appointment: Some(booked),
                 duration_minutes: Some(60),
                 parts: vec![NeededPart {
                     part_id: part.id,
@@ -1282,6 +1289,7 @@ pub async fn field_tasks(s: &dyn Store) {
         .await
         .unwrap();
     assert_eq!((ro.duration_minutes, ro.task_status), (60, None));
+    assert_eq!(ro.appointment, Some(booked), "the appointment is kept");
     let sites = s.order_sites(&[ro.id, ro.id + 1000]).await.unwrap();
     assert_eq!(
         sites,
@@ -1289,6 +1297,7 @@ pub async fn field_tasks(s: &dyn Store) {
             repair_order_id: ro.id,
             location: c.addresses[0].location,
             product_line: s.get_model(a.model_id).await.unwrap().product_line.as_str().to_string(),
+            priority: Priority::High,
         }]
     );
     assert_eq!(
@@ -1306,6 +1315,7 @@ pub async fn field_tasks(s: &dyn Store) {
         fault_code: None,
         description: String::new(),
         scheduled_for: None,
+        appointment: None,
         duration_minutes: None,
         parts: vec![NeededPart {
             part_id: part.id + 99,
@@ -1336,6 +1346,7 @@ pub async fn field_tasks(s: &dyn Store) {
                 technician_id: tom.id,
                 scheduled_for: when,
                 route_seq: Some(1),
+                appointment: None,
             },
         )
         .await
@@ -1344,6 +1355,29 @@ pub async fn field_tasks(s: &dyn Store) {
     assert_eq!(
         (ro.task_status, ro.route_seq, ro.unassigned_reason.clone()),
         (Some(TaskStatus::Assigned), Some(1), None)
+    );
+    assert_eq!(ro.appointment, Some(booked), "dispatch keeps the booked window");
+    let rebooked = Appointment {
+        from: booked.from + Duration::hours(4),
+        to: booked.to + Duration::hours(4),
+    };
+    let ro = s
+        .set_dispatch(
+            actor(),
+            ro.id,
+            &DispatchDecision::Assign {
+                station_id: st.id,
+                technician_id: tom.id,
+                scheduled_for: rebooked.from,
+                route_seq: None,
+                appointment: Some(rebooked),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (ro.appointment, ro.scheduled_for),
+        (Some(rebooked), Some(rebooked.from))
     );
     let since = Utc::now() - Duration::hours(1);
     assert_eq!(s.tech_tasks(tom.id, since).await.unwrap().len(), 1);
@@ -1411,6 +1445,7 @@ pub async fn field_tasks(s: &dyn Store) {
                 technician_id: eve.id,
                 scheduled_for: when,
                 route_seq: None,
+                appointment: None,
             },
         )
         .await,

@@ -2,6 +2,7 @@
 //! technician works it through the mobile API to completion; the API's isolation matrix,
 //! idempotent retries, upload limits; day plans, the dispatcher's board and live feed; stock.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use futures_util::StreamExt;
@@ -581,19 +582,85 @@ async fn dispatch_board_plans_and_stock(db: crm_sql::testing::TestDb) {
         assert!(w["from"].as_str() < w["to"].as_str());
     }
     let pick = &slots[0];
+    let window = json!({"from": pick["from"], "to": pick["to"]});
+    let (status, err) = server
+        .post(
+            &boss,
+            &format!("/api/v1/repair-orders/{id}/assign"),
+            json!({"technician_id": pick["technician_id"], "appointment": {"from": pick["to"], "to": pick["from"]}}),
+        )
+        .await;
+    assert_eq!((status, err["field"].as_str()), (422, Some("appointment.to")), "{err}");
     let (status, booked) = server
         .post(
             &boss,
             &format!("/api/v1/repair-orders/{id}/assign"),
-            json!({"technician_id": pick["technician_id"], "scheduled_for": pick["from"]}),
+            json!({"technician_id": pick["technician_id"], "appointment": window}),
         )
         .await;
     assert_eq!(status, 200, "{booked}");
     assert_eq!(booked["technician_id"], pick["technician_id"]);
-    assert_eq!(
-        booked["scheduled_for"].as_str().unwrap().get(..16),
-        pick["from"].as_str().unwrap().get(..16)
-    );
+    let at = |v: &Value| chrono::DateTime::parse_from_rfc3339(v.as_str().unwrap()).unwrap();
+    assert_eq!(at(&booked["scheduled_for"]), at(&pick["from"]));
+    assert_eq!(at(&booked["appointment"]["to"]), at(&pick["to"]));
+
+    // Planning that day keeps the visit inside the booked window, and every technician's break
+    // (half an hour in a nine-hour shift) clear of their visits.
+    let (status, plan) = server
+        .post(
+            &boss,
+            "/api/v1/dispatch/plan",
+            json!({"date": day, "iterations": 2000, "seed": 3}),
+        )
+        .await;
+    assert_eq!(status, 200, "{plan}");
+    let (_, ro) = server.get(&boss, &format!("/api/v1/repair-orders/{id}")).await;
+    let start = at(&ro["scheduled_for"]);
+    assert!(at(&pick["from"]) <= start && start <= at(&pick["to"]), "{ro}");
+    let (_, board) = server.get(&boss, "/api/v1/dispatch/board").await;
+    let starts: HashMap<i64, chrono::DateTime<chrono::FixedOffset>> = board["orders"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|o| o["scheduled_for"].is_string())
+        .map(|o| (o["id"].as_i64().unwrap(), at(&o["scheduled_for"])))
+        .collect();
+    let mut breaks = 0;
+    for r in plan["routes"].as_array().unwrap() {
+        for b in r["breaks"].as_array().unwrap() {
+            let (from, to) = (at(&b["from"]), at(&b["to"]));
+            assert_eq!((to - from).num_minutes(), 30, "{r}");
+            for o in r["orders"].as_array().unwrap() {
+                let s = starts[&o.as_i64().unwrap()];
+                assert!(!(from <= s && s < to), "a visit starts in a break: {r}");
+            }
+            breaks += 1;
+        }
+    }
+    assert!(breaks > 0, "long days have breaks: {plan}");
+
+    // A region: one station's technicians and orders only; an unknown station is refused.
+    let (_, stations) = server.get(&boss, "/api/v1/stations").await;
+    let first = stations[0]["id"].as_i64().unwrap();
+    let (status, plan) = server
+        .post(
+            &boss,
+            "/api/v1/dispatch/plan",
+            json!({"date": day, "iterations": 500, "stations": [first]}),
+        )
+        .await;
+    assert_eq!(status, 200, "{plan}");
+    let routes = plan["routes"].as_array().unwrap();
+    assert!(!routes.is_empty(), "{plan}");
+    assert!(routes.iter().all(|r| r["station_id"] == first), "{plan}");
+    let (status, err) = server
+        .post(
+            &boss,
+            "/api/v1/dispatch/plan",
+            json!({"date": day, "stations": [first, 987_654]}),
+        )
+        .await;
+    assert_eq!((status, err["field"].as_str()), (422, Some("stations[1]")), "{err}");
     let (status, _) = server
         .get(&boss, &format!("/api/v1/repair-orders/{id}/slots?n=11"))
         .await;

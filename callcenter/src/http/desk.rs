@@ -329,6 +329,7 @@ async fn wrap_up(
                         fault_code: w.fault_code.clone(),
                         description: w.notes.trim().to_string(),
                         scheduled_for: None,
+                        appointment: None,
                         duration_minutes: None,
                         parts: vec![],
                     },

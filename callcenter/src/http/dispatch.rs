@@ -12,7 +12,7 @@ use axum::routing::get;
 use axum::Json;
 use chrono::{DateTime, NaiveDate, Utc};
 use crm_core::field::{DispatchDecision, NewStocktake, NewTransfer, Stocktake, TaskStatus, Transfer};
-use crm_core::model::{RepairOrder, RepairStatus, StockLevel};
+use crm_core::model::{Appointment, RepairOrder, RepairStatus, StockLevel};
 use dispatch::candidates::Parts;
 
 use serde::{Deserialize, Serialize};
@@ -63,7 +63,8 @@ pub struct CandidateParams {
     limit: Option<u32>,
     /// Minimum skill level for the product line (1–5, default 1).
     level: Option<u8>,
-    /// Service-level hours from the order's creation to its completion (default 48).
+    /// Service-level hours from the order's creation to its completion (default by the
+    /// ticket's priority: urgent 8, high 24, normal 48, low 120).
     sla_hours: Option<u32>,
 }
 
@@ -105,10 +106,13 @@ async fn repair_order_candidates(
     if !(1..=5).contains(&level) {
         return Err(ApiError::invalid("level", "1 to 5"));
     }
-    let sla_hours = p.sla_hours.unwrap_or(48).clamp(1, 24 * 30);
     let ro = st.store.get_repair_order(id).await?;
-    let (at, line) = fieldops::order_facts(st.store.as_ref(), &ro).await?;
-    let Some(at) = at else {
+    let site = fieldops::order_facts(st.store.as_ref(), &ro).await?;
+    let sla_hours = p
+        .sla_hours
+        .unwrap_or(fieldops::sla_hours(site.priority))
+        .clamp(1, 24 * 30);
+    let Some(at) = site.at else {
         return Err(ApiError::invalid("customer", "the customer's address has no location"));
     };
     let now = Utc::now();
@@ -119,7 +123,7 @@ async fn repair_order_candidates(
         sla_hours,
         ..Default::default()
     };
-    let found = fieldops::rank(&net, &ro, at, &line, need, now, limit as usize)
+    let found = fieldops::rank(&net, &ro, at, &site.line, need, now, limit as usize)
         .map_err(|reason| ApiError::invalid("repair_order", reason.as_str()))?;
     Ok(Json(
         found
@@ -147,9 +151,13 @@ async fn repair_order_candidates(
 #[serde(deny_unknown_fields)]
 pub struct AssignTo {
     pub technician_id: i64,
-    /// Planned start; default: keep the current one (or now).
+    /// Planned start; default: the appointment's start, else keep the current one (or now).
     #[serde(default)]
     pub scheduled_for: Option<DateTime<Utc>>,
+    /// Book this visit window with the customer (one of the offered slots); day plans keep to
+    /// it. Default: keep the order's appointment, if any.
+    #[serde(default)]
+    pub appointment: Option<Appointment>,
 }
 
 /// Give an order to a technician (the dispatcher's drag and drop). Started work is not
@@ -164,6 +172,9 @@ async fn assign(
     Body(a): Body<AssignTo>,
 ) -> ApiResult<Json<RepairOrder>> {
     me.require(STAFF)?;
+    if let Some(ap) = &a.appointment {
+        ap.validate("appointment").map_err(ApiError::from)?;
+    }
     let tech = match st.store.get_technician(a.technician_id).await {
         Ok(t) => t,
         Err(crm_core::StoreError::NotFound { .. }) => {
@@ -180,8 +191,13 @@ async fn assign(
             &DispatchDecision::Assign {
                 station_id: tech.station_id,
                 technician_id: tech.id,
-                scheduled_for: a.scheduled_for.or(cur.scheduled_for).unwrap_or_else(Utc::now),
+                scheduled_for: a
+                    .scheduled_for
+                    .or(a.appointment.map(|ap| ap.from))
+                    .or(cur.scheduled_for)
+                    .unwrap_or_else(Utc::now),
                 route_seq: None,
+                appointment: a.appointment,
             },
         )
         .await?;
@@ -232,7 +248,7 @@ async fn appointment_slots(
         return Err(ApiError::bad_request(Some("date"), "must not be in the past"));
     }
     let ro = st.store.get_repair_order(id).await?;
-    match fieldops::slots(st.store.as_ref(), &ro, date, now, st.settings.travel_speed_kmh, n).await? {
+    match fieldops::slots(st.store.as_ref(), &ro, date, now, st.settings.day_rules(), n).await? {
         Some(slots) => Ok(Json(slots)),
         None => Err(ApiError::invalid(
             "repair_order",
@@ -253,6 +269,10 @@ pub struct PlanRequest {
     /// The same seed and input give the same plan (default 1).
     #[serde(default)]
     pub seed: Option<u64>,
+    /// Plan a region: these stations' technicians, the orders at these stations, and the
+    /// unassigned orders nearest to one of them. Default: the whole network.
+    #[serde(default)]
+    pub stations: Option<Vec<i64>>,
 }
 
 /// Plan (or re-plan) a day: one route per technician with a shift, open orders that are not
@@ -272,12 +292,28 @@ async fn plan(
         return Err(ApiError::invalid("iterations", "100 to 200000"));
     }
     let date = p.date.unwrap_or(now.date_naive());
+    if let Some(ids) = &p.stations {
+        if ids.is_empty() || ids.len() > 1000 {
+            return Err(ApiError::invalid("stations", "1 to 1000 station ids"));
+        }
+        for (i, id) in ids.iter().enumerate() {
+            if let Err(e) = st.store.get_station(*id).await {
+                return Err(match e {
+                    crm_core::StoreError::NotFound { .. } => {
+                        ApiError::invalid(format!("stations[{i}]"), "no such station")
+                    }
+                    e => e.into(),
+                });
+            }
+        }
+    }
     let plan = fieldops::plan_day(
         st.store.as_ref(),
         me.actor(),
         date,
         now,
-        st.settings.travel_speed_kmh,
+        st.settings.day_rules(),
+        p.stations.as_deref(),
         iterations,
         p.seed.unwrap_or(1),
     )
@@ -341,7 +377,7 @@ async fn board(State(st): State<AppState>, me: AuthUser) -> ApiResult<Json<Board
     let mut sites = fieldops::sites(st.store.as_ref(), &open).await?;
     let mut orders = vec![];
     for ro in open {
-        let (at, line) = sites.remove(&ro.id).unwrap_or((None, String::new()));
+        let (at, line) = sites.remove(&ro.id).map_or((None, String::new()), |s| (s.at, s.line));
         orders.push(BoardOrder {
             id: ro.id,
             status: ro.status,

@@ -41,6 +41,8 @@ pub struct Settings {
     pub map_tiles_url: String,
     /// Travel speed for ETAs and day plans.
     pub travel_speed_kmh: f64,
+    /// Break per stretch of shift over six hours, in day plans.
+    pub break_minutes: f64,
     /// Assign new repair orders to the best candidate as they are created.
     pub auto_assign: bool,
 }
@@ -55,7 +57,16 @@ impl Settings {
             photo_max_bytes: 8 * 1024 * 1024,
             map_tiles_url: String::new(),
             travel_speed_kmh: 40.0,
+            break_minutes: 30.0,
             auto_assign: true,
+        }
+    }
+
+    /// How technicians' days run, for the planner.
+    pub fn day_rules(&self) -> crate::fieldops::DayRules {
+        crate::fieldops::DayRules {
+            speed_kmh: self.travel_speed_kmh,
+            break_minutes: self.break_minutes,
         }
     }
 }

@@ -1032,7 +1032,7 @@ async fn load_ticket(c: &mut Conn, id: i64) -> StoreResult<Ticket> {
     load_tickets(c, rows).await?.pop().ok_or(StoreError::not_found("ticket"))
 }
 
-const RO_COLS: &str = "id, ticket_id, customer_id, asset_id, station_id, technician_id, status, fault_code, description, scheduled_for, created_at, completed_at, duration_minutes, route_seq, unassigned_reason, task_status";
+const RO_COLS: &str = "id, ticket_id, customer_id, asset_id, station_id, technician_id, status, fault_code, description, scheduled_for, created_at, completed_at, duration_minutes, route_seq, unassigned_reason, task_status, appointment_from, appointment_to";
 
 async fn load_repair_orders(c: &mut Conn, rows: Vec<Row>) -> StoreResult<Vec<RepairOrder>> {
     let mut out = Vec::with_capacity(rows.len());
@@ -1049,6 +1049,10 @@ async fn load_repair_orders(c: &mut Conn, rows: Vec<Row>) -> StoreResult<Vec<Rep
             fault_code: get(r, "fault_code")?,
             description: get(r, "description")?,
             scheduled_for: get(r, "scheduled_for")?,
+            appointment: match (get(r, "appointment_from")?, get(r, "appointment_to")?) {
+                (Some(from), Some(to)) => Some(crm_core::model::Appointment { from, to }),
+                _ => None,
+            },
             created_at: get(r, "created_at")?,
             completed_at: get(r, "completed_at")?,
             duration_minutes: get_u32(r, "duration_minutes")?,
@@ -1265,8 +1269,8 @@ impl ServiceStore for This {
             check_fault_code(&mut tx, asset_id, code).await?;
         }
         let id = sqlx::query_scalar::<Db, i64>(
-            "INSERT INTO repair_orders (ticket_id, customer_id, asset_id, station_id, technician_id, status, fault_code, description, scheduled_for, created_at, duration_minutes) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
+            "INSERT INTO repair_orders (ticket_id, customer_id, asset_id, station_id, technician_id, status, fault_code, description, scheduled_for, created_at, duration_minutes, \
+             appointment_from, appointment_to) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id",
         )
         .bind(r.ticket_id)
         .bind(ticket.customer_id)
@@ -1279,6 +1283,8 @@ impl ServiceStore for This {
         .bind(r.scheduled_for.map(crate::common::trunc))
         .bind(now())
         .bind(i64::from(r.duration_minutes.unwrap_or(90)))
+        .bind(r.appointment.map(|a| crate::common::trunc(a.from)))
+        .bind(r.appointment.map(|a| crate::common::trunc(a.to)))
         .fetch_one(&mut *tx)
         .await
         .map_err(db_err)?;

@@ -566,6 +566,7 @@ impl FieldStore for This {
                 technician_id,
                 scheduled_for,
                 route_seq,
+                appointment,
             } => {
                 require(&mut tx, "stations", *station_id, "station_id").await?;
                 require(&mut tx, "technicians", *technician_id, "technician_id").await?;
@@ -590,7 +591,7 @@ impl FieldStore for This {
                 }
                 sqlx::query::<Db>(
                     "UPDATE repair_orders SET status = $1, station_id = $2, technician_id = $3, scheduled_for = $4, route_seq = $5, \
-                     unassigned_reason = NULL, task_status = $6 WHERE id = $7",
+                     unassigned_reason = NULL, task_status = $6, appointment_from = $7, appointment_to = $8 WHERE id = $9",
                 )
                 .bind(status.as_str())
                 .bind(station_id)
@@ -598,6 +599,8 @@ impl FieldStore for This {
                 .bind(trunc(*scheduled_for))
                 .bind(route_seq.map(i64::from))
                 .bind(task.as_str())
+                .bind(appointment.or(cur.appointment).map(|a| trunc(a.from)))
+                .bind(appointment.or(cur.appointment).map(|a| trunc(a.to)))
                 .bind(id)
                 .execute(&mut *tx)
                 .await
@@ -608,7 +611,7 @@ impl FieldStore for This {
                     "dispatch",
                     "repair_order",
                     Some(id),
-                    serde_json::json!({"technician_id": technician_id, "station_id": station_id, "scheduled_for": scheduled_for, "route_seq": route_seq}),
+                    serde_json::json!({"technician_id": technician_id, "station_id": station_id, "scheduled_for": scheduled_for, "route_seq": route_seq, "appointment": appointment}),
                 )
                 .await?;
             }
@@ -654,8 +657,8 @@ impl FieldStore for This {
         let mut out = Vec::with_capacity(ids.len());
         for chunk in ids.chunks(500) {
             let sql = format!(
-                "SELECT ro.id, m.product_line, ad.lat, ad.lon FROM repair_orders ro \
-                 JOIN assets s ON s.id = ro.asset_id JOIN product_models m ON m.id = s.model_id \
+                "SELECT ro.id, m.product_line, t.priority, ad.lat, ad.lon FROM repair_orders ro \
+                 JOIN tickets t ON t.id = ro.ticket_id JOIN assets s ON s.id = ro.asset_id JOIN product_models m ON m.id = s.model_id \
                  LEFT JOIN customer_addresses ad ON ad.id = (SELECT x.id FROM customer_addresses x \
                    WHERE x.customer_id = ro.customer_id AND x.lat IS NOT NULL AND x.lon IS NOT NULL ORDER BY x.position, x.id LIMIT 1) \
                  WHERE ro.id IN ({}) ORDER BY ro.id",
@@ -670,6 +673,7 @@ impl FieldStore for This {
                     repair_order_id: get(&r, "id")?,
                     location: get_point(&r)?,
                     product_line: get(&r, "product_line")?,
+                    priority: decode(crm_core::model::Priority::parse(&get::<String>(&r, "priority")?), "priority")?,
                 });
             }
         }
