@@ -4,6 +4,7 @@
 //! - [`model`]: entities and the inputs that create or change them.
 //! - [`field`]: technicians' tasks, their status flow and reports; stock transfers and stocktakes.
 //! - [`warranty`]: warranty determination, a pure function.
+//! - [`callback`]: when a satisfaction callback may be attempted, a pure function.
 //! - [`store`]: storage traits; backends live in the `crm-sql` crate.
 //! - [`screen_pop`]: the customer 360 an agent sees when a call is offered.
 //! - [`demo`]: a seeded generator of realistic demo data.
@@ -13,6 +14,7 @@
 
 #[macro_use]
 pub mod model;
+pub mod callback;
 pub mod demo;
 pub mod error;
 pub mod field;
