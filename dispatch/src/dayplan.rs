@@ -552,7 +552,9 @@ impl<'a> Planner<'a> {
                 .chain(std::iter::once(job))
                 .chain(r.jobs[pos..].iter().map(|&j| &jobs[j]));
             let w = walk(self.p, veh, seq, |_| {}, |_, _| {});
-            return w.ok.then_some(w.travel - r.travel + LATE_PER_MINUTE * (w.late - r.late));
+            return w
+                .ok
+                .then_some(w.travel - r.travel + LATE_PER_MINUTE * (w.late - r.late));
         }
         let (prev_at, prev_done) = if pos == 0 {
             (veh.start, veh.shift.0)
