@@ -10,6 +10,117 @@ use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveTime, TimeZone as _, 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::error::FieldError;
+use crate::types::ParseError;
+
+str_enum!(
+    /// Where a callback job stands: `pending` until surveyed (`done`), out of attempts
+    /// (`exhausted`: an agent's preview-dial task) or stopped by the customer's flag.
+    JobStatus { Pending = "pending", Done = "done", Exhausted = "exhausted", DoNotCall = "do_not_call" }
+);
+str_enum!(
+    /// How an attempt ended; `in_doubt` when the node placing it died before recording it (the
+    /// attempt is never placed again).
+    Outcome { Answered = "answered", NoAnswer = "no_answer", Busy = "busy", Failed = "failed", InDoubt = "in_doubt" }
+);
+
+/// A satisfaction callback owed for a completed repair order.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct CallbackJob {
+    pub id: i64,
+    pub repair_order_id: i64,
+    pub customer_id: i64,
+    pub status: JobStatus,
+    /// The next attempt not before this (the repair's completion for the first).
+    pub due_at: DateTime<Utc>,
+    /// Attempts made (recorded) so far.
+    pub attempts: u32,
+    pub lease_owner: Option<String>,
+    pub lease_until: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+/// One attempt, recorded before the call is placed.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct CallbackAttempt {
+    pub id: i64,
+    pub job_id: i64,
+    /// 1-based.
+    pub attempt: u32,
+    /// [`attempt_key`]: also the SIP Call-ID's stem, so a trunk sees retries as one call.
+    pub idempotency_key: String,
+    pub node: String,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub outcome: Option<Outcome>,
+}
+
+/// After an attempt: what becomes of its job.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum AfterAttempt {
+    /// Try again, not before this.
+    Retry(DateTime<Utc>),
+    /// The job ends with this status (`done`, `exhausted`, `do_not_call`).
+    End(JobStatus),
+}
+
+/// The survey's answers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewSurvey {
+    pub repair_order_id: i64,
+    /// The callback job that asked, if any (a survey can also be typed in by an agent).
+    #[serde(default)]
+    pub job_id: Option<i64>,
+    /// 1–5.
+    pub repair_score: u8,
+    /// 1–5.
+    pub technician_score: u8,
+    pub fixed_first_time: bool,
+    /// A recorded comment, stored under the data directory.
+    #[serde(default)]
+    pub comment_path: Option<String>,
+}
+
+impl NewSurvey {
+    pub fn validate(&self) -> Result<(), FieldError> {
+        for (field, v) in [
+            ("repair_score", self.repair_score),
+            ("technician_score", self.technician_score),
+        ] {
+            if !(1..=5).contains(&v) {
+                return Err(FieldError::new(field, "must be 1 to 5"));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct SurveyResult {
+    pub id: i64,
+    pub repair_order_id: i64,
+    pub job_id: Option<i64>,
+    pub station_id: Option<i64>,
+    pub technician_id: Option<i64>,
+    pub repair_score: u8,
+    pub technician_score: u8,
+    pub fixed_first_time: bool,
+    pub comment_path: Option<String>,
+    pub answered_at: DateTime<Utc>,
+}
+
+/// A station's or technician's score from its surveys.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct Score {
+    pub surveys: u32,
+    /// Mean repair (station) or technician score, 1–5; `None` without surveys.
+    pub mean: Option<f64>,
+    /// Share fixed the first time, 0–1.
+    pub first_time_fix: Option<f64>,
+}
+
 /// How callbacks are paced.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct CallbackPolicy {

@@ -175,6 +175,65 @@ pub trait FieldStore {
     async fn stock_alerts(&self) -> StoreResult<Vec<StockLevel>>;
 }
 
+/// Satisfaction callbacks: the outbox written with each completion, leases for the nodes that
+/// dial, attempts recorded before dialling, and the survey's answers. Times are passed in.
+#[async_trait]
+pub trait CallbackStore {
+    /// Lease up to `limit` pending jobs due by `now` whose lease is free or expired to `node`
+    /// until `now + lease_seconds`; two nodes never hold the same job (PostgreSQL: `FOR UPDATE
+    /// SKIP LOCKED`). Oldest due first.
+    async fn claim_callbacks(
+        &self,
+        node: &str,
+        now: DateTime<Utc>,
+        lease_seconds: u32,
+        limit: u32,
+    ) -> StoreResult<Vec<crate::callback::CallbackJob>>;
+    /// Record the job's next attempt under its idempotency key before it is placed; `Conflict`
+    /// when `node` no longer holds the lease (it expired and another node took the job).
+    async fn begin_attempt(
+        &self,
+        node: &str,
+        job_id: i64,
+        now: DateTime<Utc>,
+    ) -> StoreResult<crate::callback::CallbackAttempt>;
+    /// Record how an attempt ended and what becomes of its job; the lease is released.
+    async fn finish_attempt(
+        &self,
+        attempt_id: i64,
+        outcome: crate::callback::Outcome,
+        now: DateTime<Utc>,
+        after: crate::callback::AfterAttempt,
+    ) -> StoreResult<crate::callback::CallbackJob>;
+    /// A leased job that is not to be dialled now: wait until `after` (`Retry`) or end it; the
+    /// lease is released. `Conflict` when `node` does not hold the lease.
+    async fn defer_callback(
+        &self,
+        node: &str,
+        job_id: i64,
+        now: DateTime<Utc>,
+        after: crate::callback::AfterAttempt,
+    ) -> StoreResult<crate::callback::CallbackJob>;
+    /// Attempts left without an outcome on jobs whose lease expired by `now` (their node died):
+    /// marked `in_doubt`, never placed again. Returns how many.
+    async fn recover_callbacks(&self, now: DateTime<Utc>) -> StoreResult<u32>;
+    /// Attempts on the customer's callbacks started at or after `since` (the daily limit).
+    async fn customer_attempts_since(&self, customer_id: i64, since: DateTime<Utc>) -> StoreResult<u32>;
+    async fn callback_job(&self, id: i64) -> StoreResult<crate::callback::CallbackJob>;
+    async fn callback_for_order(&self, repair_order_id: i64) -> StoreResult<Option<crate::callback::CallbackJob>>;
+    async fn callback_attempts(&self, job_id: i64) -> StoreResult<Vec<crate::callback::CallbackAttempt>>;
+    /// Record a survey for a completed order (once per order: `Conflict` after that), with the
+    /// order's station and technician, and end its callback job as `done`.
+    async fn record_survey(
+        &self,
+        actor: Actor,
+        s: &crate::callback::NewSurvey,
+        now: DateTime<Utc>,
+    ) -> StoreResult<crate::callback::SurveyResult>;
+    async fn station_score(&self, station_id: i64) -> StoreResult<crate::callback::Score>;
+    async fn technician_score(&self, technician_id: i64) -> StoreResult<crate::callback::Score>;
+}
+
 /// Everything the service needs from storage.
 #[async_trait]
 pub trait Store:
@@ -186,6 +245,7 @@ pub trait Store:
     + UserStore
     + CallStore
     + FieldStore
+    + CallbackStore
     + Send
     + Sync
 {

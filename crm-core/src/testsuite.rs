@@ -5,6 +5,7 @@
 
 use chrono::{Duration, NaiveDate, Utc};
 
+use crate::callback::*;
 use crate::error::StoreError;
 use crate::field::*;
 use crate::model::*;
@@ -23,7 +24,8 @@ macro_rules! behaviour_tests {
             customers_round_trip, customer_search, customer_patch, import_is_all_or_nothing,
             assets_and_warranty, ticket_status_flow, repair_orders, complaints, stations_and_technicians,
             stock_ledger, knowledge_base, users_sessions_and_audit, screen_pop_by_phone_and_serial,
-            emptiness, serial_by_keypad_digits, call_detail_records, agent_skills, field_tasks, stock_operations);
+            emptiness, serial_by_keypad_digits, call_detail_records, agent_skills, field_tasks, stock_operations,
+            callbacks);
     };
     (@each $make:expr; $($name:ident),+) => {
         $(
@@ -612,6 +614,8 @@ pub async fn repair_orders(s: &dyn Store) {
         .unwrap();
     assert!(done.completed_at.is_some());
     assert_eq!(done.history.len(), 4);
+    let job = s.callback_for_order(ro.id).await.unwrap().expect("a callback job");
+    assert_eq!((job.customer_id, job.status), (c.id, JobStatus::Pending));
     assert_eq!(done.technician_id, Some(tech.id));
     assert_invalid(
         s.update_repair_order(
@@ -1591,6 +1595,12 @@ pub async fn field_tasks(s: &dyn Store) {
     let ro = s.get_repair_order(ro.id).await.unwrap();
     assert_eq!(ro.status, RepairStatus::Completed);
     assert!(ro.completed_at.is_some());
+    // The completion owes the customer a satisfaction callback, written with it.
+    let job = s.callback_for_order(ro.id).await.unwrap().expect("a callback job");
+    assert_eq!(
+        (job.status, job.attempts, Some(job.due_at)),
+        (JobStatus::Pending, 0, ro.completed_at)
+    );
     // Finished today: still in today's list; the task is kept as written.
     let listed = s.tech_tasks(tom.id, since).await.unwrap();
     assert_eq!(listed, vec![done]);
@@ -1729,5 +1739,218 @@ pub async fn stock_operations(s: &dyn Store) {
             },
         )
         .await,
+    );
+}
+
+/// Satisfaction callbacks: one job per completion, written with it; leases keep two nodes off
+/// one job; an attempt is recorded under its key before dialling, and one whose node died is
+/// never placed again; a survey ends the job and scores the station and technician.
+pub async fn callbacks(s: &dyn Store) {
+    let (c, a) = customer_with_asset(s).await;
+    let st = s.create_station(actor(), &sample_station("North")).await.unwrap();
+    let tech = s
+        .create_technician(
+            actor(),
+            &NewTechnician {
+                station_id: st.id,
+                name: text("Tom Tech"),
+                skills: st.skills.clone(),
+                shifts: vec![],
+                location: None,
+            },
+        )
+        .await
+        .unwrap();
+    let mut orders = vec![];
+    for i in 0..7 {
+        let t = s
+            .create_ticket(
+                actor(),
+                &NewTicket {
+                    customer_id: c.id,
+                    asset_id: Some(a.id),
+                    subject: text("E21"),
+                    description: String::new(),
+                    priority: Priority::Normal,
+                },
+            )
+            .await
+            .unwrap();
+        let ro = s
+            .create_repair_order(
+                actor(),
+                &NewRepairOrder {
+                    ticket_id: t.id,
+                    asset_id: None,
+                    station_id: Some(st.id),
+                    technician_id: None,
+                    fault_code: None,
+                    description: format!("repair {i}"),
+                    scheduled_for: None,
+                    appointment: None,
+                    duration_minutes: None,
+                    parts: vec![],
+                },
+            )
+            .await
+            .unwrap();
+        let to = |status| RepairOrderPatch {
+            status: Some(status),
+            technician_id: Some(tech.id),
+            ..Default::default()
+        };
+        s.update_repair_order(actor(), ro.id, &to(RepairStatus::Assigned))
+            .await
+            .unwrap();
+        s.update_repair_order(actor(), ro.id, &to(RepairStatus::InProgress))
+            .await
+            .unwrap();
+        assert!(
+            s.callback_for_order(ro.id).await.unwrap().is_none(),
+            "not before completion"
+        );
+        if i < 6 {
+            s.update_repair_order(actor(), ro.id, &to(RepairStatus::Completed))
+                .await
+                .unwrap();
+        }
+        orders.push(ro.id);
+    }
+    assert!(s.callback_for_order(orders[6]).await.unwrap().is_none());
+    // Whole seconds: what every backend stores exactly.
+    let now = chrono::DateTime::from_timestamp(Utc::now().timestamp() + 60, 0).unwrap();
+
+    // Two nodes claiming at once share the due jobs without overlap.
+    let (x, y) =
+        futures_util::future::join(s.claim_callbacks("a", now, 60, 4), s.claim_callbacks("b", now, 60, 4)).await;
+    let (x, y) = (x.unwrap(), y.unwrap());
+    let mut ids: Vec<i64> = x.iter().chain(&y).map(|j| j.id).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!((x.len() + y.len(), ids.len()), (6, 6), "{x:?} {y:?}");
+    assert!(
+        s.claim_callbacks("c", now, 60, 10).await.unwrap().is_empty(),
+        "all leased"
+    );
+    let (held, node) = if x.is_empty() { (&y[0], "b") } else { (&x[0], "a") };
+    let other = if node == "a" { "b" } else { "a" };
+    assert_eq!(held.lease_owner.as_deref(), Some(node));
+
+    // Only the holder records an attempt; its key names the job and the attempt.
+    assert_conflict(s.begin_attempt(other, held.id, now).await, "lease");
+    let first = s.begin_attempt(node, held.id, now).await.unwrap();
+    assert_eq!(
+        (first.attempt, first.idempotency_key.clone()),
+        (1, attempt_key(held.id, 1))
+    );
+    let retry = now + Duration::hours(1);
+    let job = s
+        .finish_attempt(first.id, Outcome::NoAnswer, now, AfterAttempt::Retry(retry))
+        .await
+        .unwrap();
+    assert_eq!(
+        (job.status, job.attempts, job.due_at, job.lease_owner),
+        (JobStatus::Pending, 1, retry, None)
+    );
+    assert_conflict(
+        s.finish_attempt(first.id, Outcome::Answered, now, AfterAttempt::End(JobStatus::Done))
+            .await,
+        "outcome",
+    );
+
+    // The node dies between recording attempt 2 and its outcome.
+    let t2 = retry + Duration::minutes(1);
+    let again = s.claim_callbacks(node, t2, 60, 10).await.unwrap();
+    assert!(again.iter().any(|j| j.id == held.id), "due again after the back-off");
+    let second = s.begin_attempt(node, held.id, t2).await.unwrap();
+    assert_eq!(second.attempt, 2);
+    assert_eq!(
+        s.recover_callbacks(t2 + Duration::seconds(30)).await.unwrap(),
+        0,
+        "lease still held"
+    );
+    let later = t2 + Duration::minutes(2);
+    assert_eq!(s.recover_callbacks(later).await.unwrap(), 1);
+    let attempts = s.callback_attempts(held.id).await.unwrap();
+    assert_eq!(attempts[1].outcome, Some(Outcome::InDoubt));
+    // The expired holder cannot go on; the other node takes over with attempt 3, never 2.
+    assert_conflict(s.begin_attempt(node, held.id, later).await, "lease");
+    let taken = s.claim_callbacks(other, later, 60, 10).await.unwrap();
+    assert!(taken.iter().any(|j| j.id == held.id));
+    let third = s.begin_attempt(other, held.id, later).await.unwrap();
+    assert_eq!(
+        (third.attempt, third.idempotency_key.clone()),
+        (3, attempt_key(held.id, 3))
+    );
+    assert_eq!(s.customer_attempts_since(c.id, now).await.unwrap(), 3);
+    assert_eq!(
+        s.customer_attempts_since(c.id, later + Duration::seconds(1))
+            .await
+            .unwrap(),
+        0
+    );
+
+    // The customer answers: the survey ends the job and scores the station and technician.
+    let survey = |repair_order_id, score: u8| NewSurvey {
+        repair_order_id,
+        job_id: None,
+        repair_score: score,
+        technician_score: 5,
+        fixed_first_time: score > 2,
+        comment_path: None,
+    };
+    assert_invalid(
+        s.record_survey(actor(), &survey(held.repair_order_id, 6), later).await,
+        "repair_score",
+    );
+    assert_conflict(
+        s.record_survey(actor(), &survey(orders[6], 4), later).await,
+        "repair_order_id",
+    );
+    let wrong_job = NewSurvey {
+        job_id: Some(held.id),
+        ..survey(orders.iter().copied().find(|o| *o != held.repair_order_id).unwrap(), 4)
+    };
+    assert_invalid(s.record_survey(actor(), &wrong_job, later).await, "job_id");
+    let answered = NewSurvey {
+        job_id: Some(held.id),
+        ..survey(held.repair_order_id, 4)
+    };
+    let r = s.record_survey(actor(), &answered, later).await.unwrap();
+    assert_eq!((r.station_id, r.technician_id), (Some(st.id), Some(tech.id)));
+    assert_conflict(s.record_survey(actor(), &answered, later).await, "repair_order_id");
+    let job = s
+        .finish_attempt(third.id, Outcome::Answered, later, AfterAttempt::Retry(later))
+        .await
+        .unwrap();
+    assert_eq!(job.status, JobStatus::Done, "the survey ended the job");
+    let other_order = orders.iter().copied().find(|o| *o != held.repair_order_id).unwrap();
+    s.record_survey(actor(), &survey(other_order, 2), later).await.unwrap();
+    let score = s.station_score(st.id).await.unwrap();
+    assert_eq!(
+        (score.surveys, score.mean, score.first_time_fix),
+        (2, Some(3.0), Some(0.5))
+    );
+    let score = s.technician_score(tech.id).await.unwrap();
+    assert_eq!((score.surveys, score.mean), (2, Some(5.0)));
+    assert_eq!(s.station_score(st.id + 99).await.unwrap().mean, None);
+
+    // A job not to be dialled now waits or ends without an attempt.
+    let rest = s
+        .claim_callbacks("c", later + Duration::hours(1), 60, 10)
+        .await
+        .unwrap();
+    let pending: Vec<&CallbackJob> = rest.iter().filter(|j| j.status == JobStatus::Pending).collect();
+    assert_eq!(pending.len(), 4, "{rest:?}");
+    let stopped = s
+        .defer_callback("c", pending[0].id, later, AfterAttempt::End(JobStatus::DoNotCall))
+        .await
+        .unwrap();
+    assert_eq!(stopped.status, JobStatus::DoNotCall);
+    assert!(stopped.finished_at.is_some());
+    assert_conflict(
+        s.defer_callback("d", pending[1].id, later, AfterAttempt::Retry(later))
+            .await,
+        "lease",
     );
 }

@@ -1358,6 +1358,10 @@ impl ServiceStore for This {
         .execute(&mut *tx)
         .await
         .map_err(db_err)?;
+        if let (Some(at), true) = (completed_at, status == RepairStatus::Completed && cur.status != status) {
+            // The satisfaction callback, in the completion's transaction.
+            enqueue_callback(&mut tx, id, at).await?;
+        }
         audit(&mut tx, actor, "update", "repair_order", Some(id), to_json(p)).await?;
         let out = load_repair_order(&mut tx, id).await?;
         commit(tx).await?;

@@ -349,6 +349,10 @@ impl This {
                 .execute(&mut *tx)
                 .await
                 .map_err(db_err)?;
+                if let Some(at) = completed_at {
+                    // The satisfaction callback, in the completion's transaction.
+                    enqueue_callback(tx, id, at).await?;
+                }
                 record_status(
                     tx,
                     "task",

@@ -72,6 +72,10 @@ mod common {
         }
     }
 
+    pub fn is_unique_violation(e: &sqlx::Error) -> bool {
+        matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
+    }
+
     pub fn is_check_violation(e: &sqlx::Error) -> bool {
         matches!(e, sqlx::Error::Database(d) if d.is_check_violation())
     }
@@ -107,6 +111,8 @@ pub mod sqlite {
     /// Write transactions take the write lock at once, so a busy database is waited for
     /// (busy_timeout) instead of failing when a read snapshot would have to be upgraded.
     const BEGIN_WRITE: &str = "BEGIN IMMEDIATE";
+    /// One writer at a time: nothing to skip.
+    const SKIP_LOCKED: &str = "";
 
     pub struct SqliteStore {
         pool: sqlx::SqlitePool,
@@ -124,6 +130,7 @@ pub mod sqlite {
 
     include!("body.rs");
     include!("field.rs");
+    include!("callback.rs");
 }
 
 pub mod postgres {
@@ -131,6 +138,8 @@ pub mod postgres {
     type Db = sqlx::Postgres;
     const BACKEND: &str = "postgres";
     const BEGIN_WRITE: &str = "BEGIN";
+    /// Nodes claiming callbacks at once skip each other's rows.
+    const SKIP_LOCKED: &str = "FOR UPDATE SKIP LOCKED";
 
     pub struct PgStore {
         pool: sqlx::PgPool,
@@ -148,6 +157,7 @@ pub mod postgres {
 
     include!("body.rs");
     include!("field.rs");
+    include!("callback.rs");
 }
 
 pub mod testing;
