@@ -296,6 +296,24 @@ async fn serve(cfg: Config, demo: bool) -> anyhow::Result<()> {
         let _ = stop_tx.send(true);
     });
     let voice = crate::voice::start(voice_config(&cfg)?, store.clone(), stop_rx.clone()).await?;
+    // Satisfaction callbacks go out through the trunk; without one they wait in storage.
+    if cfg.sip_trunk.is_some() {
+        let settings = crate::callbacks::Settings {
+            policy: cfg.callback_policy().map_err(|e| anyhow::anyhow!("{e}"))?,
+            node: format!("{}-{:08x}", std::process::id(), rand::random::<u32>()),
+            lease_seconds: cfg.callback_lease_seconds,
+            flow: cfg.callback_flow.clone(),
+            poll: std::time::Duration::from_secs(2),
+        };
+        tokio::spawn(crate::callbacks::run(
+            store.clone(),
+            voice.dialer(),
+            settings,
+            stop_rx.clone(),
+        ));
+    } else {
+        tracing::info!("no sip_trunk: satisfaction callbacks wait in storage until one is configured");
+    }
     tracing::info!(%addr, backend = store.backend(), "HTTP listening");
     println!(
         "SIP on {} (UDP and TCP): call it from a softphone to reach the IVR.",

@@ -77,6 +77,21 @@ pub struct Config {
     /// Assign new repair orders to the best technician as they are created, and re-plan today
     /// when an urgent order arrives or a technician falls behind.
     pub auto_assign: bool,
+    /// Satisfaction callbacks after a completed repair: the customer's local calling hours
+    /// (`HH:MM-HH:MM`, up to `24:00`) and days (`mon-sat`, or a list such as `mon,wed,fri`).
+    pub callback_hours: String,
+    pub callback_days: String,
+    /// Minutes after the completion before the first call.
+    pub callback_first_delay_minutes: u32,
+    /// Minutes before the second attempt, doubled for each further one.
+    pub callback_retry_minutes: u32,
+    pub callback_max_attempts: u32,
+    /// Attempts per customer per local day.
+    pub callback_daily_limit: u32,
+    /// How long a node holds a callback it claimed (the call must end within it).
+    pub callback_lease_seconds: u32,
+    /// The IVR flow that asks the survey's questions.
+    pub callback_flow: String,
     /// Share live events between nodes through Redis (`redis://host:6379`). Unset: one node,
     /// in-process.
     pub redis_url: Option<String>,
@@ -116,6 +131,14 @@ impl Default for Config {
             auto_assign: true,
             redis_url: None,
             redis_prefix: "aftercare".into(),
+            callback_hours: "09:00-20:00".into(),
+            callback_days: "mon-sat".into(),
+            callback_first_delay_minutes: 120,
+            callback_retry_minutes: 60,
+            callback_max_attempts: 4,
+            callback_daily_limit: 2,
+            callback_lease_seconds: 600,
+            callback_flow: "survey".into(),
         }
     }
 }
@@ -156,6 +179,14 @@ impl fmt::Debug for Config {
             .field("auto_assign", &self.auto_assign)
             .field("redis_url", &self.redis_url.as_deref().map(crm_sql::redact_url))
             .field("redis_prefix", &self.redis_prefix)
+            .field("callback_hours", &self.callback_hours)
+            .field("callback_days", &self.callback_days)
+            .field("callback_first_delay_minutes", &self.callback_first_delay_minutes)
+            .field("callback_retry_minutes", &self.callback_retry_minutes)
+            .field("callback_max_attempts", &self.callback_max_attempts)
+            .field("callback_daily_limit", &self.callback_daily_limit)
+            .field("callback_lease_seconds", &self.callback_lease_seconds)
+            .field("callback_flow", &self.callback_flow)
             .finish()
     }
 }
@@ -190,6 +221,14 @@ const KEYS: &[&str] = &[
     "auto_assign",
     "redis_url",
     "redis_prefix",
+    "callback_hours",
+    "callback_days",
+    "callback_first_delay_minutes",
+    "callback_retry_minutes",
+    "callback_max_attempts",
+    "callback_daily_limit",
+    "callback_lease_seconds",
+    "callback_flow",
 ];
 
 /// Flags given on the command line; `None` leaves the lower layers' value.
@@ -218,6 +257,29 @@ pub struct Overrides {
 pub struct ConfigError(String);
 
 impl Config {
+    /// The callback pacing rules from `callback_*`.
+    pub fn callback_policy(&self) -> Result<crm_core::callback::CallbackPolicy, ConfigError> {
+        let (opens, closes) = parse_hours(&self.callback_hours)
+            .ok_or_else(|| ConfigError("callback_hours: use HH:MM-HH:MM, e.g. 09:00-20:00".into()))?;
+        let days = parse_days(&self.callback_days)
+            .ok_or_else(|| ConfigError("callback_days: use day names, e.g. mon-sat or mon,wed,fri".into()))?;
+        let policy = crm_core::callback::CallbackPolicy {
+            opens,
+            closes,
+            days,
+            first_delay_minutes: self.callback_first_delay_minutes,
+            retry_after_minutes: self.callback_retry_minutes.max(1),
+            max_attempts: self.callback_max_attempts,
+            daily_limit: self.callback_daily_limit,
+        };
+        policy.validate().map_err(|e| {
+            ConfigError(format!(
+                "callback_hours, callback_max_attempts or callback_daily_limit: {e}"
+            ))
+        })?;
+        Ok(policy)
+    }
+
     pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Config, ConfigError> {
         Self::load_with_env(file, overrides, Env::prefixed("AFTERCARE_").only(KEYS))
     }
@@ -280,6 +342,10 @@ impl Config {
         }
         if self.break_minutes > 120 {
             return Err(ConfigError("break_minutes: must be 0 to 120".into()));
+        }
+        self.callback_policy()?;
+        if !(30..=86_400).contains(&self.callback_lease_seconds) {
+            return Err(ConfigError("callback_lease_seconds: must be 30 to 86400".into()));
         }
         if let Some(url) = &self.redis_url {
             if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
@@ -392,6 +458,45 @@ fn check_toml_syntax(text: &str) -> Result<(), (usize, String)> {
     })
 }
 
+/// `HH:MM-HH:MM` as minutes from midnight; the end may be `24:00`.
+fn parse_hours(s: &str) -> Option<(u32, u32)> {
+    let minutes = |t: &str| {
+        let (h, m) = t.trim().split_once(':')?;
+        let (h, m): (u32, u32) = (h.parse().ok()?, m.parse().ok()?);
+        (m < 60 && (h < 24 || (h == 24 && m == 0))).then_some(h * 60 + m)
+    };
+    let (a, b) = s.split_once('-')?;
+    let (a, b) = (minutes(a)?, minutes(b)?);
+    (a < b).then_some((a, b))
+}
+
+/// Day names (`mon` … `sun`) as 1–7: a range `mon-sat` or a list `mon,wed,fri`.
+fn parse_days(s: &str) -> Option<Vec<u8>> {
+    const NAMES: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+    let day = |d: &str| {
+        NAMES
+            .iter()
+            .position(|n| *n == d.trim().to_lowercase())
+            .map(|i| i as u8 + 1)
+    };
+    let mut out = vec![];
+    for part in s.split(',') {
+        match part.split_once('-') {
+            Some((a, b)) => {
+                let (a, b) = (day(a)?, day(b)?);
+                if a > b {
+                    return None;
+                }
+                out.extend(a..=b);
+            }
+            None => out.push(day(part)?),
+        }
+    }
+    out.sort_unstable();
+    out.dedup();
+    (!out.is_empty()).then_some(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -491,5 +596,17 @@ mod tests {
             ..Default::default()
         };
         assert!(!format!("{c:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn callback_hours_and_days() {
+        assert_eq!(parse_hours("09:00-20:00"), Some((540, 1200)));
+        assert_eq!(parse_hours("00:00-24:00"), Some((0, 1440)));
+        assert_eq!(parse_hours("20:00-09:00"), None);
+        assert_eq!(parse_hours("9-17"), None);
+        assert_eq!(parse_days("mon-sat"), Some(vec![1, 2, 3, 4, 5, 6]));
+        assert_eq!(parse_days("Mon,wed, fri"), Some(vec![1, 3, 5]));
+        assert_eq!(parse_days("sat-mon"), None);
+        assert_eq!(parse_days("someday"), None);
     }
 }

@@ -2,6 +2,7 @@
 //! `aftercare` command line. Later: the SIP front end, IVR and ACD adapters.
 
 pub mod bus;
+pub mod callbacks;
 pub mod center;
 pub mod cli;
 pub mod config;

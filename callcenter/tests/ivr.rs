@@ -448,3 +448,77 @@ fn the_shipped_flows_load() {
     let lib = Library::load(&root(), prompts()).unwrap();
     assert!(lib.names().contains(&"demo".to_string()));
 }
+
+fn survey() -> Arc<Script> {
+    let p = prompts();
+    Arc::new(script::load(&root().join("survey.toml"), &|n| p.contains(n)).unwrap())
+}
+
+#[test]
+fn the_survey_takes_three_answers_and_a_comment() {
+    let mut c = Caller::new(survey(), "aftercare", tuesday_morning());
+    c.send(Input::Start);
+    assert_eq!(c.last_played(), ["survey_hello"]);
+    // A key typed during the greeting answers the first question.
+    c.keys("4");
+    c.finish_prompt();
+    assert_eq!(c.last_played(), ["survey_technician"]);
+    c.keys("5");
+    assert_eq!(c.last_played(), ["survey_fixed"]);
+    c.keys("2");
+    assert_eq!(c.last_played(), ["survey_comment", "beep"]);
+    let out = c.finish_prompt();
+    assert!(out.contains(&Command::StartRecording { max_seconds: 60 }));
+    c.keys("#");
+    assert!(c.commands.contains(&Command::Survey {
+        repair: 4,
+        technician: 5,
+        fixed_first_time: false
+    }));
+    assert_eq!(c.last_played(), ["survey_thanks"]);
+    assert_eq!(c.finish_prompt(), vec![Command::Hangup]);
+}
+
+#[test]
+fn an_answer_out_of_range_is_not_recorded() {
+    let mut c = Caller::new(survey(), "aftercare", tuesday_morning());
+    c.send(Input::Start);
+    c.finish_prompt();
+    c.keys("9");
+    c.keys("3");
+    c.keys("1");
+    c.finish_prompt();
+    c.keys("#");
+    assert!(!c.commands.iter().any(|cmd| matches!(cmd, Command::Survey { .. })));
+    assert_eq!(c.last_played(), ["survey_sorry"]);
+}
+
+#[test]
+fn a_survey_node_names_its_answers() {
+    let base = r#"[flow]
+name = "s"
+start = "ask"
+timezone = "Europe/Berlin"
+
+[node.ask]
+collect = "a"
+prompt = ["survey_repair"]
+next = "save"
+fail = "bye"
+
+[node.bye]
+say = ["goodbye"]
+hangup = true
+"#;
+    let with = |save: &str| format!("{base}\n[node.save]\n{save}\nnext = \"bye\"\nfail = \"bye\"\n");
+    assert!(check(&with(r#"survey = { repair = "a", technician = "a", fixed = "a" }"#)).is_ok());
+    let err = check(&with(r#"survey = { repair = "a", technician = "a" }"#)).unwrap_err();
+    assert!(err.message.contains("`fixed`"), "{err:?}");
+    let err = check(&with(r#"survey = { repair = "a", technician = "a", fixed = "nope" }"#)).unwrap_err();
+    assert!(err.message.contains("unknown variable"), "{err:?}");
+    let err = check(&with(
+        r#"survey = { repair = "a", technician = "a", fixed = "a", mood = "a" }"#,
+    ))
+    .unwrap_err();
+    assert!(err.message.contains("mood") && err.line == 17, "{err:?}");
+}

@@ -124,9 +124,10 @@ pub struct Score {
 /// How callbacks are paced.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct CallbackPolicy {
-    /// Local calling hours at the customer: from, until (exclusive).
-    pub opens: NaiveTime,
-    pub closes: NaiveTime,
+    /// Local calling hours at the customer in minutes from midnight: from, until (exclusive;
+    /// 1440 is midnight at the end of the day).
+    pub opens: u32,
+    pub closes: u32,
     /// Calling days, 1 = Monday … 7 = Sunday.
     pub days: Vec<u8>,
     /// After the repair is completed, wait this long before the first call.
@@ -141,8 +142,8 @@ pub struct CallbackPolicy {
 impl Default for CallbackPolicy {
     fn default() -> Self {
         CallbackPolicy {
-            opens: NaiveTime::from_hms_opt(9, 0, 0).unwrap_or_default(),
-            closes: NaiveTime::from_hms_opt(20, 0, 0).unwrap_or_default(),
+            opens: 9 * 60,
+            closes: 20 * 60,
             days: vec![1, 2, 3, 4, 5, 6],
             first_delay_minutes: 120,
             retry_after_minutes: 60,
@@ -209,7 +210,7 @@ impl CallbackPolicy {
         if today >= self.daily_limit {
             // Not again today (the customer's day): from the next local day.
             let local_today = now.with_timezone(&callee.tz).date_naive();
-            t = t.max(self.local(callee.tz, local_today.succ_opt().unwrap_or(local_today), NaiveTime::MIN));
+            t = t.max(self.local(callee.tz, local_today.succ_opt().unwrap_or(local_today), 0));
         }
         let t = self.calling_time(t, callee.tz);
         if t <= now {
@@ -237,8 +238,14 @@ impl CallbackPolicy {
         t + Duration::days(7)
     }
 
-    /// A local wall-clock time as an instant (a time skipped by a clock change: an hour later).
-    fn local(&self, tz: chrono_tz::Tz, date: NaiveDate, time: NaiveTime) -> DateTime<Utc> {
+    /// A local wall-clock time (minutes from midnight) as an instant (a time skipped by a clock
+    /// change: an hour later).
+    fn local(&self, tz: chrono_tz::Tz, date: NaiveDate, minutes: u32) -> DateTime<Utc> {
+        let (date, minutes) = match minutes >= 1440 {
+            true => (date.succ_opt().unwrap_or(date), minutes - 1440),
+            false => (date, minutes),
+        };
+        let time = NaiveTime::from_num_seconds_from_midnight_opt(minutes * 60, 0).unwrap_or_default();
         let at = date.and_time(time);
         tz.from_local_datetime(&at)
             .earliest()
@@ -248,8 +255,8 @@ impl CallbackPolicy {
     }
 
     pub fn validate(&self) -> Result<(), String> {
-        if self.opens >= self.closes {
-            return Err("calling hours: opens must be before closes".into());
+        if self.opens >= self.closes || self.closes > 1440 {
+            return Err("calling hours: opens must be before closes, within the day".into());
         }
         if self.days.is_empty() || self.days.iter().any(|d| !(1..=7).contains(d)) {
             return Err("calling days: 1 (Monday) to 7 (Sunday), at least one".into());
@@ -270,6 +277,7 @@ pub fn attempt_key(job: i64, n: u32) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::Timelike as _;
 
     fn at(s: &str) -> DateTime<Utc> {
         s.parse().unwrap()
@@ -301,6 +309,25 @@ mod tests {
         // Summer time: 09:00 in Berlin is 07:00 UTC.
         let now = at("2026-07-01T06:00:00Z");
         assert_eq!(p.next(now, BERLIN, now, 0, 0), Next::Wait(at("2026-07-01T07:00:00Z")));
+    }
+
+    #[test]
+    fn all_day_hours_reach_midnight() {
+        let p = CallbackPolicy {
+            opens: 0,
+            closes: 1440,
+            days: (1..=7).collect(),
+            ..CallbackPolicy::default()
+        };
+        assert!(p.validate().is_ok());
+        let now = at("2026-11-30T22:59:30Z"); // 23:59:30 in Berlin
+        assert_eq!(p.next(now, BERLIN, now, 0, 0), Next::Dial);
+        let bad = CallbackPolicy {
+            opens: 600,
+            closes: 540,
+            ..CallbackPolicy::default()
+        };
+        assert!(bad.validate().is_err());
     }
 
     #[test]
@@ -354,7 +381,8 @@ mod tests {
         assert_eq!(dials.len(), 4);
         for d in &dials {
             let local = d.with_timezone(&BERLIN.tz);
-            assert!(local.time() >= p.opens && local.time() < p.closes, "{local}");
+            let minute = local.time().num_seconds_from_midnight() / 60;
+            assert!(minute >= p.opens && minute < p.closes, "{local}");
             assert_ne!(local.weekday().number_from_monday(), 7, "{local}");
         }
         // Saturday 09:00 and 10:00 (the daily limit), then Monday 09:00 and 13:00.

@@ -1082,6 +1082,26 @@ pub async fn seed(store: &(impl Store + ?Sized), data: &DemoData) -> StoreResult
                     )
                     .await?;
             }
+            // Past repairs were surveyed when they were done: their callbacks are over, and the
+            // stations and technicians have scores (varying by station).
+            if path.last() == Some(&RepairStatus::Completed) {
+                let job = store.callback_for_order(ro.id).await?;
+                let spread = (station + ro.id as usize) % 4;
+                store
+                    .record_survey(
+                        actor,
+                        &crate::callback::NewSurvey {
+                            repair_order_id: ro.id,
+                            job_id: job.map(|j| j.id),
+                            repair_score: 5 - spread as u8,
+                            technician_score: 5 - (ro.id % 3) as u8,
+                            fixed_first_time: spread < 3,
+                            comment_path: None,
+                        },
+                        chrono::Utc::now(),
+                    )
+                    .await?;
+            }
         }
         let path: &[TicketStatus] = match dt.status {
             TicketStatus::Open => &[],

@@ -3,6 +3,7 @@
 
 mod api;
 mod browser;
+mod callbacks;
 mod cli;
 mod desk;
 mod field;

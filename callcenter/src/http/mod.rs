@@ -2,6 +2,7 @@
 //! shutdown future resolves, so tests start the real server on port 0.
 
 pub mod auth;
+mod callbacks;
 mod crm;
 mod desk;
 mod dispatch;
@@ -164,6 +165,7 @@ pub fn app(state: AppState) -> Router {
         .merge(desk::router())
         .merge(dispatch::router())
         .merge(tech::router())
+        .merge(callbacks::router())
         .split_for_parts();
     let openapi = Arc::new(openapi);
     Router::new()

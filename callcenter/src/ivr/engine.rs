@@ -87,6 +87,12 @@ pub enum Command {
         max_seconds: u32,
     },
     StopRecording,
+    /// Record the survey's answers for the call's repair order.
+    Survey {
+        repair: u8,
+        technician: u8,
+        fixed_first_time: bool,
+    },
     Hangup,
 }
 
@@ -413,6 +419,32 @@ impl Ivr {
                 out.push(Command::StartRecording { max_seconds });
                 let id = self.timer(now, max_seconds as u64 * 1000, out);
                 self.wait = Wait::Recording(id);
+            }
+            Kind::Survey {
+                repair,
+                technician,
+                fixed,
+                next,
+                fail,
+            } => {
+                let get = |v: &str| self.vars.get(v).map(Value::as_text).unwrap_or_default();
+                let score = |v: &str| get(v).parse::<u8>().ok().filter(|s| (1..=5).contains(s));
+                let fixed = match get(&fixed).as_str() {
+                    "1" => Some(true),
+                    "2" => Some(false),
+                    _ => None,
+                };
+                match (score(&repair), score(&technician), fixed) {
+                    (Some(repair), Some(technician), Some(fixed_first_time)) => {
+                        out.push(Command::Survey {
+                            repair,
+                            technician,
+                            fixed_first_time,
+                        });
+                        self.enter(now, next, out);
+                    }
+                    _ => self.enter(now, fail, out),
+                }
             }
             Kind::Hangup => {
                 out.push(Command::Hangup);

@@ -108,6 +108,16 @@ pub enum Kind {
         max_seconds: u32,
         next: usize,
     },
+    /// A satisfaction survey's answers from these variables: the repair and the technician 1–5,
+    /// fixed the first time 1 (yes) or 2 (no). Valid answers are recorded and go to `next`;
+    /// anything else goes to `fail`.
+    Survey {
+        repair: String,
+        technician: String,
+        fixed: String,
+        next: usize,
+        fail: usize,
+    },
     Hangup,
 }
 
@@ -245,6 +255,7 @@ struct RawNode {
     priority: Option<i32>,
     voicemail: Option<bool>,
     max_seconds: Option<u32>,
+    survey: Option<BTreeMap<String, Spanned<String>>>,
     hangup: Option<bool>,
 }
 
@@ -506,6 +517,7 @@ fn node(l: &Loader, name: &str, n: &RawNode) -> Result<Node, ScriptError> {
         ("set", n.set.is_some()),
         ("queue", n.queue.is_some()),
         ("voicemail", n.voicemail == Some(true)),
+        ("survey", n.survey.is_some()),
         ("hangup", n.hangup == Some(true)),
     ]
     .into_iter()
@@ -523,7 +535,7 @@ fn node(l: &Loader, name: &str, n: &RawNode) -> Result<Node, ScriptError> {
             let next = l.need(
                 name,
                 &n.next,
-                "next (or one of menu, collect, lookup, if, set, queue, voicemail, hangup)",
+                "next (or one of menu, collect, lookup, if, set, queue, voicemail, survey, hangup)",
             )?;
             if n.say.as_ref().is_none_or(|s| s.is_empty()) {
                 return l.err(at, format!("node {name:?} says nothing and does nothing"));
@@ -644,6 +656,29 @@ fn node(l: &Loader, name: &str, n: &RawNode) -> Result<Node, ScriptError> {
             max_seconds: n.max_seconds.unwrap_or(60).clamp(5, 600),
             next: l.target(l.need(name, &n.next, "next")?)?,
         },
+        Some("survey") => {
+            let answers = n.survey.as_ref().expect("kind");
+            if let Some((key, v)) = answers
+                .iter()
+                .find(|(k, _)| !["repair", "technician", "fixed"].contains(&k.as_str()))
+            {
+                return l.err(
+                    v.span().start,
+                    format!("survey answers are repair, technician and fixed, not {key:?}"),
+                );
+            }
+            let answer = |key: &str| match answers.get(key) {
+                Some(v) => l.var(v),
+                None => l.err(at, format!("node {name:?}: the survey needs `{key}` (a variable)")),
+            };
+            Kind::Survey {
+                repair: answer("repair")?,
+                technician: answer("technician")?,
+                fixed: answer("fixed")?,
+                next: l.target(l.need(name, &n.next, "next")?)?,
+                fail: l.target(l.need(name, &n.fail, "fail")?)?,
+            }
+        }
         Some(_) => Kind::Hangup,
     };
     let outcome = match &n.outcome {

@@ -101,6 +101,26 @@ pub struct Dialer {
     tx: mpsc::Sender<SwitchIn>,
 }
 
+/// How a satisfaction survey call ended.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SurveyEnd {
+    pub answered: bool,
+    /// As in the call record: `callee_hangup`, `ivr_hangup`, `sip_486`, `timeout`, …
+    pub end_reason: String,
+    /// The answers (repair, technician, fixed the first time) when the survey got that far.
+    pub answers: Option<(u8, u8, bool)>,
+    /// The customer's recorded comment, if they left one.
+    pub comment: Option<PathBuf>,
+    pub call_id: String,
+}
+
+/// A survey call in progress: what it has heard, and who waits for its end.
+struct SurveyCall {
+    answers: Option<(u8, u8, bool)>,
+    comment: Option<PathBuf>,
+    done: Option<tokio::sync::oneshot::Sender<SurveyEnd>>,
+}
+
 /// Why an outbound call could not be placed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DialError {
@@ -119,12 +139,36 @@ impl Dialer {
             .send(SwitchIn::Dial {
                 to: to.to_string(),
                 flow: flow.to_string(),
+                survey: None,
                 reply,
             })
             .await
             .map_err(|_| DialError::Unavailable("the voice front end is stopping".into()))?;
         rx.await
             .map_err(|_| DialError::Unavailable("the voice front end is stopping".into()))?
+    }
+
+    /// Call `to` into a survey flow; the receiver gets how the call ended and what was said.
+    pub async fn dial_survey(
+        &self,
+        to: &str,
+        flow: &str,
+    ) -> Result<(String, tokio::sync::oneshot::Receiver<SurveyEnd>), DialError> {
+        let (reply, rx) = tokio::sync::oneshot::channel();
+        let (done, ended) = tokio::sync::oneshot::channel();
+        self.tx
+            .send(SwitchIn::Dial {
+                to: to.to_string(),
+                flow: flow.to_string(),
+                survey: Some(done),
+                reply,
+            })
+            .await
+            .map_err(|_| DialError::Unavailable("the voice front end is stopping".into()))?;
+        let id = rx
+            .await
+            .map_err(|_| DialError::Unavailable("the voice front end is stopping".into()))??;
+        Ok((id, ended))
     }
 }
 
@@ -171,6 +215,8 @@ pub enum SwitchIn {
     Dial {
         to: String,
         flow: String,
+        /// A survey call: told how it ended.
+        survey: Option<tokio::sync::oneshot::Sender<SurveyEnd>>,
         reply: tokio::sync::oneshot::Sender<Result<String, DialError>>,
     },
 }
@@ -201,6 +247,8 @@ struct Call {
     agent_ended: bool,
     /// Hung up because the peer stopped sending RTP.
     rtp_timeout: bool,
+    /// A satisfaction survey call.
+    survey: Option<SurveyCall>,
 }
 
 /// The address to put in SDP and Contact.
@@ -578,8 +626,13 @@ impl Switch {
             SwitchIn::TcpClosed { addr } => {
                 self.tcp.remove(&addr);
             }
-            SwitchIn::Dial { to, flow, reply } => {
-                let result = self.dial(&to, &flow).await;
+            SwitchIn::Dial {
+                to,
+                flow,
+                survey,
+                reply,
+            } => {
+                let result = self.dial(&to, &flow, survey).await;
                 let _ = reply.send(result);
             }
             SwitchIn::Pop { call, pop } => {
@@ -699,6 +752,7 @@ impl Switch {
                         callback_for: None,
                         agent_ended: false,
                         rtp_timeout: false,
+                        survey: None,
                     },
                 );
                 self.start_pop(call, &caller);
@@ -771,11 +825,23 @@ impl Switch {
     }
 
     /// Place an outbound call and remember it like an inbound one.
-    async fn dial(&mut self, to: &str, flow: &str) -> Result<String, DialError> {
+    async fn dial(
+        &mut self,
+        to: &str,
+        flow: &str,
+        survey: Option<tokio::sync::oneshot::Sender<SurveyEnd>>,
+    ) -> Result<String, DialError> {
         let Some(script) = self.library.script_named(flow) else {
             return Err(DialError::Invalid("flow", format!("no IVR flow named {flow:?}")));
         };
-        let (_, id, outs) = self.dial_with(to, Some(script), None)?;
+        let (call, id, outs) = self.dial_with(to, Some(script), None)?;
+        if let (Some(c), Some(done)) = (self.calls.get_mut(&call), survey) {
+            c.survey = Some(SurveyCall {
+                answers: None,
+                comment: None,
+                done: Some(done),
+            });
+        }
         self.carry_out(outs).await;
         Ok(id)
     }
@@ -866,6 +932,7 @@ impl Switch {
                 callback_for,
                 agent_ended: false,
                 rtp_timeout: false,
+                survey: None,
             },
         );
         Ok((call, call_id, outs))
@@ -930,6 +997,17 @@ impl Switch {
         };
         if let Some(phone) = c.softphone {
             tokio::spawn(phone.close());
+        }
+        if let Some(mut survey) = c.survey {
+            if let Some(done) = survey.done.take() {
+                let _ = done.send(SurveyEnd {
+                    answered: c.answered_at.is_some(),
+                    end_reason: end_reason.clone(),
+                    answers: survey.answers,
+                    comment: survey.comment,
+                    call_id: c.call_id.clone(),
+                });
+            }
         }
         let queue = c
             .queued
@@ -1057,7 +1135,21 @@ impl Switch {
                         file_safe(&self.calls[&call].call_id)
                     ));
                     if let Some(m) = media {
-                        m.capture(Some(path));
+                        m.capture(Some(path.clone()));
+                    }
+                    if let Some(s) = self.calls.get_mut(&call).and_then(|c| c.survey.as_mut()) {
+                        s.comment = Some(path);
+                    }
+                }
+                Command::Survey {
+                    repair,
+                    technician,
+                    fixed_first_time,
+                } => {
+                    if let Some(s) = self.calls.get_mut(&call).and_then(|c| c.survey.as_mut()) {
+                        s.answers = Some((repair, technician, fixed_first_time));
+                    } else {
+                        tracing::warn!(call, "a survey answered on a call that is no survey call; not recorded");
                     }
                 }
                 Command::StopRecording => {

@@ -1,0 +1,290 @@
+//! Satisfaction callbacks with a real peer: a repair completed through the API owes the
+//! customer a call; the scheduler places it through the trunk (sipp, challenging with digest
+//! auth) into the survey flow; the customer's phone (the same sipp) answers with RFC 4733 keys;
+//! the answers arrive in the CRM and the station's and technician's scores move.
+
+use std::process::Command;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::sip::{free_media_port, require_sipp, Workdir};
+use crate::support::Server;
+use crm_sql::testing::TestDb;
+
+/// The trunk and the customer's phone: challenge the INVITE, check the digest, answer, then
+/// press 4 (the repair), 5 (the technician), 1 (fixed the first time) as the questions come,
+/// and `#` to skip the comment; the survey thanks and hangs up.
+fn phone_scenario() -> String {
+    let key =
+        |name: &str| format!("  <nop><action><exec play_pcap_audio=\"pcap/dtmf_2833_{name}.pcap\"/></action></nop>\n");
+    let pause = |ms: u32| format!("  <pause milliseconds=\"{ms}\"/>\n");
+    // The greeting takes about 7 s and keeps keys typed during it for the first question; each
+    // further key interrupts its question's prompt; the comment's invitation takes about 8 s.
+    let keys = [
+        pause(2000),
+        key("4"),
+        pause(8000),
+        key("5"),
+        pause(2500),
+        key("1"),
+        pause(10500),
+        key("pound"),
+    ]
+    .concat();
+    format!(
+        r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="a customer answers the satisfaction survey">
+  <recv request="INVITE"/>
+  <send>
+    <![CDATA[
+      SIP/2.0 401 Unauthorized
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]SIPpTag01[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      WWW-Authenticate: Digest realm="trunk.example", nonce="7c1e90aa", algorithm=MD5, qop="auth"
+      Content-Length: 0
+    ]]>
+  </send>
+  <recv request="ACK"/>
+  <recv request="INVITE">
+    <action>
+      <verifyauth assign_to="authvalid" username="aftercare" password="s3cret"/>
+    </action>
+  </recv>
+  <nop hide="true" test="authvalid" next="good"/>
+  <send next="end">
+    <![CDATA[
+      SIP/2.0 403 Wrong Credentials
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]SIPpTag01[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Content-Length: 0
+    ]]>
+  </send>
+  <label id="good"/>
+  <send>
+    <![CDATA[
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]SIPpTag01[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Contact: <sip:phone@[local_ip]:[local_port]>
+      Content-Type: application/sdp
+      Content-Length: [len]
+
+      v=0
+      o=phone 1 1 IN IP[local_ip_type] [local_ip]
+      s=-
+      c=IN IP[media_ip_type] [media_ip]
+      t=0 0
+      m=audio [media_port] RTP/AVP 0 101
+      a=rtpmap:0 PCMU/8000
+      a=rtpmap:101 telephone-event/8000
+    ]]>
+  </send>
+  <recv request="ACK"/>
+{keys}  <recv request="BYE" timeout="30000"/>
+  <send>
+    <![CDATA[
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Content-Length: 0
+    ]]>
+  </send>
+  <label id="end"/>
+</scenario>
+"#
+    )
+}
+
+async fn json_until(server: &Server, token: &str, path: &str, done: impl Fn(&Value) -> bool) -> Value {
+    let mut last = Value::Null;
+    for _ in 0..300 {
+        let (status, body) = server.get(token, path).await;
+        if status == 200 && done(&body) {
+            return body;
+        }
+        last = body;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    panic!("{path} never got there: {last}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_completed_repair_is_surveyed_by_phone_and_scores_its_station() {
+    require_sipp();
+    let dir = Workdir::new();
+    let trunk_port = free_media_port() + 1;
+    let media = free_media_port();
+    let db = TestDb::sqlite().await;
+    let trunk = format!("127.0.0.1:{trunk_port}");
+    let server = Server::start(
+        &db,
+        &["--demo"],
+        &[
+            ("AFTERCARE_DEMO_CUSTOMERS", "150"),
+            ("AFTERCARE_SIP_TRUNK", trunk.as_str()),
+            ("AFTERCARE_SIP_TRUNK_USERNAME", "aftercare"),
+            ("AFTERCARE_SIP_TRUNK_PASSWORD", "s3cret"),
+            ("AFTERCARE_CALLBACK_FIRST_DELAY_MINUTES", "0"),
+            ("AFTERCARE_CALLBACK_HOURS", "00:00-24:00"),
+            ("AFTERCARE_CALLBACK_DAYS", "mon-sun"),
+        ],
+    )
+    .await;
+    std::fs::write(dir.0.join("phone.xml"), phone_scenario()).unwrap();
+    let mut phone = Command::new("timeout")
+        .args([
+            "90",
+            "sipp",
+            "-sf",
+            "phone.xml",
+            "-i",
+            "127.0.0.1",
+            "-p",
+            &trunk_port.to_string(),
+        ])
+        .args(["-mp", &media.to_string(), "-m", "1", "-nostdin", "-trace_err"])
+        .current_dir(&dir.0)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("sipp starts");
+    let boss = server.login("supervisor", "demo").await;
+
+    // A demo customer with a phone and an asset has a repair done.
+    let (_, customers) = server.get(&boss, "/api/v1/customers?limit=50").await;
+    let mut found = None;
+    for c in customers.as_array().unwrap() {
+        if c["phones"].as_array().is_none_or(|p| p.is_empty()) || c["do_not_call"] == true {
+            continue;
+        }
+        let (_, assets) = server
+            .get(&boss, &format!("/api/v1/customers/{}/assets", c["id"]))
+            .await;
+        if let Some(a) = assets.as_array().unwrap().first() {
+            found = Some((c.clone(), a["id"].clone()));
+            break;
+        }
+    }
+    let (customer, asset) = found.expect("a demo customer with a phone and an asset");
+    let (status, ticket) = server
+        .post(
+            &boss,
+            "/api/v1/tickets",
+            json!({"customer_id": customer["id"], "asset_id": asset, "subject": "Drum noise"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{ticket}");
+    let (status, ro) = server
+        .post(&boss, "/api/v1/repair-orders", json!({"ticket_id": ticket["id"]}))
+        .await;
+    assert_eq!(status, 201, "{ro}");
+    let id = ro["id"].as_i64().unwrap();
+    let tech = match ro["technician_id"].as_i64() {
+        Some(t) => t,
+        None => {
+            let (_, techs) = server.get(&boss, "/api/v1/technicians").await;
+            techs[0]["id"].as_i64().unwrap()
+        }
+    };
+    let (status, none) = server.get(&boss, &format!("/api/v1/repair-orders/{id}/callback")).await;
+    assert_eq!(status, 404, "no callback before completion: {none}");
+    for step in ["assigned", "in_progress", "completed"] {
+        if step == "assigned" && ro["status"] == "assigned" {
+            continue;
+        }
+        let (status, body) = server
+            .patch(
+                &boss,
+                &format!("/api/v1/repair-orders/{id}"),
+                json!({"status": step, "technician_id": tech}),
+            )
+            .await;
+        assert_eq!(status, 200, "{step}: {body}");
+    }
+    let (_, done) = server.get(&boss, &format!("/api/v1/repair-orders/{id}")).await;
+    let station = done["station_id"].as_i64().expect("a station");
+    let before = server.get(&boss, &format!("/api/v1/stations/{station}/score")).await.1;
+    let tech_before = server.get(&boss, &format!("/api/v1/technicians/{tech}/score")).await.1;
+
+    // The scheduler calls; the customer answers the three questions.
+    let view = json_until(&server, &boss, &format!("/api/v1/repair-orders/{id}/callback"), |v| {
+        v["job"]["status"] == "done"
+    })
+    .await;
+    let status = tokio::task::spawn_blocking(move || phone.wait().unwrap())
+        .await
+        .unwrap();
+    let errors: String = std::fs::read_dir(&dir.0)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().ends_with("_errors.log"))
+        .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
+        .collect();
+    assert!(status.success(), "the phone's scenario failed: {errors}");
+    let attempts = view["attempts"].as_array().unwrap();
+    assert_eq!(attempts.len(), 1, "{view}");
+    assert_eq!(attempts[0]["outcome"], "answered");
+    assert_eq!(
+        attempts[0]["idempotency_key"],
+        format!("callback-{}-1", view["job"]["id"])
+    );
+
+    // The answers moved the scores: 4 for the repair, 5 for the technician, fixed first time.
+    let after = server.get(&boss, &format!("/api/v1/stations/{station}/score")).await.1;
+    let n = before["surveys"].as_f64().unwrap();
+    assert_eq!(after["surveys"].as_f64(), Some(n + 1.0), "{before} → {after}");
+    let expected = (before["mean"].as_f64().unwrap_or(0.0) * n + 4.0) / (n + 1.0);
+    assert!(
+        (after["mean"].as_f64().unwrap() - expected).abs() < 0.006,
+        "{before} → {after}"
+    );
+    let tech_after = server.get(&boss, &format!("/api/v1/technicians/{tech}/score")).await.1;
+    let m = tech_before["surveys"].as_f64().unwrap();
+    let expected = (tech_before["mean"].as_f64().unwrap_or(0.0) * m + 5.0) / (m + 1.0);
+    assert!(
+        (tech_after["mean"].as_f64().unwrap() - expected).abs() < 0.006,
+        "{tech_after}"
+    );
+
+    // The call is on record: outbound to the customer, through the survey to its end.
+    let (_, cdrs) = server.get(&boss, "/api/v1/cdrs?limit=5").await;
+    let call = cdrs
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["ivr_script"] == "survey")
+        .expect("the survey call's record");
+    assert_eq!(call["direction"], "outbound");
+    assert_eq!(call["called"], customer["phones"][0]["number"]);
+    assert!(call["ivr_path"].as_str().unwrap().contains("save>thanks"), "{call}");
+    // Surveys typed in by an agent are checked like the phone's.
+    let (status, err) = server
+        .post(
+            &boss,
+            "/api/v1/surveys",
+            json!({"repair_order_id": id, "repair_score": 3, "technician_score": 3, "fixed_first_time": true}),
+        )
+        .await;
+    assert_eq!((status, err["field"].as_str()), (409, Some("repair_order_id")), "{err}");
+    let (status, err) = server
+        .post(
+            &boss,
+            "/api/v1/surveys",
+            json!({"repair_order_id": id, "repair_score": 9, "technician_score": 3, "fixed_first_time": true}),
+        )
+        .await;
+    assert_eq!((status, err["field"].as_str()), (422, Some("repair_score")), "{err}");
+}
