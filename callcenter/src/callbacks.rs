@@ -115,8 +115,26 @@ async fn handle(store: &dyn Store, dialer: &Dialer, s: &Settings, job: CallbackJ
     // Recorded (and committed) before the call is placed: never placed twice.
     let attempt = store.begin_attempt(&s.node, job.id, now).await?;
     tracing::info!(job = job.id, attempt = attempt.attempt, key = %attempt.idempotency_key, "placing a satisfaction callback");
-    let ended = match dialer.dial_survey(phone.number.as_str(), &s.flow).await {
-        Ok((_, ended)) => ended.await.ok(),
+    let ended = match dialer
+        .dial_survey(phone.number.as_str(), &s.flow, &attempt.idempotency_key)
+        .await
+    {
+        Ok((_, ended)) => {
+            // Keep the lease while the call lasts.
+            tokio::pin!(ended);
+            let every = Duration::from_secs(u64::from(s.lease_seconds / 3).max(1));
+            let mut renew = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+            loop {
+                tokio::select! {
+                    e = &mut ended => break e.ok(),
+                    _ = renew.tick() => {
+                        if let Err(e) = store.renew_callback(&s.node, job.id, Utc::now(), s.lease_seconds).await {
+                            tracing::warn!(job = job.id, error = %e, "the callback's lease could not be renewed");
+                        }
+                    }
+                }
+            }
+        }
         Err(DialError::Invalid(field, why)) => {
             tracing::warn!(job = job.id, field, %why, "the callback cannot be placed");
             None

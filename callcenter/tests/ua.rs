@@ -115,6 +115,7 @@ impl Net {
                 peer: peer(B),
                 credentials: None,
                 local_media: addr("10.0.0.1:30000"),
+                call_id_stem: None,
             },
         );
         self.take(true, outs);
@@ -343,9 +344,15 @@ fn a_trunk_challenge_is_answered_with_digest_credentials() {
                 password: "s3cret".into(),
             }),
             local_media: addr("10.0.0.1:30002"),
+            call_id_stem: Some("callback-7-2".into()),
         },
     );
     let invite = parse(sent(&outs)[0].as_bytes(), true).unwrap();
+    // The Call-ID starts with the attempt's key, so the far end can tie the call to it.
+    assert!(
+        invite.header("Call-ID").unwrap().starts_with("callback-7-2."),
+        "{invite:?}"
+    );
     let mut challenge = invite.response(401, "Unauthorized", Some("t1"));
     challenge.headers.push(callcenter::sip::message::Header {
         name: "WWW-Authenticate".into(),

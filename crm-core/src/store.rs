@@ -189,6 +189,9 @@ pub trait CallbackStore {
         lease_seconds: u32,
         limit: u32,
     ) -> StoreResult<Vec<crate::callback::CallbackJob>>;
+    /// Extend `node`'s lease on a job it is calling to `now + lease_seconds` (a call may outlast
+    /// the first lease); `Conflict` when the lease was lost.
+    async fn renew_callback(&self, node: &str, job_id: i64, now: DateTime<Utc>, lease_seconds: u32) -> StoreResult<()>;
     /// Record the job's next attempt under its idempotency key before it is placed; `Conflict`
     /// when `node` no longer holds the lease (it expired and another node took the job).
     async fn begin_attempt(

@@ -1869,7 +1869,20 @@ pub async fn callbacks(s: &dyn Store) {
         0,
         "lease still held"
     );
-    let later = t2 + Duration::minutes(2);
+    // A call outlasting its lease keeps it by renewing; only the holder can.
+    s.renew_callback(node, held.id, t2 + Duration::seconds(50), 60)
+        .await
+        .unwrap();
+    assert_conflict(
+        s.renew_callback(other, held.id, t2 + Duration::seconds(50), 60).await,
+        "lease",
+    );
+    assert_eq!(
+        s.recover_callbacks(t2 + Duration::seconds(90)).await.unwrap(),
+        0,
+        "renewed"
+    );
+    let later = t2 + Duration::minutes(3);
     assert_eq!(s.recover_callbacks(later).await.unwrap(), 1);
     let attempts = s.callback_attempts(held.id).await.unwrap();
     assert_eq!(attempts[1].outcome, Some(Outcome::InDoubt));

@@ -288,3 +288,281 @@ async fn a_completed_repair_is_surveyed_by_phone_and_scores_its_station() {
         .await;
     assert_eq!((status, err["field"].as_str()), (422, Some("repair_score")), "{err}");
 }
+
+/// Phones that answer and hang up after a second (nobody takes the survey): every call the
+/// service places is logged by sipp (`-trace_msg`), Call-ID and all.
+const ANSWERING_PHONES: &str = r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="phones that answer and hang up">
+  <recv request="INVITE">
+    <action>
+      <ereg regexp="sip:[^>;]*" search_in="hdr" header="Contact:" assign_to="contact"/>
+    </action>
+  </recv>
+  <send>
+    <![CDATA[
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]SIPpTag01[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Contact: <sip:phone@[local_ip]:[local_port]>
+      Content-Type: application/sdp
+      Content-Length: [len]
+
+      v=0
+      o=phone 1 1 IN IP[local_ip_type] [local_ip]
+      s=-
+      c=IN IP[media_ip_type] [media_ip]
+      t=0 0
+      m=audio [media_port] RTP/AVP 0 101
+      a=rtpmap:0 PCMU/8000
+      a=rtpmap:101 telephone-event/8000
+    ]]>
+  </send>
+  <recv request="ACK">
+    <action>
+      <ereg regexp=".*" search_in="hdr" header="From:" assign_to="them"/>
+      <ereg regexp=".*" search_in="hdr" header="To:" assign_to="us"/>
+    </action>
+  </recv>
+  <pause milliseconds="1000"/>
+  <send retrans="500">
+    <![CDATA[
+      BYE [$contact] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: [$us]
+      To: [$them]
+      Call-ID: [call_id]
+      CSeq: 2 BYE
+      Max-Forwards: 70
+      Content-Length: 0
+    ]]>
+  </send>
+  <recv response="200" timeout="5000" ontimeout="gone"/>
+  <label id="gone"/>
+</scenario>
+"#;
+
+/// The Call-IDs of every INVITE in sipp's message log (retransmissions counted once).
+fn invited_call_ids(dir: &std::path::Path) -> Vec<String> {
+    let mut ids = vec![];
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        if !e.file_name().to_string_lossy().ends_with("_messages.log") {
+            continue;
+        }
+        let text = std::fs::read_to_string(e.path()).unwrap_or_default();
+        for (start, _) in text.match_indices("INVITE sip:") {
+            let id = text[start..]
+                .lines()
+                .take_while(|l| !l.trim().is_empty())
+                .find_map(|l| l.strip_prefix("Call-ID:"));
+            if let Some(id) = id {
+                ids.push(id.trim().to_string());
+            }
+        }
+    }
+    ids.sort();
+    ids.dedup();
+    ids
+}
+
+/// SIGKILL while repairs are being completed and callbacks dialled; after a restart every
+/// acknowledged completion has exactly one callback job, every callback is attempted, and no
+/// attempt is ever placed twice (each call's Call-ID carries its attempt's key).
+async fn a_crash_loses_no_completion_and_dials_no_attempt_twice(db: TestDb) {
+    require_sipp();
+    let dir = Workdir::new();
+    let trunk_port = free_media_port() + 1;
+    let media = free_media_port();
+    let trunk = format!("127.0.0.1:{trunk_port}");
+    let env = [
+        ("AFTERCARE_DEMO_CUSTOMERS", "150"),
+        ("AFTERCARE_SIP_TRUNK", trunk.as_str()),
+        ("AFTERCARE_CALLBACK_FIRST_DELAY_MINUTES", "0"),
+        ("AFTERCARE_CALLBACK_HOURS", "00:00-24:00"),
+        ("AFTERCARE_CALLBACK_DAYS", "mon-sun"),
+        ("AFTERCARE_CALLBACK_DAILY_LIMIT", "10"),
+        ("AFTERCARE_CALLBACK_LEASE_SECONDS", "30"),
+    ];
+    let mut server = Server::start(&db, &["--demo"], &env).await;
+    std::fs::write(dir.0.join("phones.xml"), ANSWERING_PHONES).unwrap();
+    let mut phones = Command::new("timeout")
+        .args([
+            "300",
+            "sipp",
+            "-sf",
+            "phones.xml",
+            "-i",
+            "127.0.0.1",
+            "-p",
+            &trunk_port.to_string(),
+        ])
+        .args(["-mp", &media.to_string(), "-nostdin", "-trace_msg"])
+        .current_dir(&dir.0)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("sipp starts");
+    let boss = server.login("supervisor", "demo").await;
+
+    // Forty repairs in progress, one per customer with a phone.
+    let (_, customers) = server.get(&boss, "/api/v1/customers?limit=150").await;
+    let (_, techs) = server.get(&boss, "/api/v1/technicians").await;
+    let tech = techs[0]["id"].as_i64().unwrap();
+    let mut orders = vec![];
+    for c in customers.as_array().unwrap() {
+        if orders.len() == 40 {
+            break;
+        }
+        if c["phones"].as_array().is_none_or(|p| p.is_empty()) || c["do_not_call"] == true {
+            continue;
+        }
+        let (_, assets) = server
+            .get(&boss, &format!("/api/v1/customers/{}/assets", c["id"]))
+            .await;
+        let Some(asset) = assets.as_array().unwrap().first() else {
+            continue;
+        };
+        let (_, t) = server
+            .post(
+                &boss,
+                "/api/v1/tickets",
+                json!({"customer_id": c["id"], "asset_id": asset["id"], "subject": "No spin"}),
+            )
+            .await;
+        let (_, ro) = server
+            .post(&boss, "/api/v1/repair-orders", json!({"ticket_id": t["id"]}))
+            .await;
+        let id = ro["id"].as_i64().unwrap();
+        for step in ["assigned", "in_progress"] {
+            if step == "assigned" && ro["status"] == "assigned" {
+                continue;
+            }
+            let (status, body) = server
+                .patch(
+                    &boss,
+                    &format!("/api/v1/repair-orders/{id}"),
+                    json!({"status": step, "technician_id": ro["technician_id"].as_i64().unwrap_or(tech)}),
+                )
+                .await;
+            assert_eq!(status, 200, "{body}");
+        }
+        orders.push(id);
+    }
+    assert_eq!(orders.len(), 40);
+
+    // Complete them, four at a time, while the scheduler dials; kill the service mid-way.
+    let acked = std::sync::Arc::new(std::sync::Mutex::new(Vec::<i64>::new()));
+    let queue = std::sync::Arc::new(std::sync::Mutex::new(orders.clone()));
+    let mut workers = vec![];
+    for _ in 0..4 {
+        let (client, base, token) = (server.client.clone(), server.base.clone(), boss.clone());
+        let (acked, queue) = (acked.clone(), queue.clone());
+        workers.push(tokio::spawn(async move {
+            loop {
+                let Some(id) = queue.lock().unwrap().pop() else { break };
+                let r = client
+                    .patch(format!("{base}/api/v1/repair-orders/{id}"))
+                    .bearer_auth(&token)
+                    .json(&json!({"status": "completed"}))
+                    .send()
+                    .await;
+                match r {
+                    Ok(resp) if resp.status().as_u16() == 200 => acked.lock().unwrap().push(id),
+                    Ok(resp) => panic!("completion of {id} answered {}", resp.status()),
+                    Err(_) => break, // the service is gone
+                }
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        }));
+    }
+    // Kill once a few callbacks are being dialled.
+    let mut begun = 0;
+    for _ in 0..200 {
+        let done: Vec<i64> = acked.lock().unwrap().clone();
+        begun = 0;
+        for id in done.iter().take(12) {
+            let (_, view) = server.get(&boss, &format!("/api/v1/repair-orders/{id}/callback")).await;
+            begun += view["attempts"].as_array().map_or(0, Vec::len);
+        }
+        if begun >= 4 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    server.kill();
+    for w in workers {
+        w.await.unwrap();
+    }
+    let acked = acked.lock().unwrap().clone();
+    assert!(
+        begun >= 4 && acked.len() < orders.len(),
+        "the crash came under load: {begun} attempts, {} completions",
+        acked.len()
+    );
+
+    // Restart on the same database.
+    let server = Server::start(&db, &[], &env).await;
+    let boss = server.login("supervisor", "demo").await;
+    let mut jobs = vec![];
+    for &id in &orders {
+        let (_, ro) = server.get(&boss, &format!("/api/v1/repair-orders/{id}")).await;
+        let (status, view) = server.get(&boss, &format!("/api/v1/repair-orders/{id}/callback")).await;
+        let completed = ro["status"] == "completed";
+        if acked.contains(&id) {
+            assert!(completed, "an acknowledged completion is kept: {ro}");
+        }
+        // A completed order has its one job; an order not completed has none.
+        assert_eq!(status == 200, completed, "order {id}: {ro} / {view}");
+        if completed {
+            assert_eq!(view["job"]["repair_order_id"], id);
+            jobs.push(id);
+        }
+    }
+    // Every callback is attempted to its end (one left in doubt by the crash is followed by the
+    // next attempt once its lease runs out).
+    let mut keys = std::collections::HashSet::new();
+    let mut in_doubt = 0;
+    for &id in &jobs {
+        let view = json_until(&server, &boss, &format!("/api/v1/repair-orders/{id}/callback"), |v| {
+            v["attempts"]
+                .as_array()
+                .is_some_and(|a| a.iter().any(|t| t["outcome"] == "answered"))
+        })
+        .await;
+        for a in view["attempts"].as_array().unwrap() {
+            assert!(keys.insert(a["idempotency_key"].as_str().unwrap().to_string()));
+            in_doubt += usize::from(a["outcome"] == "in_doubt");
+        }
+    }
+    // Let the last calls end, then stop the phones (sipp writes its log out as it exits).
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let _ = Command::new("kill").arg(phones.id().to_string()).status();
+    let _ = phones.wait();
+    // Each call the phones saw belongs to one recorded attempt, and no attempt rang twice.
+    let calls = invited_call_ids(&dir.0);
+    let mut rung = std::collections::HashMap::<String, usize>::new();
+    for call in &calls {
+        let key = call.split('.').next().unwrap().to_string();
+        assert!(keys.contains(&key), "call {call} has no recorded attempt");
+        *rung.entry(key).or_default() += 1;
+    }
+    assert!(rung.values().all(|&n| n == 1), "an attempt was placed twice: {rung:?}");
+    eprintln!(
+        "crash test: {} of {} completions acknowledged before the kill, {} completed in all, {} attempts ({} calls rang; {in_doubt} attempts left in doubt by the crash)",
+        acked.len(),
+        orders.len(),
+        jobs.len(),
+        keys.len(),
+        calls.len()
+    );
+    assert!(
+        calls.len() >= jobs.len(),
+        "every job was called: {} calls, {} jobs",
+        calls.len(),
+        jobs.len()
+    );
+}
+
+crate::on_both_backends!(a_crash_loses_no_completion_and_dials_no_attempt_twice);

@@ -192,6 +192,12 @@ impl Server {
         decode(resp).await
     }
 
+    /// Kill with SIGKILL (no shutdown, no flushing): a crash.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// Stop with SIGTERM and return the exit status and everything written to stderr.
     pub fn stop(mut self) -> (Option<i32>, String) {
         let status = terminate(&mut self.child);

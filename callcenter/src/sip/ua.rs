@@ -77,6 +77,9 @@ pub struct Dial {
     pub credentials: Option<Credentials>,
     /// Our RTP address for the offer.
     pub local_media: SocketAddr,
+    /// A stem for the Call-ID (an attempt's idempotency key, so the far end and the records
+    /// can tie the call to it); a random token follows it. `None`: random only.
+    pub call_id_stem: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -1101,7 +1104,10 @@ impl UserAgent {
         let call = self.next_call;
         self.next_call += 1;
         let local_tag = self.token();
-        let call_id = format!("{}@aftercare", self.token());
+        let call_id = match &dial.call_id_stem {
+            Some(stem) => format!("{stem}.{}@aftercare", self.token()),
+            None => format!("{}@aftercare", self.token()),
+        };
         let host = self.cfg.advertised;
         let d = Dialog {
             peer: dial.peer,

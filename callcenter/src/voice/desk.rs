@@ -474,7 +474,9 @@ impl Switch {
                     let number = self.callback_numbers.remove(&caller);
                     let pop = number.as_ref().and_then(|(_, p)| p.clone());
                     let placed = match number {
-                        Some((n, _)) => self.dial_with(&n, None, Some(caller)).map_err(|e| format!("{e:?}")),
+                        Some((n, _)) => self
+                            .dial_with(&n, None, Some(caller), None)
+                            .map_err(|e| format!("{e:?}")),
                         None => Err("no number to call back".into()),
                     };
                     match placed {

@@ -140,6 +140,7 @@ impl Dialer {
                 to: to.to_string(),
                 flow: flow.to_string(),
                 survey: None,
+                call_id_stem: None,
                 reply,
             })
             .await
@@ -149,10 +150,12 @@ impl Dialer {
     }
 
     /// Call `to` into a survey flow; the receiver gets how the call ended and what was said.
+    /// The Call-ID starts with `key` (the attempt's idempotency key).
     pub async fn dial_survey(
         &self,
         to: &str,
         flow: &str,
+        key: &str,
     ) -> Result<(String, tokio::sync::oneshot::Receiver<SurveyEnd>), DialError> {
         let (reply, rx) = tokio::sync::oneshot::channel();
         let (done, ended) = tokio::sync::oneshot::channel();
@@ -161,6 +164,7 @@ impl Dialer {
                 to: to.to_string(),
                 flow: flow.to_string(),
                 survey: Some(done),
+                call_id_stem: Some(key.to_string()),
                 reply,
             })
             .await
@@ -217,6 +221,8 @@ pub enum SwitchIn {
         flow: String,
         /// A survey call: told how it ended.
         survey: Option<tokio::sync::oneshot::Sender<SurveyEnd>>,
+        /// The Call-ID's stem.
+        call_id_stem: Option<String>,
         reply: tokio::sync::oneshot::Sender<Result<String, DialError>>,
     },
 }
@@ -630,9 +636,10 @@ impl Switch {
                 to,
                 flow,
                 survey,
+                call_id_stem,
                 reply,
             } => {
-                let result = self.dial(&to, &flow, survey).await;
+                let result = self.dial(&to, &flow, survey, call_id_stem).await;
                 let _ = reply.send(result);
             }
             SwitchIn::Pop { call, pop } => {
@@ -830,11 +837,12 @@ impl Switch {
         to: &str,
         flow: &str,
         survey: Option<tokio::sync::oneshot::Sender<SurveyEnd>>,
+        call_id_stem: Option<String>,
     ) -> Result<String, DialError> {
         let Some(script) = self.library.script_named(flow) else {
             return Err(DialError::Invalid("flow", format!("no IVR flow named {flow:?}")));
         };
-        let (call, id, outs) = self.dial_with(to, Some(script), None)?;
+        let (call, id, outs) = self.dial_with(to, Some(script), None, call_id_stem)?;
         if let (Some(c), Some(done)) = (self.calls.get_mut(&call), survey) {
             c.survey = Some(SurveyCall {
                 answers: None,
@@ -853,6 +861,7 @@ impl Switch {
         to: &str,
         script: Option<Arc<crate::ivr::script::Script>>,
         callback_for: Option<acd::CallerId>,
+        call_id_stem: Option<String>,
     ) -> Result<(CallRef, String, Vec<Output>), DialError> {
         let (target, peer, callee) = if let Some(rest) = to.strip_prefix("sip:") {
             let host = rest.split(';').next().unwrap_or(rest);
@@ -905,6 +914,7 @@ impl Switch {
                 },
                 credentials: self.cfg.trunk_credentials.clone(),
                 local_media: SocketAddr::new(self.media_ip, port),
+                call_id_stem,
             },
         );
         debug_assert_eq!(call, next_ref);

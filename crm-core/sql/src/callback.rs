@@ -131,6 +131,27 @@ impl CallbackStore for This {
         Ok(jobs)
     }
 
+    async fn renew_callback(&self, node: &str, job_id: i64, now: DateTime<Utc>, lease_seconds: u32) -> StoreResult<()> {
+        let now = trunc(now);
+        let mut tx = self.tx().await?;
+        let renewed = sqlx::query::<Db>(
+            "UPDATE callback_jobs SET lease_until = $1 WHERE id = $2 AND lease_owner = $3 AND status = 'pending' AND lease_until >= $4",
+        )
+        .bind(now + chrono::Duration::seconds(i64::from(lease_seconds)))
+        .bind(job_id)
+        .bind(node)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?
+        .rows_affected();
+        commit(tx).await?;
+        if renewed == 0 {
+            return Err(StoreError::conflict("lease", "this node does not hold the callback's lease"));
+        }
+        Ok(())
+    }
+
     async fn begin_attempt(&self, node: &str, job_id: i64, now: DateTime<Utc>) -> StoreResult<CallbackAttempt> {
         let now = trunc(now);
         let mut tx = self.tx().await?;
