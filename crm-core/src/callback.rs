@@ -84,6 +84,30 @@ pub struct NewSurvey {
 }
 
 impl NewSurvey {
+    /// A poor answer opens a complaint: its category and what it says. A technician scored 1–2
+    /// is about service attitude; a repair that did not fix the fault is about product quality;
+    /// a repair scored 1–2 otherwise is "other".
+    pub fn complaint(&self) -> Option<(crate::model::ComplaintCategory, String)> {
+        use crate::model::ComplaintCategory as C;
+        let category = if self.technician_score <= 2 {
+            C::ServiceAttitude
+        } else if !self.fixed_first_time {
+            C::ProductQuality
+        } else if self.repair_score <= 2 {
+            C::Other
+        } else {
+            return None;
+        };
+        let fixed = if self.fixed_first_time { "fixed" } else { "not fixed" };
+        Some((
+            category,
+            format!(
+                "Satisfaction survey: repair {}/5, technician {}/5, {fixed} the first time.",
+                self.repair_score, self.technician_score
+            ),
+        ))
+    }
+
     pub fn validate(&self) -> Result<(), FieldError> {
         for (field, v) in [
             ("repair_score", self.repair_score),
@@ -109,6 +133,8 @@ pub struct SurveyResult {
     pub fixed_first_time: bool,
     pub comment_path: Option<String>,
     pub answered_at: DateTime<Utc>,
+    /// The complaint a poor answer opened (see [`NewSurvey::complaint`]).
+    pub complaint_id: Option<i64>,
 }
 
 /// A station's or technician's score from its surveys.
@@ -309,6 +335,29 @@ mod tests {
         // Summer time: 09:00 in Berlin is 07:00 UTC.
         let now = at("2026-07-01T06:00:00Z");
         assert_eq!(p.next(now, BERLIN, now, 0, 0), Next::Wait(at("2026-07-01T07:00:00Z")));
+    }
+
+    #[test]
+    fn poor_answers_open_complaints() {
+        use crate::model::ComplaintCategory as C;
+        let s = |repair, technician, fixed| NewSurvey {
+            repair_order_id: 1,
+            job_id: None,
+            repair_score: repair,
+            technician_score: technician,
+            fixed_first_time: fixed,
+            comment_path: None,
+        };
+        assert_eq!(s(5, 5, true).complaint(), None);
+        assert_eq!(s(3, 3, true).complaint(), None);
+        assert_eq!(s(4, 2, true).complaint().unwrap().0, C::ServiceAttitude);
+        assert_eq!(s(4, 4, false).complaint().unwrap().0, C::ProductQuality);
+        let (c, text) = s(1, 4, true).complaint().unwrap();
+        assert_eq!(c, C::Other);
+        assert_eq!(
+            text,
+            "Satisfaction survey: repair 1/5, technician 4/5, fixed the first time."
+        );
     }
 
     #[test]

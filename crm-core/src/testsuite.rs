@@ -1937,8 +1937,20 @@ pub async fn callbacks(s: &dyn Store) {
         .await
         .unwrap();
     assert_eq!(job.status, JobStatus::Done, "the survey ended the job");
+    assert_eq!(r.complaint_id, None, "a good answer opens no complaint");
     let other_order = orders.iter().copied().find(|o| *o != held.repair_order_id).unwrap();
-    s.record_survey(actor(), &survey(other_order, 2), later).await.unwrap();
+    let poor = s.record_survey(actor(), &survey(other_order, 2), later).await.unwrap();
+    // A poor answer opens a complaint about the repair, in the same write.
+    let complaint = s.get_complaint(poor.complaint_id.expect("a complaint")).await.unwrap();
+    assert_eq!(
+        (complaint.repair_order_id, complaint.category, complaint.status),
+        (
+            Some(other_order),
+            ComplaintCategory::ProductQuality,
+            ComplaintStatus::Open
+        )
+    );
+    assert_eq!(complaint.due_on, Some((later + Duration::days(3)).date_naive()));
     let score = s.station_score(st.id).await.unwrap();
     assert_eq!(
         (score.surveys, score.mean, score.first_time_fix),

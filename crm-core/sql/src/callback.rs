@@ -322,6 +322,29 @@ impl CallbackStore for This {
         .await
         .map_err(db_err)?;
         audit(&mut tx, actor, "create", "survey_result", Some(id), to_json(s)).await?;
+        // A poor answer opens a complaint about the repair, due in three days.
+        let complaint_id = match s.complaint() {
+            None => None,
+            Some((category, description)) => {
+                let cid = sqlx::query_scalar::<Db, i64>(
+                    "INSERT INTO complaints (customer_id, ticket_id, repair_order_id, category, status, description, owner_user_id, due_on, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, NULL, $7, $8) RETURNING id",
+                )
+                .bind(ro.customer_id)
+                .bind(ro.ticket_id)
+                .bind(ro.id)
+                .bind(category.as_str())
+                .bind(ComplaintStatus::Open.as_str())
+                .bind(&description)
+                .bind((now + chrono::Duration::days(3)).date_naive())
+                .bind(now)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(db_err)?;
+                audit(&mut tx, actor, "create", "complaint", Some(cid), serde_json::json!({"survey_result": id})).await?;
+                Some(cid)
+            }
+        };
         commit(tx).await?;
         Ok(SurveyResult {
             id,
@@ -334,6 +357,7 @@ impl CallbackStore for This {
             fixed_first_time: s.fixed_first_time,
             comment_path: s.comment_path.clone(),
             answered_at: now,
+            complaint_id,
         })
     }
 
