@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::sip::{free_media_port, require_sipp, Workdir};
+use crate::sip::{answer_200, digest_trunk, free_media_port, require_sipp, sipp_errors, Workdir, ACK_KEEPING_DIALOG};
 use crate::support::Server;
 use crm_sql::testing::TestDb;
 
@@ -21,7 +21,8 @@ fn phone_scenario() -> String {
     let pause = |ms: u32| format!("  <pause milliseconds=\"{ms}\"/>\n");
     // The greeting takes about 7 s and keeps keys typed during it for the first question; each
     // further key interrupts its question's prompt; the comment's invitation takes about 8 s.
-    let keys = [
+    let steps = [
+        "  <recv request=\"ACK\"/>\n".to_string(),
         pause(2000),
         key("4"),
         pause(8000),
@@ -30,67 +31,7 @@ fn phone_scenario() -> String {
         key("1"),
         pause(10500),
         key("pound"),
-    ]
-    .concat();
-    format!(
-        r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
-<scenario name="a customer answers the satisfaction survey">
-  <recv request="INVITE"/>
-  <send>
-    <![CDATA[
-      SIP/2.0 401 Unauthorized
-      [last_Via:]
-      [last_From:]
-      [last_To:];tag=[pid]SIPpTag01[call_number]
-      [last_Call-ID:]
-      [last_CSeq:]
-      WWW-Authenticate: Digest realm="trunk.example", nonce="7c1e90aa", algorithm=MD5, qop="auth"
-      Content-Length: 0
-    ]]>
-  </send>
-  <recv request="ACK"/>
-  <recv request="INVITE">
-    <action>
-      <verifyauth assign_to="authvalid" username="aftercare" password="s3cret"/>
-    </action>
-  </recv>
-  <nop hide="true" test="authvalid" next="good"/>
-  <send next="end">
-    <![CDATA[
-      SIP/2.0 403 Wrong Credentials
-      [last_Via:]
-      [last_From:]
-      [last_To:];tag=[pid]SIPpTag01[call_number]
-      [last_Call-ID:]
-      [last_CSeq:]
-      Content-Length: 0
-    ]]>
-  </send>
-  <label id="good"/>
-  <send>
-    <![CDATA[
-      SIP/2.0 200 OK
-      [last_Via:]
-      [last_From:]
-      [last_To:];tag=[pid]SIPpTag01[call_number]
-      [last_Call-ID:]
-      [last_CSeq:]
-      Contact: <sip:phone@[local_ip]:[local_port]>
-      Content-Type: application/sdp
-      Content-Length: [len]
-
-      v=0
-      o=phone 1 1 IN IP[local_ip_type] [local_ip]
-      s=-
-      c=IN IP[media_ip_type] [media_ip]
-      t=0 0
-      m=audio [media_port] RTP/AVP 0 101
-      a=rtpmap:0 PCMU/8000
-      a=rtpmap:101 telephone-event/8000
-    ]]>
-  </send>
-  <recv request="ACK"/>
-{keys}  <recv request="BYE" timeout="30000"/>
+        r#"  <recv request="BYE" timeout="30000"/>
   <send>
     <![CDATA[
       SIP/2.0 200 OK
@@ -102,10 +43,11 @@ fn phone_scenario() -> String {
       Content-Length: 0
     ]]>
   </send>
-  <label id="end"/>
-</scenario>
 "#
-    )
+        .to_string(),
+    ]
+    .concat();
+    digest_trunk("phone", "0 PCMU", &steps)
 }
 
 async fn json_until(server: &Server, token: &str, path: &str, done: impl Fn(&Value) -> bool) -> Value {
@@ -227,12 +169,7 @@ async fn a_completed_repair_is_surveyed_by_phone_and_scores_its_station() {
     let status = tokio::task::spawn_blocking(move || phone.wait().unwrap())
         .await
         .unwrap();
-    let errors: String = std::fs::read_dir(&dir.0)
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .filter(|e| e.file_name().to_string_lossy().ends_with("_errors.log"))
-        .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
-        .collect();
+    let errors = sipp_errors(&dir.0);
     assert!(status.success(), "the phone's scenario failed: {errors}");
     let attempts = view["attempts"].as_array().unwrap();
     assert_eq!(attempts.len(), 1, "{view}");
@@ -291,42 +228,16 @@ async fn a_completed_repair_is_surveyed_by_phone_and_scores_its_station() {
 
 /// Phones that answer and hang up after a second (nobody takes the survey): every call the
 /// service places is logged by sipp (`-trace_msg`), Call-ID and all.
-const ANSWERING_PHONES: &str = r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
+fn answering_phones() -> String {
+    format!(
+        r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
 <scenario name="phones that answer and hang up">
   <recv request="INVITE">
     <action>
       <ereg regexp="sip:[^>;]*" search_in="hdr" header="Contact:" assign_to="contact"/>
     </action>
   </recv>
-  <send>
-    <![CDATA[
-      SIP/2.0 200 OK
-      [last_Via:]
-      [last_From:]
-      [last_To:];tag=[pid]SIPpTag01[call_number]
-      [last_Call-ID:]
-      [last_CSeq:]
-      Contact: <sip:phone@[local_ip]:[local_port]>
-      Content-Type: application/sdp
-      Content-Length: [len]
-
-      v=0
-      o=phone 1 1 IN IP[local_ip_type] [local_ip]
-      s=-
-      c=IN IP[media_ip_type] [media_ip]
-      t=0 0
-      m=audio [media_port] RTP/AVP 0 101
-      a=rtpmap:0 PCMU/8000
-      a=rtpmap:101 telephone-event/8000
-    ]]>
-  </send>
-  <recv request="ACK">
-    <action>
-      <ereg regexp=".*" search_in="hdr" header="From:" assign_to="them"/>
-      <ereg regexp=".*" search_in="hdr" header="To:" assign_to="us"/>
-    </action>
-  </recv>
-  <pause milliseconds="1000"/>
+{answer}{ACK_KEEPING_DIALOG}  <pause milliseconds="1000"/>
   <send retrans="500">
     <![CDATA[
       BYE [$contact] SIP/2.0
@@ -342,7 +253,10 @@ const ANSWERING_PHONES: &str = r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
   <recv response="200" timeout="5000" ontimeout="gone"/>
   <label id="gone"/>
 </scenario>
-"#;
+"#,
+        answer = answer_200("phone", "0 PCMU")
+    )
+}
 
 /// The Call-IDs of every INVITE in sipp's message log (retransmissions counted once).
 fn invited_call_ids(dir: &std::path::Path) -> Vec<String> {
@@ -386,7 +300,7 @@ async fn a_crash_loses_no_completion_and_dials_no_attempt_twice(db: TestDb) {
         ("AFTERCARE_CALLBACK_LEASE_SECONDS", "30"),
     ];
     let mut server = Server::start(&db, &["--demo"], &env).await;
-    std::fs::write(dir.0.join("phones.xml"), ANSWERING_PHONES).unwrap();
+    std::fs::write(dir.0.join("phones.xml"), answering_phones()).unwrap();
     let mut phones = Command::new("timeout")
         .args([
             "300",

@@ -62,12 +62,7 @@ pub fn sipp_at(dir: &Path, target: std::net::SocketAddr, args: &[&str]) -> (i32,
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    let errors: String = std::fs::read_dir(dir)
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .filter(|e| e.file_name().to_string_lossy().ends_with("_errors.log"))
-        .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
-        .collect();
+    let errors = sipp_errors(dir);
     (out.status.code().unwrap_or(-1), format!("{text}\n{errors}"))
 }
 
@@ -406,9 +401,51 @@ async fn calls_over_tcp_work_like_calls_over_udp() {
     assert!(cdr["answered_at"].is_string());
 }
 
+/// sipp's answer to an INVITE: 200 OK with SDP offering `codec` (`0 PCMU` or `8 PCMA`) and
+/// telephone-event, `user` in the Contact.
+pub fn answer_200(user: &str, codec: &str) -> String {
+    let (pt, name) = codec.split_once(' ').expect("\"PT NAME\"");
+    format!(
+        r#"  <send>
+    <![CDATA[
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]SIPpTag01[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Contact: <sip:{user}@[local_ip]:[local_port]>
+      Content-Type: application/sdp
+      Content-Length: [len]
+
+      v=0
+      o={user} 1 1 IN IP[local_ip_type] [local_ip]
+      s=-
+      c=IN IP[media_ip_type] [media_ip]
+      t=0 0
+      m=audio [media_port] RTP/AVP {pt} 101
+      a=rtpmap:{pt} {name}/8000
+      a=rtpmap:101 telephone-event/8000
+    ]]>
+  </send>
+"#
+    )
+}
+
+/// The ACK that confirms a call sipp will end itself: `[$us]` and `[$them]` keep the dialog's
+/// From and To for its BYE (sipp refuses variables that are set and never used).
+pub const ACK_KEEPING_DIALOG: &str = r#"  <recv request="ACK">
+    <action>
+      <ereg regexp=".*" search_in="hdr" header="From:" assign_to="them"/>
+      <ereg regexp=".*" search_in="hdr" header="To:" assign_to="us"/>
+    </action>
+  </recv>
+"#;
+
 /// A trunk played by sipp: it challenges the INVITE (digest, qop=auth), checks our answer with
-/// `verifyauth`, answers, and hangs up after three seconds of the IVR.
-fn trunk_scenario(our_contact: &str) -> String {
+/// `verifyauth` (aftercare / s3cret), answers as `user` with `codec`, then runs `then` (the
+/// ACK's `recv` first).
+pub fn digest_trunk(user: &str, codec: &str, then: &str) -> String {
     format!(
         r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
 <scenario name="trunk with digest authentication">
@@ -444,35 +481,30 @@ fn trunk_scenario(our_contact: &str) -> String {
     ]]>
   </send>
   <label id="good"/>
-  <send>
-    <![CDATA[
-      SIP/2.0 200 OK
-      [last_Via:]
-      [last_From:]
-      [last_To:];tag=[pid]SIPpTag01[call_number]
-      [last_Call-ID:]
-      [last_CSeq:]
-      Contact: <sip:trunk@[local_ip]:[local_port]>
-      Content-Type: application/sdp
-      Content-Length: [len]
+{answer}{then}  <label id="end"/>
+</scenario>
+"#,
+        answer = answer_200(user, codec)
+    )
+}
 
-      v=0
-      o=trunk 1 1 IN IP[local_ip_type] [local_ip]
-      s=-
-      c=IN IP[media_ip_type] [media_ip]
-      t=0 0
-      m=audio [media_port] RTP/AVP 8 101
-      a=rtpmap:8 PCMA/8000
-      a=rtpmap:101 telephone-event/8000
-    ]]>
-  </send>
-  <recv request="ACK">
-    <action>
-      <ereg regexp=".*" search_in="hdr" header="From:" assign_to="them"/>
-      <ereg regexp=".*" search_in="hdr" header="To:" assign_to="us"/>
-    </action>
-  </recv>
-  <pause milliseconds="3000"/>
+/// Everything sipp wrote to its error logs in `dir`.
+pub fn sipp_errors(dir: &Path) -> String {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().ends_with("_errors.log"))
+        .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
+        .collect()
+}
+
+/// The trunk of the outbound-call test: hangs up after three seconds of the IVR.
+fn trunk_scenario(our_contact: &str) -> String {
+    digest_trunk(
+        "trunk",
+        "8 PCMA",
+        &format!(
+            r#"{ACK_KEEPING_DIALOG}  <pause milliseconds="3000"/>
   <send retrans="500">
     <![CDATA[
       BYE {our_contact} SIP/2.0
@@ -486,9 +518,8 @@ fn trunk_scenario(our_contact: &str) -> String {
     ]]>
   </send>
   <recv response="200"/>
-  <label id="end"/>
-</scenario>
 "#
+        ),
     )
 }
 
@@ -558,12 +589,7 @@ async fn an_outbound_call_through_a_trunk_answers_its_digest_challenge() {
     let (status, placed) = server.post(&token, "/api/v1/calls", body).await;
     assert_eq!(status, 202, "{placed}");
     let status = tokio::task::spawn_blocking(move || uas.wait().unwrap()).await.unwrap();
-    let errors: String = std::fs::read_dir(&dir.0)
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .filter(|e| e.file_name().to_string_lossy().ends_with("_errors.log"))
-        .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
-        .collect();
+    let errors = sipp_errors(&dir.0);
     assert!(status.success(), "the trunk's scenario failed: {errors}");
     let cdr = newest_cdr(&server, &token).await;
     assert_eq!(cdr["call_id"], placed["call_id"], "{cdr}");
