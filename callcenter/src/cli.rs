@@ -296,6 +296,11 @@ async fn serve(cfg: Config, demo: bool) -> anyhow::Result<()> {
         let _ = stop_tx.send(true);
     });
     let voice = crate::voice::start(voice_config(&cfg)?, store.clone(), stop_rx.clone()).await?;
+    tokio::spawn(crate::housekeeping::run(
+        store.clone(),
+        std::time::Duration::from_secs(600),
+        stop_rx.clone(),
+    ));
     // Satisfaction callbacks go out through the trunk; without one they wait in storage.
     if cfg.sip_trunk.is_some() {
         let settings = crate::callbacks::Settings {

@@ -8,6 +8,7 @@ pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod fieldops;
+pub mod housekeeping;
 pub mod http;
 pub mod import;
 pub mod ivr;

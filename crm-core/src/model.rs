@@ -680,6 +680,8 @@ pub struct Complaint {
     pub due_on: Option<NaiveDate>,
     pub resolution: Option<String>,
     pub created_at: DateTime<Utc>,
+    /// When it was escalated for being open past its due date.
+    pub escalated_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]

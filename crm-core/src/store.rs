@@ -4,7 +4,7 @@
 //! Every write takes the acting user and records an audit entry in the same transaction.
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::error::StoreResult;
 use crate::field::*;
@@ -76,6 +76,14 @@ pub trait ServiceStore {
     async fn get_complaint(&self, id: i64) -> StoreResult<Complaint>;
     async fn update_complaint(&self, actor: Actor, id: i64, p: &ComplaintPatch) -> StoreResult<Complaint>;
     async fn list_complaints(&self, customer_id: Option<i64>, limit: u32) -> StoreResult<Vec<Complaint>>;
+    /// Escalate, once, every complaint still open or in progress whose due date is before
+    /// `today`; returns those escalated now.
+    async fn escalate_overdue_complaints(
+        &self,
+        actor: Actor,
+        today: NaiveDate,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Vec<Complaint>>;
 }
 
 #[async_trait]

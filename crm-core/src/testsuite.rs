@@ -705,6 +705,54 @@ pub async fn complaints(s: &dyn Store) {
     );
     assert_eq!(s.list_complaints(Some(c.id), 10).await.unwrap().len(), 1);
     assert!(s.list_complaints(Some(c.id + 1), 10).await.unwrap().is_empty());
+
+    // Open past the due date: escalated, once; due later, or resolved: not.
+    let due = |on: &str| NewComplaint {
+        customer_id: c.id,
+        ticket_id: None,
+        repair_order_id: None,
+        category: ComplaintCategory::Parts,
+        description: text("Part still missing"),
+        owner_user_id: None,
+        due_on: Some(date(on)),
+    };
+    let late = s.create_complaint(actor(), &due("2026-03-01")).await.unwrap();
+    let soon = s.create_complaint(actor(), &due("2026-03-09")).await.unwrap();
+    assert_eq!(late.escalated_at, None);
+    let settled = s.create_complaint(actor(), &due("2026-02-01")).await.unwrap();
+    s.update_complaint(
+        actor(),
+        settled.id,
+        &ComplaintPatch {
+            status: Some(ComplaintStatus::Resolved),
+            resolution: Some(text("Part fitted")),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let now = chrono::DateTime::from_timestamp(1_772_800_000, 0).unwrap();
+    let escalated = s
+        .escalate_overdue_complaints(actor(), date("2026-03-05"), now)
+        .await
+        .unwrap();
+    assert_eq!(
+        escalated.iter().map(|k| k.id).collect::<Vec<_>>(),
+        vec![late.id],
+        "{escalated:?}"
+    );
+    assert_eq!(escalated[0].escalated_at, Some(now));
+    assert_eq!(s.get_complaint(late.id).await.unwrap().escalated_at, Some(now));
+    assert!(s
+        .escalate_overdue_complaints(actor(), date("2026-03-06"), now)
+        .await
+        .unwrap()
+        .is_empty());
+    let later = s
+        .escalate_overdue_complaints(actor(), date("2026-03-10"), now)
+        .await
+        .unwrap();
+    assert_eq!(later.iter().map(|k| k.id).collect::<Vec<_>>(), vec![soon.id]);
 }
 
 pub async fn stations_and_technicians(s: &dyn Store) {

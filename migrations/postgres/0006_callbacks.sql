@@ -49,3 +49,7 @@ CREATE TABLE survey_results (
 );
 CREATE INDEX survey_results_station ON survey_results (station_id);
 CREATE INDEX survey_results_technician ON survey_results (technician_id);
+
+-- A complaint still open after its due date is escalated (once) to the supervisors.
+ALTER TABLE complaints ADD COLUMN escalated_at TIMESTAMPTZ;
+CREATE INDEX complaints_due ON complaints (status, due_on);

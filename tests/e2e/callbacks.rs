@@ -480,3 +480,49 @@ async fn a_crash_loses_no_completion_and_dials_no_attempt_twice(db: TestDb) {
 }
 
 crate::on_both_backends!(a_crash_loses_no_completion_and_dials_no_attempt_twice);
+
+/// A complaint left open past its due date is escalated by the service's housekeeping (at start
+/// and every ten minutes), once; one due later is not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn complaints_open_past_their_due_date_are_escalated() {
+    let db = TestDb::sqlite().await;
+    let server = Server::demo(&db).await;
+    let boss = server.login("supervisor", "demo").await;
+    let (_, customers) = server.get(&boss, "/api/v1/customers?limit=1").await;
+    let customer = customers[0]["id"].clone();
+    let today = chrono::Utc::now().date_naive();
+    let complaint = |due: chrono::NaiveDate| json!({"customer_id": customer, "category": "delay", "description": "Still waiting", "due_on": due});
+    let (status, overdue) = server
+        .post(
+            &boss,
+            "/api/v1/complaints",
+            complaint(today - chrono::Duration::days(2)),
+        )
+        .await;
+    assert_eq!(status, 201, "{overdue}");
+    let (_, later) = server
+        .post(
+            &boss,
+            "/api/v1/complaints",
+            complaint(today + chrono::Duration::days(2)),
+        )
+        .await;
+    assert!(overdue["escalated_at"].is_null());
+    // The next round runs when the service starts again.
+    let (code, _) = server.stop();
+    assert_eq!(code, Some(0));
+    let server = Server::start(&db, &[], &[]).await;
+    let boss = server.login("supervisor", "demo").await;
+    let path = |k: &Value| format!("/api/v1/complaints/{}", k["id"]);
+    let escalated = json_until(&server, &boss, &path(&overdue), |k| k["escalated_at"].is_string()).await;
+    let (_, not_yet) = server.get(&boss, &path(&later)).await;
+    assert!(not_yet["escalated_at"].is_null(), "{not_yet}");
+    // Once: a later round leaves the time of the first.
+    let (code, _) = server.stop();
+    assert_eq!(code, Some(0));
+    let server = Server::start(&db, &[], &[]).await;
+    let boss = server.login("supervisor", "demo").await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (_, again) = server.get(&boss, &path(&overdue)).await;
+    assert_eq!(again["escalated_at"], escalated["escalated_at"]);
+}

@@ -7,7 +7,7 @@
 // Not a module of its own: `include!` pastes it, so it cannot be `cargo fmt`-ed separately.
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use crm_core::error::{StoreError, StoreResult};
 use crm_core::model::*;
 use crm_core::store::*;
@@ -1133,7 +1133,8 @@ async fn check_fault_code(c: &mut Conn, asset_id: i64, code: &str) -> StoreResul
     }
 }
 
-const COMPLAINT_COLS: &str = "id, customer_id, ticket_id, repair_order_id, category, status, description, owner_user_id, due_on, resolution, created_at";
+const COMPLAINT_COLS: &str =
+    "id, customer_id, ticket_id, repair_order_id, category, status, description, owner_user_id, due_on, resolution, created_at, escalated_at";
 
 fn complaint_from_row(r: &Row) -> StoreResult<Complaint> {
     let category: String = get(r, "category")?;
@@ -1150,6 +1151,7 @@ fn complaint_from_row(r: &Row) -> StoreResult<Complaint> {
         due_on: get(r, "due_on")?,
         resolution: get(r, "resolution")?,
         created_at: get(r, "created_at")?,
+        escalated_at: get(r, "escalated_at")?,
     })
 }
 
@@ -1449,6 +1451,27 @@ impl ServiceStore for This {
             .fetch(&mut *self.conn().await?, COMPLAINT_COLS, "complaints", "id DESC", limit)
             .await?;
         rows.iter().map(complaint_from_row).collect()
+    }
+
+    async fn escalate_overdue_complaints(&self, actor: Actor, today: NaiveDate, now: DateTime<Utc>) -> StoreResult<Vec<Complaint>> {
+        let mut tx = self.tx().await?;
+        let sql = format!(
+            "UPDATE complaints SET escalated_at = $1 WHERE status IN ('open', 'in_progress') AND due_on < $2 \
+             AND escalated_at IS NULL RETURNING {COMPLAINT_COLS}"
+        );
+        let rows = sqlx::query::<Db>(&sql)
+            .bind(crate::common::trunc(now))
+            .bind(today)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        let mut out = rows.iter().map(complaint_from_row).collect::<StoreResult<Vec<_>>>()?;
+        for k in &out {
+            audit(&mut tx, actor, "escalate", "complaint", Some(k.id), serde_json::json!({"due_on": k.due_on})).await?;
+        }
+        commit(tx).await?;
+        out.sort_by_key(|k| k.id);
+        Ok(out)
     }
 }
 

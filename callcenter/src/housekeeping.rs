@@ -1,0 +1,32 @@
+//! The service's periodic chores: escalating complaints left open past their due date. Safe on
+//! several nodes at once (a complaint is escalated once, by whichever node gets there first).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use crm_core::model::Actor;
+use crm_core::Store;
+use tokio::sync::watch;
+
+/// Run every `every` until `shutdown` turns true (the first round at once).
+pub async fn run(store: Arc<dyn Store>, every: Duration, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        let now = Utc::now();
+        match store
+            .escalate_overdue_complaints(Actor::SYSTEM, now.date_naive(), now)
+            .await
+        {
+            Ok(escalated) if !escalated.is_empty() => {
+                let ids: Vec<i64> = escalated.iter().map(|k| k.id).collect();
+                tracing::warn!(?ids, "complaints escalated: open past their due date");
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "complaint escalation failed; retrying later"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = shutdown.wait_for(|v| *v) => break,
+        }
+    }
+}
