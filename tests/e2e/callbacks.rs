@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::sip::{answer_200, digest_trunk, free_media_port, require_sipp, sipp_errors, Workdir, ACK_KEEPING_DIALOG};
+use crate::sip::{
+    answer_200, digest_trunk, free_media_port, require_sipp, sipp_errors, sipp_uas, Workdir, ACK_KEEPING_DIALOG,
+};
 use crate::support::Server;
 use crm_sql::testing::TestDb;
 
@@ -85,24 +87,14 @@ async fn a_completed_repair_is_surveyed_by_phone_and_scores_its_station() {
         ],
     )
     .await;
-    std::fs::write(dir.0.join("phone.xml"), phone_scenario()).unwrap();
-    let mut phone = Command::new("timeout")
-        .args([
-            "90",
-            "sipp",
-            "-sf",
-            "phone.xml",
-            "-i",
-            "127.0.0.1",
-            "-p",
-            &trunk_port.to_string(),
-        ])
-        .args(["-mp", &media.to_string(), "-m", "1", "-nostdin", "-trace_err"])
-        .current_dir(&dir.0)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("sipp starts");
+    let mut phone = sipp_uas(
+        &dir.0,
+        &phone_scenario(),
+        trunk_port,
+        media,
+        90,
+        &["-m", "1", "-trace_err"],
+    );
     let boss = server.login("supervisor", "demo").await;
 
     // A demo customer with a phone and an asset has a repair done.
@@ -300,24 +292,7 @@ async fn a_crash_loses_no_completion_and_dials_no_attempt_twice(db: TestDb) {
         ("AFTERCARE_CALLBACK_LEASE_SECONDS", "30"),
     ];
     let mut server = Server::start(&db, &["--demo"], &env).await;
-    std::fs::write(dir.0.join("phones.xml"), answering_phones()).unwrap();
-    let mut phones = Command::new("timeout")
-        .args([
-            "300",
-            "sipp",
-            "-sf",
-            "phones.xml",
-            "-i",
-            "127.0.0.1",
-            "-p",
-            &trunk_port.to_string(),
-        ])
-        .args(["-mp", &media.to_string(), "-nostdin", "-trace_msg"])
-        .current_dir(&dir.0)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("sipp starts");
+    let mut phones = sipp_uas(&dir.0, &answering_phones(), trunk_port, media, 300, &["-trace_msg"]);
     let boss = server.login("supervisor", "demo").await;
 
     // Forty repairs in progress, one per customer with a phone.

@@ -488,6 +488,23 @@ pub fn digest_trunk(user: &str, codec: &str, then: &str) -> String {
     )
 }
 
+/// sipp in `dir` as a UAS (a trunk, a phone) running `scenario` (written there) on
+/// `127.0.0.1:port`, RTP on `media`, stopped after `seconds`; `args` add to it (`-m 1`,
+/// `-trace_err`, …).
+pub fn sipp_uas(dir: &Path, scenario: &str, port: u16, media: u16, seconds: u32, args: &[&str]) -> std::process::Child {
+    std::fs::write(dir.join("uas.xml"), scenario).unwrap();
+    Command::new("timeout")
+        .arg(seconds.to_string())
+        .args(["sipp", "-sf", "uas.xml", "-i", "127.0.0.1", "-p", &port.to_string()])
+        .args(["-mp", &media.to_string(), "-nostdin"])
+        .args(args)
+        .current_dir(dir)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("sipp starts")
+}
+
 /// Everything sipp wrote to its error logs in `dir`.
 pub fn sipp_errors(dir: &Path) -> String {
     std::fs::read_dir(dir)
@@ -542,28 +559,14 @@ async fn an_outbound_call_through_a_trunk_answers_its_digest_challenge() {
         ],
     )
     .await;
-    std::fs::write(
-        dir.0.join("trunk.xml"),
-        trunk_scenario(&format!("sip:aftercare@{}", server.sip)),
-    )
-    .unwrap();
-    let mut uas = Command::new("timeout")
-        .args([
-            "60",
-            "sipp",
-            "-sf",
-            "trunk.xml",
-            "-i",
-            "127.0.0.1",
-            "-p",
-            &trunk_port.to_string(),
-        ])
-        .args(["-mp", &media.to_string(), "-m", "1", "-nostdin", "-trace_err"])
-        .current_dir(&dir.0)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("sipp starts");
+    let mut uas = sipp_uas(
+        &dir.0,
+        &trunk_scenario(&format!("sip:aftercare@{}", server.sip)),
+        trunk_port,
+        media,
+        60,
+        &["-m", "1", "-trace_err"],
+    );
     tokio::time::sleep(Duration::from_millis(500)).await;
     let token = server.login("supervisor", "demo").await;
     let agent = server.login("agent1", "demo").await;
