@@ -5,6 +5,7 @@
 //! - [`field`]: technicians' tasks, their status flow and reports; stock transfers and stocktakes.
 //! - [`warranty`]: warranty determination, a pure function.
 //! - [`callback`]: when a satisfaction callback may be attempted, a pure function.
+//! - [`care`]: agent tasks (preview-dial work, supervisors' alerts, reminders).
 //! - [`store`]: storage traits; backends live in the `crm-sql` crate.
 //! - [`screen_pop`]: the customer 360 an agent sees when a call is offered.
 //! - [`demo`]: a seeded generator of realistic demo data.
@@ -15,6 +16,7 @@
 #[macro_use]
 pub mod model;
 pub mod callback;
+pub mod care;
 pub mod demo;
 pub mod error;
 pub mod field;

@@ -245,6 +245,28 @@ pub trait CallbackStore {
     async fn technician_score(&self, technician_id: i64) -> StoreResult<crate::callback::Score>;
 }
 
+/// Agent tasks: raised once per cause, claimed by one agent, finished with an outcome.
+#[async_trait]
+pub trait CareStore {
+    /// Raise tasks; a task whose source has raised one already is skipped. Returns how many
+    /// were added.
+    async fn raise_tasks(&self, tasks: &[crate::care::NewAgentTask], now: DateTime<Utc>) -> StoreResult<u32>;
+    async fn agent_task(&self, id: i64) -> StoreResult<crate::care::AgentTask>;
+    /// Open and claimed tasks (or those of `q.status`), due first.
+    async fn list_agent_tasks(&self, q: &crate::care::AgentTaskQuery) -> StoreResult<Vec<crate::care::AgentTask>>;
+    /// Take an open task (or one this user holds already); `Conflict` when another agent holds
+    /// it or it is done.
+    async fn claim_agent_task(&self, user_id: i64, id: i64, now: DateTime<Utc>) -> StoreResult<crate::care::AgentTask>;
+    /// Finish a task this user holds (`Conflict` otherwise), with its outcome.
+    async fn finish_agent_task(
+        &self,
+        user_id: i64,
+        id: i64,
+        f: &crate::care::TaskFinish,
+        now: DateTime<Utc>,
+    ) -> StoreResult<crate::care::AgentTask>;
+}
+
 /// Everything the service needs from storage.
 #[async_trait]
 pub trait Store:
@@ -257,6 +279,7 @@ pub trait Store:
     + CallStore
     + FieldStore
     + CallbackStore
+    + CareStore
     + Send
     + Sync
 {

@@ -25,7 +25,7 @@ macro_rules! behaviour_tests {
             assets_and_warranty, ticket_status_flow, repair_orders, complaints, stations_and_technicians,
             stock_ledger, knowledge_base, users_sessions_and_audit, screen_pop_by_phone_and_serial,
             emptiness, serial_by_keypad_digits, call_detail_records, agent_skills, field_tasks, stock_operations,
-            callbacks);
+            callbacks, agent_tasks);
     };
     (@each $make:expr; $($name:ident),+) => {
         $(
@@ -2026,4 +2026,281 @@ pub async fn callbacks(s: &dyn Store) {
             .await,
         "lease",
     );
+}
+
+/// A station, its technician and `n` repair orders for one customer's asset, each completed.
+async fn completed_repairs(s: &dyn Store, n: usize) -> (Customer, Station, Technician, Vec<i64>) {
+    let (c, a) = customer_with_asset(s).await;
+    let st = s.create_station(actor(), &sample_station("South")).await.unwrap();
+    let new_tech = NewTechnician {
+        station_id: st.id,
+        name: text("Tina Tech"),
+        skills: st.skills.clone(),
+        shifts: vec![],
+        location: None,
+    };
+    let tech = s.create_technician(actor(), &new_tech).await.unwrap();
+    let mut ids = vec![];
+    for i in 0..n {
+        let ticket = NewTicket {
+            customer_id: c.id,
+            asset_id: Some(a.id),
+            subject: text("No heat"),
+            description: String::new(),
+            priority: Priority::Normal,
+        };
+        let t = s.create_ticket(actor(), &ticket).await.unwrap();
+        let order = NewRepairOrder {
+            ticket_id: t.id,
+            asset_id: None,
+            station_id: Some(st.id),
+            technician_id: Some(tech.id),
+            fault_code: None,
+            description: format!("visit {i}"),
+            scheduled_for: None,
+            appointment: None,
+            duration_minutes: None,
+            parts: vec![],
+        };
+        let ro = s.create_repair_order(actor(), &order).await.unwrap();
+        for status in [
+            RepairStatus::Assigned,
+            RepairStatus::InProgress,
+            RepairStatus::Completed,
+        ] {
+            let p = RepairOrderPatch {
+                status: Some(status),
+                technician_id: Some(tech.id),
+                ..Default::default()
+            };
+            s.update_repair_order(actor(), ro.id, &p).await.unwrap();
+        }
+        ids.push(ro.id);
+    }
+    (c, st, tech, ids)
+}
+
+pub async fn agent_tasks(s: &dyn Store) {
+    use crate::care::*;
+    let user = |name: &str, role| NewUserRecord {
+        username: name.into(),
+        display_name: name.into(),
+        role,
+        technician_id: None,
+        password_hash: "x".into(),
+    };
+    let ann = s.create_user(actor(), &user("ann", Role::Agent)).await.unwrap();
+    let bob = s.create_user(actor(), &user("bob", Role::Agent)).await.unwrap();
+    let sue = s.create_user(actor(), &user("sue", Role::Supervisor)).await.unwrap();
+    let (c, st, tech, orders) = completed_repairs(s, 3).await;
+    let new_complaint = |owner| NewComplaint {
+        customer_id: c.id,
+        ticket_id: None,
+        repair_order_id: None,
+        category: ComplaintCategory::Delay,
+        description: text("Waited a week"),
+        owner_user_id: owner,
+        due_on: Some(date("2026-03-01")),
+    };
+
+    // Without agents who take complaints, a supervisor owns a new complaint.
+    let first = s.create_complaint(actor(), &new_complaint(None)).await.unwrap();
+    assert_eq!(first.owner_user_id, Some(sue.id));
+    // Then the least loaded agent with the skill, the better level first.
+    let skill = |l| {
+        [AgentSkill {
+            skill: "complaints".into(),
+            level: l,
+        }]
+    };
+    s.set_agent_skills(actor(), ann.id, &skill(4)).await.unwrap();
+    s.set_agent_skills(actor(), bob.id, &skill(5)).await.unwrap();
+    let owners = [
+        s.create_complaint(actor(), &new_complaint(None))
+            .await
+            .unwrap()
+            .owner_user_id,
+        s.create_complaint(actor(), &new_complaint(None))
+            .await
+            .unwrap()
+            .owner_user_id,
+        s.create_complaint(actor(), &new_complaint(Some(ann.id)))
+            .await
+            .unwrap()
+            .owner_user_id,
+        s.create_complaint(actor(), &new_complaint(None))
+            .await
+            .unwrap()
+            .owner_user_id,
+    ];
+    assert_eq!(owners, [Some(bob.id), Some(ann.id), Some(ann.id), Some(bob.id)]);
+
+    // Escalation alerts the supervisors once per complaint.
+    let now = chrono::DateTime::from_timestamp(Utc::now().timestamp(), 0).unwrap();
+    let escalated = s
+        .escalate_overdue_complaints(actor(), date("2026-03-05"), now)
+        .await
+        .unwrap();
+    assert_eq!(escalated.len(), 5);
+    s.escalate_overdue_complaints(actor(), date("2026-03-06"), now)
+        .await
+        .unwrap();
+    let supervisors = |kind| {
+        AgentTaskQuery {
+            queues: vec![SUPERVISORS.into()],
+            limit: 100,
+            ..Default::default()
+        }
+        .with_kind(kind)
+    };
+    let alerts = s.list_agent_tasks(&supervisors(None)).await.unwrap();
+    assert_eq!(alerts.len(), 5, "{alerts:?}");
+    assert!(alerts
+        .iter()
+        .all(|t| t.kind == AgentTaskKind::ComplaintEscalated && t.status == AgentTaskStatus::Open));
+    assert_eq!(alerts[0].source, escalation_source(alerts[0].complaint_id.unwrap()));
+
+    // Resolving a complaint raises its follow-up call two days later, once.
+    let resolve = ComplaintPatch {
+        status: Some(ComplaintStatus::InProgress),
+        ..Default::default()
+    };
+    s.update_complaint(actor(), first.id, &resolve).await.unwrap();
+    let resolve = ComplaintPatch {
+        status: Some(ComplaintStatus::Resolved),
+        resolution: Some(text("Replaced the pump")),
+        ..Default::default()
+    };
+    s.update_complaint(actor(), first.id, &resolve).await.unwrap();
+    let follow = s
+        .list_agent_tasks(&AgentTaskQuery {
+            queues: vec!["complaints".into()],
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(follow.len(), 1);
+    assert_eq!(
+        (follow[0].kind, follow[0].complaint_id, follow[0].customer_id),
+        (AgentTaskKind::ComplaintFollowUp, Some(first.id), c.id)
+    );
+    let days = (follow[0].due_at - follow[0].created_at).num_days();
+    assert_eq!(days, FOLLOW_UP_DAYS);
+
+    // A callback out of attempts becomes a preview-dial task in the same write.
+    let later = now + Duration::minutes(1);
+    let jobs = s.claim_callbacks("n", later, 60, 10).await.unwrap();
+    assert_eq!(jobs.len(), 3);
+    let a = s.begin_attempt("n", jobs[0].id, later).await.unwrap();
+    s.finish_attempt(a.id, Outcome::NoAnswer, later, AfterAttempt::End(JobStatus::Exhausted))
+        .await
+        .unwrap();
+    let b = s.begin_attempt("n", jobs[1].id, later).await.unwrap();
+    s.finish_attempt(
+        b.id,
+        Outcome::NoAnswer,
+        later,
+        AfterAttempt::Retry(later + Duration::hours(1)),
+    )
+    .await
+    .unwrap();
+    let general = AgentTaskQuery {
+        queues: vec!["general".into()],
+        limit: 10,
+        ..Default::default()
+    };
+    let calls = s.list_agent_tasks(&general).await.unwrap();
+    assert_eq!(calls.len(), 1, "a retry raises none: {calls:?}");
+    assert_eq!(
+        (calls[0].kind, calls[0].repair_order_id, calls[0].source.clone()),
+        (
+            AgentTaskKind::CallbackNoAnswer,
+            Some(jobs[0].repair_order_id),
+            callback_source(jobs[0].id)
+        )
+    );
+
+    // A poor survey alerts the supervisors and moves the ratings dispatch ranks by.
+    let survey = |repair_order_id, repair_score, technician_score| NewSurvey {
+        repair_order_id,
+        job_id: None,
+        repair_score,
+        technician_score,
+        fixed_first_time: true,
+        comment_path: None,
+    };
+    s.record_survey(actor(), &survey(orders[1], 5, 4), later).await.unwrap();
+    let poor = s.record_survey(actor(), &survey(orders[2], 2, 1), later).await.unwrap();
+    let complaint = s.get_complaint(poor.complaint_id.unwrap()).await.unwrap();
+    assert_eq!(complaint.owner_user_id, Some(bob.id), "two open each: the better level");
+    let alerts = s
+        .list_agent_tasks(&supervisors(Some(AgentTaskKind::PoorSurvey)))
+        .await
+        .unwrap();
+    assert_eq!(alerts.len(), 1);
+    assert_eq!(alerts[0].complaint_id, Some(complaint.id));
+    assert_eq!(s.get_station(st.id).await.unwrap().rating, 3.5);
+    assert_eq!(s.get_technician(tech.id).await.unwrap().rating, 2.5);
+
+    // One agent at a time holds a task; only the holder finishes it, once.
+    let task = calls[0].id;
+    let claimed = s.claim_agent_task(ann.id, task, later).await.unwrap();
+    assert_eq!(
+        (claimed.status, claimed.claimed_by),
+        (AgentTaskStatus::Claimed, Some(ann.id))
+    );
+    assert_conflict(s.claim_agent_task(bob.id, task, later).await, "status");
+    assert_eq!(
+        s.claim_agent_task(ann.id, task, later).await.unwrap().claimed_by,
+        Some(ann.id)
+    );
+    let done = TaskFinish {
+        outcome: TaskOutcome::Reached,
+        note: Some("Survey taken by phone".into()),
+    };
+    assert_conflict(s.finish_agent_task(bob.id, task, &done, later).await, "status");
+    let bad = TaskFinish {
+        outcome: TaskOutcome::Reached,
+        note: Some("x".repeat(2001)),
+    };
+    assert_invalid(s.finish_agent_task(ann.id, task, &bad, later).await, "note");
+    let finished = s.finish_agent_task(ann.id, task, &done, later).await.unwrap();
+    assert_eq!(
+        (finished.status, finished.outcome, finished.finished_at),
+        (AgentTaskStatus::Done, Some(TaskOutcome::Reached), Some(later))
+    );
+    assert_conflict(s.finish_agent_task(ann.id, task, &done, later).await, "status");
+    assert_conflict(s.claim_agent_task(bob.id, task, later).await, "status");
+    assert!(
+        s.list_agent_tasks(&general).await.unwrap().is_empty(),
+        "done tasks leave the list"
+    );
+
+    // Raising a task again from the same source adds none.
+    let reminder = NewAgentTask {
+        kind: AgentTaskKind::Birthday,
+        source: "birthday-x".into(),
+        campaign_id: None,
+        customer_id: c.id,
+        repair_order_id: None,
+        complaint_id: None,
+        asset_id: None,
+        summary: "Birthday".into(),
+        due_at: later,
+    };
+    assert_eq!(
+        s.raise_tasks(&[reminder.clone(), reminder.clone()], later)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(s.raise_tasks(&[reminder], later).await.unwrap(), 0);
+    let mine = AgentTaskQuery {
+        customer_id: Some(c.id),
+        limit: 100,
+        ..Default::default()
+    };
+    assert_eq!(s.list_agent_tasks(&mine).await.unwrap().len(), 5 + 1 + 1 + 1);
+    assert!(matches!(s.agent_task(-1).await, Err(StoreError::NotFound { .. })));
 }

@@ -500,4 +500,80 @@ async fn complaints_open_past_their_due_date_are_escalated() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     let (_, again) = server.get(&boss, &path(&overdue)).await;
     assert_eq!(again["escalated_at"], escalated["escalated_at"]);
+
+    // An agent who takes complaints owns it; the escalation alerted the supervisors, once.
+    let (_, skills) = server
+        .get(&boss, &format!("/api/v1/users/{}/skills", overdue["owner_user_id"]))
+        .await;
+    assert!(
+        skills.as_array().unwrap().iter().any(|s| s["skill"] == "complaints"),
+        "{overdue} {skills}"
+    );
+    let (status, alerts) = server
+        .get(&boss, "/api/v1/agent-tasks?queue=supervisors&kind=complaint_escalated")
+        .await;
+    assert_eq!(status, 200, "{alerts}");
+    let mine: Vec<&Value> = alerts
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["complaint_id"] == overdue["id"])
+        .collect();
+    assert_eq!(mine.len(), 1, "{alerts}");
+    let task = mine[0]["id"].clone();
+    // Agents do not see the supervisors' alerts.
+    let agent = server.login("agent1", "demo").await;
+    let (status, body) = server.get(&agent, "/api/v1/agent-tasks?queue=supervisors").await;
+    assert_eq!(status, 403, "{body}");
+    let (status, _) = server
+        .post(&agent, &format!("/api/v1/agent-tasks/{task}/claim"), json!({}))
+        .await;
+    assert_eq!(status, 404);
+    let (status, body) = server.get(&boss, "/api/v1/agent-tasks?status=later").await;
+    assert_eq!((status, body["field"].as_str()), (400, Some("status")), "{body}");
+    // The supervisor takes it and finishes it; a bad outcome is named and changes nothing.
+    let finish = format!("/api/v1/agent-tasks/{task}/finish");
+    let (status, body) = server.post(&boss, &finish, json!({"outcome": "handled"})).await;
+    assert_eq!(
+        (status, body["field"].as_str()),
+        (409, Some("status")),
+        "claim first: {body}"
+    );
+    let (status, body) = server
+        .post(&boss, &format!("/api/v1/agent-tasks/{task}/claim"), json!({}))
+        .await;
+    assert_eq!((status, body["status"].as_str()), (200, Some("claimed")), "{body}");
+    let (status, body) = server.post(&boss, &finish, json!({"outcome": "shrugged"})).await;
+    assert_eq!((status, body["field"].as_str()), (422, Some("outcome")), "{body}");
+    let (status, body) = server
+        .post(&boss, &finish, json!({"outcome": "handled", "note": "Owner reminded"}))
+        .await;
+    assert_eq!(
+        (status, body["status"].as_str(), body["outcome"].as_str()),
+        (200, Some("done"), Some("handled")),
+        "{body}"
+    );
+
+    // Resolving the complaint raises its follow-up call for the complaints queue.
+    for status in ["in_progress", "resolved"] {
+        let (code, body) = server
+            .patch(
+                &boss,
+                &path(&overdue),
+                json!({"status": status, "resolution": "Part replaced"}),
+            )
+            .await;
+        assert_eq!(code, 200, "{body}");
+    }
+    let (_, follow) = server
+        .get(
+            &agent,
+            &format!("/api/v1/agent-tasks?kind=complaint_follow_up&customer_id={customer}"),
+        )
+        .await;
+    assert_eq!(follow.as_array().map(Vec::len), Some(1), "{follow}");
+    assert_eq!(
+        (follow[0]["queue"].as_str(), &follow[0]["complaint_id"]),
+        (Some("complaints"), &overdue["id"])
+    );
 }

@@ -113,7 +113,7 @@ fn today() -> chrono::NaiveDate {
 }
 
 /// A `limit` query parameter: default when absent, 400 outside 1..=max.
-fn limit(v: Option<u32>, default: u32, max: u32) -> ApiResult<u32> {
+pub(super) fn limit(v: Option<u32>, default: u32, max: u32) -> ApiResult<u32> {
     match v {
         None => Ok(default),
         Some(n) if (1..=max).contains(&n) => Ok(n),

@@ -3,6 +3,7 @@
 
 pub mod auth;
 mod callbacks;
+mod care;
 mod crm;
 mod desk;
 mod dispatch;
@@ -136,6 +137,7 @@ impl AppState {
         (name = "knowledge base", description = "FAQ and fault → fix articles"),
         (name = "users", description = "Users and the audit log"),
         (name = "calls", description = "Call detail records"),
+        (name = "care", description = "Agent tasks: unanswered satisfaction callbacks, complaint follow-ups and escalations, customer-care reminders and campaigns"),
         (name = "technician", description = "The technician's mobile task API: own tasks, status flow, check-in, report, parts, photos, signature, position. Every write takes an Idempotency-Key header."),
         (name = "dispatch", description = "Auto-assignment, day plans, the dispatcher's board (page at /dispatch; WebSocket at /api/v1/dispatch/ws), station stock operations"),
         (name = "call center", description = "The agent desk's wrap-up and the supervisor wallboard (pages at /desk and /wallboard; WebSockets at /api/v1/agent/ws and /api/v1/wallboard/ws)"),
@@ -166,6 +168,7 @@ pub fn app(state: AppState) -> Router {
         .merge(dispatch::router())
         .merge(tech::router())
         .merge(callbacks::router())
+        .merge(care::router())
         .split_for_parts();
     let openapi = Arc::new(openapi);
     Router::new()

@@ -1391,9 +1391,13 @@ impl ServiceStore for This {
         if let Some(r) = k.repair_order_id {
             require(&mut tx, "repair_orders", r, "repair_order_id").await?;
         }
-        if let Some(u) = k.owner_user_id {
-            require(&mut tx, "users", u, "owner_user_id").await?;
-        }
+        let owner = match k.owner_user_id {
+            Some(u) => {
+                require(&mut tx, "users", u, "owner_user_id").await?;
+                Some(u)
+            }
+            None => pick_complaint_owner(&mut tx).await?,
+        };
         let id = sqlx::query_scalar::<Db, i64>(
             "INSERT INTO complaints (customer_id, ticket_id, repair_order_id, category, status, description, owner_user_id, due_on, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
@@ -1404,7 +1408,7 @@ impl ServiceStore for This {
         .bind(k.category.as_str())
         .bind(ComplaintStatus::Open.as_str())
         .bind(k.description.as_str())
-        .bind(k.owner_user_id)
+        .bind(owner)
         .bind(k.due_on)
         .bind(now())
         .fetch_one(&mut *tx)
@@ -1441,6 +1445,24 @@ impl ServiceStore for This {
             .map_err(db_err)?;
         audit(&mut tx, actor, "update", "complaint", Some(id), to_json(p)).await?;
         let out = load_complaint(&mut tx, id).await?;
+        // Resolved: a follow-up call asks the customer whether it is settled for them.
+        if status == ComplaintStatus::Resolved && cur.status != ComplaintStatus::Resolved {
+            let at = now();
+            let task = crm_core::care::NewAgentTask {
+                kind: crm_core::care::AgentTaskKind::ComplaintFollowUp,
+                source: crm_core::care::follow_up_source(id),
+                campaign_id: None,
+                customer_id: out.customer_id,
+                repair_order_id: out.repair_order_id,
+                complaint_id: Some(id),
+                asset_id: None,
+                summary: format!(
+                    "Complaint {id} was resolved: call the customer to check it is settled for them, then close it."
+                ),
+                due_at: at + chrono::Duration::days(crm_core::care::FOLLOW_UP_DAYS),
+            };
+            raise(&mut tx, &task, at).await?;
+        }
         commit(tx).await?;
         Ok(out)
     }
@@ -1468,6 +1490,23 @@ impl ServiceStore for This {
         let mut out = rows.iter().map(complaint_from_row).collect::<StoreResult<Vec<_>>>()?;
         for k in &out {
             audit(&mut tx, actor, "escalate", "complaint", Some(k.id), serde_json::json!({"due_on": k.due_on})).await?;
+            let task = crm_core::care::NewAgentTask {
+                kind: crm_core::care::AgentTaskKind::ComplaintEscalated,
+                source: crm_core::care::escalation_source(k.id),
+                campaign_id: None,
+                customer_id: k.customer_id,
+                repair_order_id: k.repair_order_id,
+                complaint_id: Some(k.id),
+                asset_id: None,
+                summary: format!(
+                    "Complaint {} ({}) is open past its due date {}.",
+                    k.id,
+                    k.category.as_str(),
+                    k.due_on.map(|d| d.to_string()).unwrap_or_default()
+                ),
+                due_at: now,
+            };
+            raise(&mut tx, &task, now).await?;
         }
         commit(tx).await?;
         out.sort_by_key(|k| k.id);

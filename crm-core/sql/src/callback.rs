@@ -77,6 +77,36 @@ async fn settle_job(c: &mut Conn, job_id: i64, now: DateTime<Utc>, after: AfterA
     .execute(&mut *c)
     .await
     .map_err(db_err)?;
+    // Out of attempts: an agent calls (preview dial), in the same write.
+    if after == AfterAttempt::End(JobStatus::Exhausted) {
+        let job = load_job(c, job_id).await?;
+        let task = crm_core::care::NewAgentTask {
+            kind: crm_core::care::AgentTaskKind::CallbackNoAnswer,
+            source: crm_core::care::callback_source(job_id),
+            campaign_id: None,
+            customer_id: job.customer_id,
+            repair_order_id: Some(job.repair_order_id),
+            complaint_id: None,
+            asset_id: None,
+            summary: format!(
+                "Satisfaction callback for repair order {} unanswered after {} attempts: call the customer and take the survey.",
+                job.repair_order_id, job.attempts
+            ),
+            due_at: now,
+        };
+        raise(c, &task, now).await?;
+    }
+    Ok(())
+}
+
+/// A rolling score: the mean of the last 50 survey answers about a station or technician, which
+/// dispatch's candidate ranking reads as its rating. Unchanged until it has an answer.
+async fn roll_rating(c: &mut Conn, table: &str, column: &str, by: &str, id: Option<i64>) -> StoreResult<()> {
+    let Some(id) = id else { return Ok(()) };
+    let sql = format!(
+        "UPDATE {table} SET rating = (SELECT AVG(CAST(v AS DOUBLE PRECISION)) FROM            (SELECT {column} AS v FROM survey_results WHERE {by} = $1 ORDER BY answered_at DESC, id DESC LIMIT 50) recent)          WHERE id = $1"
+    );
+    sqlx::query::<Db>(&sql).bind(id).execute(&mut *c).await.map_err(db_err)?;
     Ok(())
 }
 
@@ -322,13 +352,17 @@ impl CallbackStore for This {
         .await
         .map_err(db_err)?;
         audit(&mut tx, actor, "create", "survey_result", Some(id), to_json(s)).await?;
-        // A poor answer opens a complaint about the repair, due in three days.
+        roll_rating(&mut tx, "stations", "repair_score", "station_id", ro.station_id).await?;
+        roll_rating(&mut tx, "technicians", "technician_score", "technician_id", ro.technician_id).await?;
+        // A poor answer opens a complaint about the repair, due in three days, with an owner,
+        // and alerts the supervisors.
         let complaint_id = match s.complaint() {
             None => None,
             Some((category, description)) => {
+                let owner = pick_complaint_owner(&mut tx).await?;
                 let cid = sqlx::query_scalar::<Db, i64>(
                     "INSERT INTO complaints (customer_id, ticket_id, repair_order_id, category, status, description, owner_user_id, due_on, created_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, NULL, $7, $8) RETURNING id",
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
                 )
                 .bind(ro.customer_id)
                 .bind(ro.ticket_id)
@@ -336,12 +370,25 @@ impl CallbackStore for This {
                 .bind(category.as_str())
                 .bind(ComplaintStatus::Open.as_str())
                 .bind(&description)
+                .bind(owner)
                 .bind((now + chrono::Duration::days(3)).date_naive())
                 .bind(now)
                 .fetch_one(&mut *tx)
                 .await
                 .map_err(db_err)?;
                 audit(&mut tx, actor, "create", "complaint", Some(cid), serde_json::json!({"survey_result": id})).await?;
+                let alert = crm_core::care::NewAgentTask {
+                    kind: crm_core::care::AgentTaskKind::PoorSurvey,
+                    source: crm_core::care::poor_survey_source(id),
+                    campaign_id: None,
+                    customer_id: ro.customer_id,
+                    repair_order_id: Some(ro.id),
+                    complaint_id: Some(cid),
+                    asset_id: Some(ro.asset_id),
+                    summary: format!("Poor survey on repair order {} opened complaint {cid}: {description}", ro.id),
+                    due_at: now,
+                };
+                raise(&mut tx, &alert, now).await?;
                 Some(cid)
             }
         };

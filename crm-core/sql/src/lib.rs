@@ -131,6 +131,7 @@ pub mod sqlite {
     include!("body.rs");
     include!("field.rs");
     include!("callback.rs");
+    include!("care.rs");
 }
 
 pub mod postgres {
@@ -158,6 +159,7 @@ pub mod postgres {
     include!("body.rs");
     include!("field.rs");
     include!("callback.rs");
+    include!("care.rs");
 }
 
 pub mod testing;

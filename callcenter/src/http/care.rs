@@ -1,0 +1,128 @@
+//! Agent tasks: the work queue beside the calls. Agents see their queues' tasks (supervisors
+//! also see their alerts), claim one, call the customer from the desk (preview dial) and finish
+//! it with an outcome.
+
+use axum::extract::State;
+use axum::Json;
+use chrono::Utc;
+use crm_core::care::{AgentTask, AgentTaskKind, AgentTaskQuery, AgentTaskStatus, TaskFinish, SUPERVISORS};
+use crm_core::model::Role;
+use serde::Deserialize;
+use utoipa::IntoParams;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::auth::{AuthUser, STAFF};
+use super::crm::limit;
+use super::error::{ApiError, ApiResult, ErrorBody};
+use super::extract::{Body, Id, Params};
+use super::AppState;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_tasks))
+        .routes(routes!(get_task))
+        .routes(routes!(claim_task))
+        .routes(routes!(finish_task))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct TaskSearch {
+    /// `open`, `claimed` or `done`; open and claimed when absent.
+    status: Option<String>,
+    /// One queue (`general`, `complaints`, … or `supervisors`).
+    queue: Option<String>,
+    kind: Option<String>,
+    customer_id: Option<i64>,
+    campaign_id: Option<i64>,
+    /// 1–500, default 100.
+    limit: Option<u32>,
+}
+
+/// Agents may not see the supervisors' alerts.
+fn may_see(me: &AuthUser, queue: &str) -> bool {
+    queue != SUPERVISORS || me.is(Role::Supervisor) || me.is(Role::Admin)
+}
+
+/// Tasks due first. An agent sees every queue but the supervisors' alerts.
+#[utoipa::path(get, path = "/api/v1/agent-tasks", tag = "care", params(TaskSearch), security(("bearer" = [])),
+    responses((status = 200, body = Vec<AgentTask>), (status = 400, body = ErrorBody)))]
+async fn list_tasks(
+    State(st): State<AppState>,
+    me: AuthUser,
+    Params(p): Params<TaskSearch>,
+) -> ApiResult<Json<Vec<AgentTask>>> {
+    me.require(STAFF)?;
+    let status = p
+        .status
+        .as_deref()
+        .map(AgentTaskStatus::parse)
+        .transpose()
+        .map_err(|e| ApiError::bad_request(Some("status"), e.0))?;
+    let kind = p
+        .kind
+        .as_deref()
+        .map(AgentTaskKind::parse)
+        .transpose()
+        .map_err(|e| ApiError::bad_request(Some("kind"), e.0))?;
+    let queues = match p.queue {
+        Some(q) if !may_see(&me, &q) => return Err(ApiError::forbidden()),
+        Some(q) => vec![q],
+        None if may_see(&me, SUPERVISORS) => vec![],
+        None => {
+            let mut all: Vec<String> = AgentTaskKind::ALL.iter().map(|k| k.queue().to_string()).collect();
+            all.retain(|q| q != SUPERVISORS);
+            all.sort();
+            all.dedup();
+            all
+        }
+    };
+    let q = AgentTaskQuery {
+        status,
+        queues,
+        customer_id: p.customer_id,
+        campaign_id: p.campaign_id,
+        kind,
+        limit: limit(p.limit, 100, 500)?,
+    };
+    Ok(Json(st.store.list_agent_tasks(&q).await?))
+}
+
+async fn visible(st: &AppState, me: &AuthUser, id: i64) -> ApiResult<AgentTask> {
+    me.require(STAFF)?;
+    let t = st.store.agent_task(id).await?;
+    if !may_see(me, &t.queue) {
+        return Err(ApiError::not_found("agent task"));
+    }
+    Ok(t)
+}
+
+#[utoipa::path(get, path = "/api/v1/agent-tasks/{id}", tag = "care", params(("id" = i64, Path)), security(("bearer" = [])),
+    responses((status = 200, body = AgentTask), (status = 404, body = ErrorBody)))]
+async fn get_task(State(st): State<AppState>, me: AuthUser, Id(id): Id) -> ApiResult<Json<AgentTask>> {
+    Ok(Json(visible(&st, &me, id).await?))
+}
+
+/// Take a task: nobody else works it meanwhile (409 when another agent holds it).
+#[utoipa::path(post, path = "/api/v1/agent-tasks/{id}/claim", tag = "care", params(("id" = i64, Path)), security(("bearer" = [])),
+    responses((status = 200, body = AgentTask), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn claim_task(State(st): State<AppState>, me: AuthUser, Id(id): Id) -> ApiResult<Json<AgentTask>> {
+    visible(&st, &me, id).await?;
+    Ok(Json(st.store.claim_agent_task(me.user.id, id, Utc::now()).await?))
+}
+
+/// Finish a task you hold, with its outcome (`reached`, `no_answer`, `wrong_number`,
+/// `declined`, `handled`) and a note.
+#[utoipa::path(post, path = "/api/v1/agent-tasks/{id}/finish", tag = "care", params(("id" = i64, Path)),
+    request_body = TaskFinish, security(("bearer" = [])),
+    responses((status = 200, body = AgentTask), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn finish_task(
+    State(st): State<AppState>,
+    me: AuthUser,
+    Id(id): Id,
+    Body(f): Body<TaskFinish>,
+) -> ApiResult<Json<AgentTask>> {
+    visible(&st, &me, id).await?;
+    Ok(Json(st.store.finish_agent_task(me.user.id, id, &f, Utc::now()).await?))
+}
