@@ -6,6 +6,7 @@
 //! - [`warranty`]: warranty determination, a pure function.
 //! - [`callback`]: when a satisfaction callback may be attempted, a pure function.
 //! - [`care`]: agent tasks (preview-dial work, supervisors' alerts, reminders).
+//! - [`reports`]: report shapes and the arithmetic on the sums the store aggregates.
 //! - [`store`]: storage traits; backends live in the `crm-sql` crate.
 //! - [`screen_pop`]: the customer 360 an agent sees when a call is offered.
 //! - [`demo`]: a seeded generator of realistic demo data.
@@ -20,6 +21,7 @@ pub mod care;
 pub mod demo;
 pub mod error;
 pub mod field;
+pub mod reports;
 pub mod screen_pop;
 pub mod store;
 pub mod testsuite;

@@ -267,6 +267,60 @@ pub trait CareStore {
     ) -> StoreResult<crate::care::AgentTask>;
 }
 
+/// Reports: aggregates over indexed columns and the per-repair facts written at completion.
+#[async_trait]
+pub trait ReportStore {
+    /// Calls that reached a queue, per queue and interval and per agent; `sl` gives each
+    /// queue's service-level seconds (`default_sl` for the rest).
+    async fn call_center_report(
+        &self,
+        period: crate::reports::Period,
+        interval: crate::reports::Interval,
+        sl: &[(String, u32)],
+        default_sl: u32,
+    ) -> StoreResult<crate::reports::CallCenterReport>;
+    /// Repairs completed in the period, grouped by model, serial batch, fault code or station.
+    async fn service_report(
+        &self,
+        period: crate::reports::Period,
+        by: crate::reports::Dimension,
+    ) -> StoreResult<Vec<crate::reports::ServiceRow>>;
+    async fn station_ranking(&self, period: crate::reports::Period) -> StoreResult<Vec<crate::reports::StationRank>>;
+    async fn parts_report(
+        &self,
+        period: crate::reports::Period,
+        by: crate::reports::PartsBy,
+    ) -> StoreResult<crate::reports::PartsReport>;
+    /// Draft a station's settlement of the period's completed repairs not yet settled
+    /// (`Conflict` when there are none); not for days to come. Repairs
+    /// completed later on a day already settled go to the next settlement.
+    async fn create_settlement(
+        &self,
+        actor: Actor,
+        s: &crate::reports::NewSettlement,
+        labour_rate_minor: i64,
+        currency: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<crate::reports::Settlement>;
+    async fn settlement(&self, id: i64) -> StoreResult<crate::reports::Settlement>;
+    async fn list_settlements(
+        &self,
+        station_id: Option<i64>,
+        limit: u32,
+    ) -> StoreResult<Vec<crate::reports::Settlement>>;
+    /// Approve a draft; not by the user who drew it up (`Conflict`).
+    async fn approve_settlement(
+        &self,
+        actor: Actor,
+        id: i64,
+        now: DateTime<Utc>,
+    ) -> StoreResult<crate::reports::Settlement>;
+    async fn settlement_lines(&self, id: i64) -> StoreResult<Vec<crate::reports::SettlementLine>>;
+    /// Write the facts of up to `limit` completed repairs that have none (completed before the
+    /// facts existed); returns how many.
+    async fn backfill_repair_facts(&self, limit: u32) -> StoreResult<u32>;
+}
+
 /// Everything the service needs from storage.
 #[async_trait]
 pub trait Store:
@@ -280,6 +334,7 @@ pub trait Store:
     + FieldStore
     + CallbackStore
     + CareStore
+    + ReportStore
     + Send
     + Sync
 {

@@ -25,7 +25,7 @@ macro_rules! behaviour_tests {
             assets_and_warranty, ticket_status_flow, repair_orders, complaints, stations_and_technicians,
             stock_ledger, knowledge_base, users_sessions_and_audit, screen_pop_by_phone_and_serial,
             emptiness, serial_by_keypad_digits, call_detail_records, agent_skills, field_tasks, stock_operations,
-            callbacks, agent_tasks);
+            callbacks, agent_tasks, reports);
     };
     (@each $make:expr; $($name:ident),+) => {
         $(
@@ -2303,4 +2303,300 @@ pub async fn agent_tasks(s: &dyn Store) {
     };
     assert_eq!(s.list_agent_tasks(&mine).await.unwrap().len(), 5 + 1 + 1 + 1);
     assert!(matches!(s.agent_task(-1).await, Err(StoreError::NotFound { .. })));
+}
+
+pub async fn reports(s: &dyn Store) {
+    use crate::reports::*;
+    // Three repairs of one asset, each opened after the last was completed: two are repeats.
+    let (c, st, tech, orders) = completed_repairs(s, 3).await;
+    let asset = s.get_repair_order(orders[0]).await.unwrap().asset_id;
+    // A fourth through the technician's flow: labour, a fault code and a part in warranty.
+    let part = s.create_part(actor(), &sample_part("DRP-100", 1)).await.unwrap();
+    let receipt = NewStockMovement {
+        part_id: part.id,
+        delta: 2,
+        reason: StockReason::Receipt,
+        reference: text("delivery:1"),
+    };
+    s.record_stock_movement(actor(), st.id, &receipt).await.unwrap();
+    let t = s
+        .create_ticket(
+            actor(),
+            &NewTicket {
+                customer_id: c.id,
+                asset_id: Some(asset),
+                subject: text("Leaks"),
+                description: String::new(),
+                priority: Priority::High,
+            },
+        )
+        .await
+        .unwrap();
+    let order = NewRepairOrder {
+        ticket_id: t.id,
+        asset_id: None,
+        station_id: Some(st.id),
+        technician_id: Some(tech.id),
+        fault_code: None,
+        description: "leak".into(),
+        scheduled_for: None,
+        appointment: None,
+        duration_minutes: None,
+        parts: vec![],
+    };
+    let ro = s.create_repair_order(actor(), &order).await.unwrap();
+    let assign = RepairOrderPatch {
+        status: Some(RepairStatus::Assigned),
+        technician_id: Some(tech.id),
+        ..Default::default()
+    };
+    s.update_repair_order(actor(), ro.id, &assign).await.unwrap();
+    let me = Actor::user(1);
+    let step = |action, location| {
+        TaskWrite::Step(TaskStep {
+            action,
+            location,
+            reason: None,
+        })
+    };
+    let home = c.addresses[0].location.unwrap();
+    for w in [
+        step(TaskAction::Accept, None),
+        step(TaskAction::Depart, None),
+        step(TaskAction::CheckIn, Some(home)),
+        TaskWrite::Report(TaskReport {
+            fault_code: Some("E21".into()),
+            diagnosis: None,
+            work_done: Some(text("new pump")),
+            labour_hours: Some(2.0),
+        }),
+        TaskWrite::Part(NewPartUse {
+            part_id: part.id,
+            quantity: 1,
+        }),
+        step(TaskAction::Complete, None),
+    ] {
+        s.task_write(me, tech.id, ro.id, None, &w).await.unwrap();
+    }
+    let survey = NewSurvey {
+        repair_order_id: orders[0],
+        job_id: None,
+        repair_score: 4,
+        technician_score: 4,
+        fixed_first_time: false,
+        comment_path: None,
+    };
+    s.record_survey(actor(), &survey, Utc::now()).await.unwrap();
+    let today = Utc::now().date_naive();
+    let period = Period::last(today, 7);
+
+    let by_model = s.service_report(period, Dimension::Model).await.unwrap();
+    assert_eq!(by_model.len(), 1, "{by_model:?}");
+    let m = &by_model[0];
+    assert_eq!((m.key.as_str(), m.repairs, m.repeat_repairs), ("WM-7000", 4, 3));
+    assert_eq!((m.first_time_fix_rate, m.mean_labour_hours), (Some(0.25), Some(0.5)));
+    assert_eq!((m.mean_score, m.surveyed_fixed_rate), (Some(4.0), Some(0.0)));
+    let batch = s.service_report(period, Dimension::SerialBatch).await.unwrap();
+    assert_eq!((batch[0].key.as_str(), batch[0].repairs), ("WM", 4));
+    let faults = s.service_report(period, Dimension::FaultCode).await.unwrap();
+    let keyed: Vec<(&str, i64)> = faults.iter().map(|r| (r.key.as_str(), r.repairs)).collect();
+    assert_eq!(keyed, vec![("", 3), ("E21", 1)]);
+    assert_eq!(
+        s.service_report(period, Dimension::Station).await.unwrap()[0].key,
+        "South"
+    );
+    let before = Period::last(today - Duration::days(7), 7);
+    assert!(s.service_report(before, Dimension::Model).await.unwrap().is_empty());
+    let ranking = s.station_ranking(period).await.unwrap();
+    assert_eq!(
+        (
+            ranking.len(),
+            ranking[0].rank,
+            ranking[0].station_id,
+            ranking[0].figures.repairs
+        ),
+        (1, 1, st.id, 4)
+    );
+
+    let parts = s.parts_report(period, PartsBy::Model).await.unwrap();
+    assert_eq!(parts.consumption.len(), 1);
+    let p = &parts.consumption[0];
+    assert_eq!(
+        (
+            p.key.as_str(),
+            p.quantity,
+            p.warranty_quantity,
+            p.warranty_value_minor,
+            p.paid_value_minor
+        ),
+        ("WM-7000", 1, 1, 4590, 0)
+    );
+    let by_station = s.parts_report(period, PartsBy::Station).await.unwrap();
+    assert_eq!(by_station.consumption[0].key, "South");
+    let turn = &parts.stock[0];
+    assert_eq!(
+        (
+            turn.opening,
+            turn.closing,
+            turn.consumed,
+            turn.turnover,
+            turn.safety_breach
+        ),
+        (0, 1, 1, Some(2.0), true)
+    );
+    let earlier = s.parts_report(before, PartsBy::Model).await.unwrap();
+    assert!(earlier.consumption.is_empty());
+    assert_eq!(
+        (earlier.stock[0].opening, earlier.stock[0].closing),
+        (0, 0),
+        "nothing before the receipt"
+    );
+
+    // Calls: two answered (one within 20 s), one abandoned, one never queued.
+    let t0 = Utc::now() - Duration::minutes(30);
+    let agent = s
+        .create_user(
+            actor(),
+            &NewUserRecord {
+                username: "ann".into(),
+                display_name: "Ann Agent".into(),
+                role: Role::Agent,
+                technician_id: None,
+                password_hash: "x".into(),
+            },
+        )
+        .await
+        .unwrap();
+    let call = |n: i64, queue: Option<&str>, outcome, wait_s: i64| NewCdr {
+        call_id: format!("r-{n}"),
+        direction: Direction::Inbound,
+        caller: "+49301111111".into(),
+        called: "800".into(),
+        customer_id: None,
+        started_at: t0 + Duration::seconds(n),
+        answered_at: (outcome == CallOutcome::Answered).then(|| t0 + Duration::seconds(n + wait_s)),
+        ended_at: t0 + Duration::seconds(n + wait_s + 120),
+        ivr_script: None,
+        ivr_path: String::new(),
+        dtmf: String::new(),
+        queue: queue.map(str::to_string),
+        outcome,
+        end_reason: "caller_hangup".into(),
+        recording: None,
+        agent_id: (outcome == CallOutcome::Answered).then_some(agent.id),
+        queue_wait_ms: Some(wait_s * 1000),
+    };
+    for cdr in [
+        call(0, Some("general"), CallOutcome::Answered, 5),
+        call(1, Some("general"), CallOutcome::Answered, 30),
+        call(2, Some("general"), CallOutcome::Abandoned, 40),
+        call(3, None, CallOutcome::SelfService, 0),
+    ] {
+        s.insert_cdr(&cdr).await.unwrap();
+    }
+    let cc = s
+        .call_center_report(Period::last(today, 1), Interval::Day, &[("general".into(), 20)], 60)
+        .await
+        .unwrap();
+    assert_eq!(cc.queues.len(), 1, "{cc:?}");
+    let g = &cc.queues[0];
+    assert_eq!((g.offered, g.answered, g.abandoned), (3, 2, 1));
+    assert_eq!(
+        (g.service_level, g.asa_seconds, g.aht_seconds),
+        (Some(0.333), Some(17.5), Some(120.0))
+    );
+    assert_eq!(cc.intervals[0].interval.map(|t| t.date_naive()), Some(t0.date_naive()));
+    assert_eq!((cc.agents[0].agent.as_str(), cc.agents[0].answered), ("Ann Agent", 2));
+    // A looser default for queues not named: the same calls all within it.
+    let loose = s
+        .call_center_report(Period::last(today, 1), Interval::Quarter, &[], 60)
+        .await
+        .unwrap();
+    assert_eq!(loose.queues[0].service_level, Some(0.667));
+
+    // Settlement: drafted once per order, approved by someone else, then final.
+    let new = |station_id, from, to| NewSettlement { station_id, from, to };
+    assert_invalid(
+        s.create_settlement(
+            actor(),
+            &new(st.id, today, today + Duration::days(1)),
+            4500,
+            "EUR",
+            Utc::now(),
+        )
+        .await,
+        "to",
+    );
+    assert_invalid(
+        s.create_settlement(actor(), &new(st.id + 99, today, today), 4500, "EUR", Utc::now())
+            .await,
+        "station_id",
+    );
+    let drafted = s
+        .create_settlement(
+            Actor::user(agent.id),
+            &new(st.id, period.from, today),
+            4500,
+            "EUR",
+            Utc::now(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            drafted.status,
+            drafted.orders,
+            drafted.labour_hours_warranty,
+            drafted.labour_hours_paid
+        ),
+        (SettlementStatus::Draft, 4, 2.0, 0.0)
+    );
+    assert_eq!(
+        (drafted.parts_warranty_minor, drafted.warranty_amount_minor),
+        (4590, 9000 + 4590)
+    );
+    assert_conflict(
+        s.create_settlement(actor(), &new(st.id, period.from, today), 4500, "EUR", Utc::now())
+            .await,
+        "to",
+    );
+    assert_conflict(
+        s.approve_settlement(Actor::user(agent.id), drafted.id, Utc::now())
+            .await,
+        "approved_by",
+    );
+    let sue = s
+        .create_user(
+            actor(),
+            &NewUserRecord {
+                username: "sue".into(),
+                display_name: "Sue Supervisor".into(),
+                role: Role::Supervisor,
+                technician_id: None,
+                password_hash: "x".into(),
+            },
+        )
+        .await
+        .unwrap();
+    let approved = s
+        .approve_settlement(Actor::user(sue.id), drafted.id, Utc::now())
+        .await
+        .unwrap();
+    assert_eq!(
+        (approved.status, approved.approved_by),
+        (SettlementStatus::Approved, Some(sue.id))
+    );
+    assert_conflict(
+        s.approve_settlement(Actor::user(sue.id), drafted.id, Utc::now()).await,
+        "status",
+    );
+    let lines = s.settlement_lines(drafted.id).await.unwrap();
+    assert_eq!(lines.len(), 4);
+    assert_eq!(lines.iter().map(|l| l.labour_hours).sum::<f64>(), 2.0);
+    assert_eq!(s.list_settlements(Some(st.id), 10).await.unwrap(), vec![approved]);
+    assert_eq!(
+        s.backfill_repair_facts(100).await.unwrap(),
+        0,
+        "every completion wrote its facts"
+    );
 }

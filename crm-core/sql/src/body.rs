@@ -1361,8 +1361,8 @@ impl ServiceStore for This {
         .await
         .map_err(db_err)?;
         if let (Some(at), true) = (completed_at, status == RepairStatus::Completed && cur.status != status) {
-            // The satisfaction callback, in the completion's transaction.
-            enqueue_callback(&mut tx, id, at).await?;
+            // The satisfaction callback and the repair's facts, in the completion's transaction.
+            record_completion(&mut tx, id, at).await?;
         }
         audit(&mut tx, actor, "update", "repair_order", Some(id), to_json(p)).await?;
         let out = load_repair_order(&mut tx, id).await?;

@@ -228,6 +228,12 @@ async fn ensure_report(c: &mut Conn, repair_order_id: i64) -> StoreResult<()> {
 
 /// Parts are billed to the warranty when the asset's warranty (or a contract) covers parts today.
 async fn billing_for(c: &mut Conn, asset_id: i64) -> StoreResult<Billing> {
+    let status = warranty_today(c, asset_id).await?;
+    Ok(if status.covers_parts { Billing::Warranty } else { Billing::Paid })
+}
+
+/// The asset's warranty status today (factory warranty and contracts).
+async fn warranty_today(c: &mut Conn, asset_id: i64) -> StoreResult<crm_core::warranty::WarrantyStatus> {
     let asset = load_asset(c, asset_id).await?;
     let policy: Option<String> = sqlx::query_scalar::<Db, Option<String>>("SELECT warranty FROM product_models WHERE id = $1")
         .bind(asset.model_id)
@@ -235,7 +241,7 @@ async fn billing_for(c: &mut Conn, asset_id: i64) -> StoreResult<Billing> {
         .await
         .map_err(db_err)?;
     let policy = policy.map(|w| json_col::<WarrantyPolicy>(&w, "warranty")).transpose()?;
-    let status = crm_core::warranty::determine(
+    Ok(crm_core::warranty::determine(
         Utc::now().date_naive(),
         crm_core::warranty::WarrantyFacts {
             purchase_date: asset.purchase_date,
@@ -245,8 +251,7 @@ async fn billing_for(c: &mut Conn, asset_id: i64) -> StoreResult<Billing> {
             operating_hours: asset.operating_hours,
         },
         0,
-    );
-    Ok(if status.covers_parts { Billing::Warranty } else { Billing::Paid })
+    ))
 }
 
 fn refuse_in(status: TaskStatus, what: &str, allowed: &[TaskStatus]) -> StoreResult<()> {
@@ -350,8 +355,8 @@ impl This {
                 .await
                 .map_err(db_err)?;
                 if let Some(at) = completed_at {
-                    // The satisfaction callback, in the completion's transaction.
-                    enqueue_callback(tx, id, at).await?;
+                    // The satisfaction callback and the repair's facts, in the completion's transaction.
+                    record_completion(tx, id, at).await?;
                 }
                 record_status(
                     tx,

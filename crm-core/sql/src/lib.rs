@@ -113,6 +113,10 @@ pub mod sqlite {
     const BEGIN_WRITE: &str = "BEGIN IMMEDIATE";
     /// One writer at a time: nothing to skip.
     const SKIP_LOCKED: &str = "";
+    /// Whole seconds since 1970 of a timestamp column.
+    fn epoch(col: &str) -> String {
+        format!("CAST(strftime('%s', {col}) AS INTEGER)")
+    }
 
     pub struct SqliteStore {
         pool: sqlx::SqlitePool,
@@ -132,6 +136,7 @@ pub mod sqlite {
     include!("field.rs");
     include!("callback.rs");
     include!("care.rs");
+    include!("reports.rs");
 }
 
 pub mod postgres {
@@ -141,6 +146,10 @@ pub mod postgres {
     const BEGIN_WRITE: &str = "BEGIN";
     /// Nodes claiming callbacks at once skip each other's rows.
     const SKIP_LOCKED: &str = "FOR UPDATE SKIP LOCKED";
+    /// Whole seconds since 1970 of a timestamp column.
+    fn epoch(col: &str) -> String {
+        format!("CAST(FLOOR(EXTRACT(EPOCH FROM {col})) AS BIGINT)")
+    }
 
     pub struct PgStore {
         pool: sqlx::PgPool,
@@ -160,6 +169,7 @@ pub mod postgres {
     include!("field.rs");
     include!("callback.rs");
     include!("care.rs");
+    include!("reports.rs");
 }
 
 pub mod testing;

@@ -1,0 +1,487 @@
+// Reports, written once for both backends like `body.rs` (and included after `field.rs` and
+// `callback.rs`). `epoch(col)` is the backend's seconds-since-1970 of a timestamp column.
+// Service, station and settlement figures group `repair_facts`, written by `record_completion`
+// in the completion's own transaction.
+
+use crm_core::reports::*;
+
+/// Everything a completion writes beside the order itself, in its transaction: the
+/// satisfaction callback (the outbox) and the repair's facts for reports.
+async fn record_completion(c: &mut Conn, repair_order_id: i64, at: DateTime<Utc>) -> StoreResult<()> {
+    enqueue_callback(c, repair_order_id, at).await?;
+    write_repair_facts(c, repair_order_id, at).await
+}
+
+/// The facts of a completed repair, once (completing again changes nothing). A repair opened at
+/// most 30 days after the asset's previous repair was completed repeats it.
+async fn write_repair_facts(c: &mut Conn, id: i64, at: DateTime<Utc>) -> StoreResult<()> {
+    let ro = load_repair_order(c, id).await?;
+    let asset = load_asset(c, ro.asset_id).await?;
+    let report = sqlx::query::<Db>("SELECT labour_hours, check_in_at FROM field_reports WHERE repair_order_id = $1")
+        .bind(id)
+        .fetch_optional(&mut *c)
+        .await
+        .map_err(db_err)?;
+    let (labour, check_in): (Option<f64>, Option<DateTime<Utc>>) = match &report {
+        Some(r) => (get(r, "labour_hours")?, get(r, "check_in_at")?),
+        None => (None, None),
+    };
+    let parts = sqlx::query::<Db>(
+        "SELECT billing, CAST(SUM(quantity * unit_price_minor) AS BIGINT) AS value FROM repair_parts WHERE repair_order_id = $1 GROUP BY billing",
+    )
+    .bind(id)
+    .fetch_all(&mut *c)
+    .await
+    .map_err(db_err)?;
+    let (mut warranty_minor, mut paid_minor) = (0i64, 0i64);
+    for r in &parts {
+        let v: i64 = get::<Option<i64>>(r, "value")?.unwrap_or(0);
+        match get::<String>(r, "billing")?.as_str() {
+            "warranty" => warranty_minor += v,
+            _ => paid_minor += v,
+        }
+    }
+    let covers_labor = warranty_today(c, asset.id).await?.covers_labor;
+    let arrived = check_in.unwrap_or(at);
+    let response = (arrived - ro.created_at).num_minutes().max(0);
+    let since = trunc(ro.created_at - chrono::Duration::days(REPEAT_WINDOW_DAYS));
+    let repeat_of = sqlx::query_scalar::<Db, i64>(
+        "SELECT repair_order_id FROM repair_facts WHERE asset_id = $1 AND completed_at >= $2 AND completed_at <= $3 \
+         AND repair_order_id <> $4 ORDER BY completed_at DESC LIMIT 1",
+    )
+    .bind(asset.id)
+    .bind(since)
+    .bind(trunc(ro.created_at))
+    .bind(id)
+    .fetch_optional(&mut *c)
+    .await
+    .map_err(db_err)?;
+    let added = sqlx::query::<Db>(
+        "INSERT INTO repair_facts (repair_order_id, completed_on, completed_at, station_id, technician_id, asset_id, model_id, \
+         serial_batch, fault_code, labour_hours, labour_warranty, parts_warranty_minor, parts_paid_minor, response_minutes, repeat_of) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) ON CONFLICT (repair_order_id) DO NOTHING",
+    )
+    .bind(id)
+    .bind(at.date_naive())
+    .bind(trunc(at))
+    .bind(ro.station_id)
+    .bind(ro.technician_id)
+    .bind(asset.id)
+    .bind(asset.model_id)
+    .bind(serial_batch(asset.serial.as_str()))
+    .bind(ro.fault_code.as_deref())
+    .bind(labour.unwrap_or(0.0))
+    .bind(covers_labor)
+    .bind(warranty_minor)
+    .bind(paid_minor)
+    .bind(response)
+    .bind(repeat_of)
+    .execute(&mut *c)
+    .await
+    .map_err(db_err)?
+    .rows_affected();
+    if let (1, Some(earlier)) = (added, repeat_of) {
+        sqlx::query::<Db>("UPDATE repair_facts SET repeated = TRUE WHERE repair_order_id = $1")
+            .bind(earlier)
+            .execute(&mut *c)
+            .await
+            .map_err(db_err)?;
+    }
+    Ok(())
+}
+
+/// The columns that sum a group of facts into [`RepairSums`] (with `s` the survey joined).
+const FACT_SUMS: &str = "COUNT(*) AS repairs, CAST(SUM(CASE WHEN f.repeated THEN 1 ELSE 0 END) AS BIGINT) AS repeated, \
+     SUM(f.labour_hours) AS labour, CAST(SUM(f.response_minutes) AS BIGINT) AS response, COUNT(s.repair_score) AS surveys, \
+     CAST(SUM(s.repair_score) AS BIGINT) AS score, CAST(SUM(CASE WHEN s.fixed_first_time THEN 1 ELSE 0 END) AS BIGINT) AS fixed";
+
+fn repair_sums(r: &Row) -> StoreResult<RepairSums> {
+    Ok(RepairSums {
+        repairs: get(r, "repairs")?,
+        repeated: get::<Option<i64>>(r, "repeated")?.unwrap_or(0),
+        labour_hours: get::<Option<f64>>(r, "labour")?.unwrap_or(0.0),
+        response_minutes: get::<Option<i64>>(r, "response")?.unwrap_or(0),
+        surveys: get(r, "surveys")?,
+        score_total: get::<Option<i64>>(r, "score")?.unwrap_or(0),
+        surveys_fixed: get::<Option<i64>>(r, "fixed")?.unwrap_or(0),
+    })
+}
+
+const SETTLEMENT_COLS: &str = "id, station_id, period_from, period_to, status, orders, labour_hours_warranty, labour_hours_paid, \
+     parts_warranty_minor, parts_paid_minor, labour_rate_minor, warranty_amount_minor, currency, created_by, created_at, approved_by, approved_at";
+
+fn settlement_from_row(r: &Row) -> StoreResult<Settlement> {
+    Ok(Settlement {
+        id: get(r, "id")?,
+        station_id: get(r, "station_id")?,
+        period: Period {
+            from: get(r, "period_from")?,
+            to: get(r, "period_to")?,
+        },
+        status: decode(SettlementStatus::parse(&get::<String>(r, "status")?), "status")?,
+        orders: get(r, "orders")?,
+        labour_hours_warranty: get(r, "labour_hours_warranty")?,
+        labour_hours_paid: get(r, "labour_hours_paid")?,
+        parts_warranty_minor: get(r, "parts_warranty_minor")?,
+        parts_paid_minor: get(r, "parts_paid_minor")?,
+        labour_rate_minor: get(r, "labour_rate_minor")?,
+        warranty_amount_minor: get(r, "warranty_amount_minor")?,
+        currency: get(r, "currency")?,
+        created_by: get(r, "created_by")?,
+        created_at: get(r, "created_at")?,
+        approved_by: get(r, "approved_by")?,
+        approved_at: get(r, "approved_at")?,
+    })
+}
+
+async fn load_settlement(c: &mut Conn, id: i64) -> StoreResult<Settlement> {
+    let sql = format!("SELECT {SETTLEMENT_COLS} FROM settlements WHERE id = $1");
+    let row = sqlx::query::<Db>(&sql).bind(id).fetch_optional(&mut *c).await.map_err(db_err)?;
+    settlement_from_row(&row.ok_or(StoreError::not_found("settlement"))?)
+}
+
+#[async_trait]
+impl ReportStore for This {
+    async fn call_center_report(&self, period: Period, interval: Interval, sl: &[(String, u32)], default_sl: u32) -> StoreResult<CallCenterReport> {
+        let (start, end) = period.bounds();
+        let step = interval.seconds();
+        // The queue's service-level time: CASE queue WHEN $3 THEN $4 … ELSE default END.
+        let default = format!("${}", 3 + 2 * sl.len());
+        let threshold = match sl.len() {
+            0 => default,
+            n => {
+                let whens: Vec<String> = (0..n).map(|i| format!("WHEN ${} THEN ${}", 3 + 2 * i, 4 + 2 * i)).collect();
+                format!("CASE queue {} ELSE {default} END", whens.join(" "))
+            }
+        };
+        let started = epoch("started_at");
+        let talk = format!("({} - {})", epoch("ended_at"), epoch("answered_at"));
+        let sums = format!(
+            "COUNT(*) AS offered, CAST(SUM(CASE WHEN outcome = 'answered' THEN 1 ELSE 0 END) AS BIGINT) AS answered, \
+             CAST(SUM(CASE WHEN outcome = 'abandoned' THEN 1 ELSE 0 END) AS BIGINT) AS abandoned, \
+             CAST(SUM(CASE WHEN outcome = 'answered' AND queue_wait_ms <= 1000 * ({threshold}) THEN 1 ELSE 0 END) AS BIGINT) AS within, \
+             CAST(SUM(CASE WHEN outcome = 'answered' THEN COALESCE(queue_wait_ms, 0) ELSE 0 END) AS BIGINT) AS wait_ms, \
+             CAST(SUM(CASE WHEN outcome = 'answered' AND answered_at IS NOT NULL THEN {talk} ELSE 0 END) AS BIGINT) AS talk_s"
+        );
+        let cells_sql = format!(
+            "SELECT queue, ({started} / {step}) * {step} AS bucket, {sums} FROM cdrs \
+             WHERE started_at >= $1 AND started_at < $2 AND queue IS NOT NULL GROUP BY queue, bucket"
+        );
+        let agents_sql = format!(
+            "SELECT x.agent_id, u.display_name, x.offered, x.answered, x.abandoned, x.within, x.wait_ms, x.talk_s FROM \
+               (SELECT agent_id, {sums} FROM cdrs WHERE started_at >= $1 AND started_at < $2 AND queue IS NOT NULL \
+                AND agent_id IS NOT NULL GROUP BY agent_id) x JOIN users u ON u.id = x.agent_id"
+        );
+        let sums_of = |r: &Row| -> StoreResult<CallSums> {
+            Ok(CallSums {
+                offered: get(r, "offered")?,
+                answered: get::<Option<i64>>(r, "answered")?.unwrap_or(0),
+                abandoned: get::<Option<i64>>(r, "abandoned")?.unwrap_or(0),
+                answered_within_sl: get::<Option<i64>>(r, "within")?.unwrap_or(0),
+                wait_ms: get::<Option<i64>>(r, "wait_ms")?.unwrap_or(0),
+                talk_s: get::<Option<i64>>(r, "talk_s")?.unwrap_or(0),
+            })
+        };
+        let mut c = self.conn().await?;
+        let mut out = Vec::new();
+        for sql in [&cells_sql, &agents_sql] {
+            let mut q = sqlx::query::<Db>(sql).bind(start).bind(end);
+            for (queue, seconds) in sl {
+                q = q.bind(queue).bind(i64::from(*seconds));
+            }
+            out.push(q.bind(i64::from(default_sl)).fetch_all(&mut *c).await.map_err(db_err)?);
+        }
+        let cells = out[0]
+            .iter()
+            .map(|r| {
+                let at = DateTime::from_timestamp(get::<i64>(r, "bucket")?, 0).unwrap_or(start);
+                Ok((get::<String>(r, "queue")?, at, sums_of(r)?))
+            })
+            .collect::<StoreResult<Vec<_>>>()?;
+        let agents = out[1]
+            .iter()
+            .map(|r| Ok((get::<i64>(r, "agent_id")?, get::<String>(r, "display_name")?, sums_of(r)?)))
+            .collect::<StoreResult<Vec<_>>>()?;
+        Ok(CallCenterReport::build(period, interval, cells, agents))
+    }
+
+    async fn service_report(&self, period: Period, by: Dimension) -> StoreResult<Vec<ServiceRow>> {
+        let (key, join) = match by {
+            Dimension::Model => ("m.code", "JOIN product_models m ON m.id = f.model_id"),
+            Dimension::SerialBatch => ("f.serial_batch", ""),
+            Dimension::FaultCode => ("COALESCE(f.fault_code, '')", ""),
+            Dimension::Station => ("COALESCE(st.name, '')", "LEFT JOIN stations st ON st.id = f.station_id"),
+        };
+        let sql = format!(
+            "SELECT {key} AS k, {FACT_SUMS} FROM repair_facts f {join} \
+             LEFT JOIN survey_results s ON s.repair_order_id = f.repair_order_id \
+             WHERE f.completed_on >= $1 AND f.completed_on <= $2 GROUP BY {key} ORDER BY repairs DESC, k LIMIT 1000"
+        );
+        let rows = sqlx::query::<Db>(&sql)
+            .bind(period.from)
+            .bind(period.to)
+            .fetch_all(&mut *self.conn().await?)
+            .await
+            .map_err(db_err)?;
+        rows.iter()
+            .map(|r| Ok(ServiceRow::from_sums(get(r, "k")?, &repair_sums(r)?)))
+            .collect()
+    }
+
+    async fn station_ranking(&self, period: Period) -> StoreResult<Vec<StationRank>> {
+        let sql = format!(
+            "SELECT st.id AS station_id, st.name, x.* FROM stations st JOIN \
+               (SELECT f.station_id AS sid, {FACT_SUMS} FROM repair_facts f \
+                LEFT JOIN survey_results s ON s.repair_order_id = f.repair_order_id \
+                WHERE f.completed_on >= $1 AND f.completed_on <= $2 AND f.station_id IS NOT NULL GROUP BY f.station_id) x \
+             ON x.sid = st.id"
+        );
+        let rows = sqlx::query::<Db>(&sql)
+            .bind(period.from)
+            .bind(period.to)
+            .fetch_all(&mut *self.conn().await?)
+            .await
+            .map_err(db_err)?;
+        let sums = rows
+            .iter()
+            .map(|r| Ok((get::<i64>(r, "station_id")?, get::<String>(r, "name")?, repair_sums(r)?)))
+            .collect::<StoreResult<Vec<_>>>()?;
+        Ok(rank_stations(sums))
+    }
+
+    async fn parts_report(&self, period: Period, by: PartsBy) -> StoreResult<PartsReport> {
+        let (start, end) = period.bounds();
+        let (key, join) = match by {
+            PartsBy::Model => (
+                "m.code",
+                "JOIN repair_orders r ON r.id = rp.repair_order_id JOIN assets a ON a.id = r.asset_id \
+                 JOIN product_models m ON m.id = a.model_id",
+            ),
+            PartsBy::Station => ("st.name", "JOIN stations st ON st.id = rp.station_id"),
+        };
+        let sql = format!(
+            "SELECT {key} AS k, p.sku, p.name, CAST(SUM(rp.quantity) AS BIGINT) AS quantity, \
+             CAST(SUM(CASE WHEN rp.billing = 'warranty' THEN rp.quantity ELSE 0 END) AS BIGINT) AS wq, \
+             CAST(SUM(CASE WHEN rp.billing = 'warranty' THEN rp.quantity * rp.unit_price_minor ELSE 0 END) AS BIGINT) AS wv, \
+             CAST(SUM(CASE WHEN rp.billing = 'paid' THEN rp.quantity * rp.unit_price_minor ELSE 0 END) AS BIGINT) AS pv \
+             FROM repair_parts rp JOIN parts p ON p.id = rp.part_id {join} \
+             WHERE rp.at >= $1 AND rp.at < $2 GROUP BY {key}, p.sku, p.name ORDER BY quantity DESC, k, p.sku LIMIT 2000"
+        );
+        let mut c = self.conn().await?;
+        let rows = sqlx::query::<Db>(&sql)
+            .bind(start)
+            .bind(end)
+            .fetch_all(&mut *c)
+            .await
+            .map_err(db_err)?;
+        let consumption = rows
+            .iter()
+            .map(|r| {
+                let quantity: i64 = get(r, "quantity")?;
+                let wq: i64 = get(r, "wq")?;
+                Ok(PartsRow {
+                    key: get(r, "k")?,
+                    sku: get(r, "sku")?,
+                    part: get(r, "name")?,
+                    quantity,
+                    warranty_quantity: wq,
+                    paid_quantity: quantity - wq,
+                    warranty_value_minor: get(r, "wv")?,
+                    paid_value_minor: get(r, "pv")?,
+                })
+            })
+            .collect::<StoreResult<Vec<_>>>()?;
+        // Closing = today's level less what moved after the period; opening = closing less the
+        // period's net movement. Only ledgers that moved since the period began can differ.
+        let sql = "SELECT ss.station_id, st.name AS station, p.sku, ss.quantity, p.safety_stock, \
+               COALESCE(m.after_end, 0) AS after_end, COALESCE(m.within, 0) AS within, COALESCE(m.consumed, 0) AS consumed \
+             FROM station_stock ss JOIN stations st ON st.id = ss.station_id JOIN parts p ON p.id = ss.part_id \
+             LEFT JOIN (SELECT station_id, part_id, \
+                  CAST(SUM(CASE WHEN at >= $2 THEN delta ELSE 0 END) AS BIGINT) AS after_end, \
+                  CAST(SUM(CASE WHEN at < $2 THEN delta ELSE 0 END) AS BIGINT) AS within, \
+                  CAST(SUM(CASE WHEN at < $2 AND reason = 'consumption' THEN -delta ELSE 0 END) AS BIGINT) AS consumed \
+                FROM stock_movements WHERE at >= $1 GROUP BY station_id, part_id) m \
+               ON m.station_id = ss.station_id AND m.part_id = ss.part_id \
+             ORDER BY st.name, p.sku LIMIT 20000";
+        let rows = sqlx::query::<Db>(sql)
+            .bind(start)
+            .bind(end)
+            .fetch_all(&mut *c)
+            .await
+            .map_err(db_err)?;
+        let stock = rows
+            .iter()
+            .map(|r| {
+                let closing = get::<i64>(r, "quantity")? - get::<i64>(r, "after_end")?;
+                Ok(StockTurn::new(
+                    get(r, "station_id")?,
+                    get(r, "station")?,
+                    get(r, "sku")?,
+                    closing,
+                    get(r, "within")?,
+                    get(r, "consumed")?,
+                    get(r, "safety_stock")?,
+                ))
+            })
+            .collect::<StoreResult<Vec<_>>>()?;
+        Ok(PartsReport {
+            period,
+            by,
+            consumption,
+            stock,
+        })
+    }
+
+    async fn create_settlement(&self, actor: Actor, s: &NewSettlement, rate_minor: i64, currency: &str, now: DateTime<Utc>) -> StoreResult<Settlement> {
+        let period = Period::new(s.from, s.to)?;
+        if period.to > now.date_naive() {
+            return Err(StoreError::invalid("to", "a settlement cannot cover days to come"));
+        }
+        let mut tx = self.tx().await?;
+        require(&mut tx, "stations", s.station_id, "station_id").await?;
+        let totals = sqlx::query::<Db>(
+            "SELECT COUNT(*) AS n, \
+             SUM(CASE WHEN labour_warranty THEN labour_hours ELSE 0.0 END) AS hw, \
+             SUM(CASE WHEN labour_warranty THEN 0.0 ELSE labour_hours END) AS hp, \
+             CAST(SUM(parts_warranty_minor) AS BIGINT) AS pw, CAST(SUM(parts_paid_minor) AS BIGINT) AS pp FROM repair_facts \
+             WHERE station_id = $1 AND completed_on >= $2 AND completed_on <= $3 AND settlement_id IS NULL",
+        )
+        .bind(s.station_id)
+        .bind(period.from)
+        .bind(period.to)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        let orders: i64 = get(&totals, "n")?;
+        if orders == 0 {
+            return Err(StoreError::conflict("to", "no completed repair of this station in the period is left to settle"));
+        }
+        let hw = get::<Option<f64>>(&totals, "hw")?.unwrap_or(0.0);
+        let hp = get::<Option<f64>>(&totals, "hp")?.unwrap_or(0.0);
+        let pw = get::<Option<i64>>(&totals, "pw")?.unwrap_or(0);
+        let pp = get::<Option<i64>>(&totals, "pp")?.unwrap_or(0);
+        let id = sqlx::query_scalar::<Db, i64>(
+            "INSERT INTO settlements (station_id, period_from, period_to, status, orders, labour_hours_warranty, labour_hours_paid, \
+             parts_warranty_minor, parts_paid_minor, labour_rate_minor, warranty_amount_minor, currency, created_by, created_at) \
+             VALUES ($1, $2, $3, 'draft', $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id",
+        )
+        .bind(s.station_id)
+        .bind(period.from)
+        .bind(period.to)
+        .bind(orders)
+        .bind(hw)
+        .bind(hp)
+        .bind(pw)
+        .bind(pp)
+        .bind(rate_minor)
+        .bind(warranty_amount(hw, rate_minor, pw))
+        .bind(currency)
+        .bind(actor.user_id)
+        .bind(trunc(now))
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        sqlx::query::<Db>(
+            "UPDATE repair_facts SET settlement_id = $1 WHERE station_id = $2 AND completed_on >= $3 AND completed_on <= $4 \
+             AND settlement_id IS NULL",
+        )
+        .bind(id)
+        .bind(s.station_id)
+        .bind(period.from)
+        .bind(period.to)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        audit(&mut tx, actor, "create", "settlement", Some(id), to_json(s)).await?;
+        let out = load_settlement(&mut tx, id).await?;
+        commit(tx).await?;
+        Ok(out)
+    }
+
+    async fn settlement(&self, id: i64) -> StoreResult<Settlement> {
+        load_settlement(&mut *self.conn().await?, id).await
+    }
+
+    async fn list_settlements(&self, station_id: Option<i64>, limit: u32) -> StoreResult<Vec<Settlement>> {
+        let rows = Filter::default()
+            .eq_int("station_id", station_id)
+            .fetch(&mut *self.conn().await?, SETTLEMENT_COLS, "settlements", "id DESC", limit)
+            .await?;
+        rows.iter().map(settlement_from_row).collect()
+    }
+
+    async fn approve_settlement(&self, actor: Actor, id: i64, now: DateTime<Utc>) -> StoreResult<Settlement> {
+        let mut tx = self.tx().await?;
+        let cur = load_settlement(&mut tx, id).await?;
+        if cur.status != SettlementStatus::Draft {
+            return Err(StoreError::conflict("status", "the settlement is approved already"));
+        }
+        if actor.user_id.is_some() && cur.created_by == actor.user_id {
+            return Err(StoreError::conflict("approved_by", "a settlement is approved by someone other than who drew it up"));
+        }
+        sqlx::query::<Db>("UPDATE settlements SET status = 'approved', approved_by = $1, approved_at = $2 WHERE id = $3 AND status = 'draft'")
+            .bind(actor.user_id)
+            .bind(trunc(now))
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        audit(&mut tx, actor, "approve", "settlement", Some(id), serde_json::json!({})).await?;
+        let out = load_settlement(&mut tx, id).await?;
+        commit(tx).await?;
+        Ok(out)
+    }
+
+    async fn settlement_lines(&self, id: i64) -> StoreResult<Vec<SettlementLine>> {
+        let mut c = self.conn().await?;
+        load_settlement(&mut c, id).await?;
+        let rows = sqlx::query::<Db>(
+            "SELECT f.repair_order_id, f.completed_on, f.technician_id, m.code, f.fault_code, f.labour_hours, f.labour_warranty, \
+             f.parts_warranty_minor, f.parts_paid_minor FROM repair_facts f JOIN product_models m ON m.id = f.model_id \
+             WHERE f.settlement_id = $1 ORDER BY f.completed_on, f.repair_order_id",
+        )
+        .bind(id)
+        .fetch_all(&mut *c)
+        .await
+        .map_err(db_err)?;
+        rows.iter()
+            .map(|r| {
+                Ok(SettlementLine {
+                    repair_order_id: get(r, "repair_order_id")?,
+                    completed_on: get(r, "completed_on")?,
+                    technician_id: get(r, "technician_id")?,
+                    model: get(r, "code")?,
+                    fault_code: get(r, "fault_code")?,
+                    labour_hours: get(r, "labour_hours")?,
+                    labour_warranty: get(r, "labour_warranty")?,
+                    parts_warranty_minor: get(r, "parts_warranty_minor")?,
+                    parts_paid_minor: get(r, "parts_paid_minor")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn backfill_repair_facts(&self, limit: u32) -> StoreResult<u32> {
+        let ids = sqlx::query_scalar::<Db, i64>(
+            "SELECT r.id FROM repair_orders r WHERE r.status = 'completed' AND r.completed_at IS NOT NULL \
+             AND NOT EXISTS (SELECT 1 FROM repair_facts f WHERE f.repair_order_id = r.id) ORDER BY r.id LIMIT $1",
+        )
+        .bind(i64::from(limit))
+        .fetch_all(&mut *self.conn().await?)
+        .await
+        .map_err(db_err)?;
+        for id in &ids {
+            let mut tx = self.tx().await?;
+            let at: Option<DateTime<Utc>> = sqlx::query_scalar::<Db, Option<DateTime<Utc>>>("SELECT completed_at FROM repair_orders WHERE id = $1")
+                .bind(id)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(db_err)?;
+            if let Some(at) = at {
+                write_repair_facts(&mut tx, *id, at).await?;
+            }
+            commit(tx).await?;
+        }
+        Ok(ids.len() as u32)
+    }
+}
