@@ -92,6 +92,10 @@ pub struct Config {
     pub callback_lease_seconds: u32,
     /// The IVR flow that asks the survey's questions.
     pub callback_flow: String,
+    /// Labour-hour settlements: the rate per hour in minor units (4500 = 45.00) and the
+    /// currency (ISO 4217).
+    pub labour_rate_minor: u32,
+    pub currency: String,
     /// Share live events between nodes through Redis (`redis://host:6379`). Unset: one node,
     /// in-process.
     pub redis_url: Option<String>,
@@ -138,6 +142,8 @@ impl Default for Config {
             callback_max_attempts: 4,
             callback_daily_limit: 2,
             callback_lease_seconds: 600,
+            labour_rate_minor: 4500,
+            currency: "EUR".into(),
             callback_flow: "survey".into(),
         }
     }
@@ -186,6 +192,8 @@ impl fmt::Debug for Config {
             .field("callback_max_attempts", &self.callback_max_attempts)
             .field("callback_daily_limit", &self.callback_daily_limit)
             .field("callback_lease_seconds", &self.callback_lease_seconds)
+            .field("labour_rate_minor", &self.labour_rate_minor)
+            .field("currency", &self.currency)
             .field("callback_flow", &self.callback_flow)
             .finish()
     }
@@ -229,6 +237,8 @@ const KEYS: &[&str] = &[
     "callback_daily_limit",
     "callback_lease_seconds",
     "callback_flow",
+    "labour_rate_minor",
+    "currency",
 ];
 
 /// Flags given on the command line; `None` leaves the lower layers' value.
@@ -344,6 +354,12 @@ impl Config {
             return Err(ConfigError("break_minutes: must be 0 to 120".into()));
         }
         self.callback_policy()?;
+        if crm_core::types::Currency::parse(&self.currency).is_err() {
+            return Err(ConfigError("currency: a three-letter ISO 4217 code such as EUR".into()));
+        }
+        if self.labour_rate_minor > 10_000_000 {
+            return Err(ConfigError("labour_rate_minor: at most 10000000".into()));
+        }
         if !(30..=86_400).contains(&self.callback_lease_seconds) {
             return Err(ConfigError("callback_lease_seconds: must be 30 to 86400".into()));
         }

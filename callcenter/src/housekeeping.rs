@@ -1,5 +1,6 @@
-//! The service's periodic chores: escalating complaints left open past their due date. Safe on
-//! several nodes at once (a complaint is escalated once, by whichever node gets there first).
+//! The service's periodic chores: escalating complaints left open past their due date, and
+//! writing the report facts of repairs completed before facts existed. Safe on several nodes at
+//! once (a complaint is escalated once, a repair's facts written once).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,6 +24,11 @@ pub async fn run(store: Arc<dyn Store>, every: Duration, mut shutdown: watch::Re
             }
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "complaint escalation failed; retrying later"),
+        }
+        match store.backfill_repair_facts(1000).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(repairs = n, "report facts written for earlier completions"),
+            Err(e) => tracing::warn!(error = %e, "writing report facts failed; retrying later"),
         }
         tokio::select! {
             _ = tokio::time::sleep(every) => {}

@@ -59,7 +59,7 @@ impl Period {
 
 str_enum!(
     /// Call-center report rows per 15 minutes, hour or day.
-    Interval { Quarter = "15m", Hour = "hour", Day = "day" }
+    Interval { Quarter = "quarter", Hour = "hour", Day = "day" }
 );
 
 impl Interval {

@@ -312,6 +312,7 @@ async fn a_call_becomes_a_repair_order_that_is_assigned_and_worked_to_completion
         .find(|t| t["repair_order_id"] == id)
         .unwrap();
     assert_eq!(item["day"], "done");
+    crate::reports::the_repair_is_reported_and_settled(&server, id, station_id, code, 1.25).await;
 }
 
 /// Demo technicians have today's route; each may read and write only their own tasks.

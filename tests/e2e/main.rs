@@ -7,5 +7,6 @@ mod callbacks;
 mod cli;
 mod desk;
 mod field;
+mod reports;
 mod sip;
 mod support;

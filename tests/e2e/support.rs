@@ -164,6 +164,25 @@ impl Server {
         decode(r.send().await.expect("request")).await
     }
 
+    /// A GET whose answer is not JSON: status, content type and body.
+    pub async fn get_text(&self, token: &str, path: &str) -> (u16, String, String) {
+        let resp = self
+            .client
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request");
+        let status = resp.status().as_u16();
+        let kind = resp
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string();
+        (status, kind, resp.text().await.expect("body"))
+    }
+
     /// The Prometheus text at `/metrics`.
     pub async fn metrics(&self) -> String {
         let resp = self.client.get(self.url("/metrics")).send().await.expect("request");

@@ -11,6 +11,7 @@ mod docs;
 pub mod error;
 pub mod extract;
 mod metrics;
+mod reports;
 mod tech;
 
 use std::future::Future;
@@ -47,6 +48,11 @@ pub struct Settings {
     pub break_minutes: f64,
     /// Assign new repair orders to the best candidate as they are created.
     pub auto_assign: bool,
+    /// Each queue's service-level threshold in seconds, for the call-center report.
+    pub service_levels: Vec<(String, u32)>,
+    /// Labour rate per hour in minor units, and the currency, for settlements.
+    pub labour_rate_minor: i64,
+    pub currency: String,
 }
 
 impl Settings {
@@ -61,6 +67,9 @@ impl Settings {
             travel_speed_kmh: 40.0,
             break_minutes: 30.0,
             auto_assign: true,
+            service_levels: vec![],
+            labour_rate_minor: 4500,
+            currency: "EUR".into(),
         }
     }
 
@@ -137,6 +146,7 @@ impl AppState {
         (name = "knowledge base", description = "FAQ and fault → fix articles"),
         (name = "users", description = "Users and the audit log"),
         (name = "calls", description = "Call detail records"),
+        (name = "reports", description = "Reports (call center, service quality, station ranking, parts; JSON or CSV; page at /reports) and labour-hour settlements"),
         (name = "care", description = "Agent tasks: unanswered satisfaction callbacks, complaint follow-ups and escalations, customer-care reminders and campaigns"),
         (name = "technician", description = "The technician's mobile task API: own tasks, status flow, check-in, report, parts, photos, signature, position. Every write takes an Idempotency-Key header."),
         (name = "dispatch", description = "Auto-assignment, day plans, the dispatcher's board (page at /dispatch; WebSocket at /api/v1/dispatch/ws), station stock operations"),
@@ -169,6 +179,7 @@ pub fn app(state: AppState) -> Router {
         .merge(tech::router())
         .merge(callbacks::router())
         .merge(care::router())
+        .merge(reports::router())
         .split_for_parts();
     let openapi = Arc::new(openapi);
     Router::new()
@@ -186,6 +197,7 @@ pub fn app(state: AppState) -> Router {
         .merge(api_router)
         .merge(desk::pages())
         .merge(dispatch::pages())
+        .merge(reports::pages())
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(extract::MAX_BODY))
         .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))

@@ -1,0 +1,343 @@
+//! Reports and settlements: JSON for the reports page, CSV for spreadsheets (`format=csv`).
+//! Periods are whole UTC days, `from` and `to` included (the last 30 days when absent).
+
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use chrono::{NaiveDate, Utc};
+use crm_core::reports::*;
+use crm_core::StoreError;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::auth::{AuthUser, MANAGERS};
+use super::crm::limit;
+use super::error::{ApiError, ApiResult, ErrorBody};
+use super::extract::{Body, Id, Params};
+use super::AppState;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(call_center))
+        .routes(routes!(service))
+        .routes(routes!(stations))
+        .routes(routes!(parts))
+        .routes(routes!(list_settlements, create_settlement))
+        .routes(routes!(get_settlement))
+        .routes(routes!(approve_settlement))
+        .routes(routes!(export_settlement))
+}
+
+pub fn pages() -> axum::Router<AppState> {
+    axum::Router::new().route("/reports", axum::routing::get(reports_page))
+}
+
+async fn reports_page() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        include_str!("reports.html"),
+    )
+        .into_response()
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ReportQuery {
+    /// First day (UTC), default 29 days before `to`.
+    from: Option<NaiveDate>,
+    /// Last day (UTC), default today.
+    to: Option<NaiveDate>,
+    /// Call center: `quarter` (15 minutes), `hour` or `day` (default `hour`). Service: `model`, `serial_batch`,
+    /// `fault_code` or `station` (default `model`). Parts: `model` or `station`.
+    by: Option<String>,
+    /// Parts: the `consumption` (default) or `stock` table for CSV.
+    table: Option<String>,
+    /// `json` (default) or `csv`.
+    format: Option<String>,
+}
+
+impl ReportQuery {
+    fn period(&self) -> ApiResult<Period> {
+        let to = self.to.unwrap_or_else(|| Utc::now().date_naive());
+        let from = self.from.unwrap_or(to - chrono::Duration::days(29));
+        Ok(Period::new(from, to)?)
+    }
+    fn csv(&self) -> ApiResult<bool> {
+        match self.format.as_deref() {
+            None | Some("json") => Ok(false),
+            Some("csv") => Ok(true),
+            Some(_) => Err(ApiError::bad_request(Some("format"), "format is json or csv")),
+        }
+    }
+    fn by<T>(&self, parse: impl Fn(&str) -> Result<T, crm_core::types::ParseError>, default: T) -> ApiResult<T> {
+        match &self.by {
+            None => Ok(default),
+            Some(b) => parse(b).map_err(|e| ApiError::bad_request(Some("by"), e.0)),
+        }
+    }
+}
+
+fn csv_failed(e: &dyn std::fmt::Display) -> ApiError {
+    tracing::error!(error = %e, "writing a CSV report failed");
+    ApiError::internal()
+}
+
+/// A CSV download of `rows`, named after the report and its period.
+fn csv_response<T: Serialize>(name: &str, period: Period, rows: &[T]) -> ApiResult<Response> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    for r in rows {
+        w.serialize(r).map_err(|e| csv_failed(&e))?;
+    }
+    let bytes = w.into_inner().map_err(|e| csv_failed(&e))?;
+    let file = format!("attachment; filename=\"{name}-{}-{}.csv\"", period.from, period.to);
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
+            (header::CONTENT_DISPOSITION, file),
+        ],
+        bytes,
+    )
+        .into_response())
+}
+
+/// Offered, answered, abandoned, service level (within the queue's own threshold, over answered
+/// plus abandoned), ASA and AHT per queue and interval, per queue, and per agent. CSV: the
+/// interval rows.
+#[utoipa::path(get, path = "/api/v1/reports/call-center", tag = "reports", params(ReportQuery), security(("bearer" = [])),
+    responses((status = 200, body = CallCenterReport), (status = 400, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn call_center(State(st): State<AppState>, me: AuthUser, Params(q): Params<ReportQuery>) -> ApiResult<Response> {
+    me.require(MANAGERS)?;
+    let period = q.period()?;
+    let interval = q.by(Interval::parse, Interval::Hour)?;
+    let r = st
+        .store
+        .call_center_report(period, interval, &st.settings.service_levels, 20)
+        .await?;
+    if q.csv()? {
+        return csv_response(&format!("call-center-{}", interval.as_str()), period, &r.intervals);
+    }
+    Ok(Json(r).into_response())
+}
+
+/// Repairs completed in the period by model, serial batch, fault code or station: first-time
+/// fix rate (no repair of the asset within 30 days after), repeats, survey scores, labour and
+/// response time.
+#[utoipa::path(get, path = "/api/v1/reports/service", tag = "reports", params(ReportQuery), security(("bearer" = [])),
+    responses((status = 200, body = Vec<ServiceRow>), (status = 400, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn service(State(st): State<AppState>, me: AuthUser, Params(q): Params<ReportQuery>) -> ApiResult<Response> {
+    me.require(MANAGERS)?;
+    let period = q.period()?;
+    let by = q.by(Dimension::parse, Dimension::Model)?;
+    let rows = st.store.service_report(period, by).await?;
+    if q.csv()? {
+        return csv_response(&format!("service-{}", by.as_str()), period, &rows);
+    }
+    Ok(Json(rows).into_response())
+}
+
+/// A station ranking row as CSV has it (flat).
+#[derive(Serialize)]
+struct StationCsv<'a> {
+    rank: u32,
+    station_id: i64,
+    station: &'a str,
+    repairs: i64,
+    mean_score: Option<f64>,
+    first_time_fix_rate: Option<f64>,
+    repeat_rate: Option<f64>,
+    mean_response_hours: Option<f64>,
+    mean_labour_hours: Option<f64>,
+}
+
+/// Stations ranked by mean survey score, then repeat rate, then response time.
+#[utoipa::path(get, path = "/api/v1/reports/stations", tag = "reports", params(ReportQuery), security(("bearer" = [])),
+    responses((status = 200, body = Vec<StationRank>), (status = 422, body = ErrorBody)))]
+async fn stations(State(st): State<AppState>, me: AuthUser, Params(q): Params<ReportQuery>) -> ApiResult<Response> {
+    me.require(MANAGERS)?;
+    let period = q.period()?;
+    let rows = st.store.station_ranking(period).await?;
+    if q.csv()? {
+        let flat: Vec<StationCsv> = rows
+            .iter()
+            .map(|r| StationCsv {
+                rank: r.rank,
+                station_id: r.station_id,
+                station: &r.station,
+                repairs: r.figures.repairs,
+                mean_score: r.figures.mean_score,
+                first_time_fix_rate: r.figures.first_time_fix_rate,
+                repeat_rate: r.figures.repeat_rate,
+                mean_response_hours: r.figures.mean_response_hours,
+                mean_labour_hours: r.figures.mean_labour_hours,
+            })
+            .collect();
+        return csv_response("stations", period, &flat);
+    }
+    Ok(Json(rows).into_response())
+}
+
+/// Parts used by model or station, warranty against paid; every station's stock of each part
+/// over the period (opening, closing, consumed, turnover) with safety-stock breaches.
+#[utoipa::path(get, path = "/api/v1/reports/parts", tag = "reports", params(ReportQuery), security(("bearer" = [])),
+    responses((status = 200, body = PartsReport), (status = 400, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn parts(State(st): State<AppState>, me: AuthUser, Params(q): Params<ReportQuery>) -> ApiResult<Response> {
+    me.require(MANAGERS)?;
+    let period = q.period()?;
+    let by = q.by(PartsBy::parse, PartsBy::Model)?;
+    let stock = match q.table.as_deref() {
+        None | Some("consumption") => false,
+        Some("stock") => true,
+        Some(_) => return Err(ApiError::bad_request(Some("table"), "table is consumption or stock")),
+    };
+    let r = st.store.parts_report(period, by).await?;
+    if q.csv()? {
+        return match stock {
+            true => csv_response("parts-stock", period, &r.stock),
+            false => csv_response(&format!("parts-{}", by.as_str()), period, &r.consumption),
+        };
+    }
+    Ok(Json(r).into_response())
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct SettlementSearch {
+    station_id: Option<i64>,
+    /// 1–200, default 50.
+    limit: Option<u32>,
+}
+
+#[utoipa::path(get, path = "/api/v1/settlements", tag = "reports", params(SettlementSearch), security(("bearer" = [])),
+    responses((status = 200, body = Vec<Settlement>)))]
+async fn list_settlements(
+    State(st): State<AppState>,
+    me: AuthUser,
+    Params(p): Params<SettlementSearch>,
+) -> ApiResult<Json<Vec<Settlement>>> {
+    me.require(MANAGERS)?;
+    Ok(Json(
+        st.store
+            .list_settlements(p.station_id, limit(p.limit, 50, 200)?)
+            .await?,
+    ))
+}
+
+/// Draft the labour-hour settlement of a station's completed repairs in the period that no
+/// settlement holds yet (409 when none is left); the labour rate and currency come from the
+/// configuration.
+#[utoipa::path(post, path = "/api/v1/settlements", tag = "reports", request_body = NewSettlement, security(("bearer" = [])),
+    responses((status = 201, body = Settlement), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn create_settlement(
+    State(st): State<AppState>,
+    me: AuthUser,
+    Body(s): Body<NewSettlement>,
+) -> ApiResult<(StatusCode, Json<Settlement>)> {
+    me.require(MANAGERS)?;
+    let out = st
+        .store
+        .create_settlement(
+            me.actor(),
+            &s,
+            st.settings.labour_rate_minor,
+            &st.settings.currency,
+            Utc::now(),
+        )
+        .await?;
+    Ok((StatusCode::CREATED, Json(out)))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SettlementView {
+    pub settlement: Settlement,
+    pub lines: Vec<SettlementLine>,
+}
+
+#[utoipa::path(get, path = "/api/v1/settlements/{id}", tag = "reports", params(("id" = i64, Path)), security(("bearer" = [])),
+    responses((status = 200, body = SettlementView), (status = 404, body = ErrorBody)))]
+async fn get_settlement(State(st): State<AppState>, me: AuthUser, Id(id): Id) -> ApiResult<Json<SettlementView>> {
+    me.require(MANAGERS)?;
+    let settlement = st.store.settlement(id).await?;
+    let lines = st.store.settlement_lines(id).await?;
+    Ok(Json(SettlementView { settlement, lines }))
+}
+
+/// A supervisor other than the one who drew it up approves the draft (409 otherwise).
+#[utoipa::path(post, path = "/api/v1/settlements/{id}/approve", tag = "reports", params(("id" = i64, Path)), security(("bearer" = [])),
+    responses((status = 200, body = Settlement), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn approve_settlement(State(st): State<AppState>, me: AuthUser, Id(id): Id) -> ApiResult<Json<Settlement>> {
+    me.require(MANAGERS)?;
+    Ok(Json(st.store.approve_settlement(me.actor(), id, Utc::now()).await?))
+}
+
+/// An approved settlement as CSV, one line per repair then a total line (409 while a draft).
+#[utoipa::path(get, path = "/api/v1/settlements/{id}/export", tag = "reports", params(("id" = i64, Path)), security(("bearer" = [])),
+    responses((status = 200, content_type = "text/csv", body = String), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn export_settlement(State(st): State<AppState>, me: AuthUser, Id(id): Id) -> ApiResult<Response> {
+    me.require(MANAGERS)?;
+    let s = st.store.settlement(id).await?;
+    if s.status != SettlementStatus::Approved {
+        return Err(StoreError::conflict("status", "only an approved settlement is exported").into());
+    }
+    #[derive(Serialize)]
+    struct Line {
+        settlement_id: i64,
+        station_id: i64,
+        repair_order_id: Option<i64>,
+        completed_on: Option<NaiveDate>,
+        model: String,
+        fault_code: Option<String>,
+        labour_hours: f64,
+        labour_billed_to: &'static str,
+        parts_warranty_minor: i64,
+        parts_paid_minor: i64,
+        warranty_amount_minor: i64,
+        currency: String,
+    }
+    let rate = s.labour_rate_minor;
+    let mut rows: Vec<Line> = st
+        .store
+        .settlement_lines(id)
+        .await?
+        .into_iter()
+        .map(|l| Line {
+            settlement_id: s.id,
+            station_id: s.station_id,
+            repair_order_id: Some(l.repair_order_id),
+            completed_on: Some(l.completed_on),
+            model: l.model,
+            fault_code: l.fault_code,
+            labour_hours: l.labour_hours,
+            labour_billed_to: if l.labour_warranty { "warranty" } else { "customer" },
+            parts_warranty_minor: l.parts_warranty_minor,
+            parts_paid_minor: l.parts_paid_minor,
+            warranty_amount_minor: warranty_amount(
+                if l.labour_warranty { l.labour_hours } else { 0.0 },
+                rate,
+                l.parts_warranty_minor,
+            ),
+            currency: s.currency.clone(),
+        })
+        .collect();
+    rows.push(Line {
+        settlement_id: s.id,
+        station_id: s.station_id,
+        repair_order_id: None,
+        completed_on: None,
+        model: "TOTAL".into(),
+        fault_code: None,
+        labour_hours: s.labour_hours_warranty + s.labour_hours_paid,
+        labour_billed_to: "",
+        parts_warranty_minor: s.parts_warranty_minor,
+        parts_paid_minor: s.parts_paid_minor,
+        warranty_amount_minor: s.warranty_amount_minor,
+        currency: s.currency.clone(),
+    });
+    csv_response(
+        &format!("settlement-{}-station-{}", s.id, s.station_id),
+        s.period,
+        &rows,
+    )
+}

@@ -1,0 +1,200 @@
+//! Reports and settlements over HTTP: JSON and CSV, refusals that name the parameter, and a
+//! repair completed through the technician's flow showing up in the reports and its station's
+//! settlement.
+
+use serde_json::json;
+
+use crate::support::Server;
+
+/// The header line and the data lines of a CSV body.
+fn csv_lines(body: &str) -> (String, Vec<String>) {
+    let mut lines = body.lines().map(str::to_string);
+    let header = lines.next().unwrap_or_default();
+    (header, lines.collect())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reports_answer_in_json_and_csv_and_refuse_bad_input() {
+    let db = crm_sql::testing::TestDb::sqlite().await;
+    let server = Server::demo(&db).await;
+    let boss = server.login("supervisor", "demo").await;
+    let agent = server.login("agent1", "demo").await;
+
+    let (status, kind, page) = server.get_text("", "/reports").await;
+    assert_eq!((status, kind.starts_with("text/html")), (200, true));
+    assert!(page.contains("/api/v1/reports/"), "the page reads the report API");
+
+    // The demo's past repairs were completed and surveyed: every grouping has rows.
+    for by in ["model", "serial_batch", "fault_code", "station"] {
+        let (status, rows) = server.get(&boss, &format!("/api/v1/reports/service?by={by}")).await;
+        assert_eq!(status, 200, "{by}: {rows}");
+        let rows = rows.as_array().unwrap();
+        assert!(!rows.is_empty(), "{by}");
+        let total: i64 = rows.iter().map(|r| r["repairs"].as_i64().unwrap()).sum();
+        assert!(
+            total > 0 && rows.iter().all(|r| r["first_time_fix_rate"].is_number()),
+            "{by}"
+        );
+    }
+    let (status, kind, body) = server
+        .get_text(&boss, "/api/v1/reports/service?by=model&format=csv")
+        .await;
+    assert_eq!((status, kind.as_str()), (200, "text/csv; charset=utf-8"));
+    let (header, lines) = csv_lines(&body);
+    assert!(
+        header.starts_with("key,repairs,first_time_fix_rate,repeat_repairs"),
+        "{header}"
+    );
+    let (_, json_rows) = server.get(&boss, "/api/v1/reports/service?by=model").await;
+    assert_eq!(lines.len(), json_rows.as_array().unwrap().len(), "one CSV line per row");
+
+    let (_, ranking) = server.get(&boss, "/api/v1/reports/stations").await;
+    let ranks: Vec<i64> = ranking
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["rank"].as_i64().unwrap())
+        .collect();
+    assert!(!ranks.is_empty());
+    assert_eq!(ranks, (1..=ranks.len() as i64).collect::<Vec<_>>());
+    let scores: Vec<f64> = ranking
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["mean_score"].as_f64())
+        .collect();
+    assert!(scores.windows(2).all(|w| w[0] >= w[1]), "best score first: {scores:?}");
+    let (_, _, body) = server.get_text(&boss, "/api/v1/reports/stations?format=csv").await;
+    assert!(body.starts_with("rank,station_id,station,repairs,mean_score"), "{body}");
+
+    let (status, cc) = server.get(&boss, "/api/v1/reports/call-center?by=quarter").await;
+    assert_eq!(status, 200, "{cc}");
+    assert_eq!(cc["interval"], "quarter");
+    assert!(cc["queues"].is_array() && cc["agents"].is_array());
+    let (status, _, body) = server
+        .get_text(&boss, "/api/v1/reports/parts?table=stock&format=csv")
+        .await;
+    assert_eq!(status, 200);
+    assert!(
+        body.starts_with("station_id,station,sku,opening,closing,consumed,turnover,safety_stock,safety_breach"),
+        "{body}"
+    );
+
+    // Refusals name the parameter; agents may not read reports.
+    for (path, code, field) in [
+        ("/api/v1/reports/service?by=colour", 400, "by"),
+        ("/api/v1/reports/service?from=2026-03-02&to=2026-03-01", 422, "to"),
+        ("/api/v1/reports/service?from=2025-01-01&to=2026-03-01", 422, "to"),
+        ("/api/v1/reports/call-center?format=xml", 400, "format"),
+        ("/api/v1/reports/parts?table=bins", 400, "table"),
+        ("/api/v1/reports/parts?from=yesterday", 400, "from"),
+    ] {
+        let (status, body) = server.get(&boss, path).await;
+        assert_eq!((status, body["field"].as_str()), (code, Some(field)), "{path}: {body}");
+    }
+    let (status, _) = server.get(&agent, "/api/v1/reports/service").await;
+    assert_eq!(status, 403);
+    let (status, body) = server
+        .post(
+            &boss,
+            "/api/v1/settlements",
+            json!({"station_id": 1, "from": "2026-01-01", "to": "2099-01-01"}),
+        )
+        .await;
+    assert_eq!((status, body["field"].as_str()), (422, Some("to")), "{body}");
+}
+
+/// Called by the field test once its repair is complete: the repair's fault code, part and
+/// labour appear in the reports, and in its station's settlement, which a second supervisor
+/// approves before it can be exported.
+pub async fn the_repair_is_reported_and_settled(
+    server: &Server,
+    order: i64,
+    station_id: i64,
+    fault_code: &str,
+    labour_hours: f64,
+) {
+    let boss = server.login("supervisor", "demo").await;
+    let admin = server.login("admin", "demo").await;
+    let (_, faults) = server.get(&boss, "/api/v1/reports/service?by=fault_code").await;
+    let row = faults
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["key"] == fault_code)
+        .unwrap_or_else(|| panic!("{fault_code} in {faults}"));
+    assert!(row["repairs"].as_i64().unwrap() >= 1);
+    let (_, parts) = server.get(&boss, "/api/v1/reports/parts?by=station").await;
+    assert!(
+        parts["consumption"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["quantity"].as_i64() >= Some(1)),
+        "{parts}"
+    );
+    let today = chrono::Utc::now().date_naive();
+    let (status, drafted) = server
+        .post(
+            &boss,
+            "/api/v1/settlements",
+            json!({"station_id": station_id, "from": today, "to": today}),
+        )
+        .await;
+    assert_eq!(status, 201, "{drafted}");
+    let id = drafted["id"].as_i64().unwrap();
+    let (_, view) = server.get(&boss, &format!("/api/v1/settlements/{id}")).await;
+    let line = view["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["repair_order_id"] == order)
+        .unwrap_or_else(|| panic!("order {order} in {view}"));
+    assert_eq!(line["labour_hours"].as_f64(), Some(labour_hours));
+    let hours = drafted["labour_hours_warranty"].as_f64().unwrap() + drafted["labour_hours_paid"].as_f64().unwrap();
+    assert!(hours >= labour_hours, "{drafted}");
+    // Settled once: a second draft finds nothing left.
+    let (status, body) = server
+        .post(
+            &boss,
+            "/api/v1/settlements",
+            json!({"station_id": station_id, "from": today, "to": today}),
+        )
+        .await;
+    assert_eq!((status, body["field"].as_str()), (409, Some("to")), "{body}");
+    let export = format!("/api/v1/settlements/{id}/export");
+    let (status, _, _) = server.get_text(&boss, &export).await;
+    assert_eq!(status, 409, "a draft is not exported");
+    let (status, body) = server
+        .post(&boss, &format!("/api/v1/settlements/{id}/approve"), json!({}))
+        .await;
+    assert_eq!(
+        (status, body["field"].as_str()),
+        (409, Some("approved_by")),
+        "not by who drew it up: {body}"
+    );
+    let (status, approved) = server
+        .post(&admin, &format!("/api/v1/settlements/{id}/approve"), json!({}))
+        .await;
+    assert_eq!(
+        (status, approved["status"].as_str()),
+        (200, Some("approved")),
+        "{approved}"
+    );
+    let (status, kind, csv) = server.get_text(&boss, &export).await;
+    assert_eq!((status, kind.as_str()), (200, "text/csv; charset=utf-8"));
+    let (header, lines) = csv_lines(&csv);
+    assert!(
+        header.starts_with("settlement_id,station_id,repair_order_id"),
+        "{header}"
+    );
+    assert_eq!(
+        lines.len() as i64,
+        drafted["orders"].as_i64().unwrap() + 1,
+        "one line per order and a total"
+    );
+    assert!(lines.iter().any(|l| l.contains(&format!(",{order},"))), "{csv}");
+    let total: Vec<&str> = lines.last().unwrap().split(',').collect();
+    assert_eq!(total[4], "TOTAL");
+    assert_eq!(total[6].parse::<f64>().ok(), Some(hours));
+}
