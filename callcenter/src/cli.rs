@@ -275,17 +275,6 @@ async fn serve(cfg: Config, demo: bool) -> anyhow::Result<()> {
         travel_speed_kmh: f64::from(cfg.travel_speed_kmh),
         break_minutes: f64::from(cfg.break_minutes),
         auto_assign: cfg.auto_assign,
-        // The call-center report measures each queue against its own threshold.
-        service_levels: cfg
-            .ivr_dir()
-            .ok()
-            .and_then(|d| crate::center::queues::load(&d).ok())
-            .map(|qs| {
-                qs.iter()
-                    .map(|q| (q.acd.name.clone(), (q.acd.sl_threshold_ms / 1000) as u32))
-                    .collect()
-            })
-            .unwrap_or_default(),
         labour_rate_minor: i64::from(cfg.labour_rate_minor),
         currency: cfg.currency.clone(),
     };

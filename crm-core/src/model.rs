@@ -1138,4 +1138,7 @@ pub struct NewCdr {
     /// How long the caller waited in the queue before an agent answered, or before leaving.
     #[serde(default)]
     pub queue_wait_ms: Option<i64>,
+    /// Answered within the queue's service-level time (judged by the threshold in force then).
+    #[serde(default)]
+    pub answered_within_sl: Option<bool>,
 }

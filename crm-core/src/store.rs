@@ -270,14 +270,12 @@ pub trait CareStore {
 /// Reports: aggregates over indexed columns and the per-repair facts written at completion.
 #[async_trait]
 pub trait ReportStore {
-    /// Calls that reached a queue, per queue and interval and per agent; `sl` gives each
-    /// queue's service-level seconds (`default_sl` for the rest).
+    /// Calls that reached a queue, per queue and interval and per agent, from the running sums
+    /// each call record adds to (service level as judged when the call was answered).
     async fn call_center_report(
         &self,
         period: crate::reports::Period,
         interval: crate::reports::Interval,
-        sl: &[(String, u32)],
-        default_sl: u32,
     ) -> StoreResult<crate::reports::CallCenterReport>;
     /// Repairs completed in the period, grouped by model, serial batch, fault code or station.
     async fn service_report(

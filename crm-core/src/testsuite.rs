@@ -1157,6 +1157,7 @@ pub async fn call_detail_records(s: &dyn Store) {
         recording: None,
         agent_id: None,
         queue_wait_ms: None,
+        answered_within_sl: None,
     };
     let first = s.insert_cdr(&cdr(1, Some(c.id))).await.unwrap();
     assert_eq!(first.call, {
@@ -2453,7 +2454,8 @@ pub async fn reports(s: &dyn Store) {
     );
 
     // Calls: two answered (one within 20 s), one abandoned, one never queued.
-    let t0 = Utc::now() - Duration::minutes(30);
+    // Early today, so the calls fall on today whenever this runs.
+    let t0 = today.and_hms_opt(0, 1, 0).unwrap().and_utc();
     let agent = s
         .create_user(
             actor(),
@@ -2485,6 +2487,7 @@ pub async fn reports(s: &dyn Store) {
         recording: None,
         agent_id: (outcome == CallOutcome::Answered).then_some(agent.id),
         queue_wait_ms: Some(wait_s * 1000),
+        answered_within_sl: (outcome == CallOutcome::Answered).then_some(wait_s <= 20),
     };
     for cdr in [
         call(0, Some("general"), CallOutcome::Answered, 5),
@@ -2495,7 +2498,7 @@ pub async fn reports(s: &dyn Store) {
         s.insert_cdr(&cdr).await.unwrap();
     }
     let cc = s
-        .call_center_report(Period::last(today, 1), Interval::Day, &[("general".into(), 20)], 60)
+        .call_center_report(Period::last(today, 1), Interval::Day)
         .await
         .unwrap();
     assert_eq!(cc.queues.len(), 1, "{cc:?}");
@@ -2507,12 +2510,22 @@ pub async fn reports(s: &dyn Store) {
     );
     assert_eq!(cc.intervals[0].interval.map(|t| t.date_naive()), Some(t0.date_naive()));
     assert_eq!((cc.agents[0].agent.as_str(), cc.agents[0].answered), ("Ann Agent", 2));
-    // A looser default for queues not named: the same calls all within it.
-    let loose = s
-        .call_center_report(Period::last(today, 1), Interval::Quarter, &[], 60)
+    // Per 15 minutes, the intervals add up to the day; yesterday saw none of it.
+    let quarters = s
+        .call_center_report(Period::last(today, 1), Interval::Quarter)
         .await
         .unwrap();
-    assert_eq!(loose.queues[0].service_level, Some(0.667));
+    let offered: i64 = quarters.intervals.iter().map(|f| f.offered).sum();
+    assert_eq!(offered, 3);
+    assert!(quarters
+        .intervals
+        .iter()
+        .all(|f| f.interval.unwrap().timestamp() % 900 == 0));
+    let before = s
+        .call_center_report(Period::last(today - Duration::days(1), 1), Interval::Hour)
+        .await
+        .unwrap();
+    assert!(before.queues.is_empty() && before.agents.is_empty());
 
     // Settlement: drafted once per order, approved by someone else, then final.
     let new = |station_id, from, to| NewSettlement { station_id, from, to };

@@ -50,7 +50,39 @@ CREATE INDEX repair_facts_station ON repair_facts (station_id, completed_on);
 CREATE INDEX repair_facts_asset ON repair_facts (asset_id, completed_at);
 CREATE INDEX repair_facts_settlement ON repair_facts (settlement_id);
 
-CREATE INDEX repair_parts_at ON repair_parts (at);
-CREATE INDEX stock_movements_at ON stock_movements (at);
-CREATE INDEX cdrs_queue_started ON cdrs (started_at, queue);
 CREATE INDEX survey_results_order ON survey_results (repair_order_id, repair_score);
+
+-- Calls: answered within the queue's service-level time (judged by the switch with the
+-- threshold in force), and running sums per queue and 15 minutes and per agent and day, added
+-- to in the same transaction as each call record.
+ALTER TABLE cdrs ADD COLUMN answered_within_sl INTEGER;
+CREATE TABLE queue_intervals (
+    queue TEXT NOT NULL,
+    interval_start TEXT NOT NULL,
+    offered INTEGER NOT NULL,
+    answered INTEGER NOT NULL,
+    abandoned INTEGER NOT NULL,
+    answered_within_sl INTEGER NOT NULL,
+    wait_ms INTEGER NOT NULL,
+    talk_s INTEGER NOT NULL,
+    PRIMARY KEY (queue, interval_start)
+);
+CREATE INDEX queue_intervals_start ON queue_intervals (interval_start);
+CREATE TABLE agent_days (
+    agent_id INTEGER NOT NULL REFERENCES users (id),
+    day TEXT NOT NULL,
+    answered INTEGER NOT NULL,
+    answered_within_sl INTEGER NOT NULL,
+    wait_ms INTEGER NOT NULL,
+    talk_s INTEGER NOT NULL,
+    PRIMARY KEY (agent_id, day)
+);
+CREATE INDEX agent_days_day ON agent_days (day);
+
+-- Parts used carry the asset's model, so consumption by model needs no join through orders and
+-- assets; both ledgers get indexes that cover what the parts report reads.
+ALTER TABLE repair_parts ADD COLUMN model_id INTEGER REFERENCES product_models (id);
+UPDATE repair_parts SET model_id = (SELECT a.model_id FROM repair_orders r JOIN assets a ON a.id = r.asset_id
+                                    WHERE r.id = repair_parts.repair_order_id);
+CREATE INDEX repair_parts_period ON repair_parts (at, model_id, station_id, part_id, quantity, billing, unit_price_minor);
+CREATE INDEX stock_movements_period ON stock_movements (at, station_id, part_id, delta, reason);

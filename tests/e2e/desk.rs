@@ -371,6 +371,26 @@ async fn a_queued_call_pops_on_the_desk_is_answered_and_filed_as_a_repair_order(
     assert!(cdr["queue_wait_ms"].as_i64().unwrap() >= 0);
     let q = wallboard_until(&server, &admin, "general", "the handled call", |q| q["handled"] == 1).await;
     assert!(q["aht_seconds"].as_f64().unwrap() >= 0.8, "{q}");
+    // The call-center report counts the call, within the queue's 20 s, for this agent.
+    assert_eq!(cdr["answered_within_sl"], true, "{cdr}");
+    let (_, report) = server.get(&admin, "/api/v1/reports/call-center?by=day").await;
+    let general = report["queues"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|q| q["queue"] == "general")
+        .unwrap_or_else(|| panic!("{report}"));
+    assert_eq!(
+        (
+            general["offered"].as_i64(),
+            general["answered"].as_i64(),
+            general["service_level"].as_f64()
+        ),
+        (Some(1), Some(1), Some(1.0)),
+        "{report}"
+    );
+    assert_eq!(report["agents"][0]["agent_id"], agent_id, "{report}");
+    assert_eq!(report["agents"][0]["answered"], 1);
     desk.close().await;
 }
 
@@ -422,6 +442,17 @@ async fn declined_and_vanished_agents_pass_the_call_on_and_a_caller_who_gives_up
     let cdr = newest_cdr(&server, &admin).await;
     assert_eq!(cdr["outcome"], "abandoned", "{cdr}");
     assert!(cdr["agent_id"].is_null());
+    let (_, report) = server.get(&admin, "/api/v1/reports/call-center?by=quarter").await;
+    let general = &report["queues"][0];
+    assert_eq!(
+        (
+            general["queue"].as_str(),
+            general["abandoned"].as_i64(),
+            general["abandon_rate"].as_f64()
+        ),
+        (Some("general"), Some(1), Some(1.0)),
+        "{report}"
+    );
     // A bad command is answered with an error and changes nothing.
     desks[0].send(json!({"type": "state", "state": "asleep"})).await;
     let e = desks[0].expect("error", 5).await;

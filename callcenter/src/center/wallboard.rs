@@ -172,6 +172,11 @@ impl Tally {
         }
     }
 
+    /// The queue's service-level threshold, when the queue is known.
+    pub fn threshold_ms(&self, queue: &str) -> Option<u64> {
+        self.index.get(queue).map(|&q| self.queues[q].sl_threshold_ms)
+    }
+
     pub fn answered(&mut self, at: DateTime<Utc>, queue: &str, waited_ms: u64) {
         let threshold = self.index.get(queue).map(|&q| self.queues[q].sl_threshold_ms);
         if let (Some(c), Some(threshold)) = (self.bucket(at, queue), threshold) {

@@ -48,8 +48,6 @@ pub struct Settings {
     pub break_minutes: f64,
     /// Assign new repair orders to the best candidate as they are created.
     pub auto_assign: bool,
-    /// Each queue's service-level threshold in seconds, for the call-center report.
-    pub service_levels: Vec<(String, u32)>,
     /// Labour rate per hour in minor units, and the currency, for settlements.
     pub labour_rate_minor: i64,
     pub currency: String,
@@ -67,7 +65,6 @@ impl Settings {
             travel_speed_kmh: 40.0,
             break_minutes: 30.0,
             auto_assign: true,
-            service_levels: vec![],
             labour_rate_minor: 4500,
             currency: "EUR".into(),
         }

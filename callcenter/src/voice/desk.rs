@@ -391,6 +391,7 @@ impl Switch {
                         c.queue_wait_ms = waited.map(|w| w as i64);
                         if let (Some(q), Some(w)) = (c.queued.as_ref(), waited) {
                             let queue = q.queue.clone();
+                            c.answered_within_sl = self.tally.threshold_ms(&queue).map(|t| w <= t);
                             self.tally.answered(Utc::now(), &queue, w);
                         }
                         if let Some(m) = &c.media {

@@ -246,6 +246,8 @@ struct Call {
     /// The agent who answered, and when (switch clock).
     agent: Option<(acd::AgentId, Time)>,
     queue_wait_ms: Option<i64>,
+    /// Answered within the queue's service-level time.
+    answered_within_sl: Option<bool>,
     softphone: Option<Softphone>,
     /// An outbound call made to call back this ACD caller.
     callback_for: Option<acd::CallerId>,
@@ -755,6 +757,7 @@ impl Switch {
                         queued: None,
                         agent: None,
                         queue_wait_ms: None,
+                        answered_within_sl: None,
                         softphone: None,
                         callback_for: None,
                         agent_ended: false,
@@ -810,6 +813,7 @@ impl Switch {
                     recording: None,
                     agent_id: None,
                     queue_wait_ms: None,
+                    answered_within_sl: None,
                 });
                 vec![]
             }
@@ -938,6 +942,7 @@ impl Switch {
                 queued: None,
                 agent: None,
                 queue_wait_ms: None,
+                answered_within_sl: None,
                 softphone: None,
                 callback_for,
                 agent_ended: false,
@@ -1042,6 +1047,7 @@ impl Switch {
             recording: c.recording.map(|p| p.display().to_string()),
             agent_id: c.agent.map(|(a, _)| i64::from(a)),
             queue_wait_ms: c.queue_wait_ms,
+            answered_within_sl: c.answered_within_sl,
         });
     }
 

@@ -1932,7 +1932,7 @@ impl UserStore for This {
 }
 
 const CDR_COLS: &str = "id, call_id, direction, caller, called, customer_id, started_at, answered_at, ended_at, \
-     ivr_script, ivr_path, dtmf, queue, outcome, end_reason, recording, agent_id, queue_wait_ms";
+     ivr_script, ivr_path, dtmf, queue, outcome, end_reason, recording, agent_id, queue_wait_ms, answered_within_sl";
 
 fn cdr_from_row(r: &Row) -> StoreResult<Cdr> {
     let direction: String = get(r, "direction")?;
@@ -1957,6 +1957,7 @@ fn cdr_from_row(r: &Row) -> StoreResult<Cdr> {
             recording: get(r, "recording")?,
             agent_id: get(r, "agent_id")?,
             queue_wait_ms: get(r, "queue_wait_ms")?,
+            answered_within_sl: get(r, "answered_within_sl")?,
         },
     })
 }
@@ -1972,9 +1973,10 @@ impl CallStore for This {
         }
         let sql = format!(
             "INSERT INTO cdrs (call_id, direction, caller, called, customer_id, started_at, answered_at, ended_at, \
-             ivr_script, ivr_path, dtmf, queue, outcome, end_reason, recording, agent_id, queue_wait_ms) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) RETURNING {CDR_COLS}"
+             ivr_script, ivr_path, dtmf, queue, outcome, end_reason, recording, agent_id, queue_wait_ms, answered_within_sl) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) RETURNING {CDR_COLS}"
         );
+        let mut tx = self.tx().await?;
         let r = sqlx::query::<Db>(&sql)
             .bind(&c.call_id)
             .bind(c.direction.as_str())
@@ -1993,9 +1995,13 @@ impl CallStore for This {
             .bind(&c.recording)
             .bind(c.agent_id)
             .bind(c.queue_wait_ms)
-            .fetch_one(&mut *self.conn().await?)
+            .bind(c.answered_within_sl)
+            .fetch_one(&mut *tx)
             .await
             .map_err(db_err)?;
+        // The call-center report reads these running sums, written with the record.
+        roll_up_call(&mut tx, c).await?;
+        commit(tx).await?;
         cdr_from_row(&r)
     }
 

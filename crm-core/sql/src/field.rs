@@ -420,8 +420,8 @@ impl This {
                 let (movement, at) =
                     ledger(tx, actor, station, u.part_id, delta, StockReason::Consumption, &reference, "quantity").await?;
                 sqlx::query::<Db>(
-                    "INSERT INTO repair_parts (repair_order_id, part_id, station_id, quantity, billing, unit_price_minor, currency, movement_id, at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                    "INSERT INTO repair_parts (repair_order_id, part_id, station_id, quantity, billing, unit_price_minor, currency, movement_id, at, model_id) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
                 )
                 .bind(id)
                 .bind(u.part_id)
@@ -432,6 +432,7 @@ impl This {
                 .bind(get::<String>(&part, "currency")?)
                 .bind(movement)
                 .bind(at)
+                .bind(load_asset(tx, task.asset.id).await?.model_id)
                 .execute(&mut *tx)
                 .await
                 .map_err(db_err)?;

@@ -90,6 +90,56 @@ async fn write_repair_facts(c: &mut Conn, id: i64, at: DateTime<Utc>) -> StoreRe
     Ok(())
 }
 
+/// Add a queued call to its queue's 15-minute interval and, when an agent answered, to the
+/// agent's day: the call-center report sums these instead of every call record.
+async fn roll_up_call(c: &mut Conn, call: &crm_core::model::NewCdr) -> StoreResult<()> {
+    let Some(queue) = &call.queue else { return Ok(()) };
+    let answered = call.outcome == CallOutcome::Answered;
+    let abandoned = call.outcome == CallOutcome::Abandoned;
+    let wait = if answered { call.queue_wait_ms.unwrap_or(0).max(0) } else { 0 };
+    let talk = match (answered, call.answered_at) {
+        (true, Some(a)) => (call.ended_at - a).num_seconds().max(0),
+        _ => 0,
+    };
+    let within = answered && call.answered_within_sl == Some(true);
+    let start = DateTime::from_timestamp(call.started_at.timestamp().div_euclid(900) * 900, 0).unwrap_or(call.started_at);
+    sqlx::query::<Db>(
+        "INSERT INTO queue_intervals (queue, interval_start, offered, answered, abandoned, answered_within_sl, wait_ms, talk_s) \
+         VALUES ($1, $2, 1, $3, $4, $5, $6, $7) ON CONFLICT (queue, interval_start) DO UPDATE SET \
+         offered = queue_intervals.offered + 1, answered = queue_intervals.answered + excluded.answered, \
+         abandoned = queue_intervals.abandoned + excluded.abandoned, \
+         answered_within_sl = queue_intervals.answered_within_sl + excluded.answered_within_sl, \
+         wait_ms = queue_intervals.wait_ms + excluded.wait_ms, talk_s = queue_intervals.talk_s + excluded.talk_s",
+    )
+    .bind(queue)
+    .bind(start)
+    .bind(i64::from(answered))
+    .bind(i64::from(abandoned))
+    .bind(i64::from(within))
+    .bind(wait)
+    .bind(talk)
+    .execute(&mut *c)
+    .await
+    .map_err(db_err)?;
+    if let (true, Some(agent)) = (answered, call.agent_id) {
+        sqlx::query::<Db>(
+            "INSERT INTO agent_days (agent_id, day, answered, answered_within_sl, wait_ms, talk_s) VALUES ($1, $2, 1, $3, $4, $5) \
+             ON CONFLICT (agent_id, day) DO UPDATE SET answered = agent_days.answered + 1, \
+             answered_within_sl = agent_days.answered_within_sl + excluded.answered_within_sl, \
+             wait_ms = agent_days.wait_ms + excluded.wait_ms, talk_s = agent_days.talk_s + excluded.talk_s",
+        )
+        .bind(agent)
+        .bind(call.started_at.date_naive())
+        .bind(i64::from(within))
+        .bind(wait)
+        .bind(talk)
+        .execute(&mut *c)
+        .await
+        .map_err(db_err)?;
+    }
+    Ok(())
+}
+
 /// The columns that sum a group of facts into [`RepairSums`] (with `s` the survey joined).
 const FACT_SUMS: &str = "COUNT(*) AS repairs, CAST(SUM(CASE WHEN f.repeated THEN 1 ELSE 0 END) AS BIGINT) AS repeated, \
      SUM(f.labour_hours) AS labour, CAST(SUM(f.response_minutes) AS BIGINT) AS response, COUNT(s.repair_score) AS surveys, \
@@ -142,63 +192,50 @@ async fn load_settlement(c: &mut Conn, id: i64) -> StoreResult<Settlement> {
 
 #[async_trait]
 impl ReportStore for This {
-    async fn call_center_report(&self, period: Period, interval: Interval, sl: &[(String, u32)], default_sl: u32) -> StoreResult<CallCenterReport> {
+    async fn call_center_report(&self, period: Period, interval: Interval) -> StoreResult<CallCenterReport> {
         let (start, end) = period.bounds();
         let step = interval.seconds();
-        // The queue's service-level time: CASE queue WHEN $3 THEN $4 … ELSE default END.
-        let default = format!("${}", 3 + 2 * sl.len());
-        let threshold = match sl.len() {
-            0 => default,
-            n => {
-                let whens: Vec<String> = (0..n).map(|i| format!("WHEN ${} THEN ${}", 3 + 2 * i, 4 + 2 * i)).collect();
-                format!("CASE queue {} ELSE {default} END", whens.join(" "))
-            }
-        };
-        let started = epoch("started_at");
-        let talk = format!("({} - {})", epoch("ended_at"), epoch("answered_at"));
-        let sums = format!(
-            "COUNT(*) AS offered, CAST(SUM(CASE WHEN outcome = 'answered' THEN 1 ELSE 0 END) AS BIGINT) AS answered, \
-             CAST(SUM(CASE WHEN outcome = 'abandoned' THEN 1 ELSE 0 END) AS BIGINT) AS abandoned, \
-             CAST(SUM(CASE WHEN outcome = 'answered' AND queue_wait_ms <= 1000 * ({threshold}) THEN 1 ELSE 0 END) AS BIGINT) AS within, \
-             CAST(SUM(CASE WHEN outcome = 'answered' THEN COALESCE(queue_wait_ms, 0) ELSE 0 END) AS BIGINT) AS wait_ms, \
-             CAST(SUM(CASE WHEN outcome = 'answered' AND answered_at IS NOT NULL THEN {talk} ELSE 0 END) AS BIGINT) AS talk_s"
-        );
+        let at = epoch("interval_start");
         let cells_sql = format!(
-            "SELECT queue, ({started} / {step}) * {step} AS bucket, {sums} FROM cdrs \
-             WHERE started_at >= $1 AND started_at < $2 AND queue IS NOT NULL GROUP BY queue, bucket"
+            "SELECT queue, ({at} / {step}) * {step} AS bucket, CAST(SUM(offered) AS BIGINT) AS offered, \
+             CAST(SUM(answered) AS BIGINT) AS answered, CAST(SUM(abandoned) AS BIGINT) AS abandoned, \
+             CAST(SUM(answered_within_sl) AS BIGINT) AS within, CAST(SUM(wait_ms) AS BIGINT) AS wait_ms, \
+             CAST(SUM(talk_s) AS BIGINT) AS talk_s FROM queue_intervals \
+             WHERE interval_start >= $1 AND interval_start < $2 GROUP BY queue, bucket"
         );
-        let agents_sql = format!(
-            "SELECT x.agent_id, u.display_name, x.offered, x.answered, x.abandoned, x.within, x.wait_ms, x.talk_s FROM \
-               (SELECT agent_id, {sums} FROM cdrs WHERE started_at >= $1 AND started_at < $2 AND queue IS NOT NULL \
-                AND agent_id IS NOT NULL GROUP BY agent_id) x JOIN users u ON u.id = x.agent_id"
-        );
+        let agents_sql = "SELECT x.agent_id, u.display_name, CAST(0 AS BIGINT) AS offered, x.answered, CAST(0 AS BIGINT) AS abandoned, x.within, x.wait_ms, x.talk_s FROM \
+               (SELECT agent_id, CAST(SUM(answered) AS BIGINT) AS answered, CAST(SUM(answered_within_sl) AS BIGINT) AS within, \
+                CAST(SUM(wait_ms) AS BIGINT) AS wait_ms, CAST(SUM(talk_s) AS BIGINT) AS talk_s FROM agent_days \
+                WHERE day >= $1 AND day <= $2 GROUP BY agent_id) x JOIN users u ON u.id = x.agent_id";
         let sums_of = |r: &Row| -> StoreResult<CallSums> {
             Ok(CallSums {
                 offered: get(r, "offered")?,
-                answered: get::<Option<i64>>(r, "answered")?.unwrap_or(0),
-                abandoned: get::<Option<i64>>(r, "abandoned")?.unwrap_or(0),
-                answered_within_sl: get::<Option<i64>>(r, "within")?.unwrap_or(0),
-                wait_ms: get::<Option<i64>>(r, "wait_ms")?.unwrap_or(0),
-                talk_s: get::<Option<i64>>(r, "talk_s")?.unwrap_or(0),
+                answered: get(r, "answered")?,
+                abandoned: get(r, "abandoned")?,
+                answered_within_sl: get(r, "within")?,
+                wait_ms: get(r, "wait_ms")?,
+                talk_s: get(r, "talk_s")?,
             })
         };
         let mut c = self.conn().await?;
-        let mut out = Vec::new();
-        for sql in [&cells_sql, &agents_sql] {
-            let mut q = sqlx::query::<Db>(sql).bind(start).bind(end);
-            for (queue, seconds) in sl {
-                q = q.bind(queue).bind(i64::from(*seconds));
-            }
-            out.push(q.bind(i64::from(default_sl)).fetch_all(&mut *c).await.map_err(db_err)?);
-        }
-        let cells = out[0]
+        let cells = sqlx::query::<Db>(&cells_sql)
+            .bind(start)
+            .bind(end)
+            .fetch_all(&mut *c)
+            .await
+            .map_err(db_err)?
             .iter()
             .map(|r| {
                 let at = DateTime::from_timestamp(get::<i64>(r, "bucket")?, 0).unwrap_or(start);
                 Ok((get::<String>(r, "queue")?, at, sums_of(r)?))
             })
             .collect::<StoreResult<Vec<_>>>()?;
-        let agents = out[1]
+        let agents = sqlx::query::<Db>(agents_sql)
+            .bind(period.from)
+            .bind(period.to)
+            .fetch_all(&mut *c)
+            .await
+            .map_err(db_err)?
             .iter()
             .map(|r| Ok((get::<i64>(r, "agent_id")?, get::<String>(r, "display_name")?, sums_of(r)?)))
             .collect::<StoreResult<Vec<_>>>()?;
@@ -251,21 +288,23 @@ impl ReportStore for This {
 
     async fn parts_report(&self, period: Period, by: PartsBy) -> StoreResult<PartsReport> {
         let (start, end) = period.bounds();
-        let (key, join) = match by {
-            PartsBy::Model => (
-                "m.code",
-                "JOIN repair_orders r ON r.id = rp.repair_order_id JOIN assets a ON a.id = r.asset_id \
-                 JOIN product_models m ON m.id = a.model_id",
-            ),
-            PartsBy::Station => ("st.name", "JOIN stations st ON st.id = rp.station_id"),
+        // Sum the period's uses per (model or station, part) first, then name them.
+        let (group, names) = match by {
+            PartsBy::Model => ("model_id", "product_models d ON d.id = x.g"),
+            PartsBy::Station => ("station_id", "stations d ON d.id = x.g"),
+        };
+        let key = match by {
+            PartsBy::Model => "d.code",
+            PartsBy::Station => "d.name",
         };
         let sql = format!(
-            "SELECT {key} AS k, p.sku, p.name, CAST(SUM(rp.quantity) AS BIGINT) AS quantity, \
-             CAST(SUM(CASE WHEN rp.billing = 'warranty' THEN rp.quantity ELSE 0 END) AS BIGINT) AS wq, \
-             CAST(SUM(CASE WHEN rp.billing = 'warranty' THEN rp.quantity * rp.unit_price_minor ELSE 0 END) AS BIGINT) AS wv, \
-             CAST(SUM(CASE WHEN rp.billing = 'paid' THEN rp.quantity * rp.unit_price_minor ELSE 0 END) AS BIGINT) AS pv \
-             FROM repair_parts rp JOIN parts p ON p.id = rp.part_id {join} \
-             WHERE rp.at >= $1 AND rp.at < $2 GROUP BY {key}, p.sku, p.name ORDER BY quantity DESC, k, p.sku LIMIT 2000"
+            "SELECT {key} AS k, p.sku, p.name, x.quantity, x.wq, x.wv, x.pv FROM \
+               (SELECT {group} AS g, part_id, CAST(SUM(quantity) AS BIGINT) AS quantity, \
+                CAST(SUM(CASE WHEN billing = 'warranty' THEN quantity ELSE 0 END) AS BIGINT) AS wq, \
+                CAST(SUM(CASE WHEN billing = 'warranty' THEN quantity * unit_price_minor ELSE 0 END) AS BIGINT) AS wv, \
+                CAST(SUM(CASE WHEN billing = 'paid' THEN quantity * unit_price_minor ELSE 0 END) AS BIGINT) AS pv \
+                FROM repair_parts WHERE at >= $1 AND at < $2 GROUP BY {group}, part_id) x \
+             JOIN parts p ON p.id = x.part_id JOIN {names} ORDER BY x.quantity DESC, k, p.sku LIMIT 2000"
         );
         let mut c = self.conn().await?;
         let rows = sqlx::query::<Db>(&sql)
