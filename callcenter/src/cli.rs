@@ -301,6 +301,7 @@ async fn serve(cfg: Config, demo: bool) -> anyhow::Result<()> {
     tokio::spawn(crate::housekeeping::run(
         store.clone(),
         std::time::Duration::from_secs(600),
+        cfg.warranty_expiring_days,
         stop_rx.clone(),
     ));
     // Satisfaction callbacks go out through the trunk; without one they wait in storage.

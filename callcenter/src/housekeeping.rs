@@ -1,5 +1,6 @@
-//! The service's periodic chores: escalating complaints left open past their due date, and
-//! writing the report facts of repairs completed before facts existed. Safe on several nodes at
+//! The service's periodic chores: escalating complaints left open past their due date, the
+//! day's customer-care reminders, and writing the report facts of repairs completed before facts
+//! existed. Safe on several nodes at
 //! once (a complaint is escalated once, a repair's facts written once).
 
 use std::sync::Arc;
@@ -10,10 +11,21 @@ use crm_core::model::Actor;
 use crm_core::Store;
 use tokio::sync::watch;
 
-/// Run every `every` until `shutdown` turns true (the first round at once).
-pub async fn run(store: Arc<dyn Store>, every: Duration, mut shutdown: watch::Receiver<bool>) {
+/// Run every `every` until `shutdown` turns true (the first round at once). Customer-care
+/// reminders are raised once a day (`warranty_days` ahead for warranties).
+pub async fn run(store: Arc<dyn Store>, every: Duration, warranty_days: u32, mut shutdown: watch::Receiver<bool>) {
+    let mut reminded: Option<chrono::NaiveDate> = None;
     loop {
         let now = Utc::now();
+        if reminded != Some(now.date_naive()) {
+            match crate::care::raise_daily(store.as_ref(), now.date_naive(), warranty_days, now).await {
+                Ok(n) => {
+                    reminded = Some(now.date_naive());
+                    tracing::info!(tasks = n, "customer-care reminders raised");
+                }
+                Err(e) => tracing::warn!(error = %e, "raising reminders failed; retrying later"),
+            }
+        }
         match store
             .escalate_overdue_complaints(Actor::SYSTEM, now.date_naive(), now)
             .await

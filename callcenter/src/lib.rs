@@ -3,6 +3,7 @@
 
 pub mod bus;
 pub mod callbacks;
+pub mod care;
 pub mod center;
 pub mod cli;
 pub mod config;

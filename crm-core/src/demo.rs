@@ -625,6 +625,12 @@ pub fn generate(seed: u64, today: NaiveDate, size: DemoSize) -> DemoData {
                 max_mileage_km: m.km,
                 max_hours: m.hours,
             }),
+            // Trucks are serviced twice a year, motorcycles yearly, appliances every two years.
+            maintenance_months: Some(match m.category {
+                ProductCategory::Truck => 6,
+                ProductCategory::Motorcycle => 12,
+                ProductCategory::Appliance => 24,
+            }),
         })
         .collect();
 

@@ -340,6 +340,8 @@ pub struct ProductModel {
     pub product_line: SkillName,
     pub fault_codes: Vec<FaultCode>,
     pub warranty: Option<WarrantyPolicy>,
+    /// Routine maintenance every this many months (customer-care reminders), if any.
+    pub maintenance_months: Option<u16>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -353,6 +355,9 @@ pub struct NewProductModel {
     pub fault_codes: Vec<FaultCode>,
     #[serde(default)]
     pub warranty: Option<WarrantyPolicy>,
+    /// 1–120.
+    #[serde(default)]
+    pub maintenance_months: Option<u16>,
 }
 
 impl NewProductModel {
@@ -373,6 +378,9 @@ impl NewProductModel {
             if w.parts_months > 240 || w.labor_months > 240 {
                 return Err(FieldError::new("warranty", "at most 240 months"));
             }
+        }
+        if self.maintenance_months.is_some_and(|m| !(1..=120).contains(&m)) {
+            return Err(FieldError::new("maintenance_months", "1 to 120"));
         }
         Ok(())
     }

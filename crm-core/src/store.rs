@@ -257,6 +257,24 @@ pub trait CareStore {
     /// Take an open task (or one this user holds already); `Conflict` when another agent holds
     /// it or it is done.
     async fn claim_agent_task(&self, user_id: i64, id: i64, now: DateTime<Utc>) -> StoreResult<crate::care::AgentTask>;
+    /// Customers and assets that may call for a reminder of `kind` from `today` to
+    /// `horizon_days` ahead (a coarse pick; `care::reminder` decides). Customers on the
+    /// do-not-call list are left out.
+    async fn care_candidates(
+        &self,
+        kind: crate::care::AgentTaskKind,
+        today: NaiveDate,
+        horizon_days: u32,
+    ) -> StoreResult<Vec<crate::care::CareCandidate>>;
+    async fn create_campaign(
+        &self,
+        actor: Actor,
+        c: &crate::care::NewCampaign,
+        now: DateTime<Utc>,
+    ) -> StoreResult<crate::care::Campaign>;
+    /// A campaign with its progress.
+    async fn campaign(&self, id: i64) -> StoreResult<crate::care::Campaign>;
+    async fn list_campaigns(&self, limit: u32) -> StoreResult<Vec<crate::care::Campaign>>;
     /// Finish a task this user holds (`Conflict` otherwise), with its outcome.
     async fn finish_agent_task(
         &self,

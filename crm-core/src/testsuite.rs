@@ -3,7 +3,7 @@
 //! Each function takes a fresh, migrated, empty store and panics on a violation. A backend's tests
 //! call [`behaviour_tests!`](crate::behaviour_tests) with a constructor to get one test per function.
 
-use chrono::{Duration, NaiveDate, Utc};
+use chrono::{Datelike, Duration, NaiveDate, Utc};
 
 use crate::callback::*;
 use crate::error::StoreError;
@@ -25,7 +25,7 @@ macro_rules! behaviour_tests {
             assets_and_warranty, ticket_status_flow, repair_orders, complaints, stations_and_technicians,
             stock_ledger, knowledge_base, users_sessions_and_audit, screen_pop_by_phone_and_serial,
             emptiness, serial_by_keypad_digits, call_detail_records, agent_skills, field_tasks, stock_operations,
-            callbacks, agent_tasks, reports);
+            callbacks, agent_tasks, reports, reminders_and_campaigns);
     };
     (@each $make:expr; $($name:ident),+) => {
         $(
@@ -92,6 +92,7 @@ pub fn sample_model(code: &str, parts: u16, labor: u16) -> NewProductModel {
             max_mileage_km: None,
             max_hours: None,
         }),
+        maintenance_months: Some(12),
     }
 }
 
@@ -2612,4 +2613,141 @@ pub async fn reports(s: &dyn Store) {
         0,
         "every completion wrote its facts"
     );
+}
+
+pub async fn reminders_and_campaigns(s: &dyn Store) {
+    use crate::care::*;
+    let today = Utc::now().date_naive();
+    let born = |years: i32| {
+        today
+            .with_year(today.year() - years)
+            .unwrap_or(today - Duration::days(365 * years as i64))
+    };
+    let person = |name: &str, phone: &str, consent: bool, dnc: bool| NewCustomer {
+        marketing_consent: consent,
+        do_not_call: dnc,
+        birthday: Some(born(40)),
+        ..sample_customer(name, &[phone])
+    };
+    let glad = s
+        .create_customer(actor(), &person("Gina Glad", "+49301000001", true, false))
+        .await
+        .unwrap();
+    let quiet = s
+        .create_customer(actor(), &person("Quentin Quiet", "+49301000002", false, false))
+        .await
+        .unwrap();
+    let blocked = s
+        .create_customer(actor(), &person("Dora Dnc", "+49301000003", true, true))
+        .await
+        .unwrap();
+
+    // Birthdays: only with consent and never on the do-not-call list.
+    let found = s.care_candidates(AgentTaskKind::Birthday, today, 0).await.unwrap();
+    let ids: Vec<i64> = found.iter().map(|c| c.customer_id).collect();
+    assert_eq!(ids, vec![glad.id], "{found:?}");
+    assert!(!ids.contains(&quiet.id), "no consent, no birthday call");
+
+    // Maintenance every 12 months: an asset bought 12 months less 5 days ago is due in 5 days;
+    // a warranty of 12 months on the same purchase ends within 30 days.
+    let m = s.create_model(actor(), &sample_model("WM-7000", 12, 12)).await.unwrap();
+    let bought = today.checked_sub_months(chrono::Months::new(12)).unwrap() + Duration::days(5);
+    let a = s
+        .create_asset(actor(), &sample_asset(glad.id, m.id, "WM-2501-1", bought))
+        .await
+        .unwrap();
+    s.create_asset(actor(), &sample_asset(blocked.id, m.id, "WM-2501-2", bought))
+        .await
+        .unwrap();
+    let recent = s
+        .create_asset(
+            actor(),
+            &sample_asset(glad.id, m.id, "WM-2601-3", today - Duration::days(20)),
+        )
+        .await
+        .unwrap();
+    let now = Utc::now();
+    let tasks = |kind, horizon, campaign| async move {
+        let found = s.care_candidates(kind, today, horizon).await.unwrap();
+        assert!(
+            found.iter().all(|c| c.customer_id != blocked.id),
+            "never on do-not-call: {found:?}"
+        );
+        found
+            .iter()
+            .filter_map(|c| reminder(kind, today, horizon, c, campaign, now))
+            .collect::<Vec<_>>()
+    };
+    let due = tasks(AgentTaskKind::MaintenanceDue, 14, None).await;
+    assert_eq!(due.len(), 1, "{due:?}");
+    let due_on = bought.checked_add_months(chrono::Months::new(12)).unwrap();
+    assert_eq!(
+        (due[0].asset_id, due[0].source.clone()),
+        (Some(a.id), format!("maintenance-{}-{due_on}", a.id))
+    );
+    let ending = tasks(AgentTaskKind::WarrantyExpiring, 30, None).await;
+    assert_eq!(ending.iter().map(|t| t.asset_id).collect::<Vec<_>>(), vec![Some(a.id)]);
+    assert!(
+        tasks(AgentTaskKind::WarrantyExpiring, 2, None).await.is_empty(),
+        "not within two days"
+    );
+    assert!(
+        due.iter().chain(&ending).all(|t| t.asset_id != Some(recent.id)),
+        "bought 20 days ago"
+    );
+
+    // A campaign: its tasks carry it, and its progress counts them.
+    let new = NewCampaign {
+        name: "Spring maintenance".into(),
+        kind: AgentTaskKind::MaintenanceDue,
+        within_days: 14,
+    };
+    let campaign = s.create_campaign(actor(), &new, now).await.unwrap();
+    assert_eq!((campaign.tasks, campaign.queue.as_str()), (0, "general"));
+    let raised = tasks(AgentTaskKind::MaintenanceDue, 14, Some(campaign.id)).await;
+    assert_eq!(s.raise_tasks(&raised, now).await.unwrap(), 1);
+    assert_eq!(
+        s.raise_tasks(&due, now).await.unwrap(),
+        1,
+        "the daily reminder is its own task"
+    );
+    let listed = s
+        .list_agent_tasks(&AgentTaskQuery {
+            campaign_id: Some(campaign.id),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(listed.len(), 1);
+    let user = s
+        .create_user(
+            actor(),
+            &NewUserRecord {
+                username: "cara".into(),
+                display_name: "Cara Caller".into(),
+                role: Role::Agent,
+                technician_id: None,
+                password_hash: "x".into(),
+            },
+        )
+        .await
+        .unwrap();
+    s.claim_agent_task(user.id, listed[0].id, now).await.unwrap();
+    let done = TaskFinish {
+        outcome: TaskOutcome::Reached,
+        note: None,
+    };
+    s.finish_agent_task(user.id, listed[0].id, &done, now).await.unwrap();
+    let progress = s.campaign(campaign.id).await.unwrap();
+    assert_eq!(
+        (progress.tasks, progress.open, progress.done, progress.reached),
+        (1, 0, 1, 1)
+    );
+    assert_eq!(s.list_campaigns(10).await.unwrap(), vec![progress]);
+    let bad = NewCampaign {
+        kind: AgentTaskKind::PoorSurvey,
+        ..new
+    };
+    assert_invalid(s.create_campaign(actor(), &bad, now).await, "kind");
 }

@@ -577,3 +577,88 @@ async fn complaints_open_past_their_due_date_are_escalated() {
         (Some("complaints"), &overdue["id"])
     );
 }
+
+/// Customer care: the day's reminders are raised when the service starts; a supervisor starts a
+/// maintenance campaign, agents work its tasks from the list, and its progress counts them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_maintenance_campaign_is_worked_from_the_task_list() {
+    let db = TestDb::sqlite().await;
+    let server = Server::demo(&db).await;
+    let boss = server.login("supervisor", "demo").await;
+    let agent = server.login("agent2", "demo").await;
+    let daily = json_until(
+        &server,
+        &agent,
+        "/api/v1/agent-tasks?kind=maintenance_due&limit=500",
+        |t| t.as_array().is_some_and(|a| !a.is_empty()),
+    )
+    .await;
+    assert!(daily
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|t| t["campaign_id"].is_null() && t["queue"] == "general"));
+
+    let (status, body) = server
+        .post(
+            &agent,
+            "/api/v1/campaigns",
+            json!({"name": "x", "kind": "maintenance_due"}),
+        )
+        .await;
+    assert_eq!(status, 403, "{body}");
+    let (status, body) = server
+        .post(
+            &boss,
+            "/api/v1/campaigns",
+            json!({"name": "Complaints", "kind": "poor_survey"}),
+        )
+        .await;
+    assert_eq!((status, body["field"].as_str()), (422, Some("kind")), "{body}");
+    let (status, campaign) = server
+        .post(
+            &boss,
+            "/api/v1/campaigns",
+            json!({"name": "Autumn maintenance", "kind": "maintenance_due", "within_days": 30}),
+        )
+        .await;
+    assert_eq!(status, 201, "{campaign}");
+    let id = campaign["id"].as_i64().unwrap();
+    let total = campaign["tasks"].as_i64().unwrap();
+    assert!(total > 0 && campaign["open"] == total, "{campaign}");
+    let (_, tasks) = server
+        .get(&agent, &format!("/api/v1/agent-tasks?campaign_id={id}&limit=500"))
+        .await;
+    let tasks = tasks.as_array().unwrap();
+    assert_eq!(tasks.len() as i64, total);
+    // Nobody on the do-not-call list is in it.
+    for t in tasks.iter().take(20) {
+        let (_, customer) = server
+            .get(&agent, &format!("/api/v1/customers/{}", t["customer_id"]))
+            .await;
+        assert_eq!(customer["do_not_call"], false, "{customer}");
+    }
+    let first = &tasks[0]["id"];
+    let (status, _) = server
+        .post(&agent, &format!("/api/v1/agent-tasks/{first}/claim"), json!({}))
+        .await;
+    assert_eq!(status, 200);
+    let (status, done) = server
+        .post(
+            &agent,
+            &format!("/api/v1/agent-tasks/{first}/finish"),
+            json!({"outcome": "reached", "note": "Booked for Tuesday"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{done}");
+    let (_, progress) = server.get(&agent, &format!("/api/v1/campaigns/{id}")).await;
+    assert_eq!(
+        (
+            progress["tasks"].as_i64(),
+            progress["done"].as_i64(),
+            progress["reached"].as_i64()
+        ),
+        (Some(total), Some(1), Some(1)),
+        "{progress}"
+    );
+}

@@ -3,16 +3,19 @@
 //! it with an outcome.
 
 use axum::extract::State;
+use axum::http::StatusCode;
 use axum::Json;
 use chrono::Utc;
-use crm_core::care::{AgentTask, AgentTaskKind, AgentTaskQuery, AgentTaskStatus, TaskFinish, SUPERVISORS};
+use crm_core::care::{
+    AgentTask, AgentTaskKind, AgentTaskQuery, AgentTaskStatus, Campaign, NewCampaign, TaskFinish, SUPERVISORS,
+};
 use crm_core::model::Role;
 use serde::Deserialize;
 use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::auth::{AuthUser, STAFF};
+use super::auth::{AuthUser, MANAGERS, STAFF};
 use super::crm::limit;
 use super::error::{ApiError, ApiResult, ErrorBody};
 use super::extract::{Body, Id, Params};
@@ -24,6 +27,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(get_task))
         .routes(routes!(claim_task))
         .routes(routes!(finish_task))
+        .routes(routes!(list_campaigns, create_campaign))
+        .routes(routes!(get_campaign))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -125,4 +130,45 @@ async fn finish_task(
 ) -> ApiResult<Json<AgentTask>> {
     visible(&st, &me, id).await?;
     Ok(Json(st.store.finish_agent_task(me.user.id, id, &f, Utc::now()).await?))
+}
+
+/// Outbound campaigns, newest first, with their progress.
+#[utoipa::path(get, path = "/api/v1/campaigns", tag = "care", security(("bearer" = [])),
+    responses((status = 200, body = Vec<Campaign>)))]
+async fn list_campaigns(State(st): State<AppState>, me: AuthUser) -> ApiResult<Json<Vec<Campaign>>> {
+    me.require(STAFF)?;
+    Ok(Json(st.store.list_campaigns(100).await?))
+}
+
+/// Start an outbound campaign: a task for every customer the reminder applies to today
+/// (`within_days` ahead for maintenance and warranties; birthdays only with marketing consent;
+/// never on the do-not-call list), worked by the kind's queue from the task list.
+#[utoipa::path(post, path = "/api/v1/campaigns", tag = "care", request_body = NewCampaign, security(("bearer" = [])),
+    responses((status = 201, body = Campaign), (status = 422, body = ErrorBody)))]
+async fn create_campaign(
+    State(st): State<AppState>,
+    me: AuthUser,
+    Body(c): Body<NewCampaign>,
+) -> ApiResult<(StatusCode, Json<Campaign>)> {
+    me.require(MANAGERS)?;
+    c.validate()?;
+    let now = Utc::now();
+    let campaign = st.store.create_campaign(me.actor(), &c, now).await?;
+    crate::care::raise(
+        st.store.as_ref(),
+        c.kind,
+        now.date_naive(),
+        c.within_days,
+        Some(campaign.id),
+        now,
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(st.store.campaign(campaign.id).await?)))
+}
+
+#[utoipa::path(get, path = "/api/v1/campaigns/{id}", tag = "care", params(("id" = i64, Path)), security(("bearer" = [])),
+    responses((status = 200, body = Campaign), (status = 404, body = ErrorBody)))]
+async fn get_campaign(State(st): State<AppState>, me: AuthUser, Id(id): Id) -> ApiResult<Json<Campaign>> {
+    me.require(STAFF)?;
+    Ok(Json(st.store.campaign(id).await?))
 }

@@ -498,6 +498,7 @@ fn model_from_row(r: &Row) -> StoreResult<ProductModel> {
         product_line: decode(SkillName::parse(&line), "product_line")?,
         fault_codes: json_col(&faults, "fault_codes")?,
         warranty: warranty.map(|w| json_col::<WarrantyPolicy>(&w, "warranty")).transpose()?,
+        maintenance_months: get::<Option<i64>>(r, "maintenance_months")?.map(|m| m.clamp(0, 120) as u16),
     })
 }
 
@@ -535,7 +536,7 @@ fn article_search_text(a: &NewKbArticle) -> String {
     format!("{} {} {}", a.title.as_str(), a.body.as_str(), a.tags.join(" ")).to_lowercase()
 }
 
-const MODEL_COLS: &str = "id, code, name, category, product_line, fault_codes, warranty";
+const MODEL_COLS: &str = "id, code, name, category, product_line, fault_codes, warranty, maintenance_months";
 const PART_COLS: &str = "id, sku, name, price_minor, currency, product_line, safety_stock";
 const ARTICLE_COLS: &str = "id, title, body, product_line, fault_code, tags, updated_at";
 
@@ -544,7 +545,8 @@ impl CatalogStore for This {
     async fn create_model(&self, actor: Actor, m: &NewProductModel) -> StoreResult<ProductModel> {
         let mut tx = self.tx().await?;
         let id = sqlx::query_scalar::<Db, i64>(
-            "INSERT INTO product_models (code, name, category, product_line, fault_codes, warranty) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+            "INSERT INTO product_models (code, name, category, product_line, fault_codes, warranty, maintenance_months) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
         )
         .bind(m.code.as_str())
         .bind(m.name.as_str())
@@ -552,6 +554,7 @@ impl CatalogStore for This {
         .bind(m.product_line.as_str())
         .bind(to_json(&m.fault_codes).to_string())
         .bind(m.warranty.as_ref().map(|w| to_json(w).to_string()))
+        .bind(m.maintenance_months.map(i64::from))
         .fetch_one(&mut *tx)
         .await
         .map_err(unique_as("code"))?;

@@ -78,8 +78,196 @@ async fn pick_complaint_owner(c: &mut Conn) -> StoreResult<Option<i64>> {
     sqlx::query_scalar::<Db, i64>(&sql).fetch_optional(&mut *c).await.map_err(db_err)
 }
 
+const CAMPAIGN_COLS: &str = "c.id, c.name, c.kind, c.queue, c.created_by, c.created_at, \
+     (SELECT COUNT(*) FROM agent_tasks t WHERE t.campaign_id = c.id) AS tasks, \
+     (SELECT COUNT(*) FROM agent_tasks t WHERE t.campaign_id = c.id AND t.status = 'open') AS open, \
+     (SELECT COUNT(*) FROM agent_tasks t WHERE t.campaign_id = c.id AND t.status = 'claimed') AS claimed, \
+     (SELECT COUNT(*) FROM agent_tasks t WHERE t.campaign_id = c.id AND t.status = 'done') AS done, \
+     (SELECT COUNT(*) FROM agent_tasks t WHERE t.campaign_id = c.id AND t.outcome = 'reached') AS reached";
+
+fn campaign_from_row(r: &Row) -> StoreResult<Campaign> {
+    Ok(Campaign {
+        id: get(r, "id")?,
+        name: get(r, "name")?,
+        kind: decode(AgentTaskKind::parse(&get::<String>(r, "kind")?), "kind")?,
+        queue: get(r, "queue")?,
+        created_by: get(r, "created_by")?,
+        created_at: get(r, "created_at")?,
+        tasks: get(r, "tasks")?,
+        open: get(r, "open")?,
+        claimed: get(r, "claimed")?,
+        done: get(r, "done")?,
+        reached: get(r, "reached")?,
+    })
+}
+
+async fn load_campaign(c: &mut Conn, id: i64) -> StoreResult<Campaign> {
+    let sql = format!("SELECT {CAMPAIGN_COLS} FROM campaigns c WHERE c.id = $1");
+    let row = sqlx::query::<Db>(&sql).bind(id).fetch_optional(&mut *c).await.map_err(db_err)?;
+    campaign_from_row(&row.ok_or(StoreError::not_found("campaign"))?)
+}
+
+/// Assets (with their customer) as reminders need them, from rows with `a.id`.
+async fn asset_candidates(c: &mut Conn, ids: &[i64]) -> StoreResult<Vec<CareCandidate>> {
+    let mut out = Vec::with_capacity(ids.len());
+    for id in ids {
+        let asset = load_asset(c, *id).await?;
+        let r = sqlx::query::<Db>(
+            "SELECT m.warranty, m.maintenance_months, k.do_not_call, k.marketing_consent, \
+             (SELECT MAX(f.completed_on) FROM repair_facts f WHERE f.asset_id = $1) AS last_service \
+             FROM assets a JOIN product_models m ON m.id = a.model_id JOIN customers k ON k.id = a.customer_id WHERE a.id = $1",
+        )
+        .bind(id)
+        .fetch_one(&mut *c)
+        .await
+        .map_err(db_err)?;
+        let policy: Option<String> = get(&r, "warranty")?;
+        out.push(CareCandidate {
+            customer_id: asset.customer_id,
+            asset_id: Some(asset.id),
+            do_not_call: get(&r, "do_not_call")?,
+            marketing_consent: get(&r, "marketing_consent")?,
+            birthday: None,
+            purchase_date: Some(asset.purchase_date),
+            last_service: get(&r, "last_service")?,
+            maintenance_months: get::<Option<i64>>(&r, "maintenance_months")?.map(|m| m.clamp(0, 120) as u16),
+            policy: policy.map(|w| json_col::<WarrantyPolicy>(&w, "warranty")).transpose()?,
+            contracts: asset.contracts,
+            mileage_km: asset.mileage_km,
+            operating_hours: asset.operating_hours,
+        });
+    }
+    Ok(out)
+}
+
 #[async_trait]
 impl CareStore for This {
+    async fn care_candidates(&self, kind: AgentTaskKind, today: NaiveDate, horizon_days: u32) -> StoreResult<Vec<CareCandidate>> {
+        let mut c = self.conn().await?;
+        let horizon = chrono::Duration::days(i64::from(horizon_days));
+        let ids: Vec<i64> = match kind {
+            AgentTaskKind::Birthday => {
+                let keys = birthday_keys(today);
+                let sql = format!(
+                    "SELECT id, birthday, marketing_consent FROM customers WHERE birthday IS NOT NULL AND do_not_call = $1 \
+                     AND marketing_consent = $2 AND {} IN ($3, $4)",
+                    month_day("birthday")
+                );
+                let rows = sqlx::query::<Db>(&sql)
+                    .bind(false)
+                    .bind(true)
+                    .bind(&keys[0])
+                    .bind(keys.last().expect("a key"))
+                    .fetch_all(&mut *c)
+                    .await
+                    .map_err(db_err)?;
+                return rows
+                    .iter()
+                    .map(|r| {
+                        Ok(CareCandidate {
+                            customer_id: get(r, "id")?,
+                            marketing_consent: get(r, "marketing_consent")?,
+                            birthday: get(r, "birthday")?,
+                            ..Default::default()
+                        })
+                    })
+                    .collect();
+            }
+            AgentTaskKind::MaintenanceDue => {
+                // Assets of models with routine maintenance whose purchase or last repair makes
+                // one due around now, for any interval (the reminder decides exactly).
+                sqlx::query_scalar::<Db, i64>(
+                    "SELECT a.id FROM assets a JOIN product_models m ON m.id = a.model_id JOIN customers k ON k.id = a.customer_id \
+                     WHERE m.maintenance_months IS NOT NULL AND k.do_not_call = $1 ORDER BY a.id",
+                )
+                .bind(false)
+                .fetch_all(&mut *c)
+                .await
+                .map_err(db_err)?
+            }
+            AgentTaskKind::WarrantyExpiring => {
+                // Per model, the purchase dates whose factory warranty ends within the horizon;
+                // and every asset with a contract ending within it.
+                let models = sqlx::query::<Db>("SELECT id, warranty FROM product_models WHERE warranty IS NOT NULL")
+                    .fetch_all(&mut *c)
+                    .await
+                    .map_err(db_err)?;
+                let mut ids = Vec::new();
+                for m in &models {
+                    let policy = json_col::<WarrantyPolicy>(&get::<String>(m, "warranty")?, "warranty")?;
+                    let months = chrono::Months::new(u32::from(policy.parts_months.max(policy.labor_months)));
+                    let (Some(from), Some(to)) = (today.checked_sub_months(months), (today + horizon).checked_sub_months(months)) else {
+                        continue;
+                    };
+                    ids.extend(
+                        sqlx::query_scalar::<Db, i64>(
+                            "SELECT a.id FROM assets a JOIN customers k ON k.id = a.customer_id WHERE a.model_id = $1 \
+                             AND a.purchase_date >= $2 AND a.purchase_date <= $3 AND k.do_not_call = $4",
+                        )
+                        .bind(get::<i64>(m, "id")?)
+                        .bind(from)
+                        .bind(to + chrono::Duration::days(1))
+                        .bind(false)
+                        .fetch_all(&mut *c)
+                        .await
+                        .map_err(db_err)?,
+                    );
+                }
+                ids.extend(
+                    sqlx::query_scalar::<Db, i64>(
+                        "SELECT s.asset_id FROM service_contracts s JOIN assets a ON a.id = s.asset_id \
+                         JOIN customers k ON k.id = a.customer_id WHERE s.ends_on >= $1 AND s.ends_on <= $2 AND k.do_not_call = $3",
+                    )
+                    .bind(today)
+                    .bind(today + horizon)
+                    .bind(false)
+                    .fetch_all(&mut *c)
+                    .await
+                    .map_err(db_err)?,
+                );
+                ids.sort_unstable();
+                ids.dedup();
+                ids
+            }
+            _ => return Ok(vec![]),
+        };
+        asset_candidates(&mut c, &ids).await
+    }
+
+    async fn create_campaign(&self, actor: Actor, k: &NewCampaign, now: DateTime<Utc>) -> StoreResult<Campaign> {
+        k.validate()?;
+        let mut tx = self.tx().await?;
+        let id = sqlx::query_scalar::<Db, i64>(
+            "INSERT INTO campaigns (name, kind, queue, created_by, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING id",
+        )
+        .bind(k.name.trim())
+        .bind(k.kind.as_str())
+        .bind(k.kind.queue())
+        .bind(actor.user_id)
+        .bind(trunc(now))
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        audit(&mut tx, actor, "create", "campaign", Some(id), to_json(k)).await?;
+        let out = load_campaign(&mut tx, id).await?;
+        commit(tx).await?;
+        Ok(out)
+    }
+
+    async fn campaign(&self, id: i64) -> StoreResult<Campaign> {
+        load_campaign(&mut *self.conn().await?, id).await
+    }
+
+    async fn list_campaigns(&self, limit: u32) -> StoreResult<Vec<Campaign>> {
+        let sql = format!("SELECT {CAMPAIGN_COLS} FROM campaigns c ORDER BY c.id DESC LIMIT $1");
+        let rows = sqlx::query::<Db>(&sql)
+            .bind(i64::from(limit))
+            .fetch_all(&mut *self.conn().await?)
+            .await
+            .map_err(db_err)?;
+        rows.iter().map(campaign_from_row).collect()
+    }
+
     async fn raise_tasks(&self, tasks: &[NewAgentTask], now: DateTime<Utc>) -> StoreResult<u32> {
         let mut tx = self.tx().await?;
         let mut added = 0;

@@ -117,6 +117,10 @@ pub mod sqlite {
     fn epoch(col: &str) -> String {
         format!("CAST(strftime('%s', {col}) AS INTEGER)")
     }
+    /// `MM-DD` of a date column.
+    fn month_day(col: &str) -> String {
+        format!("strftime('%m-%d', {col})")
+    }
 
     pub struct SqliteStore {
         pool: sqlx::SqlitePool,
@@ -149,6 +153,10 @@ pub mod postgres {
     /// Whole seconds since 1970 of a timestamp column.
     fn epoch(col: &str) -> String {
         format!("CAST(FLOOR(EXTRACT(EPOCH FROM {col})) AS BIGINT)")
+    }
+    /// `MM-DD` of a date column.
+    fn month_day(col: &str) -> String {
+        format!("to_char({col}, 'MM-DD')")
     }
 
     pub struct PgStore {
