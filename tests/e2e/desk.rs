@@ -660,6 +660,143 @@ async fn a_caller_who_chooses_a_callback_keeps_their_place_and_is_called_back_fo
     assert!(back["agent_id"].is_i64());
 }
 
+/// Preview dial: an agent claims a task (a resolved complaint's follow-up), calls the customer
+/// from the desk through the trunk, talks, hangs up and finishes the task; the queue's inbound
+/// figures do not count the call.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_calls_the_customer_of_a_task_from_the_desk() {
+    require_sipp();
+    let ivr = IvrDir::with(&[("direct.toml", DIRECT_FLOW), ("queues.toml", CALLBACK_QUEUES)]);
+    let db = crm_sql::testing::TestDb::sqlite().await;
+    let trunk_port = crate::sip::free_media_port() + 1;
+    let trunk = format!("127.0.0.1:{trunk_port}");
+    let server = Server::start_in(
+        &db,
+        &ivr.0,
+        &["--demo"],
+        &[
+            ("AFTERCARE_DEMO_CUSTOMERS", "150"),
+            ("AFTERCARE_SIP_TRUNK", trunk.as_str()),
+        ],
+    )
+    .await;
+    let admin = server.login("supervisor", "demo").await;
+    let (customer_id, _, phone) = a_customer(&server, &admin).await;
+    let (status, complaint) = server
+        .post(
+            &admin,
+            "/api/v1/complaints",
+            json!({"customer_id": customer_id, "category": "delay", "description": "Waited two weeks"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{complaint}");
+    let path = format!("/api/v1/complaints/{}", complaint["id"]);
+    for status in ["in_progress", "resolved"] {
+        let (code, body) = server
+            .patch(
+                &admin,
+                &path,
+                json!({"status": status, "resolution": "Visit moved forward"}),
+            )
+            .await;
+        assert_eq!(code, 200, "{body}");
+    }
+    let (_, tasks) = server
+        .get(
+            &admin,
+            &format!("/api/v1/agent-tasks?kind=complaint_follow_up&customer_id={customer_id}"),
+        )
+        .await;
+    let task = tasks[0]["id"].as_i64().expect("the follow-up task");
+
+    let phone_dir = Workdir::new();
+    std::fs::write(phone_dir.0.join("phone.xml"), CUSTOMER_PHONE).unwrap();
+    let media = crate::sip::free_media_port();
+    let mut customer = std::process::Command::new("timeout")
+        .args([
+            "120",
+            "sipp",
+            "-sf",
+            "phone.xml",
+            "-i",
+            "127.0.0.1",
+            "-p",
+            &trunk_port.to_string(),
+        ])
+        .args(["-mp", &media.to_string(), "-m", "1", "-nostdin", "-trace_err"])
+        .current_dir(&phone_dir.0)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("sipp starts");
+
+    let token = server.login("agent8", "demo").await;
+    let mut desk = AgentDesk::connect(&server, &token).await;
+    desk.expect("hello", 10).await;
+    // Only a task the agent holds, and only when available.
+    desk.send(json!({"type": "preview_dial", "task": task})).await;
+    let e = desk.expect("error", 5).await;
+    assert!(e["message"].as_str().unwrap().contains("claim"), "{e}");
+    let (status, body) = server
+        .post(&token, &format!("/api/v1/agent-tasks/{task}/claim"), json!({}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    desk.send(json!({"type": "preview_dial", "task": task})).await;
+    let e = desk.expect("error", 5).await;
+    assert!(e["message"].as_str().unwrap().contains("available"), "{e}");
+    desk.send(json!({"type": "state", "state": "available"})).await;
+    desk.expect_state("available", 5).await;
+    desk.send(json!({"type": "preview_dial", "task": task})).await;
+    let offer = desk.expect("offer", 15).await;
+    assert_eq!(
+        (offer["callback"].as_bool(), offer["caller"].as_str()),
+        (Some(true), Some(phone.as_str())),
+        "{offer}"
+    );
+    assert_eq!(
+        offer["pop"]["customer"]["id"], customer_id,
+        "the customer's screen pop: {offer}"
+    );
+    desk.send(json!({"type": "answer", "call": offer["call"]})).await;
+    desk.expect("connected", 15).await;
+    desk.expect_state("on_call", 5).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    desk.send(json!({"type": "hangup"})).await;
+    desk.expect("ended", 5).await;
+    let status = tokio::task::spawn_blocking(move || customer.wait().unwrap())
+        .await
+        .unwrap();
+    assert!(
+        status.success(),
+        "the customer's phone was called, connected and hung up"
+    );
+    let cdr = newest_cdr(&server, &admin).await;
+    assert_eq!(
+        (
+            cdr["direction"].as_str(),
+            cdr["called"].as_str(),
+            cdr["outcome"].as_str()
+        ),
+        (Some("outbound"), Some(phone.as_str()), Some("answered")),
+        "{cdr}"
+    );
+    assert!(cdr["agent_id"].is_i64() && cdr["queue"].is_null(), "{cdr}");
+    let q = wallboard_queue(&server, &admin, "general").await;
+    assert_eq!(
+        (q["offered"].as_u64(), q["answered"].as_u64()),
+        (Some(0), Some(0)),
+        "{q}"
+    );
+    let (status, done) = server
+        .post(
+            &token,
+            &format!("/api/v1/agent-tasks/{task}/finish"),
+            json!({"outcome": "reached", "note": "Settled"}),
+        )
+        .await;
+    assert_eq!((status, done["status"].as_str()), (200, Some("done")), "{done}");
+}
+
 fn metrics_value(text: &str, name: &str) -> u64 {
     crate::sip::metric(text, name)
 }

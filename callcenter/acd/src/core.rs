@@ -155,6 +155,14 @@ pub enum Input {
     CallbackFailed {
         caller: CallerId,
     },
+    /// An available agent calls a customer from a task (preview dial): the agent is reserved
+    /// and the customer dialled as for a callback (`CallbackConnected` / `CallbackFailed`
+    /// follow). Outbound: the queue's inbound figures do not count it.
+    PreviewDial {
+        agent: AgentId,
+        caller: CallerId,
+        queue: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -256,6 +264,8 @@ struct Caller {
     /// Agents ringing for this caller.
     ringing: Vec<AgentId>,
     callback: bool,
+    /// Placed by an agent (preview dial), not waiting in the queue.
+    outbound: bool,
     generation: u64,
 }
 
@@ -699,6 +709,7 @@ impl Acd {
                     state: CallerState::Waiting,
                     ringing: vec![],
                     callback: false,
+                    outbound: false,
                     generation: 0,
                 };
                 self.queues[q].stats.offered += 1;
@@ -741,10 +752,14 @@ impl Acd {
                     }
                     CallerState::Connected(agent) => {
                         let q = c.queue;
+                        let inbound = !c.outbound;
                         if let Some(a) = self.agents.get_mut(&agent) {
                             let talk = now.saturating_sub(a.call_started);
                             a.talk_ms += talk;
                             a.queue = Some(q);
+                        }
+                        if let (true, Some(a)) = (inbound, self.agents.get(&agent)) {
+                            let talk = now.saturating_sub(a.call_started);
                             let queue = &mut self.queues[q];
                             queue.stats.handle_ms_total += talk;
                             queue.stats.handled += 1;
@@ -829,7 +844,9 @@ impl Acd {
                 };
                 c.state = CallerState::Connected(agent);
                 let q = c.queue;
-                self.queues[q].stats.answered += 1;
+                if !c.outbound {
+                    self.queues[q].stats.answered += 1;
+                }
                 if let Some(a) = self.agents.get_mut(&agent) {
                     a.calls += 1;
                     a.call_started = now;
@@ -847,6 +864,38 @@ impl Acd {
                     self.leave(caller, Outcome::CallbackFailed, &mut out);
                     self.free_agent(now, agent, &mut out);
                 }
+            }
+            Input::PreviewDial { agent, caller, queue } => {
+                let available = self
+                    .agents
+                    .get(&agent)
+                    .is_some_and(|a| a.state == AgentState::Available);
+                let Some(&q) = self.queue_ids.get(&queue) else {
+                    return out;
+                };
+                if !available || self.callers.contains_key(&caller) {
+                    return out;
+                }
+                self.seq += 1;
+                self.callers.insert(
+                    caller,
+                    Caller {
+                        queue: q,
+                        priority: 0,
+                        arrived: now,
+                        seq: self.seq,
+                        min_level: None,
+                        skills: vec![],
+                        stage: 0,
+                        state: CallerState::Dialling(agent),
+                        ringing: vec![agent],
+                        callback: true,
+                        outbound: true,
+                        generation: 0,
+                    },
+                );
+                self.set_state(now, agent, AgentState::Reserved(caller), &mut out);
+                out.push(Action::DialCallback { caller, agent });
             }
         }
         out

@@ -614,3 +614,53 @@ fn a_callers_own_skills_narrow_the_queue() {
     assert_eq!(offers(&out), vec![(103, 1)]);
     assert_eq!(acd.waiting("repairs"), 1);
 }
+
+#[test]
+fn an_agent_places_a_preview_call_that_inbound_figures_leave_out() {
+    let mut acd = Acd::new(vec![queue("general", &[("general", 1)])]).unwrap();
+    login(&mut acd, 0, 1, &[("general", 2)]);
+    login(&mut acd, 0, 2, &[("general", 2)]);
+    let preview = |acd: &mut Acd, now, agent, caller| {
+        acd.handle(
+            now,
+            Input::PreviewDial {
+                agent,
+                caller,
+                queue: "general".into(),
+            },
+        )
+    };
+    let out = preview(&mut acd, 10, 1, 900);
+    assert!(out.contains(&Action::DialCallback { caller: 900, agent: 1 }), "{out:?}");
+    assert_eq!(acd.agent_state(1), Some(&AgentState::Reserved(900)));
+    // The reserved agent gets no inbound call meanwhile; the other one does.
+    assert_eq!(offers(&arrive(&mut acd, 20, 100, "general", 0)), vec![(100, 2)]);
+    // Nobody else can be dialled for a busy agent, or under an unknown queue.
+    assert!(preview(&mut acd, 30, 1, 901).is_empty());
+    assert!(acd
+        .handle(
+            30,
+            Input::PreviewDial {
+                agent: 2,
+                caller: 902,
+                queue: "nope".into()
+            }
+        )
+        .is_empty());
+    // Answered: the agent talks; the queue's answered count is the inbound call only.
+    acd.handle(40, Input::Answered { agent: 2, caller: 100 });
+    acd.handle(50, Input::CallbackConnected { caller: 900 });
+    assert_eq!(acd.agent_state(1), Some(&AgentState::OnCall(900)));
+    assert_eq!(acd.stats("general").unwrap().answered, 1);
+    acd.handle(500, Input::CallerHungUp { caller: 900 });
+    assert_eq!(
+        acd.stats("general").unwrap().handled,
+        0,
+        "outbound talk is not the queue's"
+    );
+    assert_eq!(acd.agent_state(1), Some(&AgentState::Available));
+    // Not reached: the agent is free again at once.
+    preview(&mut acd, 600, 1, 903);
+    acd.handle(700, Input::CallbackFailed { caller: 903 });
+    assert_eq!(acd.agent_state(1), Some(&AgentState::Available));
+}

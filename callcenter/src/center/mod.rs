@@ -48,6 +48,11 @@ pub enum DeskIn {
     },
     /// End wrap-up early.
     WrapUpDone,
+    /// Call the customer of an agent task this agent holds (preview dial): the agent must be
+    /// available; the call is offered like a callback and connects when the customer answers.
+    PreviewDial {
+        task: i64,
+    },
 }
 
 /// The agent's state as the page shows it.
@@ -141,6 +146,16 @@ pub enum CenterIn {
     Disconnect {
         user_id: i64,
         session: u64,
+    },
+    /// A preview dial the desk socket checked: the task is the agent's, with the customer's
+    /// number and screen pop looked up.
+    PreviewDial {
+        user_id: i64,
+        session: u64,
+        task: i64,
+        queue: String,
+        number: String,
+        pop: Option<serde_json::Value>,
     },
 }
 

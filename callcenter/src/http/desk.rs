@@ -94,10 +94,60 @@ async fn agent_socket(
     }
     let desk = desk_of(&st)?;
     let skills = st.store.agent_skills(user.id).await?;
-    Ok(ws.on_upgrade(move |socket| agent_session(socket, desk, user, skills)))
+    let store = st.store.clone();
+    Ok(ws.on_upgrade(move |socket| agent_session(socket, desk, store, user, skills)))
 }
 
-async fn agent_session(mut socket: WebSocket, desk: Desk, user: User, skills: Vec<AgentSkill>) {
+/// A preview dial, checked: the task is claimed by this agent and its customer has a phone.
+async fn preview_dial(store: &dyn crm_core::Store, user_id: i64, session: u64, task: i64) -> Result<CenterIn, String> {
+    let t = store
+        .agent_task(task)
+        .await
+        .map_err(|_| format!("task: no task {task}"))?;
+    if t.status != crm_core::care::AgentTaskStatus::Claimed || t.claimed_by != Some(user_id) {
+        return Err("task: claim the task before calling".into());
+    }
+    let customer = store
+        .get_customer(t.customer_id)
+        .await
+        .map_err(|e| format!("task: {e}"))?;
+    let Some(phone) = customer.phones.first() else {
+        return Err("task: the customer has no phone number".into());
+    };
+    let today = chrono::Utc::now().date_naive();
+    let pop = crm_core::screen_pop::screen_pop(
+        store,
+        &crm_core::screen_pop::Lookup::Phone(phone.number.clone()),
+        today,
+        crm_core::screen_pop::ScreenPopSettings::default(),
+    )
+    .await
+    .ok()
+    .flatten()
+    .and_then(|p| serde_json::to_value(p).ok());
+    // Supervisors' alerts have no ACD queue: their calls count under `general`.
+    let queue = if t.queue == crm_core::care::SUPERVISORS {
+        "general".to_string()
+    } else {
+        t.queue
+    };
+    Ok(CenterIn::PreviewDial {
+        user_id,
+        session,
+        task,
+        queue,
+        number: phone.number.as_str().to_string(),
+        pop,
+    })
+}
+
+async fn agent_session(
+    mut socket: WebSocket,
+    desk: Desk,
+    store: std::sync::Arc<dyn crm_core::Store>,
+    user: User,
+    skills: Vec<AgentSkill>,
+) {
     let (tx, mut rx) = mpsc::channel::<DeskOut>(crate::voice::DESK_BUFFER);
     let (reply, answer) = oneshot::channel();
     let user_id = user.id;
@@ -141,6 +191,18 @@ async fn agent_session(mut socket: WebSocket, desk: Desk, user: User, skills: Ve
                     continue;
                 }
                 match serde_json::from_str::<DeskIn>(&text) {
+                    Ok(DeskIn::PreviewDial { task }) => {
+                        let msg = match preview_dial(store.as_ref(), user_id, session, task).await {
+                            Ok(m) => m,
+                            Err(e) => {
+                                let _ = socket.send(Message::Text(error_json(&e).into())).await;
+                                continue;
+                            }
+                        };
+                        if desk.tx.send(msg).await.is_err() {
+                            break;
+                        }
+                    }
                     Ok(cmd) => {
                         if desk.tx.send(CenterIn::Command { user_id, session, cmd }).await.is_err() {
                             break;

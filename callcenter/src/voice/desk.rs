@@ -31,6 +31,10 @@ const SWITCH_PLAY: u64 = 1 << 61;
 /// Messages an agent's page may fall behind by before it counts as gone.
 pub const DESK_BUFFER: usize = 256;
 
+/// ACD caller numbers of agents' own calls (preview dials) start here, far above any call
+/// reference the user agent hands out (and below 2^53, so pages read them exactly).
+pub const PREVIEW_CALLERS: u64 = 1 << 40;
+
 /// The screen pop prepared for a call while it is in the IVR.
 #[derive(Debug, Clone, Default)]
 pub struct Pop {
@@ -321,6 +325,10 @@ impl Switch {
     }
 
     pub(super) async fn callback_answered(&mut self, call: CallRef, caller: CallerId) -> Vec<Output> {
+        if self.preview_callers.contains(&caller) {
+            // The agent speaks first on their own call.
+            return self.acd_input(acd::Input::CallbackConnected { caller }).await;
+        }
         self.stats.callbacks_connected.fetch_add(1, Ordering::Relaxed);
         if let Some(m) = self.calls.get(&call).and_then(|c| c.media.as_ref()) {
             let clips: Vec<_> = ["callback_hello"]
@@ -493,6 +501,14 @@ impl Switch {
                             self.stats.callbacks_placed.fetch_add(1, Ordering::Relaxed);
                             sip.extend(outs);
                             self.callback_legs.insert(caller, leg);
+                            if self.preview_callers.contains(&caller) {
+                                // An agent's own call: no queue figures, no wallboard count.
+                                if let Some(s) = self.agents.get_mut(&agent) {
+                                    s.call = Some(caller);
+                                }
+                                self.send_offer(caller, agent);
+                                continue;
+                            }
                             let queued = Queued {
                                 queue: self.acd.queue_of(caller).unwrap_or_default(),
                                 skills: vec![],
@@ -522,26 +538,29 @@ impl Switch {
                     }
                     self.tally.offered(Utc::now(), &to);
                 }
-                Action::Left { caller, outcome } => match outcome {
-                    Outcome::Abandoned => {
-                        if let Some(q) = self.calls.get(&caller).and_then(|c| c.queued.as_ref()) {
-                            let queue = q.queue.clone();
-                            self.tally.abandoned(Utc::now(), &queue);
+                Action::Left { caller, outcome } => match (self.preview_callers.remove(&caller), outcome) {
+                    (true, _) => {}
+                    (false, outcome) => match outcome {
+                        Outcome::Abandoned => {
+                            if let Some(q) = self.calls.get(&caller).and_then(|c| c.queued.as_ref()) {
+                                let queue = q.queue.clone();
+                                self.tally.abandoned(Utc::now(), &queue);
+                            }
                         }
-                    }
-                    Outcome::Voicemail => {
-                        // The queue's maximum wait: a message instead, then goodbye.
-                        if let Some(ivr) = self.calls.get_mut(&caller).and_then(|c| c.ivr.as_mut()) {
-                            ivr.set_outcome("voicemail");
+                        Outcome::Voicemail => {
+                            // The queue's maximum wait: a message instead, then goodbye.
+                            if let Some(ivr) = self.calls.get_mut(&caller).and_then(|c| c.ivr.as_mut()) {
+                                ivr.set_outcome("voicemail");
+                            }
+                            if let Some(m) = self.calls.get(&caller).and_then(|c| c.media.as_ref()) {
+                                m.stop();
+                                m.hold(None);
+                            }
+                            self.play(caller, &["voicemail".to_string(), "beep".to_string()], SWITCH_PLAY);
+                            self.start_voicemail(caller);
                         }
-                        if let Some(m) = self.calls.get(&caller).and_then(|c| c.media.as_ref()) {
-                            m.stop();
-                            m.hold(None);
-                        }
-                        self.play(caller, &["voicemail".to_string(), "beep".to_string()], SWITCH_PLAY);
-                        self.start_voicemail(caller);
-                    }
-                    Outcome::Answered(_) | Outcome::CalledBack(_) | Outcome::CallbackFailed => {}
+                        Outcome::Answered(_) | Outcome::CalledBack(_) | Outcome::CallbackFailed => {}
+                    },
                 },
                 Action::Returned { caller } => {
                     // The agent vanished mid-call: the caller waits again.
@@ -694,6 +713,38 @@ impl Switch {
                 outs.extend(self.acd_input(acd::Input::AgentGone { agent }).await);
                 self.agents.remove(&agent);
                 outs
+            }
+            CenterIn::PreviewDial {
+                user_id,
+                session,
+                task,
+                queue,
+                number,
+                pop,
+            } => {
+                let agent = user_id as AgentId;
+                if self.agents.get(&agent).map(|a| a.session) != Some(session) {
+                    return vec![];
+                }
+                if self.acd.agent_state(agent) != Some(&AgentState::Available) {
+                    return self.error(agent, "be available to place a call");
+                }
+                let queue = if self.queue_known(&queue) {
+                    queue
+                } else {
+                    "general".to_string()
+                };
+                if !self.queue_known(&queue) {
+                    return self.error(agent, "no queue to place the call under");
+                }
+                self.preview_seq += 1;
+                let caller = PREVIEW_CALLERS + self.preview_seq;
+                let customer = pop.as_ref().and_then(|p| p["customer"]["id"].as_i64());
+                tracing::info!(agent = user_id, task, customer, "preview dial");
+                self.callback_numbers
+                    .insert(caller, (number, Some(Pop { pop, articles: vec![] })));
+                self.preview_callers.insert(caller);
+                self.acd_input(acd::Input::PreviewDial { agent, caller, queue }).await
             }
             CenterIn::Command { user_id, session, cmd } => {
                 let agent = user_id as AgentId;
@@ -857,6 +908,8 @@ impl Switch {
                 outs
             }
             DeskIn::WrapUpDone => self.acd_input(acd::Input::WrapUpDone { agent }).await,
+            // Checked and looked up by the desk socket first (`CenterIn::PreviewDial`).
+            DeskIn::PreviewDial { .. } => self.error(agent, "preview dials go through the desk socket"),
         }
     }
 

@@ -405,6 +405,8 @@ pub async fn start(cfg: VoiceConfig, store: Arc<dyn Store>, shutdown: watch::Rec
         wall_tx,
         callback_legs: HashMap::new(),
         callback_numbers: HashMap::new(),
+        preview_callers: std::collections::HashSet::new(),
+        preview_seq: 0,
         received_at: Instant::now(),
     };
     let done = tokio::spawn(switch.run(rx, media_rx, center_rx, shutdown));
@@ -507,6 +509,10 @@ struct Switch {
     callback_legs: HashMap<acd::CallerId, CallRef>,
     /// Numbers to call back, for callers who chose a callback and hung up.
     callback_numbers: HashMap<acd::CallerId, (String, Option<desk::Pop>)>,
+    /// ACD callers that are agents' own calls (preview dials), numbered from
+    /// `desk::PREVIEW_CALLERS` so they never meet an inbound call's reference.
+    preview_callers: std::collections::HashSet<acd::CallerId>,
+    preview_seq: u64,
     /// When the SIP message being handled was read from its socket.
     received_at: Instant,
 }
