@@ -241,6 +241,8 @@ pub trait CallbackStore {
         s: &crate::callback::NewSurvey,
         now: DateTime<Utc>,
     ) -> StoreResult<crate::callback::SurveyResult>;
+    /// The survey of a repair order, with the complaint a poor answer opened.
+    async fn survey_for_order(&self, repair_order_id: i64) -> StoreResult<Option<crate::callback::SurveyResult>>;
     async fn station_score(&self, station_id: i64) -> StoreResult<crate::callback::Score>;
     async fn technician_score(&self, technician_id: i64) -> StoreResult<crate::callback::Score>;
 }

@@ -2001,6 +2001,23 @@ pub async fn callbacks(s: &dyn Store) {
         )
     );
     assert_eq!(complaint.due_on, Some((later + Duration::days(3)).date_naive()));
+    // The answers are on the order and in the customer's history.
+    assert_eq!(s.survey_for_order(held.repair_order_id).await.unwrap(), Some(r.clone()));
+    assert_eq!(s.survey_for_order(other_order).await.unwrap(), Some(poor.clone()));
+    assert_eq!(s.survey_for_order(orders[6]).await.unwrap(), None);
+    let history = s.list_interactions(c.id, 10).await.unwrap();
+    let surveyed: Vec<&str> = history
+        .iter()
+        .filter(|i| i.summary.starts_with("Satisfaction survey"))
+        .map(|i| i.summary.as_str())
+        .collect();
+    assert_eq!(surveyed.len(), 2, "{history:?}");
+    assert!(
+        surveyed
+            .iter()
+            .any(|t| t.contains("repair 2/5") && t.contains("not fixed")),
+        "{surveyed:?}"
+    );
     let score = s.station_score(st.id).await.unwrap();
     assert_eq!(
         (score.surveys, score.mean, score.first_time_fix),

@@ -171,6 +171,28 @@ async fn a_completed_repair_is_surveyed_by_phone_and_scores_its_station() {
         format!("callback-{}-1", view["job"]["id"])
     );
 
+    // The answers are on the order, and in the customer's history.
+    let (_, view) = server.get(&boss, &format!("/api/v1/repair-orders/{id}/callback")).await;
+    let survey = &view["survey"];
+    assert_eq!(
+        (
+            survey["repair_score"].as_u64(),
+            survey["technician_score"].as_u64(),
+            survey["fixed_first_time"].as_bool()
+        ),
+        (Some(4), Some(5), Some(true)),
+        "{view}"
+    );
+    let (_, history) = server
+        .get(&boss, &format!("/api/v1/customers/{}/interactions", customer["id"]))
+        .await;
+    assert!(
+        history.as_array().unwrap().iter().any(|i| i["summary"]
+            .as_str()
+            .is_some_and(|t| t.contains(&format!("repair order {id}: repair 4/5, technician 5/5")))),
+        "{history}"
+    );
+
     // The answers moved the scores: 4 for the repair, 5 for the technician, fixed first time.
     let after = server.get(&boss, &format!("/api/v1/stations/{station}/score")).await.1;
     let n = before["surveys"].as_f64().unwrap();

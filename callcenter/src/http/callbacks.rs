@@ -29,9 +29,12 @@ pub fn router() -> OpenApiRouter<AppState> {
 pub struct CallbackView {
     pub job: CallbackJob,
     pub attempts: Vec<CallbackAttempt>,
+    /// What the customer answered, once surveyed.
+    pub survey: Option<SurveyResult>,
 }
 
-/// The satisfaction callback owed for a completed repair order, with every attempt.
+/// The satisfaction callback owed for a completed repair order, with every attempt and the
+/// survey's answers.
 #[utoipa::path(get, path = "/api/v1/repair-orders/{id}/callback", tag = "service", params(("id" = i64, Path)),
     security(("bearer" = [])),
     responses((status = 200, body = CallbackView), (status = 404, body = ErrorBody)))]
@@ -42,7 +45,8 @@ async fn order_callback(State(st): State<AppState>, me: AuthUser, Id(id): Id) ->
         return Err(ApiError::not_found("callback"));
     };
     let attempts = st.store.callback_attempts(job.id).await?;
-    Ok(Json(CallbackView { job, attempts }))
+    let survey = st.store.survey_for_order(id).await?;
+    Ok(Json(CallbackView { job, attempts, survey }))
 }
 
 /// Record a survey's answers (an agent typing in what a customer said); ends the order's

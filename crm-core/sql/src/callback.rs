@@ -352,6 +352,21 @@ impl CallbackStore for This {
         .await
         .map_err(db_err)?;
         audit(&mut tx, actor, "create", "survey_result", Some(id), to_json(s)).await?;
+        // On the customer's history, beside their calls.
+        let fixed = if s.fixed_first_time { "fixed" } else { "not fixed" };
+        sqlx::query::<Db>("INSERT INTO interactions (customer_id, kind, direction, at, summary, user_id) VALUES ($1, $2, $3, $4, $5, $6)")
+            .bind(ro.customer_id)
+            .bind(InteractionKind::Call.as_str())
+            .bind(if s.job_id.is_some() { Direction::Outbound.as_str() } else { Direction::Inbound.as_str() })
+            .bind(now)
+            .bind(format!(
+                "Satisfaction survey on repair order {}: repair {}/5, technician {}/5, {fixed} the first time.",
+                ro.id, s.repair_score, s.technician_score
+            ))
+            .bind(actor.user_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
         roll_rating(&mut tx, "stations", "repair_score", "station_id", ro.station_id).await?;
         roll_rating(&mut tx, "technicians", "technician_score", "technician_id", ro.technician_id).await?;
         // A poor answer opens a complaint about the repair, due in three days, with an owner,
@@ -406,6 +421,34 @@ impl CallbackStore for This {
             answered_at: now,
             complaint_id,
         })
+    }
+
+    async fn survey_for_order(&self, repair_order_id: i64) -> StoreResult<Option<SurveyResult>> {
+        let row = sqlx::query::<Db>(
+            "SELECT s.id, s.repair_order_id, s.job_id, s.station_id, s.technician_id, s.repair_score, s.technician_score, \
+             s.fixed_first_time, s.comment_path, s.answered_at, (SELECT MIN(k.id) FROM complaints k WHERE k.repair_order_id = s.repair_order_id \
+             AND k.created_at >= s.answered_at) AS complaint_id FROM survey_results s WHERE s.repair_order_id = $1",
+        )
+        .bind(repair_order_id)
+        .fetch_optional(&mut *self.conn().await?)
+        .await
+        .map_err(db_err)?;
+        row.map(|r| {
+            Ok(SurveyResult {
+                id: get(&r, "id")?,
+                repair_order_id: get(&r, "repair_order_id")?,
+                job_id: get(&r, "job_id")?,
+                station_id: get(&r, "station_id")?,
+                technician_id: get(&r, "technician_id")?,
+                repair_score: get::<i64>(&r, "repair_score")?.clamp(1, 5) as u8,
+                technician_score: get::<i64>(&r, "technician_score")?.clamp(1, 5) as u8,
+                fixed_first_time: get(&r, "fixed_first_time")?,
+                comment_path: get(&r, "comment_path")?,
+                answered_at: get(&r, "answered_at")?,
+                complaint_id: get(&r, "complaint_id")?,
+            })
+        })
+        .transpose()
     }
 
     async fn station_score(&self, station_id: i64) -> StoreResult<Score> {
