@@ -1069,11 +1069,8 @@ pub async fn seed(store: &(impl Store + ?Sized), data: &DemoData) -> StoreResult
                 RepairStatus::New => &[],
                 RepairStatus::Assigned => &[RepairStatus::Assigned],
                 RepairStatus::InProgress => &[RepairStatus::Assigned, RepairStatus::InProgress],
-                _ => &[
-                    RepairStatus::Assigned,
-                    RepairStatus::InProgress,
-                    RepairStatus::Completed,
-                ],
+                // Completed through the technician's own flow below: on site, report, done.
+                _ => &[RepairStatus::Assigned],
             };
             for step in path {
                 store
@@ -1088,9 +1085,44 @@ pub async fn seed(store: &(impl Store + ?Sized), data: &DemoData) -> StoreResult
                     )
                     .await?;
             }
+            let completed = !matches!(
+                rs,
+                RepairStatus::New | RepairStatus::Assigned | RepairStatus::InProgress
+            );
+            if completed {
+                let site = data.customers[data.assets[dt.asset].customer]
+                    .addresses
+                    .first()
+                    .and_then(|a| a.location)
+                    .or(Some(data.stations[station].location));
+                let step = |action, location| {
+                    crate::field::TaskWrite::Step(crate::field::TaskStep {
+                        action,
+                        location,
+                        reason: None,
+                    })
+                };
+                use crate::field::TaskAction as A;
+                let report = crate::field::TaskWrite::Report(crate::field::TaskReport {
+                    fault_code: None,
+                    diagnosis: Some(t("Confirmed the reported fault on site.")),
+                    work_done: Some(t("Repaired and tested with the customer.")),
+                    // Half an hour to three hours, by order.
+                    labour_hours: Some(0.5 + (ro.id % 11) as f64 * 0.25),
+                });
+                for w in [
+                    step(A::Accept, None),
+                    step(A::Depart, None),
+                    step(A::CheckIn, site),
+                    report,
+                    step(A::Complete, None),
+                ] {
+                    store.task_write(actor, tech, ro.id, None, &w).await?;
+                }
+            }
             // Past repairs were surveyed when they were done: their callbacks are over, and the
             // stations and technicians have scores (varying by station).
-            if path.last() == Some(&RepairStatus::Completed) {
+            if completed {
                 let job = store.callback_for_order(ro.id).await?;
                 let spread = (station + ro.id as usize) % 4;
                 store

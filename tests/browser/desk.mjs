@@ -85,7 +85,32 @@ try {
   await desk.click("#btnHangup");
   await until(desk, () => window.desk.lastEnded !== null, null, 10000, "call ended");
   const ended = await desk.evaluate(() => window.desk.lastEnded);
-  console.log(JSON.stringify({ ringing, waitingBoard, answeredBoard, rx, ended }));
+
+  // The desk lists the agent's tasks; the wallboard the supervisors' alerts.
+  await until(desk, () => Array.isArray(window.desk.tasks), null, 10000, "task list");
+  const tasks = await desk.evaluate(() => ({ n: window.desk.tasks.length, rows: document.querySelectorAll("#tasks tbody tr").length }));
+  await until(board, () => Array.isArray(window.alerts), null, 10000, "alerts");
+  const alerts = await board.evaluate(() => ({ n: window.alerts.length, rows: document.querySelectorAll("#alerts tbody tr").length }));
+
+  // The reports page: the call just handled is in the call-center report; service quality
+  // draws a bar per model.
+  const reports = await context.newPage();
+  reports.on("console", (m) => m.type() === "error" && console.error("reports console:", m.text()));
+  await reports.goto(`${base}/reports?token=${login.token}`);
+  await until(reports, () => window.lastReport && window.lastReport.tab === "call-center", null, 10000, "call-center report");
+  const callCenter = await reports.evaluate(() => ({
+    queues: window.lastReport.data.queues,
+    columns: document.querySelectorAll("#chart svg rect").length,
+  }));
+  await reports.click("button[data-tab=service]");
+  await until(reports, () => window.lastReport.tab === "service", null, 10000, "service report");
+  const service = await reports.evaluate(() => ({
+    rows: window.lastReport.data.length,
+    bars: document.querySelectorAll("#chart svg rect").length,
+    tableRows: document.querySelectorAll("#table tbody tr").length,
+  }));
+  if (shots) await reports.screenshot({ path: `${shots}/reports-service.png` });
+  console.log(JSON.stringify({ ringing, waitingBoard, answeredBoard, rx, ended, tasks, alerts, callCenter, service }));
 } catch (e) {
   fail(e.message);
 } finally {

@@ -3,7 +3,8 @@
 //! passes the IVR into a queue; the page shows the screen pop for that number, answers with the
 //! WebRTC softphone, and audio flows both ways: the page measures what it receives from the
 //! caller, and the call recording holds the page's microphone tone on our side. The wallboard
-//! page shows the call waiting, then answered.
+//! page shows the call waiting, then answered, and the supervisors' alerts; the desk lists the
+//! agent's tasks; the reports page charts the call and the demo's repairs.
 //!
 //! `.ci/run` installs chromium and the npm package; without them this test fails.
 //! With `AFTERCARE_SCREENSHOTS=DIR` the pages are photographed into DIR (the README's pictures
@@ -146,6 +147,31 @@ async fn an_agent_answers_in_chromium_and_audio_flows_both_ways() {
     let peak = r["rx"]["peak"].as_f64().unwrap();
     assert!(peak > 0.01, "the page heard the caller: RMS peak {peak}");
     assert_eq!(r["ended"]["by"], "agent");
+    // The desk's tasks (the demo's reminders) and the wallboard's alerts (its poor surveys).
+    assert!(
+        r["tasks"]["n"].as_u64() > Some(0) && r["tasks"]["rows"] == r["tasks"]["n"],
+        "{r}"
+    );
+    assert!(
+        r["alerts"]["n"].as_u64() > Some(0) && r["alerts"]["rows"] == r["alerts"]["n"],
+        "{r}"
+    );
+    // The reports page: the answered call counts in its queue; a bar per model.
+    let general = r["callCenter"]["queues"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|q| q["queue"] == "general")
+        .cloned()
+        .unwrap_or_else(|| panic!("{r}"));
+    assert_eq!(general["answered"], 1, "{r}");
+    assert!(r["callCenter"]["columns"].as_u64() >= Some(1), "{r}");
+    let models = r["service"]["rows"].as_u64().unwrap();
+    assert!(
+        models > 0 && r["service"]["bars"].as_u64() == Some(models.min(20)),
+        "{r}"
+    );
+    assert_eq!(r["service"]["tableRows"].as_u64(), Some(models), "{r}");
 
     let (code, log) = caller.await.unwrap();
     assert_eq!(code, 0, "the caller got our BYE:\n{log}");
