@@ -35,6 +35,11 @@ async fn reports_answer_in_json_and_csv_and_refuse_bad_input() {
             total > 0 && rows.iter().all(|r| r["first_time_fix_rate"].is_number()),
             "{by}"
         );
+        // The demo's repairs were worked through the technician's flow: labour is reported.
+        assert!(
+            rows.iter().all(|r| r["mean_labour_hours"].as_f64() >= Some(0.5)),
+            "{by}: {rows:?}"
+        );
     }
     let (status, kind, body) = server
         .get_text(&boss, "/api/v1/reports/service?by=model&format=csv")
