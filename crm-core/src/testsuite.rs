@@ -2047,6 +2047,16 @@ pub async fn callbacks(s: &dyn Store) {
     );
 }
 
+fn user_record(username: &str, display_name: &str, role: Role) -> NewUserRecord {
+    NewUserRecord {
+        username: username.into(),
+        display_name: display_name.into(),
+        role,
+        technician_id: None,
+        password_hash: "x".into(),
+    }
+}
+
 /// A station, its technician and `n` repair orders for one customer's asset, each completed.
 async fn completed_repairs(s: &dyn Store, n: usize) -> (Customer, Station, Technician, Vec<i64>) {
     let (c, a) = customer_with_asset(s).await;
@@ -2101,13 +2111,7 @@ async fn completed_repairs(s: &dyn Store, n: usize) -> (Customer, Station, Techn
 
 pub async fn agent_tasks(s: &dyn Store) {
     use crate::care::*;
-    let user = |name: &str, role| NewUserRecord {
-        username: name.into(),
-        display_name: name.into(),
-        role,
-        technician_id: None,
-        password_hash: "x".into(),
-    };
+    let user = |name: &str, role| user_record(name, name, role);
     let ann = s.create_user(actor(), &user("ann", Role::Agent)).await.unwrap();
     let bob = s.create_user(actor(), &user("bob", Role::Agent)).await.unwrap();
     let sue = s.create_user(actor(), &user("sue", Role::Supervisor)).await.unwrap();
@@ -2475,16 +2479,7 @@ pub async fn reports(s: &dyn Store) {
     // Early today, so the calls fall on today whenever this runs.
     let t0 = today.and_hms_opt(0, 1, 0).unwrap().and_utc();
     let agent = s
-        .create_user(
-            actor(),
-            &NewUserRecord {
-                username: "ann".into(),
-                display_name: "Ann Agent".into(),
-                role: Role::Agent,
-                technician_id: None,
-                password_hash: "x".into(),
-            },
-        )
+        .create_user(actor(), &user_record("ann", "Ann Agent", Role::Agent))
         .await
         .unwrap();
     let call = |n: i64, queue: Option<&str>, outcome, wait_s: i64| NewCdr {
@@ -2597,16 +2592,7 @@ pub async fn reports(s: &dyn Store) {
         "approved_by",
     );
     let sue = s
-        .create_user(
-            actor(),
-            &NewUserRecord {
-                username: "sue".into(),
-                display_name: "Sue Supervisor".into(),
-                role: Role::Supervisor,
-                technician_id: None,
-                password_hash: "x".into(),
-            },
-        )
+        .create_user(actor(), &user_record("sue", "Sue Supervisor", Role::Supervisor))
         .await
         .unwrap();
     let approved = s
@@ -2738,16 +2724,7 @@ pub async fn reminders_and_campaigns(s: &dyn Store) {
         .unwrap();
     assert_eq!(listed.len(), 1);
     let user = s
-        .create_user(
-            actor(),
-            &NewUserRecord {
-                username: "cara".into(),
-                display_name: "Cara Caller".into(),
-                role: Role::Agent,
-                technician_id: None,
-                password_hash: "x".into(),
-            },
-        )
+        .create_user(actor(), &user_record("cara", "Cara Caller", Role::Agent))
         .await
         .unwrap();
     s.claim_agent_task(user.id, listed[0].id, now).await.unwrap();

@@ -571,42 +571,12 @@ async fn a_caller_who_chooses_a_callback_keeps_their_place_and_is_called_back_fo
     require_sipp();
     let ivr = IvrDir::with(&[("direct.toml", DIRECT_FLOW), ("queues.toml", CALLBACK_QUEUES)]);
     let db = crm_sql::testing::TestDb::sqlite().await;
-    let trunk_port = crate::sip::free_media_port() + 1;
-    let trunk = format!("127.0.0.1:{trunk_port}");
-    let server = Server::start_in(
-        &db,
-        &ivr.0,
-        &["--demo"],
-        &[
-            ("AFTERCARE_DEMO_CUSTOMERS", "150"),
-            ("AFTERCARE_SIP_TRUNK", trunk.as_str()),
-        ],
-    )
-    .await;
+    let (server, trunk_port) = demo_with_trunk(&db, &ivr).await;
     let admin = server.login("supervisor", "demo").await;
     let (_, _, phone) = a_customer(&server, &admin).await;
 
     // The customer's phone waits behind the trunk.
-    let phone_dir = Workdir::new();
-    std::fs::write(phone_dir.0.join("phone.xml"), CUSTOMER_PHONE).unwrap();
-    let media = crate::sip::free_media_port();
-    let mut customer = std::process::Command::new("timeout")
-        .args([
-            "120",
-            "sipp",
-            "-sf",
-            "phone.xml",
-            "-i",
-            "127.0.0.1",
-            "-p",
-            &trunk_port.to_string(),
-        ])
-        .args(["-mp", &media.to_string(), "-m", "1", "-nostdin", "-trace_err"])
-        .current_dir(&phone_dir.0)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("sipp starts");
+    let (_phone_dir, customer) = phone_behind_trunk(trunk_port);
 
     // Nobody is available: the caller waits, hears their position, then takes the callback.
     let (_dir, caller) = call_in_background(&server, callback_caller(&phone));
@@ -636,19 +606,7 @@ async fn a_caller_who_chooses_a_callback_keeps_their_place_and_is_called_back_fo
         offer["pop"]["customer"]["name"].is_string(),
         "the first call's screen pop: {offer}"
     );
-    desk.send(json!({"type": "answer", "call": offer["call"]})).await;
-    desk.expect("connected", 15).await;
-    desk.expect_state("on_call", 5).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    desk.send(json!({"type": "hangup"})).await;
-    desk.expect("ended", 5).await;
-    let status = tokio::task::spawn_blocking(move || customer.wait().unwrap())
-        .await
-        .unwrap();
-    assert!(
-        status.success(),
-        "the customer's phone was called, connected and hung up"
-    );
+    talk_and_hang_up(&mut desk, &offer, customer).await;
     let metrics = server.metrics().await;
     assert_eq!(metrics_value(&metrics, "aftercare_callbacks_placed_total"), 1);
     assert_eq!(metrics_value(&metrics, "aftercare_callbacks_connected_total"), 1);
@@ -668,18 +626,7 @@ async fn an_agent_calls_the_customer_of_a_task_from_the_desk() {
     require_sipp();
     let ivr = IvrDir::with(&[("direct.toml", DIRECT_FLOW), ("queues.toml", CALLBACK_QUEUES)]);
     let db = crm_sql::testing::TestDb::sqlite().await;
-    let trunk_port = crate::sip::free_media_port() + 1;
-    let trunk = format!("127.0.0.1:{trunk_port}");
-    let server = Server::start_in(
-        &db,
-        &ivr.0,
-        &["--demo"],
-        &[
-            ("AFTERCARE_DEMO_CUSTOMERS", "150"),
-            ("AFTERCARE_SIP_TRUNK", trunk.as_str()),
-        ],
-    )
-    .await;
+    let (server, trunk_port) = demo_with_trunk(&db, &ivr).await;
     let admin = server.login("supervisor", "demo").await;
     let (customer_id, _, phone) = a_customer(&server, &admin).await;
     let (status, complaint) = server
@@ -709,26 +656,7 @@ async fn an_agent_calls_the_customer_of_a_task_from_the_desk() {
         .await;
     let task = tasks[0]["id"].as_i64().expect("the follow-up task");
 
-    let phone_dir = Workdir::new();
-    std::fs::write(phone_dir.0.join("phone.xml"), CUSTOMER_PHONE).unwrap();
-    let media = crate::sip::free_media_port();
-    let mut customer = std::process::Command::new("timeout")
-        .args([
-            "120",
-            "sipp",
-            "-sf",
-            "phone.xml",
-            "-i",
-            "127.0.0.1",
-            "-p",
-            &trunk_port.to_string(),
-        ])
-        .args(["-mp", &media.to_string(), "-m", "1", "-nostdin", "-trace_err"])
-        .current_dir(&phone_dir.0)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("sipp starts");
+    let (_phone_dir, customer) = phone_behind_trunk(trunk_port);
 
     let token = server.login("agent8", "demo").await;
     let mut desk = AgentDesk::connect(&server, &token).await;
@@ -757,19 +685,7 @@ async fn an_agent_calls_the_customer_of_a_task_from_the_desk() {
         offer["pop"]["customer"]["id"], customer_id,
         "the customer's screen pop: {offer}"
     );
-    desk.send(json!({"type": "answer", "call": offer["call"]})).await;
-    desk.expect("connected", 15).await;
-    desk.expect_state("on_call", 5).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    desk.send(json!({"type": "hangup"})).await;
-    desk.expect("ended", 5).await;
-    let status = tokio::task::spawn_blocking(move || customer.wait().unwrap())
-        .await
-        .unwrap();
-    assert!(
-        status.success(),
-        "the customer's phone was called, connected and hung up"
-    );
+    talk_and_hang_up(&mut desk, &offer, customer).await;
     let cdr = newest_cdr(&server, &admin).await;
     assert_eq!(
         (
@@ -795,6 +711,66 @@ async fn an_agent_calls_the_customer_of_a_task_from_the_desk() {
         )
         .await;
     assert_eq!((status, done["status"].as_str()), (200, Some("done")), "{done}");
+}
+
+/// The agent takes the outbound call offered, talks half a second and hangs up; the customer's
+/// phone must have seen the call through.
+async fn talk_and_hang_up(desk: &mut AgentDesk, offer: &Value, mut phone: std::process::Child) {
+    desk.send(json!({"type": "answer", "call": offer["call"]})).await;
+    desk.expect("connected", 15).await;
+    desk.expect_state("on_call", 5).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    desk.send(json!({"type": "hangup"})).await;
+    desk.expect("ended", 5).await;
+    let status = tokio::task::spawn_blocking(move || phone.wait().unwrap())
+        .await
+        .unwrap();
+    assert!(
+        status.success(),
+        "the customer's phone was called, connected and hung up"
+    );
+}
+
+/// A small demo whose outbound calls go to a trunk on a free port (returned).
+async fn demo_with_trunk(db: &crm_sql::testing::TestDb, ivr: &IvrDir) -> (Server, u16) {
+    let trunk_port = crate::sip::free_media_port() + 1;
+    let trunk = format!("127.0.0.1:{trunk_port}");
+    let server = Server::start_in(
+        db,
+        &ivr.0,
+        &["--demo"],
+        &[
+            ("AFTERCARE_DEMO_CUSTOMERS", "150"),
+            ("AFTERCARE_SIP_TRUNK", trunk.as_str()),
+        ],
+    )
+    .await;
+    (server, trunk_port)
+}
+
+/// The customer's phone behind the trunk: sipp answers one call, talks, and hangs up when we do.
+fn phone_behind_trunk(trunk_port: u16) -> (Workdir, std::process::Child) {
+    let phone_dir = Workdir::new();
+    std::fs::write(phone_dir.0.join("phone.xml"), CUSTOMER_PHONE).unwrap();
+    let media = crate::sip::free_media_port();
+    let child = std::process::Command::new("timeout")
+        .args([
+            "120",
+            "sipp",
+            "-sf",
+            "phone.xml",
+            "-i",
+            "127.0.0.1",
+            "-p",
+            &trunk_port.to_string(),
+        ])
+        .args(["-mp", &media.to_string(), "-m", "1", "-nostdin", "-trace_err"])
+        .current_dir(&phone_dir.0)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("sipp starts");
+    (phone_dir, child)
 }
 
 fn metrics_value(text: &str, name: &str) -> u64 {
