@@ -8,7 +8,7 @@
 //! the last year. Then, for each report, over the last 30 days and over the longest period (366
 //! days), it prints the median and worst of 10 runs beside the reference — `SELECT COUNT(*)` over
 //! the repair orders, the cheapest full pass over the table, timed the same way in the same
-//! process — and runs the divan benchmarks (30 days).
+//! process — times the day's customer-care reminders, and runs the divan benchmarks (30 days).
 //!
 //! PostgreSQL comes from `AFTERCARE_TEST_PG_URL` (default: local, user postgres); the bench says
 //! so and stops when it is unreachable.
@@ -49,9 +49,9 @@ async fn load(pool: &sqlx::PgPool, n: i64) -> anyhow::Result<()> {
     let customers = (n / 5).max(100);
     let assets = 2 * customers;
     let steps: Vec<String> = vec![
-        "INSERT INTO product_models (code, name, category, product_line, fault_codes, warranty) \
+        "INSERT INTO product_models (code, name, category, product_line, fault_codes, warranty, maintenance_months) \
          SELECT 'M' || i, 'Model ' || i, 'appliance', 'washing_machines', '[]', \
-                '{\"parts_months\":24,\"labor_months\":12}' FROM generate_series(1, 50) i"
+                '{\"parts_months\":24,\"labor_months\":12}', 6 + (i % 3) * 6 FROM generate_series(1, 50) i"
             .into(),
         "INSERT INTO stations (name, city, lat, lon, time_zone, skills, capacity_per_day, opening_hours, rating) \
          SELECT 'Station ' || i, 'City', 48 + (i % 50) * 0.1, 9 + (i / 50) * 0.1, 'Europe/Berlin', '[]', 20, '[]', 4.0 \
@@ -65,7 +65,8 @@ async fn load(pool: &sqlx::PgPool, n: i64) -> anyhow::Result<()> {
             .into(),
         format!(
             "INSERT INTO customers (kind, name, search_name, email, time_zone, do_not_call, marketing_consent, birthday, created_at) \
-             SELECT 'person', 'Customer ' || i, 'customer ' || i, NULL, 'Europe/Berlin', false, true, NULL, now() \
+             SELECT 'person', 'Customer ' || i, 'customer ' || i, NULL, 'Europe/Berlin', (i % 20 = 0), (i % 3 <> 0), \
+                    DATE '1950-01-01' + (i % 20000), now() \
              FROM generate_series(1, {customers}) i"
         ),
         format!(
@@ -266,6 +267,34 @@ fn settlement(f: &Fixture) {
     );
 }
 
+/// The day's customer-care reminders, as housekeeping raises them: candidates from the store,
+/// the rule, counted (not written, so the reports above stay as measured).
+fn reminders(f: &Fixture) {
+    use crm_core::care::{reminder, AgentTaskKind};
+    let today = Utc::now().date_naive();
+    for (kind, horizon) in [
+        (AgentTaskKind::MaintenanceDue, 14),
+        (AgentTaskKind::WarrantyExpiring, 30),
+        (AgentTaskKind::Birthday, 0),
+    ] {
+        let t = Instant::now();
+        let found = rt()
+            .block_on(f.store.care_candidates(kind, today, horizon))
+            .expect("candidates");
+        let due = found
+            .iter()
+            .filter(|c| reminder(kind, today, horizon, c, None, Utc::now()).is_some())
+            .count();
+        println!(
+            "reminders {:18} {:>8.1} ms: {} candidates, {} due",
+            kind.as_str(),
+            t.elapsed().as_secs_f64() * 1e3,
+            found.len(),
+            due
+        );
+    }
+}
+
 fn main() {
     let Some(f) = fixture() else {
         eprintln!("postgres not reachable: the reports benchmark needs it (AFTERCARE_TEST_PG_URL)");
@@ -291,6 +320,7 @@ fn main() {
         );
     }
     settlement(f);
+    reminders(f);
     divan::main();
     // The throw-away database is dropped (WITH FORCE: the fixture's pool stays open).
     DATABASES.lock().expect("lock").clear();

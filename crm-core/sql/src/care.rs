@@ -174,16 +174,32 @@ impl CareStore for This {
                     .collect();
             }
             AgentTaskKind::MaintenanceDue => {
-                // Assets of models with routine maintenance whose purchase or last repair makes
-                // one due around now, for any interval (the reminder decides exactly).
-                sqlx::query_scalar::<Db, i64>(
-                    "SELECT a.id FROM assets a JOIN product_models m ON m.id = a.model_id JOIN customers k ON k.id = a.customer_id \
+                // Every asset of a model with routine maintenance, with its last repair, in one
+                // pass (the reminder decides which are due).
+                let rows = sqlx::query::<Db>(
+                    "SELECT a.id, a.customer_id, a.purchase_date, m.maintenance_months, f.last_service FROM assets a \
+                     JOIN product_models m ON m.id = a.model_id JOIN customers k ON k.id = a.customer_id \
+                     LEFT JOIN (SELECT asset_id, MAX(completed_on) AS last_service FROM repair_facts GROUP BY asset_id) f \
+                       ON f.asset_id = a.id \
                      WHERE m.maintenance_months IS NOT NULL AND k.do_not_call = $1 ORDER BY a.id",
                 )
                 .bind(false)
                 .fetch_all(&mut *c)
                 .await
-                .map_err(db_err)?
+                .map_err(db_err)?;
+                return rows
+                    .iter()
+                    .map(|r| {
+                        Ok(CareCandidate {
+                            customer_id: get(r, "customer_id")?,
+                            asset_id: Some(get(r, "id")?),
+                            purchase_date: Some(get(r, "purchase_date")?),
+                            last_service: get(r, "last_service")?,
+                            maintenance_months: get::<Option<i64>>(r, "maintenance_months")?.map(|m| m.clamp(0, 120) as u16),
+                            ..Default::default()
+                        })
+                    })
+                    .collect();
             }
             AgentTaskKind::WarrantyExpiring => {
                 // Per model, the purchase dates whose factory warranty ends within the horizon;
