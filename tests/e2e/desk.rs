@@ -10,7 +10,7 @@ use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::sip::{newest_cdr, require_sipp, sipp_at, Workdir};
+use crate::sip::{cdr_after, newest_cdr, require_sipp, sipp_at, Workdir};
 use crate::support::{IvrDir, Server};
 
 /// A flow for number 700 that queues at once, so tests do not wait for menus.
@@ -610,7 +610,7 @@ async fn a_caller_who_chooses_a_callback_keeps_their_place_and_is_called_back_fo
     let metrics = server.metrics().await;
     assert_eq!(metrics_value(&metrics, "aftercare_callbacks_placed_total"), 1);
     assert_eq!(metrics_value(&metrics, "aftercare_callbacks_connected_total"), 1);
-    let back = newest_cdr(&server, &admin).await;
+    let back = cdr_after(&server, &admin, &first).await;
     assert_eq!(back["direction"], "outbound", "{back}");
     assert_eq!(back["called"], phone.as_str());
     assert_eq!(back["outcome"], "answered");

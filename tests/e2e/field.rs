@@ -640,9 +640,15 @@ async fn dispatch_board_plans_and_stock(db: crm_sql::testing::TestDb) {
     }
     assert!(breaks > 0, "long days have breaks: {plan}");
 
-    // A region: one station's technicians and orders only; an unknown station is refused.
-    let (_, stations) = server.get(&boss, "/api/v1/stations").await;
-    let first = stations[0]["id"].as_i64().unwrap();
+    // A region: one station's technicians and orders only (a station with visits that day);
+    // an unknown station is refused.
+    let first = plan["routes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| !r["orders"].as_array().unwrap().is_empty())
+        .and_then(|r| r["station_id"].as_i64())
+        .expect("a station with visits that day");
     let (status, plan) = server
         .post(
             &boss,

@@ -95,6 +95,18 @@ pub async fn newest_cdr(server: &Server, token: &str) -> Value {
     panic!("no call record was written");
 }
 
+/// The newest call record once one newer than `earlier` (a record read before) is written.
+pub async fn cdr_after(server: &Server, token: &str, earlier: &Value) -> Value {
+    for _ in 0..50 {
+        let c = newest_cdr(server, token).await;
+        if c["id"].as_i64() > earlier["id"].as_i64() {
+            return c;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("no call record was written after {earlier}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sipp_uac_pcap_reaches_the_ivr_and_the_call_record_shows_the_digit() {
     require_sipp();
