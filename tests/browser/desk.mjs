@@ -93,11 +93,18 @@ try {
   const alerts = await board.evaluate(() => ({ n: window.alerts.length, rows: document.querySelectorAll("#alerts tbody tr").length }));
 
   // The reports page: the call just handled is in the call-center report; service quality
-  // draws a bar per model.
+  // draws a bar per model. The call's record is written just after the call ends, so the page
+  // is reloaded (for up to ten seconds) until the report holds a queue; the test then checks it.
   const reports = await context.newPage();
   reports.on("console", (m) => m.type() === "error" && console.error("reports console:", m.text()));
-  await reports.goto(`${base}/reports?token=${login.token}`);
-  await until(reports, () => window.lastReport && window.lastReport.tab === "call-center", null, 10000, "call-center report");
+  const recordBy = Date.now() + 10000;
+  for (;;) {
+    await reports.goto(`${base}/reports?token=${login.token}`);
+    await until(reports, () => window.lastReport && window.lastReport.tab === "call-center", null, 10000, "call-center report");
+    const queues = await reports.evaluate(() => window.lastReport.data.queues.length);
+    if (queues > 0 || Date.now() > recordBy) break;
+    await reports.waitForTimeout(500);
+  }
   const callCenter = await reports.evaluate(() => ({
     queues: window.lastReport.data.queues,
     columns: document.querySelectorAll("#chart svg rect").length,
