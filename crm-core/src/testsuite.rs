@@ -2669,6 +2669,28 @@ pub async fn reminders_and_campaigns(s: &dyn Store) {
         )
         .await
         .unwrap();
+    // An asset whose factory warranty ended long ago, under a service contract that ends in
+    // ten days: the warranty reminder comes from the contract.
+    let old = s
+        .create_asset(
+            actor(),
+            &sample_asset(quiet.id, m.id, "WM-2301-4", today - Duration::days(3 * 365)),
+        )
+        .await
+        .unwrap();
+    s.add_contract(
+        actor(),
+        old.id,
+        &NewServiceContract {
+            name: text("CarePlus"),
+            starts_on: today - Duration::days(2 * 365),
+            ends_on: today + Duration::days(10),
+            covers_parts: true,
+            covers_labor: true,
+        },
+    )
+    .await
+    .unwrap();
     let now = Utc::now();
     let tasks = |kind, horizon, campaign| async move {
         let found = s.care_candidates(kind, today, horizon).await.unwrap();
@@ -2689,7 +2711,12 @@ pub async fn reminders_and_campaigns(s: &dyn Store) {
         (Some(a.id), format!("maintenance-{}-{due_on}", a.id))
     );
     let ending = tasks(AgentTaskKind::WarrantyExpiring, 30, None).await;
-    assert_eq!(ending.iter().map(|t| t.asset_id).collect::<Vec<_>>(), vec![Some(a.id)]);
+    assert_eq!(
+        ending.iter().map(|t| t.asset_id).collect::<Vec<_>>(),
+        vec![Some(a.id), Some(old.id)]
+    );
+    let contract_end = today + Duration::days(10);
+    assert_eq!(ending[1].source, format!("warranty-{}-{contract_end}", old.id));
     assert!(
         tasks(AgentTaskKind::WarrantyExpiring, 2, None).await.is_empty(),
         "not within two days"

@@ -107,35 +107,41 @@ async fn load_campaign(c: &mut Conn, id: i64) -> StoreResult<Campaign> {
     campaign_from_row(&row.ok_or(StoreError::not_found("campaign"))?)
 }
 
-/// Assets (with their customer) as reminders need them, from rows with `a.id`.
+/// Assets (with their customer) as reminders need them, read by chunks of ids: one query for
+/// the assets with their model, customer and last repair, one for their contracts.
 async fn asset_candidates(c: &mut Conn, ids: &[i64]) -> StoreResult<Vec<CareCandidate>> {
     let mut out = Vec::with_capacity(ids.len());
-    for id in ids {
-        let asset = load_asset(c, *id).await?;
-        let r = sqlx::query::<Db>(
-            "SELECT m.warranty, m.maintenance_months, k.do_not_call, k.marketing_consent, \
-             (SELECT MAX(f.completed_on) FROM repair_facts f WHERE f.asset_id = $1) AS last_service \
-             FROM assets a JOIN product_models m ON m.id = a.model_id JOIN customers k ON k.id = a.customer_id WHERE a.id = $1",
-        )
-        .bind(id)
-        .fetch_one(&mut *c)
-        .await
-        .map_err(db_err)?;
-        let policy: Option<String> = get(&r, "warranty")?;
-        out.push(CareCandidate {
-            customer_id: asset.customer_id,
-            asset_id: Some(asset.id),
-            do_not_call: get(&r, "do_not_call")?,
-            marketing_consent: get(&r, "marketing_consent")?,
-            birthday: None,
-            purchase_date: Some(asset.purchase_date),
-            last_service: get(&r, "last_service")?,
-            maintenance_months: get::<Option<i64>>(&r, "maintenance_months")?.map(|m| m.clamp(0, 120) as u16),
-            policy: policy.map(|w| json_col::<WarrantyPolicy>(&w, "warranty")).transpose()?,
-            contracts: asset.contracts,
-            mileage_km: asset.mileage_km,
-            operating_hours: asset.operating_hours,
-        });
+    for chunk in ids.chunks(500) {
+        let sql = format!(
+            "SELECT {ASSET_COLS}, m.warranty, m.maintenance_months, k.do_not_call, k.marketing_consent, \
+             (SELECT MAX(f.completed_on) FROM repair_facts f WHERE f.asset_id = a.id) AS last_service \
+             FROM assets a JOIN product_models m ON m.id = a.model_id JOIN customers k ON k.id = a.customer_id \
+             WHERE a.id IN ({}) ORDER BY a.id",
+            placeholders(1, chunk.len())
+        );
+        let mut q = sqlx::query::<Db>(&sql);
+        for id in chunk {
+            q = q.bind(id);
+        }
+        let rows = q.fetch_all(&mut *c).await.map_err(db_err)?;
+        let assets = with_contracts(c, rows.iter().map(asset_from_row).collect::<StoreResult<Vec<_>>>()?).await?;
+        for (asset, r) in assets.into_iter().zip(&rows) {
+            let policy: Option<String> = get(r, "warranty")?;
+            out.push(CareCandidate {
+                customer_id: asset.customer_id,
+                asset_id: Some(asset.id),
+                do_not_call: get(r, "do_not_call")?,
+                marketing_consent: get(r, "marketing_consent")?,
+                birthday: None,
+                purchase_date: Some(asset.purchase_date),
+                last_service: get(r, "last_service")?,
+                maintenance_months: get::<Option<i64>>(r, "maintenance_months")?.map(|m| m.clamp(0, 120) as u16),
+                policy: policy.map(|w| json_col::<WarrantyPolicy>(&w, "warranty")).transpose()?,
+                contracts: asset.contracts,
+                mileage_km: asset.mileage_km,
+                operating_hours: asset.operating_hours,
+            });
+        }
     }
     Ok(out)
 }
