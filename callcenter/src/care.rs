@@ -9,21 +9,30 @@ use crm_core::{Store, StoreResult};
 /// Days ahead a maintenance reminder comes.
 pub const MAINTENANCE_AHEAD_DAYS: u32 = 14;
 
-/// Raise the reminders of `kind` due on `today` (for `campaign_id`, when given); returns how
-/// many tasks were added.
+/// The reminders of `kind` due on `today`, as tasks to raise (by the day's round or a campaign).
+pub async fn reminders(
+    store: &dyn Store,
+    kind: AgentTaskKind,
+    today: NaiveDate,
+    horizon_days: u32,
+    now: DateTime<Utc>,
+) -> StoreResult<Vec<NewAgentTask>> {
+    let candidates = store.care_candidates(kind, today, horizon_days).await?;
+    Ok(candidates
+        .iter()
+        .filter_map(|c| reminder(kind, today, horizon_days, c, None, now))
+        .collect())
+}
+
+/// Raise the day's reminders of `kind`; returns how many tasks were added.
 pub async fn raise(
     store: &dyn Store,
     kind: AgentTaskKind,
     today: NaiveDate,
     horizon_days: u32,
-    campaign_id: Option<i64>,
     now: DateTime<Utc>,
 ) -> StoreResult<u32> {
-    let candidates = store.care_candidates(kind, today, horizon_days).await?;
-    let tasks: Vec<NewAgentTask> = candidates
-        .iter()
-        .filter_map(|c| reminder(kind, today, horizon_days, c, campaign_id, now))
-        .collect();
+    let tasks = reminders(store, kind, today, horizon_days, now).await?;
     let mut added = 0;
     for chunk in tasks.chunks(500) {
         added += store.raise_tasks(chunk, now).await?;
@@ -44,7 +53,7 @@ pub async fn raise_daily(
         (AgentTaskKind::WarrantyExpiring, warranty_days),
         (AgentTaskKind::Birthday, 0),
     ] {
-        added += raise(store, kind, today, horizon, None, now).await?;
+        added += raise(store, kind, today, horizon, now).await?;
     }
     Ok(added)
 }

@@ -426,7 +426,7 @@ async fn import(cfg: Config, what: ImportWhat) -> anyhow::Result<()> {
     };
     match crate::import::run(kind, &file, store.as_ref(), Utc::now().date_naive()).await {
         Ok(n) => {
-            println!("Imported {n} {noun} from {}.", file.display());
+            println!("Imported {noun} from {}: {n}.", file.display());
             Ok(())
         }
         Err(crate::import::ImportError::Rows(rows)) => {

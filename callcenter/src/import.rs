@@ -151,20 +151,62 @@ fn parse_date(s: &str) -> Result<NaiveDate, String> {
         .map_err(|_| format!("not a date (YYYY-MM-DD): {s:?}"))
 }
 
-fn progress(n: usize, what: &str) -> ProgressBar {
-    let pb = ProgressBar::new(n as u64);
-    pb.set_style(
-        ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} ({per_sec})")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
-    );
-    pb.set_message(what.to_string());
-    pb
+/// Progress through a long step: a bar on a terminal; when stderr is piped or a file, a line of
+/// counts at each tenth, so a log still shows the import moving.
+pub struct Progress {
+    bar: Option<ProgressBar>,
+    what: String,
+    total: usize,
+    done: usize,
+    reported: usize,
+}
+
+impl Progress {
+    pub fn new(total: usize, what: &str) -> Progress {
+        use std::io::IsTerminal;
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let pb = ProgressBar::new(total as u64);
+            pb.set_style(
+                ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} ({per_sec})")
+                    .unwrap_or_else(|_| ProgressStyle::default_bar())
+                    .progress_chars("=> "),
+            );
+            pb.set_message(what.to_string());
+            pb
+        });
+        Progress {
+            bar,
+            what: what.to_string(),
+            total,
+            done: 0,
+            reported: 0,
+        }
+    }
+
+    pub fn inc(&mut self) {
+        self.done += 1;
+        match &self.bar {
+            Some(pb) => pb.inc(1),
+            None => {
+                let tenth = self.done * 10 / self.total.max(1);
+                if tenth > self.reported || self.done == self.total {
+                    self.reported = tenth;
+                    eprintln!("{}: {}/{} rows", self.what, self.done, self.total);
+                }
+            }
+        }
+    }
+
+    fn finish(self) {
+        if let Some(pb) = self.bar {
+            pb.finish_and_clear();
+        }
+    }
 }
 
 /// Close the progress bar; all rows, or every refusal.
-fn finish<T>(pb: ProgressBar, rows: Vec<T>, errors: Vec<RowError>) -> Result<Vec<T>, ImportError> {
-    pb.finish_and_clear();
+fn finish<T>(pb: Progress, rows: Vec<T>, errors: Vec<RowError>) -> Result<Vec<T>, ImportError> {
+    pb.finish();
     if errors.is_empty() {
         Ok(rows)
     } else {
@@ -176,12 +218,12 @@ fn finish<T>(pb: ProgressBar, rows: Vec<T>, errors: Vec<RowError>) -> Result<Vec
 /// `postal_code`, `city`, `country`, `lat`, `lon`, `birthday`, `do_not_call`, `marketing_consent`.
 pub fn parse_customers(path: &Path, today: NaiveDate) -> Result<Vec<NewCustomer>, ImportError> {
     let rows = read(path, &["name", "phone"])?;
-    let pb = progress(rows.records.len(), "checking");
+    let mut pb = Progress::new(rows.records.len(), "checking");
     let mut out = Vec::with_capacity(rows.records.len());
     let mut errors = vec![];
     let mut seen_phones: HashMap<PhoneNumber, usize> = HashMap::new();
     for (line, rec) in &rows.records {
-        pb.inc(1);
+        pb.inc();
         let mut r = rows.row(*line, rec);
         let name = r.req("name", Text::parse);
         let kind = r.opt("kind", CustomerKind::parse).unwrap_or(CustomerKind::Person);
@@ -266,12 +308,12 @@ pub fn parse_customers(path: &Path, today: NaiveDate) -> Result<Vec<NewCustomer>
 pub async fn parse_assets(path: &Path, store: &dyn Store, today: NaiveDate) -> Result<Vec<NewAsset>, ImportError> {
     let rows = read(path, &["serial", "customer_phone", "model_code", "purchase_date"])?;
     let models: HashMap<String, i64> = store.list_models().await?.into_iter().map(|m| (m.code, m.id)).collect();
-    let pb = progress(rows.records.len(), "checking");
+    let mut pb = Progress::new(rows.records.len(), "checking");
     let mut out = Vec::with_capacity(rows.records.len());
     let mut errors = vec![];
     let mut seen: HashMap<SerialNumber, usize> = HashMap::new();
     for (line, rec) in &rows.records {
-        pb.inc(1);
+        pb.inc();
         let mut r = rows.row(*line, rec);
         let serial = r.req("serial", SerialNumber::parse);
         if let Some(s) = &serial {
@@ -335,9 +377,40 @@ pub enum Kind {
     Assets,
 }
 
-/// Check the whole file, then write it in one transaction. Returns the number of rows written.
-pub async fn run(kind: Kind, path: &Path, store: &dyn Store, today: NaiveDate) -> Result<usize, ImportError> {
+/// What an import did with the file's rows.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Imported {
+    /// Written anew.
+    pub created: usize,
+    /// Customers who were there already, found by a phone number or the e-mail address; left as
+    /// they were.
+    pub matched_by_phone: usize,
+    pub matched_by_email: usize,
+}
+
+impl std::fmt::Display for Imported {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} created", self.created)?;
+        let matched = self.matched_by_phone + self.matched_by_email;
+        if matched > 0 {
+            write!(
+                f,
+                ", {matched} already there and left unchanged ({} matched by phone, {} by e-mail)",
+                self.matched_by_phone, self.matched_by_email
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// Check the whole file, then write it in one transaction.
+pub async fn run(kind: Kind, path: &Path, store: &dyn Store, today: NaiveDate) -> Result<Imported, ImportError> {
     let spinner = || {
+        use std::io::IsTerminal;
+        if !std::io::stderr().is_terminal() {
+            eprintln!("writing in one transaction");
+            return ProgressBar::hidden();
+        }
         let s = ProgressBar::new_spinner();
         s.set_message("writing in one transaction");
         s.enable_steady_tick(std::time::Duration::from_millis(120));
@@ -347,16 +420,24 @@ pub async fn run(kind: Kind, path: &Path, store: &dyn Store, today: NaiveDate) -
         Kind::Customers => {
             let rows = parse_customers(path, today)?;
             let s = spinner();
-            let ids = store.import_customers(Actor::SYSTEM, &rows).await?;
+            let done = store.import_customers(Actor::SYSTEM, &rows).await?;
             s.finish_and_clear();
-            Ok(ids.len())
+            let count = |m: ImportMatch| done.iter().filter(|c| c.matched == m).count();
+            Ok(Imported {
+                created: count(ImportMatch::Created),
+                matched_by_phone: count(ImportMatch::Phone),
+                matched_by_email: count(ImportMatch::Email),
+            })
         }
         Kind::Assets => {
             let rows = parse_assets(path, store, today).await?;
             let s = spinner();
             let ids = store.import_assets(Actor::SYSTEM, &rows).await?;
             s.finish_and_clear();
-            Ok(ids.len())
+            Ok(Imported {
+                created: ids.len(),
+                ..Imported::default()
+            })
         }
     }
 }

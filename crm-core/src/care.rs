@@ -196,7 +196,7 @@ pub fn maintenance_due(last: NaiveDate, months: u16) -> Option<NaiveDate> {
 /// never for a customer on the do-not-call list; birthdays only with marketing consent;
 /// maintenance from `horizon_days` before its date until a month after; a warranty (or
 /// contract) ending within the horizon. One task per cause: the source names the asset and the
-/// date (or the customer and the year), and a campaign's tasks name the campaign.
+/// date (or the customer and the year), whoever raises it.
 pub fn reminder(
     kind: AgentTaskKind,
     today: NaiveDate,
@@ -252,13 +252,10 @@ pub fn reminder(
         }
         _ => return None,
     };
-    let source = match campaign_id {
-        Some(id) => format!("campaign-{id}-{cause}"),
-        None => cause,
-    };
     Some(NewAgentTask {
         kind,
-        source,
+        // The cause alone: a campaign raising the same reminder adds no second task.
+        source: cause,
         campaign_id,
         customer_id: c.customer_id,
         repair_order_id: None,
@@ -425,7 +422,7 @@ mod tests {
         let in_campaign = reminder(AgentTaskKind::MaintenanceDue, d("2026-03-10"), 14, &c, Some(9), now()).unwrap();
         assert_eq!(
             (in_campaign.source.as_str(), in_campaign.campaign_id),
-            ("campaign-9-maintenance-3-2026-03-20", Some(9))
+            ("maintenance-3-2026-03-20", Some(9))
         );
     }
 

@@ -1015,7 +1015,12 @@ pub async fn seed(store: &(impl Store + ?Sized), data: &DemoData) -> StoreResult
         t.station_id = station_ids[dt.station];
         technician_ids.push(store.create_technician(actor, &t).await?.id);
     }
-    let customer_ids = store.import_customers(actor, &data.customers).await?;
+    let customer_ids: Vec<i64> = store
+        .import_customers(actor, &data.customers)
+        .await?
+        .into_iter()
+        .map(|c| c.id)
+        .collect();
     let new_assets: Vec<NewAsset> = data
         .assets
         .iter()

@@ -321,6 +321,48 @@ fn default_direction() -> Direction {
     Direction::Internal
 }
 
+/// A call filed by the agent who took it: the note on the customer's history and, as the
+/// disposition asks, a service request and a repair order. Filed once per call: the call's id
+/// is the key, so pressing Save again (or a retry racing the first) gets the first answer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewWrapUp {
+    /// The call's SIP Call-ID.
+    pub call_id: String,
+    pub customer_id: i64,
+    /// Tells a repeat of the same form from a different one for the same call (which is refused).
+    pub fingerprint: String,
+    pub interaction: NewInteraction,
+    pub ticket: Option<NewTicket>,
+    /// Its `ticket_id` is ignored: the repair order belongs to the ticket filed with it.
+    pub repair_order: Option<NewRepairOrder>,
+}
+
+/// What a wrap-up filed; `replayed` when the call had been filed before and this is that answer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WrapUpRecord {
+    pub interaction: Interaction,
+    pub ticket: Option<Ticket>,
+    pub repair_order: Option<RepairOrder>,
+    pub replayed: bool,
+}
+
+/// How an imported customer row was taken: written anew, or matched to a customer who exists
+/// (by one of the row's phone numbers, or its e-mail address) and left as it was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ImportMatch {
+    Created,
+    Phone,
+    Email,
+}
+
+/// One imported customer row: the customer's id and how the row was taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ImportedCustomer {
+    pub id: i64,
+    pub matched: ImportMatch,
+}
+
 // ---------------------------------------------------------------- products and assets
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]

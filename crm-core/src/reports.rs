@@ -419,6 +419,44 @@ pub fn warranty_amount(hours: f64, rate_minor: i64, parts_minor: i64) -> i64 {
     (hours * rate_minor as f64).round() as i64 + parts_minor
 }
 
+impl SettlementLine {
+    /// What the manufacturer owes for this repair: warranty labour at the rate (rounded to the
+    /// minor unit, per line) and the warranty parts. A settlement's amount is the sum of these.
+    pub fn amount_minor(&self, rate_minor: i64) -> i64 {
+        let hours = if self.labour_warranty { self.labour_hours } else { 0.0 };
+        warranty_amount(hours, rate_minor, self.parts_warranty_minor)
+    }
+}
+
+/// A settlement's figures from its lines, so the total always adds up line by line.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct SettlementTotals {
+    pub orders: i64,
+    pub labour_hours_warranty: f64,
+    pub labour_hours_paid: f64,
+    pub parts_warranty_minor: i64,
+    pub parts_paid_minor: i64,
+    pub warranty_amount_minor: i64,
+}
+
+impl SettlementTotals {
+    pub fn of(lines: &[SettlementLine], rate_minor: i64) -> SettlementTotals {
+        let mut t = SettlementTotals::default();
+        for l in lines {
+            t.orders += 1;
+            if l.labour_warranty {
+                t.labour_hours_warranty += l.labour_hours;
+            } else {
+                t.labour_hours_paid += l.labour_hours;
+            }
+            t.parts_warranty_minor += l.parts_warranty_minor;
+            t.parts_paid_minor += l.parts_paid_minor;
+            t.warranty_amount_minor += l.amount_minor(rate_minor);
+        }
+        t
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewSettlement {

@@ -21,7 +21,10 @@ pub trait CustomerStore {
     /// The customer a number belongs to (the oldest, if several share it).
     async fn find_customer_by_phone(&self, phone: &PhoneNumber) -> StoreResult<Option<i64>>;
     /// Creates all or none: one transaction.
-    async fn import_customers(&self, actor: Actor, rows: &[NewCustomer]) -> StoreResult<Vec<i64>>;
+    /// One transaction for the whole file. A row whose phone number (or else e-mail address)
+    /// belongs to a customer already is matched to that customer and changes nothing, so
+    /// importing a file again adds no one; the answer says, per row, what was done.
+    async fn import_customers(&self, actor: Actor, rows: &[NewCustomer]) -> StoreResult<Vec<ImportedCustomer>>;
     async fn add_interaction(&self, actor: Actor, customer_id: i64, i: &NewInteraction) -> StoreResult<Interaction>;
     /// Newest first.
     async fn list_interactions(&self, customer_id: i64, limit: u32) -> StoreResult<Vec<Interaction>>;
@@ -69,6 +72,10 @@ pub trait ServiceStore {
     /// Newest first.
     async fn list_tickets(&self, q: &TicketQuery) -> StoreResult<Vec<Ticket>>;
     async fn create_repair_order(&self, actor: Actor, r: &NewRepairOrder) -> StoreResult<RepairOrder>;
+    /// Files a call (note, ticket, repair order) in one transaction, once per `call_id`: a
+    /// repeat with the same fingerprint, concurrent or later, gets the first answer (`replayed`);
+    /// a different form for a filed call is a `Conflict` on `call_id`.
+    async fn wrap_up_call(&self, actor: Actor, w: &NewWrapUp) -> StoreResult<WrapUpRecord>;
     async fn get_repair_order(&self, id: i64) -> StoreResult<RepairOrder>;
     async fn update_repair_order(&self, actor: Actor, id: i64, p: &RepairOrderPatch) -> StoreResult<RepairOrder>;
     async fn list_repair_orders(&self, q: &RepairOrderQuery) -> StoreResult<Vec<RepairOrder>>;
@@ -268,10 +275,15 @@ pub trait CareStore {
         today: NaiveDate,
         horizon_days: u32,
     ) -> StoreResult<Vec<crate::care::CareCandidate>>;
+    /// A campaign and its tasks, in one transaction. Each reminder is raised once whoever
+    /// raises it: one already open without a campaign joins this one, one raised otherwise is
+    /// left alone. A campaign that would hold no task (every reminder is in a task already, as
+    /// when the same campaign is started twice) is refused: `Conflict` on `kind`.
     async fn create_campaign(
         &self,
         actor: Actor,
         c: &crate::care::NewCampaign,
+        tasks: &[crate::care::NewAgentTask],
         now: DateTime<Utc>,
     ) -> StoreResult<crate::care::Campaign>;
     /// A campaign with its progress.

@@ -25,7 +25,7 @@ macro_rules! behaviour_tests {
             assets_and_warranty, ticket_status_flow, repair_orders, complaints, stations_and_technicians,
             stock_ledger, knowledge_base, users_sessions_and_audit, screen_pop_by_phone_and_serial,
             emptiness, serial_by_keypad_digits, call_detail_records, agent_skills, field_tasks, stock_operations,
-            callbacks, agent_tasks, reports, reminders_and_campaigns);
+            callbacks, agent_tasks, reports, reminders_and_campaigns, repeated_writes_race);
     };
     (@each $make:expr; $($name:ident),+) => {
         $(
@@ -306,14 +306,38 @@ pub async fn customer_patch(s: &dyn Store) {
 }
 
 pub async fn import_is_all_or_nothing(s: &dyn Store) {
-    let rows = vec![
-        sample_customer("A One", &["+49301000001"]),
-        sample_customer("B Two", &["+49301000002"]),
-    ];
+    let mut b = sample_customer("B Two", &["+49301000002"]);
+    b.email = Some(Email::parse("b.two@example.com").unwrap());
+    let rows = vec![sample_customer("A One", &["+49301000001"]), b];
     let ids = s.import_customers(actor(), &rows).await.unwrap();
     assert_eq!(ids.len(), 2);
+    assert!(ids.iter().all(|c| c.matched == ImportMatch::Created));
+    // The same file again adds no one: each row is matched to the customer it made.
+    let again = s.import_customers(actor(), &rows).await.unwrap();
+    assert_eq!(
+        again,
+        ids.iter()
+            .map(|c| ImportedCustomer {
+                id: c.id,
+                matched: ImportMatch::Phone
+            })
+            .collect::<Vec<_>>()
+    );
+    // A new number but a known e-mail address (in any case): the same customer.
+    let mut moved = sample_customer("A One", &["+49301000009"]);
+    moved.email = Some(Email::parse("ANNA@example.com").unwrap());
+    let by_mail = s.import_customers(actor(), &[moved]).await.unwrap();
+    assert_eq!(by_mail[0].matched, ImportMatch::Email);
+    assert_eq!(
+        s.find_customer_by_phone(&PhoneNumber::parse("+49301000009").unwrap())
+            .await
+            .unwrap(),
+        None,
+        "a matched row changes nothing"
+    );
     let m = s.create_model(actor(), &sample_model("WM-7000", 24, 24)).await.unwrap();
     let today = Utc::now().date_naive();
+    let ids: Vec<i64> = ids.iter().map(|c| c.id).collect();
     let good = sample_asset(ids[0], m.id, "SER-0001", today);
     let dup = sample_asset(ids[1], m.id, "SER-0001", today);
     assert_conflict(s.import_assets(actor(), &[good.clone(), dup]).await, "serial");
@@ -2732,15 +2756,14 @@ pub async fn reminders_and_campaigns(s: &dyn Store) {
         kind: AgentTaskKind::MaintenanceDue,
         within_days: 14,
     };
-    let campaign = s.create_campaign(actor(), &new, now).await.unwrap();
-    assert_eq!((campaign.tasks, campaign.queue.as_str()), (0, "general"));
-    let raised = tasks(AgentTaskKind::MaintenanceDue, 14, Some(campaign.id)).await;
-    assert_eq!(s.raise_tasks(&raised, now).await.unwrap(), 1);
+    let campaign = s.create_campaign(actor(), &new, &due, now).await.unwrap();
+    assert_eq!((campaign.tasks, campaign.queue.as_str()), (1, "general"));
     assert_eq!(
         s.raise_tasks(&due, now).await.unwrap(),
-        1,
-        "the daily reminder is its own task"
+        0,
+        "the day's round raises no second task for the campaign's reminder"
     );
+    assert_conflict(s.create_campaign(actor(), &new, &due, now).await, "kind");
     let listed = s
         .list_agent_tasks(&AgentTaskQuery {
             campaign_id: Some(campaign.id),
@@ -2770,5 +2793,315 @@ pub async fn reminders_and_campaigns(s: &dyn Store) {
         kind: AgentTaskKind::PoorSurvey,
         ..new
     };
-    assert_invalid(s.create_campaign(actor(), &bad, now).await, "kind");
+    assert_invalid(s.create_campaign(actor(), &bad, &due, now).await, "kind");
+}
+
+/// Run `n` copies of a write at once: every future is polled in the same pass, so each has its
+/// own connection and transaction in flight together (a barrier with nothing in front of it).
+/// On PostgreSQL that is real concurrency; SQLite queues them on its write lock.
+async fn at_once<'a, T>(n: usize, make: impl Fn(usize) -> futures_util::future::BoxFuture<'a, T>) -> Vec<T> {
+    futures_util::future::join_all((0..n).map(make)).await
+}
+
+/// Every write a person can repeat (a double click, a browser or mobile retry) is applied once
+/// or refused, however the repeats interleave: settlement drafts, idempotent task writes,
+/// read-modify-write patches, the desk's wrap-up, campaigns and imports.
+pub async fn repeated_writes_race(s: &dyn Store) {
+    use crate::care::*;
+    use crate::reports::*;
+    use futures_util::FutureExt;
+    const N: usize = 8;
+
+    // Settlements: one draft wins; its amount is the sum of its lines; a repair is settled once.
+    let (c, st, tech, orders) = completed_repairs(s, 3).await;
+    let today = Utc::now().date_naive();
+    let draft = NewSettlement {
+        station_id: st.id,
+        from: today - Duration::days(7),
+        to: today,
+    };
+    let ann = s
+        .create_user(actor(), &user_record("ann", "Ann", Role::Supervisor))
+        .await
+        .unwrap();
+    let bob = s
+        .create_user(actor(), &user_record("bob", "Bob", Role::Supervisor))
+        .await
+        .unwrap();
+    let results = at_once(N, |_| {
+        let d = &draft;
+        async move { s.create_settlement(actor(), d, 4500, "EUR", Utc::now()).await }.boxed()
+    })
+    .await;
+    let won: Vec<&Settlement> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
+    assert_eq!(won.len(), 1, "exactly one draft: {results:?}");
+    for r in &results {
+        if let Err(e) = r {
+            assert!(
+                matches!(e, StoreError::Conflict { field, .. } if field == "to"),
+                "{e:?}"
+            );
+        }
+    }
+    let lines = s.settlement_lines(won[0].id).await.unwrap();
+    assert_eq!(lines.len(), orders.len());
+    let t = SettlementTotals::of(&lines, won[0].labour_rate_minor);
+    assert_eq!(
+        (
+            won[0].orders,
+            won[0].warranty_amount_minor,
+            won[0].labour_hours_warranty
+        ),
+        (t.orders, t.warranty_amount_minor, t.labour_hours_warranty)
+    );
+    assert_eq!(s.list_settlements(Some(st.id), 10).await.unwrap().len(), 1);
+    // Two approvers at once: one approves, the other is told it is approved already.
+    let approvers = at_once(2, |i| {
+        let id = won[0].id;
+        let by = if i == 0 { ann.id } else { bob.id };
+        async move { s.approve_settlement(Actor::user(by), id, Utc::now()).await }.boxed()
+    })
+    .await;
+    assert_eq!(approvers.iter().filter(|r| r.is_ok()).count(), 1, "{approvers:?}");
+
+    // An Idempotency-Key retried while the first is in flight: all get the first answer.
+    let t = s
+        .create_ticket(
+            actor(),
+            &NewTicket {
+                customer_id: c.id,
+                asset_id: None,
+                subject: text("Noise"),
+                description: String::new(),
+                priority: Priority::Normal,
+            },
+        )
+        .await
+        .unwrap();
+    let asset = s.get_repair_order(orders[0]).await.unwrap().asset_id;
+    let ro = s
+        .create_repair_order(
+            actor(),
+            &NewRepairOrder {
+                ticket_id: t.id,
+                asset_id: Some(asset),
+                station_id: Some(st.id),
+                technician_id: Some(tech.id),
+                fault_code: None,
+                description: String::new(),
+                scheduled_for: None,
+                appointment: None,
+                duration_minutes: None,
+                parts: vec![],
+            },
+        )
+        .await
+        .unwrap();
+    let assign = RepairOrderPatch {
+        status: Some(RepairStatus::Assigned),
+        technician_id: Some(tech.id),
+        ..Default::default()
+    };
+    s.update_repair_order(actor(), ro.id, &assign).await.unwrap();
+    let accept = TaskWrite::Step(TaskStep {
+        action: TaskAction::Accept,
+        location: None,
+        reason: None,
+    });
+    let idem = Idempotency {
+        key: "accept-1".into(),
+        fingerprint: "POST /accept {}".into(),
+    };
+    let answers = at_once(N, |_| {
+        let (w, k) = (&accept, &idem);
+        async move { s.task_write(Actor::user(ann.id), tech.id, ro.id, Some(k), w).await }.boxed()
+    })
+    .await;
+    let first = answers[0].as_ref().expect("accepted").clone();
+    for a in &answers {
+        assert_eq!(
+            a.as_ref().ok(),
+            Some(&first),
+            "every duplicate gets the first answer: {a:?}"
+        );
+    }
+    assert_eq!(first.status, TaskStatus::Accepted);
+
+    // Patches of different fields at once: none is lost (no read outside the transaction).
+    for round in 0..3u32 {
+        let patches = [
+            StationPatch {
+                name: Some(text(&format!("South {round}"))),
+                ..Default::default()
+            },
+            StationPatch {
+                capacity_per_day: Some(20 + round),
+                ..Default::default()
+            },
+            StationPatch {
+                rating: Some(3.0 + f64::from(round) / 10.0),
+                ..Default::default()
+            },
+        ];
+        at_once(patches.len(), |i| {
+            let p = &patches[i];
+            async move { s.update_station(actor(), st.id, p).await.unwrap() }.boxed()
+        })
+        .await;
+        let now = s.get_station(st.id).await.unwrap();
+        assert_eq!(
+            (now.name.as_str(), now.capacity_per_day, now.rating),
+            (
+                format!("South {round}").as_str(),
+                20 + round,
+                3.0 + f64::from(round) / 10.0
+            ),
+            "round {round}"
+        );
+        let here = GeoPoint::new(52.5, 13.4 + f64::from(round) / 100.0).unwrap();
+        let tech_patches = [
+            TechnicianPatch {
+                skills: Some(vec![Skill {
+                    name: SkillName::parse("washing_machines").unwrap(),
+                    level: SkillLevel::new(2 + round as u8).unwrap(),
+                }]),
+                ..Default::default()
+            },
+            TechnicianPatch {
+                location: Some(here),
+                ..Default::default()
+            },
+        ];
+        at_once(tech_patches.len(), |i| {
+            let p = &tech_patches[i];
+            async move { s.update_technician(actor(), tech.id, p).await.unwrap() }.boxed()
+        })
+        .await;
+        let now = s.get_technician(tech.id).await.unwrap();
+        assert_eq!(
+            (now.skills[0].level.get(), now.location),
+            (2 + round as u8, Some(here)),
+            "round {round}"
+        );
+    }
+
+    // The desk's wrap-up, Save pressed again and again: one note, one ticket, one repair order.
+    let tickets = || async {
+        let q = TicketQuery {
+            customer_id: Some(c.id),
+            status: None,
+            limit: 100,
+        };
+        s.list_tickets(&q).await.unwrap().len()
+    };
+    let tickets_before = tickets().await;
+    let wrap = NewWrapUp {
+        call_id: "a84b4c76e66710@pc33.example.com".into(),
+        customer_id: c.id,
+        fingerprint: "form-1".into(),
+        interaction: NewInteraction {
+            kind: InteractionKind::Call,
+            direction: Direction::Inbound,
+            summary: text("Call: repair order. Drum noise."),
+            at: None,
+        },
+        ticket: Some(NewTicket {
+            customer_id: c.id,
+            asset_id: Some(asset),
+            subject: text("Drum noise"),
+            description: String::new(),
+            priority: Priority::Normal,
+        }),
+        repair_order: Some(NewRepairOrder {
+            ticket_id: 0,
+            asset_id: Some(asset),
+            station_id: None,
+            technician_id: None,
+            fault_code: None,
+            description: "Drum noise".into(),
+            scheduled_for: None,
+            appointment: None,
+            duration_minutes: None,
+            parts: vec![],
+        }),
+    };
+    let filed = at_once(N, |_| {
+        let w = &wrap;
+        async move { s.wrap_up_call(Actor::user(ann.id), w).await.unwrap() }.boxed()
+    })
+    .await;
+    assert_eq!(filed.iter().filter(|f| !f.replayed).count(), 1, "filed once");
+    let ids = |f: &WrapUpRecord| {
+        (
+            f.interaction.id,
+            f.ticket.as_ref().map(|t| t.id),
+            f.repair_order.as_ref().map(|r| r.id),
+        )
+    };
+    assert!(
+        filed.iter().all(|f| ids(f) == ids(&filed[0])),
+        "every Save gets the first answer"
+    );
+    assert!(filed[0].repair_order.is_some());
+    assert_eq!(tickets().await, tickets_before + 1);
+    let changed = NewWrapUp {
+        fingerprint: "form-2".into(),
+        ..wrap.clone()
+    };
+    assert_conflict(s.wrap_up_call(Actor::user(ann.id), &changed).await, "call_id");
+
+    // A campaign started twice at once: one holds the reminder, the other is refused.
+    let task = NewAgentTask {
+        kind: AgentTaskKind::MaintenanceDue,
+        source: format!("maintenance-{asset}-{today}"),
+        campaign_id: None,
+        customer_id: c.id,
+        repair_order_id: None,
+        complaint_id: None,
+        asset_id: Some(asset),
+        summary: "Maintenance due".into(),
+        due_at: Utc::now(),
+    };
+    let campaign = NewCampaign {
+        name: "Maintenance".into(),
+        kind: AgentTaskKind::MaintenanceDue,
+        within_days: 14,
+    };
+    let started = at_once(4, |_| {
+        let (k, t) = (&campaign, std::slice::from_ref(&task));
+        async move { s.create_campaign(actor(), k, t, Utc::now()).await }.boxed()
+    })
+    .await;
+    assert_eq!(started.iter().filter(|r| r.is_ok()).count(), 1, "{started:?}");
+    assert_eq!(
+        s.list_campaigns(10).await.unwrap().len(),
+        1,
+        "the refused ones left nothing"
+    );
+
+    // The same import run twice at once: nobody is added twice.
+    let mut b = sample_customer("Rita Race", &["+49301777002"]);
+    b.email = Some(Email::parse("rita@example.com").unwrap());
+    let mut a = sample_customer("Ralf Race", &["+49301777001"]);
+    a.email = Some(Email::parse("ralf@example.com").unwrap());
+    let rows = vec![a, b];
+    let imports = at_once(4, |_| {
+        let r = &rows;
+        async move { s.import_customers(actor(), r).await.unwrap() }.boxed()
+    })
+    .await;
+    let created: usize = imports
+        .iter()
+        .map(|i| i.iter().filter(|c| c.matched == ImportMatch::Created).count())
+        .sum();
+    assert_eq!(created, 2, "{imports:?}");
+    let found = s
+        .search_customers(&CustomerQuery {
+            q: Some("race".into()),
+            limit: 10,
+            offset: 0,
+        })
+        .await
+        .unwrap();
+    assert_eq!(found.len(), 2);
 }

@@ -683,4 +683,21 @@ async fn a_maintenance_campaign_is_worked_from_the_task_list() {
         (Some(total), Some(1), Some(1)),
         "{progress}"
     );
+    // Started again (a double click): refused, and no reminder stands twice for an asset.
+    let (status, again) = server
+        .post(
+            &boss,
+            "/api/v1/campaigns",
+            json!({"name": "Autumn maintenance", "kind": "maintenance_due", "within_days": 30}),
+        )
+        .await;
+    assert_eq!((status, again["field"].as_str()), (409, Some("kind")), "{again}");
+    let (_, all) = server
+        .get(&agent, "/api/v1/agent-tasks?kind=maintenance_due&limit=500")
+        .await;
+    let all = all.as_array().unwrap();
+    let assets: std::collections::HashSet<_> = all.iter().map(|t| t["asset_id"].as_i64()).collect();
+    assert_eq!(assets.len(), all.len(), "one maintenance reminder per asset");
+    let (_, campaigns) = server.get(&boss, "/api/v1/campaigns").await;
+    assert_eq!(campaigns.as_array().unwrap().len(), 1, "{campaigns}");
 }

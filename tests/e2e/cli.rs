@@ -47,7 +47,25 @@ async fn import_writes_all_or_nothing(db: TestDb) {
         None,
     );
     assert_eq!(code, 0, "{err}");
-    assert!(out.contains("Imported 2 customers"), "{out}");
+    assert!(out.contains("2 created"), "{out}");
+    // Piped, the import counts its rows instead of drawing a bar.
+    assert!(err.contains("checking: 2/2 rows"), "{err}");
+    // The same file again: nobody is added twice, and the answer says so.
+    let (code, out, err) = run(
+        &[
+            "import",
+            "--database-url",
+            db.url(),
+            "customers",
+            good.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("0 created, 2 already there and left unchanged (2 matched by phone, 0 by e-mail)"),
+        "{out}"
+    );
 
     // Assets refer to customers by phone and models by code; the demo catalogue supplies models.
     let store = crm_sql::connect(db.url()).await.unwrap();

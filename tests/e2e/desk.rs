@@ -347,8 +347,27 @@ async fn a_queued_call_pops_on_the_desk_is_answered_and_filed_as_a_repair_order(
         }
     };
     wrap["asset_id"] = json!(asset_id);
-    let (status, filed) = server.post(&token, "/api/v1/desk/wrap-up", wrap).await;
-    assert_eq!(status, 201, "{filed}");
+    // Save pressed three times at once: one set of records, and every press gets it.
+    let (a, b, c) = tokio::join!(
+        server.post(&token, "/api/v1/desk/wrap-up", wrap.clone()),
+        server.post(&token, "/api/v1/desk/wrap-up", wrap.clone()),
+        server.post(&token, "/api/v1/desk/wrap-up", wrap.clone()),
+    );
+    let mut statuses = vec![a.0, b.0, c.0];
+    statuses.sort();
+    assert_eq!(statuses, vec![200, 200, 201], "{} {} {}", a.1, b.1, c.1);
+    for other in [&b.1, &c.1] {
+        assert_eq!(
+            (&other["ticket"]["id"], &other["repair_order"]["id"]),
+            (&a.1["ticket"]["id"], &a.1["repair_order"]["id"])
+        );
+    }
+    let filed = a.1;
+    // The same call with another form: refused, naming the call.
+    let mut changed = wrap.clone();
+    changed["notes"] = json!("something else");
+    let (status, body) = server.post(&token, "/api/v1/desk/wrap-up", changed).await;
+    assert_eq!((status, body["field"].as_str()), (409, Some("call_id")), "{body}");
     assert_eq!(filed["repair_order"]["asset_id"], asset_id);
     assert_eq!(filed["ticket"]["subject"], "Drum does not turn");
     assert!(filed["interaction"]["summary"].as_str().unwrap().contains(&call_id));

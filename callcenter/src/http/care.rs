@@ -144,7 +144,7 @@ async fn list_campaigns(State(st): State<AppState>, me: AuthUser) -> ApiResult<J
 /// (`within_days` ahead for maintenance and warranties; birthdays only with marketing consent;
 /// never on the do-not-call list), worked by the kind's queue from the task list.
 #[utoipa::path(post, path = "/api/v1/campaigns", tag = "care", request_body = NewCampaign, security(("bearer" = [])),
-    responses((status = 201, body = Campaign), (status = 422, body = ErrorBody)))]
+    responses((status = 201, body = Campaign), (status = 409, body = ErrorBody, description = "Every such reminder is in a task already"), (status = 422, body = ErrorBody)))]
 async fn create_campaign(
     State(st): State<AppState>,
     me: AuthUser,
@@ -153,17 +153,9 @@ async fn create_campaign(
     me.require(MANAGERS)?;
     c.validate()?;
     let now = Utc::now();
-    let campaign = st.store.create_campaign(me.actor(), &c, now).await?;
-    crate::care::raise(
-        st.store.as_ref(),
-        c.kind,
-        now.date_naive(),
-        c.within_days,
-        Some(campaign.id),
-        now,
-    )
-    .await?;
-    Ok((StatusCode::CREATED, Json(st.store.campaign(campaign.id).await?)))
+    let tasks = crate::care::reminders(st.store.as_ref(), c.kind, now.date_naive(), c.within_days, now).await?;
+    let campaign = st.store.create_campaign(me.actor(), &c, &tasks, now).await?;
+    Ok((StatusCode::CREATED, Json(campaign)))
 }
 
 #[utoipa::path(get, path = "/api/v1/campaigns/{id}", tag = "care", params(("id" = i64, Path)), security(("bearer" = [])),

@@ -310,9 +310,12 @@ pub struct WrapUpResult {
 }
 
 /// File a call in one step: the note with its disposition on the customer's history and, as
-/// the disposition asks, a service request and a repair order for the asset.
+/// the disposition asks, a service request and a repair order for the asset — in one
+/// transaction, once per call. The same form sent again (Save pressed twice, a retry) is
+/// answered 200 with what the first filed; a different form for a filed call is 409.
 #[utoipa::path(post, path = "/api/v1/desk/wrap-up", tag = "call center", request_body = WrapUp, security(("bearer" = [])),
-    responses((status = 201, body = WrapUpResult), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 201, body = WrapUpResult, description = "Filed"), (status = 200, body = WrapUpResult, description = "Filed before: the first answer"),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn wrap_up(
     State(st): State<AppState>,
     me: AuthUser,
@@ -362,63 +365,71 @@ async fn wrap_up(
         format!("Call {}: {disposition}. {}", w.call_id, w.notes.trim())
     };
     let summary = Text::parse(&summary).map_err(|e| ApiError::invalid("notes", e.to_string()))?;
-    let mut ticket = None;
-    let mut repair_order = None;
-    if let Some(subject) = subject {
-        let t = st
-            .store
-            .create_ticket(
-                me.actor(),
-                &NewTicket {
-                    customer_id: customer.id,
-                    asset_id: w.asset_id,
-                    subject,
-                    description: w.notes.trim().to_string(),
-                    priority: w.priority.unwrap_or(Priority::Normal),
-                },
-            )
-            .await?;
-        if w.disposition == Disposition::RepairOrder {
-            let ro = st
-                .store
-                .create_repair_order(
-                    me.actor(),
-                    &NewRepairOrder {
-                        ticket_id: t.id,
-                        asset_id: w.asset_id,
-                        station_id: None,
-                        technician_id: None,
-                        fault_code: w.fault_code.clone(),
-                        description: w.notes.trim().to_string(),
-                        scheduled_for: None,
-                        appointment: None,
-                        duration_minutes: None,
-                        parts: vec![],
-                    },
-                )
-                .await?;
-            repair_order = Some(crate::fieldops::dispatch_new(&st, me.actor(), ro).await);
-        }
-        ticket = Some(t);
-    }
-    let interaction = st
+    let fingerprint = {
+        use sha2::{Digest, Sha256};
+        let form = serde_json::json!([
+            w.customer_id,
+            disposition,
+            w.notes.trim(),
+            w.subject,
+            w.asset_id,
+            w.fault_code,
+            w.priority
+        ]);
+        hex::encode(Sha256::digest(form.to_string().as_bytes()))
+    };
+    let ticket = subject.map(|subject| NewTicket {
+        customer_id: customer.id,
+        asset_id: w.asset_id,
+        subject,
+        description: w.notes.trim().to_string(),
+        priority: w.priority.unwrap_or(Priority::Normal),
+    });
+    let repair_order = (w.disposition == Disposition::RepairOrder).then(|| NewRepairOrder {
+        ticket_id: 0,
+        asset_id: w.asset_id,
+        station_id: None,
+        technician_id: None,
+        fault_code: w.fault_code.clone(),
+        description: w.notes.trim().to_string(),
+        scheduled_for: None,
+        appointment: None,
+        duration_minutes: None,
+        parts: vec![],
+    });
+    let filed = st
         .store
-        .add_interaction(
+        .wrap_up_call(
             me.actor(),
-            customer.id,
-            &NewInteraction {
-                kind: InteractionKind::Call,
-                direction: Direction::Inbound,
-                summary,
-                at: None,
+            &NewWrapUp {
+                call_id: w.call_id.clone(),
+                customer_id: customer.id,
+                fingerprint,
+                interaction: NewInteraction {
+                    kind: InteractionKind::Call,
+                    direction: Direction::Inbound,
+                    summary,
+                    at: None,
+                },
+                ticket,
+                repair_order,
             },
         )
         .await?;
+    let (status, repair_order) = match (filed.replayed, filed.repair_order) {
+        // Filed before: the first answer, as things stand now; dispatched then already.
+        (true, ro) => (StatusCode::OK, ro),
+        (false, Some(ro)) => (
+            StatusCode::CREATED,
+            Some(crate::fieldops::dispatch_new(&st, me.actor(), ro).await),
+        ),
+        (false, None) => (StatusCode::CREATED, None),
+    };
     Ok((
-        StatusCode::CREATED,
+        status,
         Json(WrapUpResult {
-            interaction,
-            ticket,
+            interaction: filed.interaction,
+            ticket: filed.ticket,
             repair_order,
         }),
     ))

@@ -99,6 +99,18 @@ async fn require_found(c: &mut Conn, table: &'static str, id: i64, entity: &'sta
     }
 }
 
+/// Lock the row with this id for the rest of the transaction, before reading it to change it:
+/// a read-modify-write never loses a concurrent update. PostgreSQL takes a row lock
+/// (`FOR UPDATE`); SQLite's write transactions hold the database's write lock from `BEGIN
+/// IMMEDIATE` on. Not found when there is no such row.
+async fn lock_row(c: &mut Conn, table: &'static str, id: i64, entity: &'static str) -> StoreResult<()> {
+    let sql = format!("SELECT 1 FROM {table} WHERE id = $1 {FOR_UPDATE}");
+    match sqlx::query::<Db>(&sql).bind(id).fetch_optional(&mut *c).await.map_err(db_err)? {
+        Some(_) => Ok(()),
+        None => Err(StoreError::not_found(entity)),
+    }
+}
+
 /// A value for a dynamically built `WHERE`.
 enum Bind {
     Int(i64),
@@ -226,6 +238,90 @@ async fn insert_customer(c: &mut Conn, n: &NewCustomer) -> StoreResult<i64> {
 }
 
 /// Load customers with phones and addresses, in the order of `ids`.
+/// An interaction on a customer's history, in the caller's transaction.
+async fn insert_interaction(c: &mut Conn, actor: Actor, customer_id: i64, i: &NewInteraction) -> StoreResult<Interaction> {
+    require_found(c, "customers", customer_id, "customer").await?;
+    let at = i.at.map(crate::common::trunc).unwrap_or_else(now);
+    let id = sqlx::query_scalar::<Db, i64>(
+        "INSERT INTO interactions (customer_id, kind, direction, at, summary, user_id) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+    )
+    .bind(customer_id)
+    .bind(i.kind.as_str())
+    .bind(i.direction.as_str())
+    .bind(at)
+    .bind(i.summary.as_str())
+    .bind(actor.user_id)
+    .fetch_one(&mut *c)
+    .await
+    .map_err(db_err)?;
+    audit(c, actor, "create", "interaction", Some(id), serde_json::json!({ "customer_id": customer_id, "kind": i.kind })).await?;
+    Ok(Interaction {
+        id,
+        customer_id,
+        kind: i.kind,
+        direction: i.direction,
+        at,
+        summary: i.summary.as_str().to_string(),
+        user_id: actor.user_id,
+    })
+}
+
+/// The customer an imported row stands for, when one exists: by any of its phone numbers, else
+/// by its e-mail address (compared without case).
+async fn match_customer(c: &mut Conn, n: &NewCustomer) -> StoreResult<Option<ImportedCustomer>> {
+    for p in &n.phones {
+        let id = sqlx::query_scalar::<Db, i64>("SELECT customer_id FROM customer_phones WHERE e164 = $1 ORDER BY customer_id LIMIT 1")
+            .bind(p.number.as_str())
+            .fetch_optional(&mut *c)
+            .await
+            .map_err(db_err)?;
+        if let Some(id) = id {
+            return Ok(Some(ImportedCustomer {
+                id,
+                matched: ImportMatch::Phone,
+            }));
+        }
+    }
+    if let Some(email) = &n.email {
+        let id = sqlx::query_scalar::<Db, i64>("SELECT id FROM customers WHERE lower(email) = $1 ORDER BY id LIMIT 1")
+            .bind(email.as_str().to_lowercase())
+            .fetch_optional(&mut *c)
+            .await
+            .map_err(db_err)?;
+        if let Some(id) = id {
+            return Ok(Some(ImportedCustomer {
+                id,
+                matched: ImportMatch::Email,
+            }));
+        }
+    }
+    Ok(None)
+}
+
+fn interaction_from_row(r: &Row) -> StoreResult<Interaction> {
+    let kind: String = get(r, "kind")?;
+    let dir: String = get(r, "direction")?;
+    Ok(Interaction {
+        id: get(r, "id")?,
+        customer_id: get(r, "customer_id")?,
+        kind: decode(InteractionKind::parse(&kind), "kind")?,
+        direction: decode(Direction::parse(&dir), "direction")?,
+        at: get(r, "at")?,
+        summary: get(r, "summary")?,
+        user_id: get(r, "user_id")?,
+    })
+}
+
+async fn load_interaction(c: &mut Conn, id: i64) -> StoreResult<Interaction> {
+    let row = sqlx::query::<Db>("SELECT id, customer_id, kind, direction, at, summary, user_id FROM interactions WHERE id = $1")
+        .bind(id)
+        .fetch_optional(&mut *c)
+        .await
+        .map_err(db_err)?
+        .ok_or(StoreError::not_found("interaction"))?;
+    interaction_from_row(&row)
+}
+
 async fn load_customers(c: &mut Conn, ids: &[i64]) -> StoreResult<Vec<Customer>> {
     if ids.is_empty() {
         return Ok(vec![]);
@@ -343,6 +439,7 @@ impl CustomerStore for This {
 
     async fn update_customer(&self, actor: Actor, id: i64, p: &CustomerPatch) -> StoreResult<Customer> {
         let mut tx = self.tx().await?;
+        lock_row(&mut tx, "customers", id, "customer").await?;
         let cur = load_customer(&mut tx, id).await?;
         let name = p.name.as_ref().map(|n| n.as_str().to_string()).unwrap_or(cur.name.clone());
         let email = p.email.clone().unwrap_or(cur.email.clone());
@@ -411,48 +508,46 @@ impl CustomerStore for This {
             .map_err(db_err)
     }
 
-    async fn import_customers(&self, actor: Actor, rows: &[NewCustomer]) -> StoreResult<Vec<i64>> {
+    async fn import_customers(&self, actor: Actor, rows: &[NewCustomer]) -> StoreResult<Vec<ImportedCustomer>> {
         let mut tx = self.tx().await?;
-        let mut ids = Vec::with_capacity(rows.len());
+        // Two imports at once would each miss the other's rows: one at a time.
+        sqlx::query::<Db>(IMPORT_LOCK).execute(&mut *tx).await.map_err(db_err)?;
+        let mut out = Vec::with_capacity(rows.len());
+        let (mut created, mut matched) = (0usize, 0usize);
         for (i, n) in rows.iter().enumerate() {
+            if let Some(found) = match_customer(&mut tx, n).await? {
+                matched += 1;
+                out.push(found);
+                continue;
+            }
             let id = insert_customer(&mut tx, n).await.map_err(|e| match e {
                 StoreError::Conflict { field, message } => StoreError::conflict(format!("rows[{i}].{field}"), message),
                 other => other,
             })?;
-            ids.push(id);
+            created += 1;
+            out.push(ImportedCustomer {
+                id,
+                matched: ImportMatch::Created,
+            });
         }
-        audit(&mut tx, actor, "import", "customer", None, serde_json::json!({ "rows": rows.len() })).await?;
+        audit(
+            &mut tx,
+            actor,
+            "import",
+            "customer",
+            None,
+            serde_json::json!({ "rows": rows.len(), "created": created, "matched": matched }),
+        )
+        .await?;
         commit(tx).await?;
-        Ok(ids)
+        Ok(out)
     }
 
     async fn add_interaction(&self, actor: Actor, customer_id: i64, i: &NewInteraction) -> StoreResult<Interaction> {
         let mut tx = self.tx().await?;
-        require_found(&mut tx, "customers", customer_id, "customer").await?;
-        let at = i.at.map(crate::common::trunc).unwrap_or_else(now);
-        let id = sqlx::query_scalar::<Db, i64>(
-            "INSERT INTO interactions (customer_id, kind, direction, at, summary, user_id) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
-        )
-        .bind(customer_id)
-        .bind(i.kind.as_str())
-        .bind(i.direction.as_str())
-        .bind(at)
-        .bind(i.summary.as_str())
-        .bind(actor.user_id)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(db_err)?;
-        audit(&mut tx, actor, "create", "interaction", Some(id), serde_json::json!({ "customer_id": customer_id, "kind": i.kind })).await?;
+        let out = insert_interaction(&mut tx, actor, customer_id, i).await?;
         commit(tx).await?;
-        Ok(Interaction {
-            id,
-            customer_id,
-            kind: i.kind,
-            direction: i.direction,
-            at,
-            summary: i.summary.as_str().to_string(),
-            user_id: actor.user_id,
-        })
+        Ok(out)
     }
 
     async fn list_interactions(&self, customer_id: i64, limit: u32) -> StoreResult<Vec<Interaction>> {
@@ -465,21 +560,7 @@ impl CustomerStore for This {
         .fetch_all(&mut *self.conn().await?)
         .await
         .map_err(db_err)?;
-        rows.iter()
-            .map(|r| {
-                let kind: String = get(r, "kind")?;
-                let dir: String = get(r, "direction")?;
-                Ok(Interaction {
-                    id: get(r, "id")?,
-                    customer_id: get(r, "customer_id")?,
-                    kind: decode(InteractionKind::parse(&kind), "kind")?,
-                    direction: decode(Direction::parse(&dir), "direction")?,
-                    at: get(r, "at")?,
-                    summary: get(r, "summary")?,
-                    user_id: get(r, "user_id")?,
-                })
-            })
-            .collect()
+        rows.iter().map(interaction_from_row).collect()
     }
 }
 
@@ -812,6 +893,7 @@ impl AssetStore for This {
 
     async fn update_asset(&self, actor: Actor, id: i64, p: &AssetPatch) -> StoreResult<Asset> {
         let mut tx = self.tx().await?;
+        lock_row(&mut tx, "assets", id, "asset").await?;
         let cur = load_asset(&mut tx, id).await?;
         if let Some(cid) = p.customer_id {
             require(&mut tx, "customers", cid, "customer_id").await?;
@@ -1169,38 +1251,133 @@ async fn load_complaint(c: &mut Conn, id: i64) -> StoreResult<Complaint> {
     complaint_from_row(&r)
 }
 
+/// A new ticket in the caller's transaction.
+async fn insert_ticket(c: &mut Conn, actor: Actor, t: &NewTicket) -> StoreResult<i64> {
+    require(c, "customers", t.customer_id, "customer_id").await?;
+    if let Some(aid) = t.asset_id {
+        let owner = sqlx::query_scalar::<Db, i64>("SELECT customer_id FROM assets WHERE id = $1")
+            .bind(aid)
+            .fetch_optional(&mut *c)
+            .await
+            .map_err(db_err)?;
+        if owner != Some(t.customer_id) {
+            return Err(StoreError::invalid("asset_id", "no such asset for this customer"));
+        }
+    }
+    let at = now();
+    let id = sqlx::query_scalar::<Db, i64>(
+        "INSERT INTO tickets (customer_id, asset_id, subject, description, status, priority, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING id",
+    )
+    .bind(t.customer_id)
+    .bind(t.asset_id)
+    .bind(t.subject.as_str())
+    .bind(&t.description)
+    .bind(TicketStatus::Open.as_str())
+    .bind(t.priority.as_str())
+    .bind(at)
+    .fetch_one(&mut *c)
+    .await
+    .map_err(db_err)?;
+    record_status(c, "ticket", id, None, TicketStatus::Open.as_str(), actor, None).await?;
+    audit(c, actor, "create", "ticket", Some(id), to_json(t)).await?;
+    Ok(id)
+}
+
+/// A new repair order in the caller's transaction.
+async fn insert_repair_order(c: &mut Conn, actor: Actor, r: &NewRepairOrder) -> StoreResult<i64> {
+    r.validate()?;
+    let ticket = match load_ticket(c, r.ticket_id).await {
+        Err(StoreError::NotFound { .. }) => return Err(StoreError::invalid("ticket_id", "no such ticket")),
+        other => other?,
+    };
+    let asset_id = r
+        .asset_id
+        .or(ticket.asset_id)
+        .ok_or_else(|| StoreError::invalid("asset_id", "the ticket names no asset; give asset_id"))?;
+    let owner = sqlx::query_scalar::<Db, i64>("SELECT customer_id FROM assets WHERE id = $1")
+        .bind(asset_id)
+        .fetch_optional(&mut *c)
+        .await
+        .map_err(db_err)?;
+    if owner != Some(ticket.customer_id) {
+        return Err(StoreError::invalid("asset_id", "no such asset for the ticket's customer"));
+    }
+    if let Some(s) = r.station_id {
+        require(c, "stations", s, "station_id").await?;
+    }
+    if let Some(t) = r.technician_id {
+        require(c, "technicians", t, "technician_id").await?;
+    }
+    if let Some(code) = &r.fault_code {
+        check_fault_code(c, asset_id, code).await?;
+    }
+    let id = sqlx::query_scalar::<Db, i64>(
+        "INSERT INTO repair_orders (ticket_id, customer_id, asset_id, station_id, technician_id, status, fault_code, description, scheduled_for, created_at, duration_minutes, \
+         appointment_from, appointment_to) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id",
+    )
+    .bind(r.ticket_id)
+    .bind(ticket.customer_id)
+    .bind(asset_id)
+    .bind(r.station_id)
+    .bind(r.technician_id)
+    .bind(RepairStatus::New.as_str())
+    .bind(r.fault_code.as_deref())
+    .bind(&r.description)
+    .bind(r.scheduled_for.map(crate::common::trunc))
+    .bind(now())
+    .bind(i64::from(r.duration_minutes.unwrap_or(90)))
+    .bind(r.appointment.map(|a| crate::common::trunc(a.from)))
+    .bind(r.appointment.map(|a| crate::common::trunc(a.to)))
+    .fetch_one(&mut *c)
+    .await
+    .map_err(db_err)?;
+    for (i, p) in r.parts.iter().enumerate() {
+        if !exists(c, "parts", p.part_id).await? {
+            return Err(StoreError::invalid(format!("parts[{i}].part_id"), "no such part"));
+        }
+        sqlx::query::<Db>("INSERT INTO repair_order_parts (repair_order_id, part_id, quantity) VALUES ($1, $2, $3)")
+            .bind(id)
+            .bind(p.part_id)
+            .bind(i64::from(p.quantity))
+            .execute(&mut *c)
+            .await
+            .map_err(db_err)?;
+    }
+    record_status(c, "repair_order", id, None, RepairStatus::New.as_str(), actor, None).await?;
+    audit(c, actor, "create", "repair_order", Some(id), to_json(r)).await?;
+    Ok(id)
+}
+
+/// A filed call with its ticket and repair order as they stand now.
+async fn load_wrap_up(
+    c: &mut Conn,
+    interaction: Interaction,
+    ticket_id: Option<i64>,
+    repair_order_id: Option<i64>,
+    replayed: bool,
+) -> StoreResult<WrapUpRecord> {
+    let ticket = match ticket_id {
+        Some(id) => Some(load_ticket(c, id).await?),
+        None => None,
+    };
+    let repair_order = match repair_order_id {
+        Some(id) => Some(load_repair_order(c, id).await?),
+        None => None,
+    };
+    Ok(WrapUpRecord {
+        interaction,
+        ticket,
+        repair_order,
+        replayed,
+    })
+}
+
 #[async_trait]
 impl ServiceStore for This {
     async fn create_ticket(&self, actor: Actor, t: &NewTicket) -> StoreResult<Ticket> {
         let mut tx = self.tx().await?;
-        require(&mut tx, "customers", t.customer_id, "customer_id").await?;
-        if let Some(aid) = t.asset_id {
-            let owner = sqlx::query_scalar::<Db, i64>("SELECT customer_id FROM assets WHERE id = $1")
-                .bind(aid)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(db_err)?;
-            if owner != Some(t.customer_id) {
-                return Err(StoreError::invalid("asset_id", "no such asset for this customer"));
-            }
-        }
-        let at = now();
-        let id = sqlx::query_scalar::<Db, i64>(
-            "INSERT INTO tickets (customer_id, asset_id, subject, description, status, priority, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING id",
-        )
-        .bind(t.customer_id)
-        .bind(t.asset_id)
-        .bind(t.subject.as_str())
-        .bind(&t.description)
-        .bind(TicketStatus::Open.as_str())
-        .bind(t.priority.as_str())
-        .bind(at)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(db_err)?;
-        record_status(&mut tx, "ticket", id, None, TicketStatus::Open.as_str(), actor, None).await?;
-        audit(&mut tx, actor, "create", "ticket", Some(id), to_json(t)).await?;
+        let id = insert_ticket(&mut tx, actor, t).await?;
         let out = load_ticket(&mut tx, id).await?;
         commit(tx).await?;
         Ok(out)
@@ -1212,6 +1389,7 @@ impl ServiceStore for This {
 
     async fn update_ticket(&self, actor: Actor, id: i64, p: &TicketPatch) -> StoreResult<Ticket> {
         let mut tx = self.tx().await?;
+        lock_row(&mut tx, "tickets", id, "ticket").await?;
         let cur = load_ticket(&mut tx, id).await?;
         let status = p.status.unwrap_or(cur.status);
         if status != cur.status {
@@ -1246,68 +1424,69 @@ impl ServiceStore for This {
     }
 
     async fn create_repair_order(&self, actor: Actor, r: &NewRepairOrder) -> StoreResult<RepairOrder> {
-        r.validate()?;
         let mut tx = self.tx().await?;
-        let ticket = match load_ticket(&mut tx, r.ticket_id).await {
-            Err(StoreError::NotFound { .. }) => return Err(StoreError::invalid("ticket_id", "no such ticket")),
-            other => other?,
-        };
-        let asset_id = r
-            .asset_id
-            .or(ticket.asset_id)
-            .ok_or_else(|| StoreError::invalid("asset_id", "the ticket names no asset; give asset_id"))?;
-        let owner = sqlx::query_scalar::<Db, i64>("SELECT customer_id FROM assets WHERE id = $1")
-            .bind(asset_id)
-            .fetch_optional(&mut *tx)
+        let id = insert_repair_order(&mut tx, actor, r).await?;
+        let out = load_repair_order(&mut tx, id).await?;
+        commit(tx).await?;
+        Ok(out)
+    }
+
+    async fn wrap_up_call(&self, actor: Actor, w: &NewWrapUp) -> StoreResult<WrapUpRecord> {
+        let mut tx = self.tx().await?;
+        // Claim the call first. A concurrent wrap-up of the same call waits here on the key
+        // (PostgreSQL) or on the write lock (SQLite) until this one commits, then replays it.
+        let claimed = sqlx::query::<Db>(
+            "INSERT INTO wrap_ups (call_id, customer_id, fingerprint, user_id, at) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (call_id) DO NOTHING",
+        )
+        .bind(&w.call_id)
+        .bind(w.customer_id)
+        .bind(&w.fingerprint)
+        .bind(actor.user_id)
+        .bind(now())
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?
+        .rows_affected();
+        if claimed == 0 {
+            let row = sqlx::query::<Db>(
+                "SELECT fingerprint, interaction_id, ticket_id, repair_order_id FROM wrap_ups WHERE call_id = $1",
+            )
+            .bind(&w.call_id)
+            .fetch_one(&mut *tx)
             .await
             .map_err(db_err)?;
-        if owner != Some(ticket.customer_id) {
-            return Err(StoreError::invalid("asset_id", "no such asset for the ticket's customer"));
-        }
-        if let Some(s) = r.station_id {
-            require(&mut tx, "stations", s, "station_id").await?;
-        }
-        if let Some(t) = r.technician_id {
-            require(&mut tx, "technicians", t, "technician_id").await?;
-        }
-        if let Some(code) = &r.fault_code {
-            check_fault_code(&mut tx, asset_id, code).await?;
-        }
-        let id = sqlx::query_scalar::<Db, i64>(
-            "INSERT INTO repair_orders (ticket_id, customer_id, asset_id, station_id, technician_id, status, fault_code, description, scheduled_for, created_at, duration_minutes, \
-             appointment_from, appointment_to) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id",
-        )
-        .bind(r.ticket_id)
-        .bind(ticket.customer_id)
-        .bind(asset_id)
-        .bind(r.station_id)
-        .bind(r.technician_id)
-        .bind(RepairStatus::New.as_str())
-        .bind(r.fault_code.as_deref())
-        .bind(&r.description)
-        .bind(r.scheduled_for.map(crate::common::trunc))
-        .bind(now())
-        .bind(i64::from(r.duration_minutes.unwrap_or(90)))
-        .bind(r.appointment.map(|a| crate::common::trunc(a.from)))
-        .bind(r.appointment.map(|a| crate::common::trunc(a.to)))
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(db_err)?;
-        for (i, p) in r.parts.iter().enumerate() {
-            if !exists(&mut tx, "parts", p.part_id).await? {
-                return Err(StoreError::invalid(format!("parts[{i}].part_id"), "no such part"));
+            if get::<String>(&row, "fingerprint")? != w.fingerprint {
+                return Err(StoreError::conflict("call_id", "this call has been filed already, with other details"));
             }
-            sqlx::query::<Db>("INSERT INTO repair_order_parts (repair_order_id, part_id, quantity) VALUES ($1, $2, $3)")
-                .bind(id)
-                .bind(p.part_id)
-                .bind(i64::from(p.quantity))
-                .execute(&mut *tx)
-                .await
-                .map_err(db_err)?;
+            let interaction_id: i64 = get(&row, "interaction_id")?;
+            let ticket_id: Option<i64> = get(&row, "ticket_id")?;
+            let repair_order_id: Option<i64> = get(&row, "repair_order_id")?;
+            let interaction = load_interaction(&mut tx, interaction_id).await?;
+            return load_wrap_up(&mut tx, interaction, ticket_id, repair_order_id, true).await;
         }
-        record_status(&mut tx, "repair_order", id, None, RepairStatus::New.as_str(), actor, None).await?;
-        audit(&mut tx, actor, "create", "repair_order", Some(id), to_json(r)).await?;
-        let out = load_repair_order(&mut tx, id).await?;
+        let ticket_id = match &w.ticket {
+            Some(t) => Some(insert_ticket(&mut tx, actor, t).await?),
+            None => None,
+        };
+        let repair_order_id = match (&w.repair_order, ticket_id) {
+            (Some(r), Some(ticket_id)) => {
+                let r = NewRepairOrder { ticket_id, ..r.clone() };
+                Some(insert_repair_order(&mut tx, actor, &r).await?)
+            }
+            (Some(_), None) => return Err(StoreError::invalid("subject", "a repair order needs its service request")),
+            (None, _) => None,
+        };
+        let interaction = insert_interaction(&mut tx, actor, w.customer_id, &w.interaction).await?;
+        sqlx::query::<Db>("UPDATE wrap_ups SET interaction_id = $1, ticket_id = $2, repair_order_id = $3 WHERE call_id = $4")
+            .bind(interaction.id)
+            .bind(ticket_id)
+            .bind(repair_order_id)
+            .bind(&w.call_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        let out = load_wrap_up(&mut tx, interaction, ticket_id, repair_order_id, false).await?;
         commit(tx).await?;
         Ok(out)
     }
@@ -1318,6 +1497,7 @@ impl ServiceStore for This {
 
     async fn update_repair_order(&self, actor: Actor, id: i64, p: &RepairOrderPatch) -> StoreResult<RepairOrder> {
         let mut tx = self.tx().await?;
+        lock_row(&mut tx, "repair_orders", id, "repair order").await?;
         let cur = load_repair_order(&mut tx, id).await?;
         if let Some(s) = p.station_id {
             require(&mut tx, "stations", s, "station_id").await?;
@@ -1429,6 +1609,7 @@ impl ServiceStore for This {
 
     async fn update_complaint(&self, actor: Actor, id: i64, p: &ComplaintPatch) -> StoreResult<Complaint> {
         let mut tx = self.tx().await?;
+        lock_row(&mut tx, "complaints", id, "complaint").await?;
         let cur = load_complaint(&mut tx, id).await?;
         let status = p.status.unwrap_or(cur.status);
         if status != cur.status && !cur.status.next().contains(&status) {
@@ -1536,6 +1717,17 @@ fn stock_level_from_row(r: &Row) -> StoreResult<StockLevel> {
     })
 }
 
+async fn load_station(c: &mut Conn, id: i64) -> StoreResult<Station> {
+    let sql = format!("SELECT {STATION_COLS} FROM stations WHERE id = $1");
+    let r = sqlx::query::<Db>(&sql)
+        .bind(id)
+        .fetch_optional(&mut *c)
+        .await
+        .map_err(db_err)?
+        .ok_or(StoreError::not_found("station"))?;
+    station_from_row(&r)
+}
+
 fn station_from_row(r: &Row) -> StoreResult<Station> {
     let tz: String = get(r, "time_zone")?;
     let skills: String = get(r, "skills")?;
@@ -1551,6 +1743,17 @@ fn station_from_row(r: &Row) -> StoreResult<Station> {
         opening_hours: json_col(&hours, "opening_hours")?,
         rating: get(r, "rating")?,
     })
+}
+
+async fn load_technician(c: &mut Conn, id: i64) -> StoreResult<Technician> {
+    let sql = format!("SELECT {TECH_COLS} FROM technicians WHERE id = $1");
+    let r = sqlx::query::<Db>(&sql)
+        .bind(id)
+        .fetch_optional(&mut *c)
+        .await
+        .map_err(db_err)?
+        .ok_or(StoreError::not_found("technician"))?;
+    technician_from_row(&r)
 }
 
 fn technician_from_row(r: &Row) -> StoreResult<Technician> {
@@ -1592,19 +1795,13 @@ impl NetworkStore for This {
     }
 
     async fn get_station(&self, id: i64) -> StoreResult<Station> {
-        let sql = format!("SELECT {STATION_COLS} FROM stations WHERE id = $1");
-        let r = sqlx::query::<Db>(&sql)
-            .bind(id)
-            .fetch_optional(&mut *self.conn().await?)
-            .await
-            .map_err(db_err)?
-            .ok_or(StoreError::not_found("station"))?;
-        station_from_row(&r)
+        load_station(&mut *self.conn().await?, id).await
     }
 
     async fn update_station(&self, actor: Actor, id: i64, p: &StationPatch) -> StoreResult<Station> {
-        let cur = self.get_station(id).await?;
         let mut tx = self.tx().await?;
+        lock_row(&mut tx, "stations", id, "station").await?;
+        let cur = load_station(&mut tx, id).await?;
         sqlx::query::<Db>("UPDATE stations SET name = $1, skills = $2, capacity_per_day = $3, opening_hours = $4, rating = $5 WHERE id = $6")
             .bind(p.name.as_ref().map(|n| n.as_str()).unwrap_or(&cur.name))
             .bind(to_json(p.skills.as_ref().unwrap_or(&cur.skills)).to_string())
@@ -1647,19 +1844,13 @@ impl NetworkStore for This {
     }
 
     async fn get_technician(&self, id: i64) -> StoreResult<Technician> {
-        let sql = format!("SELECT {TECH_COLS} FROM technicians WHERE id = $1");
-        let r = sqlx::query::<Db>(&sql)
-            .bind(id)
-            .fetch_optional(&mut *self.conn().await?)
-            .await
-            .map_err(db_err)?
-            .ok_or(StoreError::not_found("technician"))?;
-        technician_from_row(&r)
+        load_technician(&mut *self.conn().await?, id).await
     }
 
     async fn update_technician(&self, actor: Actor, id: i64, p: &TechnicianPatch) -> StoreResult<Technician> {
-        let cur = self.get_technician(id).await?;
         let mut tx = self.tx().await?;
+        lock_row(&mut tx, "technicians", id, "technician").await?;
+        let cur = load_technician(&mut tx, id).await?;
         if let Some(s) = p.station_id {
             require(&mut tx, "stations", s, "station_id").await?;
         }

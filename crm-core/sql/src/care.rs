@@ -38,12 +38,14 @@ async fn load_agent_task(c: &mut Conn, id: i64) -> StoreResult<AgentTask> {
     agent_task_from_row(&row.ok_or(StoreError::not_found("agent task"))?)
 }
 
-/// Raise one task in the caller's transaction; nothing when its source raised one already.
+/// Raise one task in the caller's transaction; nothing when its source raised one already,
+/// except that a campaign adopts an open task of its cause that no campaign holds yet.
 async fn raise(c: &mut Conn, t: &NewAgentTask, now: DateTime<Utc>) -> StoreResult<u32> {
     let n = sqlx::query::<Db>(
         "INSERT INTO agent_tasks (kind, queue, source, campaign_id, customer_id, repair_order_id, complaint_id, asset_id, \
          summary, status, due_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'open', $10, $11) \
-         ON CONFLICT (source) DO NOTHING",
+         ON CONFLICT (source) DO UPDATE SET campaign_id = excluded.campaign_id \
+         WHERE agent_tasks.campaign_id IS NULL AND excluded.campaign_id IS NOT NULL AND agent_tasks.status = 'open'",
     )
     .bind(t.kind.as_str())
     .bind(t.kind.queue())
@@ -256,7 +258,7 @@ impl CareStore for This {
         asset_candidates(&mut c, &ids).await
     }
 
-    async fn create_campaign(&self, actor: Actor, k: &NewCampaign, now: DateTime<Utc>) -> StoreResult<Campaign> {
+    async fn create_campaign(&self, actor: Actor, k: &NewCampaign, tasks: &[NewAgentTask], now: DateTime<Utc>) -> StoreResult<Campaign> {
         k.validate()?;
         let mut tx = self.tx().await?;
         let id = sqlx::query_scalar::<Db, i64>(
@@ -270,6 +272,20 @@ impl CareStore for This {
         .fetch_one(&mut *tx)
         .await
         .map_err(db_err)?;
+        let mut added = 0;
+        for t in tasks {
+            let t = NewAgentTask {
+                campaign_id: Some(id),
+                ..t.clone()
+            };
+            added += raise(&mut tx, &t, now).await?;
+        }
+        if added == 0 {
+            return Err(StoreError::conflict(
+                "kind",
+                "no reminder of this kind is left to raise: each is in a task already (was this campaign started before?)",
+            ));
+        }
         audit(&mut tx, actor, "create", "campaign", Some(id), to_json(k)).await?;
         let out = load_campaign(&mut tx, id).await?;
         commit(tx).await?;
@@ -351,6 +367,7 @@ impl CareStore for This {
 
     async fn claim_agent_task(&self, user_id: i64, id: i64, now: DateTime<Utc>) -> StoreResult<AgentTask> {
         let mut tx = self.tx().await?;
+        lock_row(&mut tx, "agent_tasks", id, "agent task").await?;
         let cur = load_agent_task(&mut tx, id).await?;
         match cur.status {
             AgentTaskStatus::Claimed if cur.claimed_by == Some(user_id) => {
@@ -386,6 +403,7 @@ impl CareStore for This {
     async fn finish_agent_task(&self, user_id: i64, id: i64, f: &TaskFinish, now: DateTime<Utc>) -> StoreResult<AgentTask> {
         f.validate()?;
         let mut tx = self.tx().await?;
+        lock_row(&mut tx, "agent_tasks", id, "agent task").await?;
         let cur = load_agent_task(&mut tx, id).await?;
         if cur.status == AgentTaskStatus::Done {
             return Err(StoreError::conflict("status", "the task is done"));

@@ -291,6 +291,7 @@ impl This {
         id: i64,
         w: &TaskWrite,
     ) -> StoreResult<Task> {
+        lock_row(tx, "repair_orders", id, "task").await?;
         let task = load_task(tx, technician_id, id).await?;
         let on_site = [TaskStatus::OnSite, TaskStatus::Paused];
         match w {
@@ -508,35 +509,38 @@ impl FieldStore for This {
         let user = actor.user_id.unwrap_or(0);
         let mut tx = self.tx().await?;
         if let Some(idem) = idempotency {
-            if let Some(done) = self.replay(&mut tx, user, idem).await? {
-                return Ok(done);
-            }
-        }
-        let task = self.apply_task_write(&mut tx, actor, technician_id, repair_order_id, w).await?;
-        if let Some(idem) = idempotency {
-            let stored = sqlx::query::<Db>(
-                "INSERT INTO idempotency_keys (user_id, key, fingerprint, response, at) VALUES ($1, $2, $3, $4, $5)",
+            // Claim the key before doing anything. A concurrent duplicate blocks on the key's
+            // primary key (PostgreSQL) or the write lock (SQLite) until this transaction ends:
+            // if it commits, the duplicate replays its answer; if it rolls back, the duplicate
+            // claims the key and applies the write itself. Never a 409 for a true duplicate.
+            let claimed = sqlx::query::<Db>(
+                "INSERT INTO idempotency_keys (user_id, key, fingerprint, response, at) VALUES ($1, $2, $3, '', $4) \
+                 ON CONFLICT (user_id, key) DO NOTHING",
             )
             .bind(user)
             .bind(&idem.key)
             .bind(&idem.fingerprint)
-            .bind(to_json(&task).to_string())
             .bind(now())
             .execute(&mut *tx)
-            .await;
-            if let Err(e) = stored {
-                // The same key committed meanwhile by a concurrent retry: this attempt is dropped
-                // (rolled back) and answered with what that one stored.
-                if matches!(&e, sqlx::Error::Database(d) if d.is_unique_violation()) {
-                    drop(tx);
-                    let mut c = self.conn().await?;
-                    return self
-                        .replay(&mut c, user, idem)
-                        .await?
-                        .ok_or_else(|| StoreError::Backend("idempotency record vanished".into()));
-                }
-                return Err(db_err(e));
+            .await
+            .map_err(db_err)?
+            .rows_affected();
+            if claimed == 0 {
+                return self
+                    .replay(&mut tx, user, idem)
+                    .await?
+                    .ok_or_else(|| StoreError::Backend("idempotency record vanished".into()));
             }
+        }
+        let task = self.apply_task_write(&mut tx, actor, technician_id, repair_order_id, w).await?;
+        if let Some(idem) = idempotency {
+            sqlx::query::<Db>("UPDATE idempotency_keys SET response = $1 WHERE user_id = $2 AND key = $3")
+                .bind(to_json(&task).to_string())
+                .bind(user)
+                .bind(&idem.key)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
         }
         commit(tx).await?;
         Ok(task)
@@ -568,6 +572,7 @@ impl FieldStore for This {
 
     async fn set_dispatch(&self, actor: Actor, id: i64, d: &DispatchDecision) -> StoreResult<RepairOrder> {
         let mut tx = self.tx().await?;
+        lock_row(&mut tx, "repair_orders", id, "repair order").await?;
         let cur = load_repair_order(&mut tx, id).await?;
         let started = cur.task_status.is_some_and(TaskStatus::started);
         match d {

@@ -113,6 +113,10 @@ pub mod sqlite {
     const BEGIN_WRITE: &str = "BEGIN IMMEDIATE";
     /// One writer at a time: nothing to skip.
     const SKIP_LOCKED: &str = "";
+    /// A write transaction holds the database's write lock already (`BEGIN IMMEDIATE`).
+    const FOR_UPDATE: &str = "";
+    /// Imports run one at a time; the write lock sees to that.
+    const IMPORT_LOCK: &str = "SELECT 1";
     /// Whole seconds since 1970 of a timestamp column.
     fn epoch(col: &str) -> String {
         format!("CAST(strftime('%s', {col}) AS INTEGER)")
@@ -150,6 +154,10 @@ pub mod postgres {
     const BEGIN_WRITE: &str = "BEGIN";
     /// Nodes claiming callbacks at once skip each other's rows.
     const SKIP_LOCKED: &str = "FOR UPDATE SKIP LOCKED";
+    /// Locks the rows read, until the transaction ends.
+    const FOR_UPDATE: &str = "FOR UPDATE";
+    /// Imports run one at a time: a lock held until the importing transaction ends.
+    const IMPORT_LOCK: &str = "SELECT pg_advisory_xact_lock(7100)";
     /// Whole seconds since 1970 of a timestamp column.
     fn epoch(col: &str) -> String {
         format!("CAST(FLOOR(EXTRACT(EPOCH FROM {col})) AS BIGINT)")

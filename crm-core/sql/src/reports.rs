@@ -190,6 +190,33 @@ async fn load_settlement(c: &mut Conn, id: i64) -> StoreResult<Settlement> {
     settlement_from_row(&row.ok_or(StoreError::not_found("settlement"))?)
 }
 
+async fn load_settlement_lines(c: &mut Conn, id: i64) -> StoreResult<Vec<SettlementLine>> {
+    let rows = sqlx::query::<Db>(
+        "SELECT f.repair_order_id, f.completed_on, f.technician_id, m.code, f.fault_code, f.labour_hours, f.labour_warranty, \
+         f.parts_warranty_minor, f.parts_paid_minor FROM repair_facts f JOIN product_models m ON m.id = f.model_id \
+         WHERE f.settlement_id = $1 ORDER BY f.completed_on, f.repair_order_id",
+    )
+    .bind(id)
+    .fetch_all(&mut *c)
+    .await
+    .map_err(db_err)?;
+    rows.iter()
+        .map(|r| {
+            Ok(SettlementLine {
+                repair_order_id: get(r, "repair_order_id")?,
+                completed_on: get(r, "completed_on")?,
+                technician_id: get(r, "technician_id")?,
+                model: get(r, "code")?,
+                fault_code: get(r, "fault_code")?,
+                labour_hours: get(r, "labour_hours")?,
+                labour_warranty: get(r, "labour_warranty")?,
+                parts_warranty_minor: get(r, "parts_warranty_minor")?,
+                parts_paid_minor: get(r, "parts_paid_minor")?,
+            })
+        })
+        .collect()
+}
+
 #[async_trait]
 impl ReportStore for This {
     async fn call_center_report(&self, period: Period, interval: Interval) -> StoreResult<CallCenterReport> {
@@ -378,48 +405,25 @@ impl ReportStore for This {
         }
         let mut tx = self.tx().await?;
         require(&mut tx, "stations", s.station_id, "station_id").await?;
-        let totals = sqlx::query::<Db>(
-            "SELECT COUNT(*) AS n, \
-             SUM(CASE WHEN labour_warranty THEN labour_hours ELSE 0.0 END) AS hw, \
-             SUM(CASE WHEN labour_warranty THEN 0.0 ELSE labour_hours END) AS hp, \
-             CAST(SUM(parts_warranty_minor) AS BIGINT) AS pw, CAST(SUM(parts_paid_minor) AS BIGINT) AS pp FROM repair_facts \
-             WHERE station_id = $1 AND completed_on >= $2 AND completed_on <= $3 AND settlement_id IS NULL",
-        )
-        .bind(s.station_id)
-        .bind(period.from)
-        .bind(period.to)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(db_err)?;
-        let orders: i64 = get(&totals, "n")?;
-        if orders == 0 {
-            return Err(StoreError::conflict("to", "no completed repair of this station in the period is left to settle"));
-        }
-        let hw = get::<Option<f64>>(&totals, "hw")?.unwrap_or(0.0);
-        let hp = get::<Option<f64>>(&totals, "hp")?.unwrap_or(0.0);
-        let pw = get::<Option<i64>>(&totals, "pw")?.unwrap_or(0);
-        let pp = get::<Option<i64>>(&totals, "pp")?.unwrap_or(0);
         let id = sqlx::query_scalar::<Db, i64>(
             "INSERT INTO settlements (station_id, period_from, period_to, status, orders, labour_hours_warranty, labour_hours_paid, \
              parts_warranty_minor, parts_paid_minor, labour_rate_minor, warranty_amount_minor, currency, created_by, created_at) \
-             VALUES ($1, $2, $3, 'draft', $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id",
+             VALUES ($1, $2, $3, 'draft', 0, 0, 0, 0, 0, $4, 0, $5, $6, $7) RETURNING id",
         )
         .bind(s.station_id)
         .bind(period.from)
         .bind(period.to)
-        .bind(orders)
-        .bind(hw)
-        .bind(hp)
-        .bind(pw)
-        .bind(pp)
         .bind(rate_minor)
-        .bind(warranty_amount(hw, rate_minor, pw))
         .bind(currency)
         .bind(actor.user_id)
         .bind(trunc(now))
         .fetch_one(&mut *tx)
         .await
         .map_err(db_err)?;
+        // Claim the period's unsettled repairs first and sum only what was claimed. The UPDATE
+        // locks each row it takes; a concurrent draft (a double click) waits for this one, then
+        // finds those rows settled and takes nothing. No read-then-write: a repair is settled at
+        // most once, and the amount is the sum of exactly the lines this settlement holds.
         sqlx::query::<Db>(
             "UPDATE repair_facts SET settlement_id = $1 WHERE station_id = $2 AND completed_on >= $3 AND completed_on <= $4 \
              AND settlement_id IS NULL",
@@ -428,6 +432,26 @@ impl ReportStore for This {
         .bind(s.station_id)
         .bind(period.from)
         .bind(period.to)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        let lines = load_settlement_lines(&mut tx, id).await?;
+        if lines.is_empty() {
+            // Dropping the transaction rolls the empty draft back.
+            return Err(StoreError::conflict("to", "no completed repair of this station in the period is left to settle"));
+        }
+        let t = SettlementTotals::of(&lines, rate_minor);
+        sqlx::query::<Db>(
+            "UPDATE settlements SET orders = $1, labour_hours_warranty = $2, labour_hours_paid = $3, parts_warranty_minor = $4, \
+             parts_paid_minor = $5, warranty_amount_minor = $6 WHERE id = $7",
+        )
+        .bind(t.orders)
+        .bind(t.labour_hours_warranty)
+        .bind(t.labour_hours_paid)
+        .bind(t.parts_warranty_minor)
+        .bind(t.parts_paid_minor)
+        .bind(t.warranty_amount_minor)
+        .bind(id)
         .execute(&mut *tx)
         .await
         .map_err(db_err)?;
@@ -451,6 +475,7 @@ impl ReportStore for This {
 
     async fn approve_settlement(&self, actor: Actor, id: i64, now: DateTime<Utc>) -> StoreResult<Settlement> {
         let mut tx = self.tx().await?;
+        lock_row(&mut tx, "settlements", id, "settlement").await?;
         let cur = load_settlement(&mut tx, id).await?;
         if cur.status != SettlementStatus::Draft {
             return Err(StoreError::conflict("status", "the settlement is approved already"));
@@ -474,30 +499,7 @@ impl ReportStore for This {
     async fn settlement_lines(&self, id: i64) -> StoreResult<Vec<SettlementLine>> {
         let mut c = self.conn().await?;
         load_settlement(&mut c, id).await?;
-        let rows = sqlx::query::<Db>(
-            "SELECT f.repair_order_id, f.completed_on, f.technician_id, m.code, f.fault_code, f.labour_hours, f.labour_warranty, \
-             f.parts_warranty_minor, f.parts_paid_minor FROM repair_facts f JOIN product_models m ON m.id = f.model_id \
-             WHERE f.settlement_id = $1 ORDER BY f.completed_on, f.repair_order_id",
-        )
-        .bind(id)
-        .fetch_all(&mut *c)
-        .await
-        .map_err(db_err)?;
-        rows.iter()
-            .map(|r| {
-                Ok(SettlementLine {
-                    repair_order_id: get(r, "repair_order_id")?,
-                    completed_on: get(r, "completed_on")?,
-                    technician_id: get(r, "technician_id")?,
-                    model: get(r, "code")?,
-                    fault_code: get(r, "fault_code")?,
-                    labour_hours: get(r, "labour_hours")?,
-                    labour_warranty: get(r, "labour_warranty")?,
-                    parts_warranty_minor: get(r, "parts_warranty_minor")?,
-                    parts_paid_minor: get(r, "parts_paid_minor")?,
-                })
-            })
-            .collect()
+        load_settlement_lines(&mut c, id).await
     }
 
     async fn backfill_repair_facts(&self, limit: u32) -> StoreResult<u32> {
