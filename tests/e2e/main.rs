@@ -7,6 +7,7 @@ mod callbacks;
 mod cli;
 mod desk;
 mod field;
+mod hardening;
 mod reports;
 mod sip;
 mod support;

@@ -86,6 +86,22 @@ impl FromRequestParts<AppState> for AuthUser {
     }
 }
 
+/// The address a request came from, when the server knows it (`http::run` records it).
+pub struct PeerAddr(pub Option<std::net::IpAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for PeerAddr {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(PeerAddr(
+            parts
+                .extensions
+                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                .map(|c| c.0.ip()),
+        ))
+    }
+}
+
 pub const ALL: &[Role] = &[Role::Admin, Role::Supervisor, Role::Agent, Role::Technician];
 pub const STAFF: &[Role] = &[Role::Admin, Role::Supervisor, Role::Agent];
 pub const MANAGERS: &[Role] = &[Role::Admin, Role::Supervisor];
@@ -107,30 +123,56 @@ pub struct LoginResponse {
 
 /// Exchange a username and password for a bearer token.
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest,
-    responses((status = 200, body = LoginResponse), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
-pub async fn login(State(st): State<AppState>, Body(req): Body<LoginRequest>) -> ApiResult<Json<LoginResponse>> {
+    responses((status = 200, body = LoginResponse), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody),
+        (status = 429, body = ErrorBody, description = "Too many attempts from this address or for this username; see Retry-After")))]
+pub async fn login(
+    State(st): State<AppState>,
+    PeerAddr(addr): PeerAddr,
+    Body(req): Body<LoginRequest>,
+) -> ApiResult<Json<LoginResponse>> {
     if req.username.is_empty() || req.username.len() > 64 {
         return Err(ApiError::invalid("username", "must have 1 to 64 characters"));
     }
     if req.password.len() > 1024 {
         return Err(ApiError::invalid("password", "too long"));
     }
+    if let Err(wait) = st.logins.admit(addr, &req.username, std::time::Instant::now()) {
+        return Err(ApiError::too_many(
+            format!("too many sign-in attempts; try again in {wait} s"),
+            wait,
+        ));
+    }
     let found = st.store.user_credentials(&req.username).await?;
-    // Verify against a dummy hash for unknown users, so timing does not tell who exists.
-    let (user, ok) = match found {
-        Some((user, hash)) => {
-            let ok = verify_password(&req.password, &hash);
-            (Some(user), ok)
-        }
-        None => {
-            verify_password(&req.password, &st.dummy_hash);
-            (None, false)
-        }
+    // Verify against a dummy hash for unknown users, so timing does not tell who exists. The
+    // hash is slow on purpose: off the async workers, so other requests keep being served.
+    let (user, hash) = match found {
+        Some((user, hash)) => (Some(user), hash),
+        None => (None, st.dummy_hash.as_ref().clone()),
     };
+    let password = req.password.clone();
+    let ok = tokio::task::spawn_blocking(move || verify_password(&password, &hash))
+        .await
+        .unwrap_or(false);
     let user = match (user, ok) {
         (Some(u), true) => u,
-        _ => return Err(ApiError::unauthorized("wrong username or password")),
+        (user, _) => {
+            st.logins.failed(&req.username, std::time::Instant::now());
+            // Who tried and from where; never the password. The name stays in the audit log,
+            // not in the service log.
+            st.store
+                .record_audit(
+                    Actor::SYSTEM,
+                    "login_failed",
+                    "user",
+                    user.map(|u| u.id),
+                    serde_json::json!({ "username": req.username, "address": addr.map(|a| a.to_string()) }),
+                )
+                .await?;
+            tracing::info!("sign-in refused: wrong username or password");
+            return Err(ApiError::unauthorized("wrong username or password"));
+        }
     };
+    st.logins.succeeded(&req.username);
     let token = new_token();
     let expires_at = Utc::now() + st.settings.session_ttl;
     st.store

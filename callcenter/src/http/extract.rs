@@ -21,9 +21,21 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
         if !is_json(req.headers()) {
             return Err(ApiError::unsupported_media_type());
         }
-        let bytes = axum::body::Bytes::from_request(req, state)
-            .await
-            .map_err(|e| ApiError::bad_request(None, format!("cannot read body: {e}")))?;
+        let declared = req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|n| n > MAX_BODY as u64) {
+            return Err(too_large());
+        }
+        let bytes = axum::body::Bytes::from_request(req, state).await.map_err(|e| {
+            if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                too_large()
+            } else {
+                ApiError::bad_request(None, format!("cannot read body: {e}"))
+            }
+        })?;
         parse_json(&bytes).map(Body)
     }
 }
@@ -40,8 +52,77 @@ pub fn is_json(headers: &axum::http::HeaderMap) -> bool {
         })
 }
 
+fn too_large() -> ApiError {
+    ApiError::too_large("body", format!("a request body may have at most {MAX_BODY} bytes"))
+}
+
+/// Does this JSON text hold an escaped NUL (`\u0000`) in a string? Backslash pairs are skipped,
+/// so an escaped backslash followed by `u0000` is not one.
+fn has_nul_escape(bytes: &[u8]) -> bool {
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'\\' {
+            if bytes.get(i + 1) == Some(&b'u') && bytes.get(i + 2..i + 6) == Some(b"0000") {
+                return true;
+            }
+            i += 2;
+        } else {
+            i += 1;
+        }
+    }
+    false
+}
+
+/// The JSON path of the first string (or object key) holding a NUL.
+fn nul_path(v: &serde_json::Value, path: &mut String) -> bool {
+    use serde_json::Value;
+    match v {
+        Value::String(s) => s.contains('\0'),
+        Value::Array(items) => items.iter().enumerate().any(|(i, item)| {
+            let len = path.len();
+            path.push_str(&format!("[{i}]"));
+            let found = nul_path(item, path);
+            if !found {
+                path.truncate(len);
+            }
+            found
+        }),
+        Value::Object(map) => map.iter().any(|(k, item)| {
+            let len = path.len();
+            if !path.is_empty() {
+                path.push('.');
+            }
+            path.push_str(k);
+            let found = k.contains('\0') || nul_path(item, path);
+            if !found {
+                path.truncate(len);
+            }
+            found
+        }),
+        _ => false,
+    }
+}
+
+/// A NUL character is never valid text here (PostgreSQL cannot store it, and no form sends
+/// it): refused at the edge, for every route, naming the field.
+fn refuse_nul(bytes: &[u8]) -> Result<(), ApiError> {
+    if !has_nul_escape(bytes) {
+        return Ok(());
+    }
+    let Ok(v) = serde_json::from_slice::<serde_json::Value>(bytes) else {
+        return Ok(()); // malformed anyway: the parser says so
+    };
+    let mut path = String::new();
+    if nul_path(&v, &mut path) {
+        let field = if path.is_empty() { ".".to_string() } else { path };
+        return Err(ApiError::invalid(field, "must not contain NUL characters"));
+    }
+    Ok(())
+}
+
 /// Parse JSON, telling syntax errors (400) from content errors (422, with the field path).
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    refuse_nul(bytes)?;
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     match serde_path_to_error::deserialize::<_, T>(de) {
         Ok(v) => Ok(v),
@@ -85,6 +166,9 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Params<T> {
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
         let q = parts.uri.query().unwrap_or("");
+        if let Some((k, _)) = form_urlencoded::parse(q.as_bytes()).find(|(k, v)| k.contains('\0') || v.contains('\0')) {
+            return Err(ApiError::invalid(k.replace('\0', ""), "must not contain NUL characters"));
+        }
         let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(q.as_bytes()));
         serde_path_to_error::deserialize::<_, T>(de).map(Params).map_err(|e| {
             let path = e.path().to_string();
@@ -114,5 +198,28 @@ impl<S: Send + Sync> FromRequestParts<S> for Id {
             .filter(|v| *v > 0)
             .map(Id)
             .ok_or_else(|| ApiError::bad_request(Some("id"), "id must be a positive integer"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(serde::Deserialize, Debug)]
+    #[allow(dead_code)]
+    struct Form {
+        name: String,
+        tags: Vec<String>,
+    }
+
+    #[test]
+    fn nul_characters_are_refused_naming_the_field() {
+        let e = parse_json::<Form>(br#"{"name": "a\u0000b", "tags": []}"#).unwrap_err();
+        assert_eq!((e.status.as_u16(), e.body.field.as_deref()), (422, Some("name")));
+        let e = parse_json::<Form>(br#"{"name": "ok", "tags": ["x", "\u0000"]}"#).unwrap_err();
+        assert_eq!(e.body.field.as_deref(), Some("tags[1]"));
+        // An escaped backslash before u0000 is the text \u0000, not a NUL.
+        let ok = parse_json::<Form>(br#"{"name": "a\\u0000", "tags": []}"#).unwrap();
+        assert_eq!(ok.name, "a\\u0000");
     }
 }

@@ -7,7 +7,7 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::header;
+use axum::http::{header, Method};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
@@ -91,7 +91,18 @@ impl Metrics {
 
 pub async fn track(State(st): State<AppState>, req: Request, next: Next) -> Response {
     let start = Instant::now();
-    let method = req.method().as_str().to_string();
+    // Labels come from a closed set, so made-up methods and paths cannot grow the series:
+    // any other method is `other`, any path no route matched is `unmatched`.
+    let method = match *req.method() {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    };
     let route = req
         .extensions()
         .get::<MatchedPath>()
@@ -100,7 +111,7 @@ pub async fn track(State(st): State<AppState>, req: Request, next: Next) -> Resp
     let resp = next.run(req).await;
     let secs = start.elapsed().as_secs_f64();
     let status = resp.status().as_u16();
-    st.metrics.observe(&method, &route, status, secs);
+    st.metrics.observe(method, &route, status, secs);
     tracing::debug!(%method, %route, status, ms = secs * 1000.0, "request");
     resp
 }

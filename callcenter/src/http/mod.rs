@@ -13,6 +13,7 @@ pub mod extract;
 mod metrics;
 mod reports;
 mod tech;
+mod throttle;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -96,6 +97,8 @@ pub struct AppState {
     pub events: Arc<crate::bus::Bus>,
     /// Verified against when a username is unknown, so login timing does not reveal users.
     dummy_hash: Arc<String>,
+    /// Login attempts per address and failures per username.
+    logins: Arc<throttle::LoginThrottle>,
 }
 
 impl AppState {
@@ -110,6 +113,7 @@ impl AppState {
             events: Arc::default(),
             replan: Arc::default(),
             dummy_hash: Arc::new(auth::hash_password("not a real password")),
+            logins: Arc::default(),
         }
     }
 }
@@ -179,7 +183,7 @@ pub fn app(state: AppState) -> Router {
         .merge(reports::router())
         .split_for_parts();
     let openapi = Arc::new(openapi);
-    Router::new()
+    let router = Router::new()
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics::render))
         .route(
@@ -197,8 +201,45 @@ pub fn app(state: AppState) -> Router {
         .merge(reports::pages())
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(extract::MAX_BODY))
-        .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))
-        .with_state(state)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track));
+    let csp = content_security_policy(&state.settings.map_tiles_url);
+    security_headers(router, csp).with_state(state)
+}
+
+/// The Content-Security-Policy of every answer: scripts, styles' files, images, sockets and media
+/// from this server only (no inline script runs, so markup smuggled into data cannot run
+/// either); never framed. Inline `style` attributes stay allowed: they run no code. The map's
+/// tile server, when one is configured, may serve images.
+pub fn content_security_policy(map_tiles_url: &str) -> String {
+    let tiles = map_tiles_url
+        .split_once("://")
+        .map(|(scheme, rest)| format!(" {scheme}://{}", rest.split('/').next().unwrap_or("")))
+        .unwrap_or_default();
+    format!(
+        "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:{tiles}; \
+         connect-src 'self'; media-src 'self' blob:; object-src 'none'; base-uri 'none'; form-action 'self'; \
+         frame-ancestors 'none'"
+    )
+}
+
+fn security_headers<S: Clone + Send + Sync + 'static>(router: Router<S>, csp: String) -> Router<S> {
+    use axum::http::{header, HeaderValue};
+    use tower_http::set_header::SetResponseHeaderLayer;
+    let csp = HeaderValue::from_str(&csp).unwrap_or_else(|_| HeaderValue::from_static("default-src 'self'"));
+    router
+        .layer(SetResponseHeaderLayer::overriding(header::CONTENT_SECURITY_POLICY, csp))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_FRAME_OPTIONS,
+            HeaderValue::from_static("DENY"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        ))
 }
 
 async fn not_found() -> impl IntoResponse {
@@ -222,11 +263,75 @@ async fn healthz(State(st): State<AppState>) -> impl IntoResponse {
     }
 }
 
-/// Serve until `shutdown` resolves, then finish in-flight requests.
+/// Longest a client may take to send a request's headers; also how long an idle keep-alive
+/// connection is kept waiting for its next request.
+pub const HEADER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+/// Connections served at once; further ones are closed as they arrive until some end.
+pub const MAX_CONNECTIONS: usize = 4096;
+/// How long shutting down waits for requests in flight.
+const DRAIN: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Serve until `shutdown` resolves, then finish in-flight requests (for at most ten seconds).
+/// Each connection is hyper's, with a header read timeout that also bounds idle keep-alive
+/// connections, and at most [`MAX_CONNECTIONS`] at once. Handlers see the peer's address as
+/// `ConnectInfo<SocketAddr>` (login throttling keys on it).
 pub async fn run(
     listener: tokio::net::TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app(state)).with_graceful_shutdown(shutdown).await
+    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+    use tower::ServiceExt as _;
+    let app = app(state);
+    let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_TIMEOUT)
+        .max_buf_size(64 * 1024);
+    builder.http2().timer(TokioTimer::new()).max_concurrent_streams(100);
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // Out of descriptors and the like: wait a moment instead of spinning.
+                    tracing::warn!(error = %e, "accepting an HTTP connection failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = &mut shutdown => break,
+        };
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            tracing::warn!("HTTP connection refused: {MAX_CONNECTIONS} open already");
+            drop(stream);
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let svc = app
+            .clone()
+            .map_request(move |mut req: axum::http::Request<hyper::body::Incoming>| {
+                req.extensions_mut().insert(axum::extract::ConnectInfo(peer));
+                req
+            });
+        let conn = builder
+            .serve_connection_with_upgrades(TokioIo::new(stream), hyper_util::service::TowerToHyperService::new(svc))
+            .into_owned();
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(error = %e, "HTTP connection ended");
+            }
+            drop(slot);
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(DRAIN, graceful.shutdown()).await.is_err() {
+        tracing::warn!("shutting down with HTTP requests still in flight");
+    }
+    Ok(())
 }

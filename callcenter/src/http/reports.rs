@@ -86,12 +86,47 @@ fn csv_failed(e: &dyn std::fmt::Display) -> ApiError {
 }
 
 /// A CSV download of `rows`, named after the report and its period.
-fn csv_response<T: Serialize>(name: &str, period: Period, rows: &[T]) -> ApiResult<Response> {
-    let mut w = csv::Writer::from_writer(Vec::new());
-    for r in rows {
-        w.serialize(r).map_err(|e| csv_failed(&e))?;
+/// The columns of a row type, from its schema: the header of an export with no rows.
+fn columns<T: ToSchema>() -> Vec<String> {
+    use utoipa::openapi::{RefOr, Schema};
+    match T::schema() {
+        RefOr::T(Schema::Object(o)) => o.properties.keys().cloned().collect(),
+        _ => vec![],
     }
-    let bytes = w.into_inner().map_err(|e| csv_failed(&e))?;
+}
+
+/// A cell a spreadsheet would run as a formula (`=`, `+`, `-`, `@`, tab, carriage return at its
+/// start) gets a leading `'`, so it shows as text; numbers (`-4.5`) are left as they are.
+pub fn neutralise(cell: &str) -> std::borrow::Cow<'_, str> {
+    let risky = cell.starts_with(['=', '+', '-', '@', '\t', '\r']);
+    if risky && cell.trim().parse::<f64>().is_err() {
+        std::borrow::Cow::Owned(format!("'{cell}"))
+    } else {
+        std::borrow::Cow::Borrowed(cell)
+    }
+}
+
+/// Rows as CSV: always a header row (from the first row, or the type's schema when there is
+/// none), every text cell neutralised.
+pub fn csv_body<T: Serialize + ToSchema>(rows: &[T]) -> Result<Vec<u8>, csv::Error> {
+    let mut raw = csv::Writer::from_writer(Vec::new());
+    if rows.is_empty() {
+        raw.write_record(columns::<T>())?;
+    }
+    for r in rows {
+        raw.serialize(r)?;
+    }
+    let raw = raw.into_inner().map_err(|e| csv::Error::from(e.into_error()))?;
+    let mut read = csv::ReaderBuilder::new().has_headers(false).from_reader(raw.as_slice());
+    let mut out = csv::Writer::from_writer(Vec::new());
+    for rec in read.records() {
+        out.write_record(rec?.iter().map(|c| neutralise(c).into_owned()).collect::<Vec<_>>())?;
+    }
+    out.into_inner().map_err(|e| csv::Error::from(e.into_error()))
+}
+
+fn csv_response<T: Serialize + ToSchema>(name: &str, period: Period, rows: &[T]) -> ApiResult<Response> {
+    let bytes = csv_body(rows).map_err(|e| csv_failed(&e))?;
     let file = format!("attachment; filename=\"{name}-{}-{}.csv\"", period.from, period.to);
     Ok((
         [
@@ -136,7 +171,7 @@ async fn service(State(st): State<AppState>, me: AuthUser, Params(q): Params<Rep
 }
 
 /// A station ranking row as CSV has it (flat).
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct StationCsv<'a> {
     rank: u32,
     station_id: i64,
@@ -278,7 +313,7 @@ async fn export_settlement(State(st): State<AppState>, me: AuthUser, Id(id): Id)
     if s.status != SettlementStatus::Approved {
         return Err(StoreError::conflict("status", "only an approved settlement is exported").into());
     }
-    #[derive(Serialize)]
+    #[derive(Serialize, ToSchema)]
     struct Line {
         settlement_id: i64,
         station_id: i64,
@@ -337,4 +372,44 @@ async fn export_settlement(State(st): State<AppState>, me: AuthUser, Id(id): Id)
         s.period,
         &rows,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Serialize, ToSchema)]
+    struct Row {
+        name: String,
+        delta: i64,
+    }
+
+    #[test]
+    fn exports_neutralise_formulas_and_always_have_a_header() {
+        let rows = vec![
+            Row {
+                name: "=HYPERLINK(\"http://x\")".into(),
+                delta: -4,
+            },
+            Row {
+                name: "@SUM(A1)".into(),
+                delta: 2,
+            },
+            Row {
+                name: "+49 30 1".into(),
+                delta: 0,
+            },
+            Row {
+                name: "plain".into(),
+                delta: 1,
+            },
+        ];
+        let text = String::from_utf8(csv_body(&rows).unwrap()).unwrap();
+        assert_eq!(
+            text,
+            "name,delta\n\"'=HYPERLINK(\"\"http://x\"\")\",-4\n'@SUM(A1),2\n'+49 30 1,0\nplain,1\n"
+        );
+        let empty: Vec<Row> = vec![];
+        assert_eq!(String::from_utf8(csv_body(&empty).unwrap()).unwrap(), "name,delta\n");
+    }
 }
