@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use serde_json::Value;
+use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 use crate::desk::{a_customer, call_in_background, caller_scenario, DIRECT_FLOW};
@@ -253,4 +253,121 @@ async fn the_dispatch_map_works_offline_follows_positions_and_assigns_by_drag_an
         .await;
     assert_eq!(ro["technician_id"], r["tech"], "the dragged order is assigned: {ro}");
     assert_eq!(ro["status"], "assigned");
+}
+
+/// Markup in every field the pages show is shown as text: no page runs it (the browser reports
+/// any dialog), the desk, wallboard, dispatch and reports pages show the string itself. Signing
+/// out closes the page's socket; a session ended elsewhere closes the wallboard's within seconds;
+/// a technician's token on the wallboard is told it is the wrong page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn markup_in_data_never_runs_on_any_page_and_signing_out_closes_the_pages() {
+    require_browser();
+    const XSS: &str = r#"Zyx<img src=x onerror=alert(1)>"'><svg onload=alert(2)>"#;
+    let db = crm_sql::testing::TestDb::sqlite().await;
+    let server = Server::start(&db, &["--demo"], &[("AFTERCARE_DEMO_CUSTOMERS", "150")]).await;
+    let admin = server.login("admin", "demo").await;
+    let boss = server.login("supervisor", "demo").await;
+
+    // A customer, an asset of a model, a service request and a repair order, all named so.
+    let (status, c) = server
+        .post(
+            &admin,
+            "/api/v1/customers",
+            json!({"name": XSS, "phones": [{"number": "+49 30 5559911"}]}),
+        )
+        .await;
+    assert_eq!(status, 201, "{c}");
+    let (_, models) = server.get(&admin, "/api/v1/product-models").await;
+    let mut model = models[0].clone();
+    let model_obj = model.as_object_mut().unwrap();
+    for k in ["id"] {
+        model_obj.remove(k);
+    }
+    model_obj.insert("code".into(), json!("XSS-1"));
+    model_obj.insert("name".into(), json!(XSS));
+    let (status, m) = server.post(&admin, "/api/v1/product-models", model).await;
+    assert_eq!(status, 201, "{m}");
+    let (status, a) = server
+        .post(
+            &admin,
+            "/api/v1/assets",
+            json!({"customer_id": c["id"], "model_id": m["id"], "serial": "XSS-0001", "purchase_date": "2026-01-10"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{a}");
+    let (status, t) = server
+        .post(
+            &admin,
+            "/api/v1/tickets",
+            json!({"customer_id": c["id"], "asset_id": a["id"], "subject": XSS, "description": XSS}),
+        )
+        .await;
+    assert_eq!(status, 201, "{t}");
+    let (status, ro) = server
+        .post(
+            &admin,
+            "/api/v1/repair-orders",
+            json!({"ticket_id": t["id"], "description": XSS}),
+        )
+        .await;
+    assert_eq!(status, 201, "{ro}");
+    // An agent, a technician and a station in the ranking, named so.
+    let (status, u) = server
+        .post(
+            &admin,
+            "/api/v1/users",
+            json!({"username": "xss.agent", "display_name": XSS, "role": "agent", "password": "demo-demo"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{u}");
+    let agent = server.login("xss.agent", "demo-demo").await;
+    let (_, ranking) = server.get(&boss, "/api/v1/reports/stations").await;
+    let station = ranking[0]["station_id"].as_i64().expect("a ranked station");
+    let (status, s) = server
+        .patch(&boss, &format!("/api/v1/stations/{station}"), json!({"name": XSS}))
+        .await;
+    assert_eq!(status, 200, "{s}");
+    let (_, techs) = server
+        .get(&boss, &format!("/api/v1/technicians?station_id={station}"))
+        .await;
+    let mut tech = techs[0].clone();
+    let tech_obj = tech.as_object_mut().unwrap();
+    for k in ["id", "rating", "position_at"] {
+        tech_obj.remove(k);
+    }
+    tech_obj.insert("name".into(), json!(XSS));
+    let keep = ["station_id", "name", "skills", "shifts", "location"];
+    tech_obj.retain(|k, _| keep.contains(&k.as_str()));
+    let (status, t) = server.post(&boss, "/api/v1/technicians", tech).await;
+    assert_eq!(status, 201, "{t}");
+    let technician = server.login("tech1", "demo").await;
+
+    let shots = screenshot_dir();
+    let page = PageScript::ready("xss.mjs", &[&server.base, XSS, &agent, &boss, &technician, &shots], 30).await;
+    let r = page.result(180).await;
+    assert_eq!(r["dialogs"], json!([]), "markup ran: {r}");
+    assert_eq!(r["deskSeen"]["name"], true, "{r}");
+    assert_eq!(r["deskSeen"]["asset"], true, "{r}");
+    assert!(
+        r["deskSeen"]["elsewhere"].as_u64().unwrap() >= 3,
+        "name, model, ticket and order: {r}"
+    );
+    for k in ["boardInjected", "dispatchInjected", "reportsInjected"] {
+        assert_eq!(r[k], 0, "{k}: {r}");
+    }
+    assert_eq!(r["deskSeen"]["injected"], 0, "{r}");
+    assert_eq!(r["csp"], json!([0, 0, 0, 0]), "no page tried an inline script: {r}");
+    assert_eq!(r["deskSignedOut"], "Signed out.", "{r}");
+    assert!(r["wallboardClosedMs"].as_u64().unwrap() < 8000, "{r}");
+    assert_eq!(
+        r["wallboardStays"], true,
+        "no reconnecting after the session ended: {r}"
+    );
+    assert!(r["wrongRole"].as_str().unwrap().contains("technician"), "{r}");
+    // The signed-out desk freed the agent: the ACD no longer counts them.
+    let (_, board) = server.get(&admin, "/api/v1/wallboard").await;
+    assert!(
+        !board["agents"].as_array().unwrap().iter().any(|a| a["name"] == XSS),
+        "{board}"
+    );
 }

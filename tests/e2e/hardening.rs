@@ -18,7 +18,12 @@ async fn hostile_input_changes_nothing(db: TestDb) {
 
     // NUL bytes: refused at the edge (422 naming the field), on login too, and nothing written.
     let (status, e) = s
-        .post_raw("", "/api/v1/auth/login", "application/json", r#"{"username": "agent\u00002", "password": "demo"}"#)
+        .post_raw(
+            "",
+            "/api/v1/auth/login",
+            "application/json",
+            r#"{"username": "agent\u00002", "password": "demo"}"#,
+        )
         .await;
     assert_eq!((status, e["field"].as_str()), (422, Some("username")), "{e}");
     let (status, e) = s.get(&token, "/api/v1/customers?q=M%00ller").await;
@@ -41,12 +46,26 @@ async fn hostile_input_changes_nothing(db: TestDb) {
     assert_eq!((status, e["error"].as_str()), (413, Some("too_large")), "{e}");
 
     // Every answer carries the browser's protections; scripts run only from our own files.
-    for path in ["/desk", "/wallboard", "/dispatch", "/reports", "/docs", "/api/v1/me", "/no/such/page"] {
+    for path in [
+        "/desk",
+        "/wallboard",
+        "/dispatch",
+        "/reports",
+        "/docs",
+        "/api/v1/me",
+        "/no/such/page",
+    ] {
         let r = s.client.get(s.url(path)).send().await.unwrap();
         let h = r.headers();
         let csp = h["content-security-policy"].to_str().unwrap();
-        let script_src = csp.split(';').find(|d| d.trim().starts_with("script-src")).unwrap_or("");
-        assert!(!script_src.contains("unsafe-inline") && script_src.contains("'self'"), "{path}: {csp}");
+        let script_src = csp
+            .split(';')
+            .find(|d| d.trim().starts_with("script-src"))
+            .unwrap_or("");
+        assert!(
+            !script_src.contains("unsafe-inline") && script_src.contains("'self'"),
+            "{path}: {csp}"
+        );
         assert!(csp.contains("frame-ancestors 'none'"), "{path}: {csp}");
         assert_eq!(h["x-content-type-options"], "nosniff", "{path}");
     }
@@ -61,14 +80,21 @@ async fn hostile_input_changes_nothing(db: TestDb) {
     let (_, ranking) = s.get(&boss, "/api/v1/reports/stations").await;
     let station = ranking[0]["station_id"].as_i64().unwrap();
     let (status, e) = s
-        .patch(&boss, &format!("/api/v1/stations/{station}"), json!({"name": "=HYPERLINK(\"http://127.0.0.1/x\")"}))
+        .patch(
+            &boss,
+            &format!("/api/v1/stations/{station}"),
+            json!({"name": "=HYPERLINK(\"http://127.0.0.1/x\")"}),
+        )
         .await;
     assert_eq!(status, 200, "{e}");
     let (_, _, csv) = s.get_text(&boss, "/api/v1/reports/stations?format=csv").await;
     assert!(csv.contains("\"'=HYPERLINK("), "{csv}");
     assert!(!csv.contains(",=HYPERLINK") && !csv.contains(",\"=HYPERLINK"), "{csv}");
     let (_, _, empty) = s
-        .get_text(&boss, "/api/v1/reports/service?by=model&from=2001-01-01&to=2001-01-02&format=csv")
+        .get_text(
+            &boss,
+            "/api/v1/reports/service?by=model&from=2001-01-01&to=2001-01-02&format=csv",
+        )
         .await;
     assert!(empty.starts_with("key,"), "a header row: {empty:?}");
     assert_eq!(empty.lines().count(), 1, "{empty}");
@@ -85,13 +111,20 @@ async fn hostile_input_changes_nothing(db: TestDb) {
         let _ = s.client.get(s.url(&format!("/random/{i}"))).send().await.unwrap();
     }
     let metrics = s.metrics().await;
-    assert!(metrics.len() < before + 4000, "grew from {before} to {} bytes", metrics.len());
+    assert!(
+        metrics.len() < before + 4000,
+        "grew from {before} to {} bytes",
+        metrics.len()
+    );
     assert!(metrics.contains(r#"method="other",route="unmatched""#), "{metrics}");
     assert!(!metrics.contains("JUNK") && !metrics.contains("/random/"));
 }
 
 fn raw_addr(s: &Server) -> std::net::SocketAddr {
-    s.base.trim_start_matches("http://").parse().expect("the base is host:port")
+    s.base
+        .trim_start_matches("http://")
+        .parse()
+        .expect("the base is host:port")
 }
 
 /// A request whose headers never finish, and a keep-alive connection left idle, are both closed
@@ -103,12 +136,19 @@ async fn slow_and_idle_connections_are_dropped() {
     let addr = raw_addr(&s);
     let started = Instant::now();
     let mut slow = tokio::net::TcpStream::connect(addr).await.unwrap();
-    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ").await.unwrap();
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+        .await
+        .unwrap();
     let mut idle = tokio::net::TcpStream::connect(addr).await.unwrap();
-    idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+    idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
     let mut buf = [0u8; 4096];
     let n = idle.read(&mut buf).await.unwrap();
-    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"), "served first");
+    assert!(
+        String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"),
+        "served first"
+    );
     for (name, conn) in [("slow headers", &mut slow), ("idle keep-alive", &mut idle)] {
         let closed = tokio::time::timeout(Duration::from_secs(20), async {
             loop {
@@ -122,7 +162,10 @@ async fn slow_and_idle_connections_are_dropped() {
         assert!(closed.is_ok(), "{name}: still open after 20 s");
     }
     let waited = started.elapsed();
-    assert!(waited >= Duration::from_secs(9), "closed only after the timeout: {waited:?}");
+    assert!(
+        waited >= Duration::from_secs(9),
+        "closed only after the timeout: {waited:?}"
+    );
     assert_eq!(s.client.get(s.url("/healthz")).send().await.unwrap().status(), 200);
 }
 
@@ -139,7 +182,10 @@ async fn guessing_passwords_is_slowed_down(db: TestDb) {
                 .send()
                 .await
                 .unwrap();
-            let retry = r.headers().get("retry-after").map(|v| v.to_str().unwrap().parse::<u64>().unwrap());
+            let retry = r
+                .headers()
+                .get("retry-after")
+                .map(|v| v.to_str().unwrap().parse::<u64>().unwrap());
             (r.status().as_u16(), retry, r.json::<Value>().await.unwrap())
         }
     };
@@ -148,7 +194,11 @@ async fn guessing_passwords_is_slowed_down(db: TestDb) {
     }
     // Held up now, even with the right password, and told for how long.
     let (status, retry, body) = login("agent3", "demo").await;
-    assert_eq!((status, body["error"].as_str()), (429, Some("too_many_requests")), "{body}");
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (429, Some("too_many_requests")),
+        "{body}"
+    );
     let wait = retry.expect("Retry-After");
     assert!((1..=60).contains(&wait), "{wait}");
     assert_eq!(login("agent4", "demo").await.0, 200, "other users are not held up");
@@ -157,7 +207,12 @@ async fn guessing_passwords_is_slowed_down(db: TestDb) {
 
     // Failed sign-ins are audited, never with the password.
     let (_, audit) = s.get(&admin, "/api/v1/audit?limit=100").await;
-    let failed: Vec<&Value> = audit.as_array().unwrap().iter().filter(|a| a["action"] == "login_failed").collect();
+    let failed: Vec<&Value> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["action"] == "login_failed")
+        .collect();
     assert!(failed.len() >= 5, "{audit}");
     assert!(!audit.to_string().contains("guess"), "no password in the audit log");
 
@@ -166,7 +221,13 @@ async fn guessing_passwords_is_slowed_down(db: TestDb) {
         let s = &s;
         async move {
             let t = Instant::now();
-            let r = s.client.get(s.url("/api/v1/me")).bearer_auth(&token).send().await.unwrap();
+            let r = s
+                .client
+                .get(s.url("/api/v1/me"))
+                .bearer_auth(&token)
+                .send()
+                .await
+                .unwrap();
             assert_eq!(r.status(), 200);
             t.elapsed()
         }
@@ -201,5 +262,8 @@ async fn guessing_passwords_is_slowed_down(db: TestDb) {
     loud.sort();
     let (q, l) = (quiet[quiet.len() / 2], loud[loud.len() / 2]);
     println!("median GET /api/v1/me: {q:?} quiet, {l:?} during the flood");
-    assert!(l < q * 8 + Duration::from_millis(20), "median {q:?} quiet, {l:?} during the flood");
+    assert!(
+        l < q * 8 + Duration::from_millis(20),
+        "median {q:?} quiet, {l:?} during the flood"
+    );
 }

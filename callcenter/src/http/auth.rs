@@ -86,6 +86,52 @@ impl FromRequestParts<AppState> for AuthUser {
     }
 }
 
+/// How often an open WebSocket checks that its session still stands (expiry, or a sign-out on
+/// another node); a sign-out on this node closes it at once.
+pub const SESSION_RECHECK: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The WebSocket close code for a session that ended (signed out or expired); pages show the
+/// sign-in form for it instead of reconnecting.
+pub const CLOSE_SIGNED_OUT: u16 = 4401;
+
+/// Resolves when the session with this token hash ends: signed out here, or found gone or
+/// expired on a recheck. Every page's WebSocket selects on it and closes.
+pub fn session_ended(st: &AppState, token_hash: String) -> impl std::future::Future<Output = ()> + Send + 'static {
+    use tokio::sync::broadcast::error::RecvError;
+    let store = st.store.clone();
+    let mut signed_out = st.signed_out.subscribe();
+    async move {
+        let mut tick = tokio::time::interval(SESSION_RECHECK);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tick.tick().await;
+        let mut listening = true;
+        loop {
+            tokio::select! {
+                ended = signed_out.recv(), if listening => match ended {
+                    Ok(h) if h == token_hash => return,
+                    Ok(_) | Err(RecvError::Lagged(_)) => {}
+                    Err(RecvError::Closed) => listening = false,
+                },
+                _ = tick.tick() => {
+                    if matches!(store.session_user(&token_hash, Utc::now()).await, Ok(None)) {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Tell the page its session ended, and close.
+pub async fn close_signed_out(socket: &mut axum::extract::ws::WebSocket) {
+    use axum::extract::ws::{CloseFrame, Message};
+    let frame = CloseFrame {
+        code: CLOSE_SIGNED_OUT,
+        reason: "signed out".into(),
+    };
+    let _ = socket.send(Message::Close(Some(frame))).await;
+}
+
 /// The address a request came from, when the server knows it (`http::run` records it).
 pub struct PeerAddr(pub Option<std::net::IpAddr>);
 
@@ -199,6 +245,8 @@ pub async fn login(
     responses((status = 204), (status = 401, body = ErrorBody)))]
 pub async fn logout(State(st): State<AppState>, me: AuthUser) -> ApiResult<StatusCode> {
     st.store.delete_session(&me.token_hash).await?;
+    // Nobody listening is fine.
+    let _ = st.signed_out.send(me.token_hash.clone());
     Ok(StatusCode::NO_CONTENT)
 }
 

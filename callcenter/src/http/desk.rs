@@ -22,7 +22,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::auth::{token_hash, AuthUser, MANAGERS, STAFF};
+use super::auth::{close_signed_out, session_ended, token_hash, AuthUser, MANAGERS, STAFF};
 use super::error::{ApiError, ApiResult, ErrorBody};
 use super::extract::{Body, Params};
 use super::AppState;
@@ -95,7 +95,8 @@ async fn agent_socket(
     let desk = desk_of(&st)?;
     let skills = st.store.agent_skills(user.id).await?;
     let store = st.store.clone();
-    Ok(ws.on_upgrade(move |socket| agent_session(socket, desk, store, user, skills)))
+    let ended = session_ended(&st, token_hash(&p.token));
+    Ok(ws.on_upgrade(move |socket| agent_session(socket, desk, store, user, skills, ended)))
 }
 
 /// A preview dial, checked: the task is claimed by this agent and its customer has a phone.
@@ -147,6 +148,7 @@ async fn agent_session(
     store: std::sync::Arc<dyn crm_core::Store>,
     user: User,
     skills: Vec<AgentSkill>,
+    ended: impl std::future::Future<Output = ()>,
 ) {
     let (tx, mut rx) = mpsc::channel::<DeskOut>(crate::voice::DESK_BUFFER);
     let (reply, answer) = oneshot::channel();
@@ -166,8 +168,14 @@ async fn agent_session(
         return;
     }
     let Ok(Ok(session)) = answer.await else { return };
+    tokio::pin!(ended);
     loop {
         tokio::select! {
+            // Signed out or expired: the desk closes and the agent is freed as for a closed browser.
+            _ = &mut ended => {
+                close_signed_out(&mut socket).await;
+                break;
+            }
             out = rx.recv() => {
                 let Some(out) = out else { break };
                 let text = serde_json::to_string(&out).unwrap_or_default();
@@ -247,16 +255,22 @@ async fn wallboard_socket(
         return Err(ApiError::forbidden());
     }
     let desk = desk_of(&st)?;
-    Ok(ws.on_upgrade(move |socket| wallboard_feed(socket, desk)))
+    let ended = session_ended(&st, token_hash(&p.token));
+    Ok(ws.on_upgrade(move |socket| wallboard_feed(socket, desk, ended)))
 }
 
-async fn wallboard_feed(mut socket: WebSocket, mut desk: Desk) {
+async fn wallboard_feed(mut socket: WebSocket, mut desk: Desk, ended: impl std::future::Future<Output = ()>) {
+    tokio::pin!(ended);
     loop {
         let text = serde_json::to_string(desk.wallboard.borrow_and_update().as_ref()).unwrap_or_default();
         if socket.send(Message::Text(text.into())).await.is_err() {
             break;
         }
         tokio::select! {
+            _ = &mut ended => {
+                close_signed_out(&mut socket).await;
+                break;
+            }
             changed = desk.wallboard.changed() => if changed.is_err() { break },
             msg = socket.recv() => match msg {
                 Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,

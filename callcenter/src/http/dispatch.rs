@@ -438,12 +438,22 @@ async fn dispatch_socket(
         return Err(ApiError::forbidden());
     }
     let rx = st.events.subscribe();
-    Ok(ws.on_upgrade(move |socket| feed(socket, rx)))
+    let ended = super::auth::session_ended(&st, token_hash(&p.token));
+    Ok(ws.on_upgrade(move |socket| feed(socket, rx, ended)))
 }
 
-async fn feed(mut socket: WebSocket, mut rx: tokio::sync::broadcast::Receiver<FieldEvent>) {
+async fn feed(
+    mut socket: WebSocket,
+    mut rx: tokio::sync::broadcast::Receiver<FieldEvent>,
+    ended: impl std::future::Future<Output = ()>,
+) {
+    tokio::pin!(ended);
     loop {
         tokio::select! {
+            _ = &mut ended => {
+                super::auth::close_signed_out(&mut socket).await;
+                break;
+            }
             ev = rx.recv() => match ev {
                 Ok(ev) => {
                     let text = serde_json::to_string(&ev).unwrap_or_default();

@@ -167,7 +167,10 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Params<T> {
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
         let q = parts.uri.query().unwrap_or("");
         if let Some((k, _)) = form_urlencoded::parse(q.as_bytes()).find(|(k, v)| k.contains('\0') || v.contains('\0')) {
-            return Err(ApiError::invalid(k.replace('\0', ""), "must not contain NUL characters"));
+            return Err(ApiError::invalid(
+                k.replace('\0', ""),
+                "must not contain NUL characters",
+            ));
         }
         let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(q.as_bytes()));
         serde_path_to_error::deserialize::<_, T>(de).map(Params).map_err(|e| {

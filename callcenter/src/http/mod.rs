@@ -99,6 +99,8 @@ pub struct AppState {
     dummy_hash: Arc<String>,
     /// Login attempts per address and failures per username.
     logins: Arc<throttle::LoginThrottle>,
+    /// Sessions ended by signing out (their token hashes), for the WebSockets they opened.
+    pub signed_out: tokio::sync::broadcast::Sender<String>,
 }
 
 impl AppState {
@@ -114,6 +116,7 @@ impl AppState {
             replan: Arc::default(),
             dummy_hash: Arc::new(auth::hash_password("not a real password")),
             logins: Arc::default(),
+            signed_out: tokio::sync::broadcast::channel(256).0,
         }
     }
 }
@@ -194,6 +197,7 @@ pub fn app(state: AppState) -> Router {
             }),
         )
         .route("/docs", get(docs::page))
+        .route("/assets/{name}", get(docs::script))
         .route("/", get(docs::index))
         .merge(api_router)
         .merge(desk::pages())

@@ -41,7 +41,8 @@ pub struct LoginThrottle {
 
 impl Default for LoginThrottle {
     fn default() -> Self {
-        let quota = Quota::per_second(NonZeroU32::new(5).expect("5 > 0")).allow_burst(NonZeroU32::new(60).expect("60 > 0"));
+        let quota =
+            Quota::per_second(NonZeroU32::new(5).expect("5 > 0")).allow_burst(NonZeroU32::new(60).expect("60 > 0"));
         LoginThrottle {
             per_address: DefaultKeyedRateLimiter::keyed(quota),
             failures: Mutex::new(HashMap::new()),
@@ -104,7 +105,10 @@ impl LoginThrottle {
     }
 
     pub fn succeeded(&self, username: &str) {
-        self.failures.lock().unwrap_or_else(|p| p.into_inner()).remove(&key(username));
+        self.failures
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&key(username));
     }
 }
 
@@ -141,7 +145,9 @@ mod tests {
         let t = LoginThrottle::default();
         let ip: IpAddr = "127.0.0.9".parse().unwrap();
         let now = Instant::now();
-        let refused = (0..200).filter(|i| t.admit(Some(ip), &format!("u{i}"), now).is_err()).count();
+        let refused = (0..200)
+            .filter(|i| t.admit(Some(ip), &format!("u{i}"), now).is_err())
+            .count();
         assert!(refused >= 100, "{refused}");
         assert_eq!(t.admit(Some("127.0.0.10".parse().unwrap()), "u", now), Ok(()));
     }
