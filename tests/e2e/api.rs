@@ -362,8 +362,23 @@ async fn openapi_document_matches_the_routes(db: TestDb) {
         assert!(paths.contains_key(p), "{p} documented");
     }
     let mut checked = 0;
+    let mut query_params = 0;
     for (path, ops) in paths {
-        for method in ops.as_object().unwrap().keys() {
+        for (method, op) in ops.as_object().unwrap() {
+            // A client generated from the document must call each operation correctly: a path
+            // parameter is in the path template, everything else is a query (or header) one.
+            for p in op["parameters"].as_array().into_iter().flatten() {
+                let name = p["name"].as_str().unwrap();
+                match p["in"].as_str() {
+                    Some("path") => assert!(
+                        path.contains(&format!("{{{name}}}")),
+                        "{method} {path}: {name} is not in the path"
+                    ),
+                    Some("query") => query_params += 1,
+                    Some("header") => {}
+                    other => panic!("{method} {path}: {name} in {other:?}"),
+                }
+            }
             let concrete = path.replace("{id}", "1");
             let m = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
             let resp = s.client.request(m, s.url(&concrete)).send().await.unwrap();
@@ -378,6 +393,7 @@ async fn openapi_document_matches_the_routes(db: TestDb) {
         }
     }
     assert!(checked >= 45, "{checked} operations");
+    assert!(query_params >= 50, "{query_params} query parameters");
     let html = s.client.get(s.url("/docs")).send().await.unwrap().text().await.unwrap();
     assert!(html.contains("/openapi.json"));
     let metrics = s.metrics().await;

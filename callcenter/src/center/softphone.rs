@@ -54,9 +54,33 @@ fn capability(codec: Codec) -> RTCRtpCodecCapability {
 /// Answer the browser's `offer` for a call in `codec`. The caller's payloads arriving on
 /// `from_caller` are sent to the browser; the browser's go to `to_caller`. Returns the answer
 /// SDP with every candidate in it (no trickle).
+/// Where the softphone's ICE agent may gather: only on the address the service is bound to
+/// (all interfaces only when it is bound to all), with the public address announced for it
+/// when one is configured; no multicast DNS, so no packet leaves for 224.0.0.251. A service
+/// bound to 127.0.0.1 offers loopback candidates only.
+pub fn ice_settings(bind_ip: IpAddr, public_ip: Option<IpAddr>) -> SettingEngine {
+    let mut settings = SettingEngine::default();
+    settings.set_ice_multicast_dns_mode(webrtc::ice::mdns::MulticastDnsMode::Disabled);
+    // Agents on the same host (and the tests) reach us over loopback.
+    settings.set_include_loopback_candidate(bind_ip.is_loopback() || bind_ip.is_unspecified());
+    if !bind_ip.is_unspecified() {
+        settings.set_ip_filter(Box::new(move |ip: IpAddr| ip == bind_ip));
+    }
+    settings.set_network_types(vec![if bind_ip.is_ipv6() {
+        webrtc::ice::network_type::NetworkType::Udp6
+    } else {
+        webrtc::ice::network_type::NetworkType::Udp4
+    }]);
+    if let Some(ip) = public_ip {
+        settings.set_nat_1to1_ips(vec![ip.to_string()], RTCIceCandidateType::Host);
+    }
+    settings
+}
+
 pub async fn answer(
     offer: String,
     codec: Codec,
+    bind_ip: IpAddr,
     public_ip: Option<IpAddr>,
     mut from_caller: mpsc::UnboundedReceiver<Vec<u8>>,
     to_caller: Feeder,
@@ -74,12 +98,7 @@ pub async fn answer(
         RTPCodecType::Audio,
     )?;
     let registry = register_default_interceptors(Registry::new(), &mut media)?;
-    let mut settings = SettingEngine::default();
-    // Agents on the same host (and the tests) reach us over loopback.
-    settings.set_include_loopback_candidate(true);
-    if let Some(ip) = public_ip {
-        settings.set_nat_1to1_ips(vec![ip.to_string()], RTCIceCandidateType::Host);
-    }
+    let settings = ice_settings(bind_ip, public_ip);
     let api = APIBuilder::new()
         .with_media_engine(media)
         .with_interceptor_registry(registry)
@@ -139,4 +158,64 @@ pub async fn answer(
         .ok_or_else(|| anyhow::anyhow!("no local description after answering"))?
         .sdp;
     Ok((Softphone { pc }, sdp))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use webrtc::rtp_transceiver::rtp_transceiver_direction::RTCRtpTransceiverDirection;
+    use webrtc::rtp_transceiver::RTCRtpTransceiverInit;
+
+    /// The candidates a peer with these settings offers, once gathering is complete.
+    async fn candidates(settings: SettingEngine) -> Vec<String> {
+        let mut media = MediaEngine::default();
+        media.register_default_codecs().unwrap();
+        let api = APIBuilder::new()
+            .with_media_engine(media)
+            .with_setting_engine(settings)
+            .build();
+        let pc = api.new_peer_connection(RTCConfiguration::default()).await.unwrap();
+        pc.add_transceiver_from_kind(
+            RTPCodecType::Audio,
+            Some(RTCRtpTransceiverInit {
+                direction: RTCRtpTransceiverDirection::Sendrecv,
+                send_encodings: vec![],
+            }),
+        )
+        .await
+        .unwrap();
+        let offer = pc.create_offer(None).await.unwrap();
+        let mut gathered = pc.gathering_complete_promise().await;
+        pc.set_local_description(offer).await.unwrap();
+        let _ = gathered.recv().await;
+        let sdp = pc.local_description().await.unwrap().sdp;
+        pc.close().await.unwrap();
+        sdp.lines()
+            .filter(|l| l.starts_with("a=candidate:"))
+            .map(str::to_string)
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_service_on_loopback_gathers_on_loopback_only() {
+        let found = candidates(ice_settings(IpAddr::from([127, 0, 0, 1]), None)).await;
+        assert!(!found.is_empty());
+        for c in &found {
+            // a=candidate:<foundation> <component> udp <priority> <address> <port> typ host
+            let address = c.split_whitespace().nth(4).unwrap();
+            assert_eq!(address, "127.0.0.1", "{c}");
+            assert!(!address.ends_with(".local"), "no mDNS names: {c}");
+        }
+        let public = candidates(ice_settings(
+            IpAddr::from([127, 0, 0, 1]),
+            Some(IpAddr::from([203, 0, 113, 7])),
+        ))
+        .await;
+        assert!(
+            public
+                .iter()
+                .all(|c| c.split_whitespace().nth(4) == Some("203.0.113.7")),
+            "{public:?}"
+        );
+    }
 }

@@ -127,6 +127,7 @@ pub(super) fn limit(v: Option<u32>, default: u32, max: u32) -> ApiResult<u32> {
 // ------------------------------------------------------------------------------------ customers
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct CustomerSearch {
     /// Part of a name or e-mail, or a phone number in any spelling.
     q: Option<String>,
@@ -190,6 +191,7 @@ async fn update_customer(
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct LimitParam {
     /// 1–200, default 20.
     limit: Option<u32>,
@@ -240,6 +242,7 @@ async fn customer_assets(State(st): State<AppState>, me: AuthUser, Id(id): Id) -
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ScreenPopQuery {
     /// The caller's number in E.164 (`+4930123456`).
     phone: Option<String>,
@@ -320,6 +323,7 @@ async fn view_of(st: &AppState, asset: Asset) -> ApiResult<AssetView> {
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AssetSearch {
     /// Serial number or VIN.
     serial: String,
@@ -396,6 +400,7 @@ async fn add_contract(
 // ------------------------------------------------------------------------------------ tickets
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct TicketSearch {
     customer_id: Option<i64>,
     status: Option<TicketStatus>,
@@ -454,6 +459,7 @@ async fn update_ticket(
 // ------------------------------------------------------------------------------------ repair orders
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct RepairOrderSearch {
     customer_id: Option<i64>,
     station_id: Option<i64>,
@@ -530,6 +536,7 @@ async fn update_repair_order(
 // ------------------------------------------------------------------------------------ complaints
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ComplaintSearch {
     customer_id: Option<i64>,
     /// 1–200, default 50.
@@ -657,6 +664,7 @@ async fn stock_movements(
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct TechnicianSearch {
     station_id: Option<i64>,
 }
@@ -732,6 +740,7 @@ async fn get_part(State(st): State<AppState>, me: AuthUser, Id(id): Id) -> ApiRe
 // ------------------------------------------------------------------------------------ knowledge base
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ArticleSearch {
     /// Words that must all appear in title, body or tags.
     q: Option<String>,

@@ -62,6 +62,7 @@ async fn wallboard_page() -> Response {
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct TokenParam {
     /// A session token from `POST /api/v1/auth/login`.

@@ -57,6 +57,7 @@ async fn dispatch_page() -> Response {
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct CandidateParams {
     /// How many (1–20, default 5).
@@ -217,6 +218,7 @@ async fn auto_assign(State(st): State<AppState>, me: AuthUser, Id(id): Id) -> Ap
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct SlotParams {
     /// The day (default today, UTC).

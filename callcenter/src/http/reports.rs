@@ -44,6 +44,7 @@ async fn reports_page() -> Response {
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ReportQuery {
     /// First day (UTC), default 29 days before `to`.
@@ -235,6 +236,7 @@ async fn parts(State(st): State<AppState>, me: AuthUser, Params(q): Params<Repor
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct SettlementSearch {
     station_id: Option<i64>,

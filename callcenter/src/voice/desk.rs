@@ -924,11 +924,12 @@ impl Switch {
         let (tap, from_caller) = mpsc::unbounded_channel();
         let feeder = media.bridge(Some(tap));
         let public_ip = self.cfg.public_ip;
+        let bind_ip = self.cfg.sip.ip();
         let tx = self.tx.clone();
         tokio::spawn(async move {
             let result = tokio::time::timeout(
                 Duration::from_secs(10),
-                softphone::answer(offer, codec, public_ip, from_caller, feeder),
+                softphone::answer(offer, codec, bind_ip, public_ip, from_caller, feeder),
             )
             .await
             .map_err(|_| "the softphone answer timed out".to_string())
