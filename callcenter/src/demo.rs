@@ -27,7 +27,18 @@ pub async fn seed_demo(store: &dyn Store, today: NaiveDate, customers: usize) ->
         ..DemoSize::default()
     };
     let data = generate(DEMO_SEED, today, size);
-    let seeded = seed(store, &data).await?;
+    // Seeding takes several seconds: say what it is doing (no personal data, only counts).
+    let started = std::time::Instant::now();
+    let mut report = |step: &'static str, done: usize, total: usize| {
+        tracing::info!(
+            step,
+            done,
+            total,
+            secs = started.elapsed().as_secs_f32(),
+            "seeding demo data"
+        );
+    };
+    let seeded = seed(store, &data, &mut report).await?;
 
     let mut logins: Vec<(String, String, Role, Option<i64>)> = vec![
         ("admin".into(), "Demo Administrator".into(), Role::Admin, None),

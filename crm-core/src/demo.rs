@@ -975,8 +975,20 @@ pub struct Seeded {
 }
 
 /// Write demo data through the ordinary store API.
-pub async fn seed(store: &(impl Store + ?Sized), data: &DemoData) -> StoreResult<Seeded> {
+/// Told how seeding goes: the step's name, how many of its items are done, and how many there
+/// are (called at each step's start and end and at every tenth of the long ones).
+pub type Progress<'a> = &'a mut (dyn FnMut(&'static str, usize, usize) + Send);
+
+/// Calls `progress` at each tenth of `total` items done (and at the end).
+fn tenth(progress: &mut (dyn FnMut(&'static str, usize, usize) + Send), step: &'static str, done: usize, total: usize) {
+    if done == total || (total >= 10 && done.is_multiple_of(total / 10)) {
+        progress(step, done, total);
+    }
+}
+
+pub async fn seed(store: &(impl Store + ?Sized), data: &DemoData, progress: Progress<'_>) -> StoreResult<Seeded> {
     let actor = Actor::SYSTEM;
+    progress("catalogue", 0, data.models.len() + data.parts.len());
     let mut model_ids = Vec::new();
     for m in &data.models {
         model_ids.push(store.create_model(actor, m).await?.id);
@@ -985,6 +997,7 @@ pub async fn seed(store: &(impl Store + ?Sized), data: &DemoData) -> StoreResult
     for p in &data.parts {
         part_ids.push(store.create_part(actor, p).await?.id);
     }
+    progress("stations", 0, data.stations.len());
     let mut station_ids = Vec::new();
     for s in &data.stations {
         let st = store.create_station(actor, s).await?;
@@ -1015,6 +1028,7 @@ pub async fn seed(store: &(impl Store + ?Sized), data: &DemoData) -> StoreResult
         t.station_id = station_ids[dt.station];
         technician_ids.push(store.create_technician(actor, &t).await?.id);
     }
+    progress("customers", 0, data.customers.len());
     let customer_ids: Vec<i64> = store
         .import_customers(actor, &data.customers)
         .await?
@@ -1035,8 +1049,10 @@ pub async fn seed(store: &(impl Store + ?Sized), data: &DemoData) -> StoreResult
             operating_hours: a.operating_hours,
         })
         .collect();
+    progress("assets", 0, new_assets.len());
     let asset_ids = store.import_assets(actor, &new_assets).await?;
     for (i, dt) in data.tickets.iter().enumerate() {
+        tenth(progress, "service history", i + 1, data.tickets.len());
         let a = &new_assets[dt.asset];
         let ticket = store
             .create_ticket(
@@ -1166,6 +1182,7 @@ pub async fn seed(store: &(impl Store + ?Sized), data: &DemoData) -> StoreResult
         }
     }
     for (seq, v) in data.visits.iter().enumerate() {
+        tenth(progress, "today's visits", seq + 1, data.visits.len());
         let a = &new_assets[v.asset];
         let ticket = store
             .create_ticket(
@@ -1214,6 +1231,7 @@ pub async fn seed(store: &(impl Store + ?Sized), data: &DemoData) -> StoreResult
     for (ci, i) in &data.interactions {
         store.add_interaction(actor, customer_ids[*ci], i).await?;
     }
+    progress("knowledge base", 0, data.articles.len());
     for a in &data.articles {
         store.create_article(actor, a).await?;
     }

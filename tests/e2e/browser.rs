@@ -280,9 +280,7 @@ async fn markup_in_data_never_runs_on_any_page_and_signing_out_closes_the_pages(
     let (_, models) = server.get(&admin, "/api/v1/product-models").await;
     let mut model = models[0].clone();
     let model_obj = model.as_object_mut().unwrap();
-    for k in ["id"] {
-        model_obj.remove(k);
-    }
+    model_obj.remove("id");
     model_obj.insert("code".into(), json!("XSS-1"));
     model_obj.insert("name".into(), json!(XSS));
     let (status, m) = server.post(&admin, "/api/v1/product-models", model).await;

@@ -295,6 +295,34 @@ async fn a_call_becomes_a_repair_order_that_is_assigned_and_worked_to_completion
     .await;
     assert_eq!(status, 200, "{signed}");
     assert_eq!(signed["signature"]["signed_by"], customer["name"]);
+    // Whoever may see the task fetches them: its technician and staff, not another technician.
+    let photo_url = format!("/api/v1/repair-orders/{id}/photos/{}", with_photo["photos"][0]["id"]);
+    for (who, token) in [("technician", &tech), ("agent", &agent)] {
+        for (url, kind) in [
+            (photo_url.clone(), "image/png"),
+            (format!("/api/v1/repair-orders/{id}/signature"), "image/png"),
+        ] {
+            let r = server
+                .client
+                .get(server.url(&url))
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200, "{who} {url}");
+            assert_eq!(r.headers()["content-type"], kind);
+            assert_eq!(r.bytes().await.unwrap().as_ref(), PNG, "{who} {url}");
+        }
+    }
+    let other = technician_login(&server, &admin, if tech_id > 1 { tech_id - 1 } else { tech_id + 1 }).await;
+    let r = server
+        .client
+        .get(server.url(&photo_url))
+        .bearer_auth(&other)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404, "someone else's task");
 
     let done = step(&server, &tech, id, json!({"action": "complete"})).await;
     assert_eq!(
@@ -412,6 +440,15 @@ async fn technicians_see_and_change_only_their_own_tasks(db: crm_sql::testing::T
     step(&server, &tech1, mine, json!({"action": "depart"})).await;
     let (status, err) = post(&server, &tech1, &path, None, json!({"action": "check_in"})).await;
     assert_eq!((status, err["field"].as_str()), (422, Some("location")), "{err}");
+
+    // Upload limits: type by content, size by configuration, and the task's state; nothing is
+    // stored for a refused upload.
+    let (status, err) = upload(&server, &tech1, mine, PNG, "image/png", None).await;
+    assert_eq!(status, 409, "not on site yet: {err}");
+    assert!(
+        !server.data_dir.join(format!("files/photos/{mine}")).exists(),
+        "no file left behind"
+    );
     step(
         &server,
         &tech1,
@@ -419,8 +456,6 @@ async fn technicians_see_and_change_only_their_own_tasks(db: crm_sql::testing::T
         json!({"action": "check_in", "location": {"lat": 50.0, "lon": 8.0}}),
     )
     .await;
-
-    // Upload limits: type by content, size by configuration; nothing is stored.
     let (status, err) = upload(&server, &tech1, mine, b"plain text, not a photo", "image/png", None).await;
     assert_eq!((status, err["field"].as_str()), (415, Some("photo")), "{err}");
     let mut big = PNG.to_vec();
@@ -449,7 +484,16 @@ async fn dispatch_board_plans_and_stock(db: crm_sql::testing::TestDb) {
         (r.status().as_u16(), r.text().await.unwrap())
     };
     assert_eq!(status, 200);
-    assert!(page.contains("/api/v1/dispatch/board") && page.contains("/api/v1/dispatch/ws"));
+    assert!(page.contains(r#"<script src="/assets/dispatch.js">"#), "{page}");
+    let script = server
+        .client
+        .get(server.url("/assets/dispatch.js"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(script.headers()["content-type"], "text/javascript; charset=utf-8");
+    let script = script.text().await.unwrap();
+    assert!(script.contains("/api/v1/dispatch/board") && script.contains("/api/v1/dispatch/ws"));
 
     // tech1 starts their first visit: frozen for planning and reassignment.
     let (_, list) = server.get(&tech1, "/api/v1/tech/tasks").await;

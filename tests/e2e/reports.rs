@@ -22,7 +22,9 @@ async fn reports_answer_in_json_and_csv_and_refuse_bad_input() {
 
     let (status, kind, page) = server.get_text("", "/reports").await;
     assert_eq!((status, kind.starts_with("text/html")), (200, true));
-    assert!(page.contains("/api/v1/reports/"), "the page reads the report API");
+    assert!(page.contains(r#"<script src="/assets/reports.js">"#), "{page}");
+    let (_, _, script) = server.get_text("", "/assets/reports.js").await;
+    assert!(script.contains("/api/v1/reports/"), "the page reads the report API");
 
     // The demo's past repairs were completed and surveyed: every grouping has rows.
     for by in ["model", "serial_batch", "fault_code", "station"] {

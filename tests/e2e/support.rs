@@ -126,7 +126,12 @@ impl Server {
             stdout,
             stderr_file,
             data_dir,
-            client: reqwest::Client::new(),
+            // Idle connections are dropped before the server's 10 s keep-alive limit, as a
+            // well-behaved client does, so none is reused just as the server closes it.
+            client: reqwest::Client::builder()
+                .pool_idle_timeout(std::time::Duration::from_secs(5))
+                .build()
+                .expect("an HTTP client"),
         }
     }
 

@@ -124,6 +124,14 @@ impl IntoResponse for ApiError {
         if let Some(secs) = self.retry_after {
             r.headers_mut().insert(axum::http::header::RETRY_AFTER, secs.into());
         }
+        if self.status == StatusCode::PAYLOAD_TOO_LARGE {
+            // The rest of the body is not read, so this connection cannot carry another
+            // request: say so, or the client would send its next one into a closing socket.
+            r.headers_mut().insert(
+                axum::http::header::CONNECTION,
+                axum::http::HeaderValue::from_static("close"),
+            );
+        }
         r
     }
 }

@@ -1,91 +1,170 @@
-//! Request metrics in Prometheus text format, labelled by the matched route template (never the
-//! raw URI, which may carry a phone number).
+//! Metrics in Prometheus text format, with the `prometheus` crate: HTTP requests labelled by the
+//! matched route template (never the raw URI, which may carry a phone number) and the voice
+//! front end's counters, read from its atomics at each scrape.
 
-use std::collections::BTreeMap;
-use std::fmt::Write as _;
-use std::sync::Mutex;
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{header, Method};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use prometheus::{
+    Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+};
 
 use super::AppState;
 
 const BUCKETS: [f64; 9] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1.0];
 
-#[derive(Default)]
-struct Series {
-    count: u64,
-    sum: f64,
-    buckets: [u64; BUCKETS.len()],
+pub struct Metrics {
+    registry: Registry,
+    requests: IntCounterVec,
+    duration: HistogramVec,
+    /// The voice front end's figures, set from its atomics when `/metrics` is read (counters
+    /// there are monotonic, so a gauge set to them reads as the counter it is).
+    voice: Vec<(&'static str, IntGauge)>,
+    jitter: GaugeVec,
 }
 
-#[derive(Default)]
-pub struct Metrics {
-    // A std mutex: nothing awaits while it is held.
-    requests: Mutex<BTreeMap<(String, String, u16), Series>>,
+/// (name, help) of each voice figure; the order matches `voice_values`.
+const VOICE: [(&str, &str); 15] = [
+    ("aftercare_calls_offered_total", "Calls offered to the IVR."),
+    ("aftercare_calls_active", "Calls in progress."),
+    (
+        "aftercare_calls_refused_total",
+        "INVITEs refused (capacity, media, no flow).",
+    ),
+    ("aftercare_sip_messages_total", "SIP messages received."),
+    (
+        "aftercare_sip_banned_total",
+        "SIP messages dropped from banned sources.",
+    ),
+    (
+        "aftercare_cdr_failures_total",
+        "Call records that could not be written.",
+    ),
+    ("aftercare_agents_connected", "Agent desks connected."),
+    (
+        "aftercare_queue_announcements_total",
+        "Position and expected-wait announcements played to waiting callers.",
+    ),
+    (
+        "aftercare_callbacks_requested_total",
+        "Callers who chose to be called back, keeping their place.",
+    ),
+    (
+        "aftercare_callbacks_placed_total",
+        "Callbacks dialled when the caller's turn came.",
+    ),
+    (
+        "aftercare_callbacks_connected_total",
+        "Callbacks answered and connected to an agent.",
+    ),
+    ("aftercare_rtp_sent_total", "RTP packets sent."),
+    ("aftercare_rtp_received_total", "RTP packets received."),
+    (
+        "aftercare_rtp_foreign_total",
+        "RTP packets dropped: not from the latched source.",
+    ),
+    ("aftercare_media_streams", "Media streams running."),
+];
+
+fn voice_values(v: &crate::voice::VoiceStats) -> [u64; 15] {
+    use std::sync::atomic::Ordering::Relaxed;
+    [
+        v.calls_offered.load(Relaxed),
+        v.calls_active.load(Relaxed),
+        v.calls_refused.load(Relaxed),
+        v.sip_received.load(Relaxed),
+        v.sip_banned.load(Relaxed),
+        v.cdr_failures.load(Relaxed),
+        v.agents_connected.load(Relaxed),
+        v.announcements.load(Relaxed),
+        v.callbacks_requested.load(Relaxed),
+        v.callbacks_placed.load(Relaxed),
+        v.callbacks_connected.load(Relaxed),
+        v.media.sent.load(Relaxed),
+        v.media.received.load(Relaxed),
+        v.media.foreign.load(Relaxed),
+        v.media.active.load(Relaxed),
+    ]
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let registry = Registry::new();
+        let requests = IntCounterVec::new(
+            Opts::new(
+                "aftercare_http_requests_total",
+                "HTTP requests by method, route and status.",
+            ),
+            &["method", "route", "status"],
+        )
+        .expect("valid metric");
+        let duration = HistogramVec::new(
+            HistogramOpts::new("aftercare_http_request_duration_seconds", "HTTP request latency.")
+                .buckets(BUCKETS.to_vec()),
+            &["method", "route"],
+        )
+        .expect("valid metric");
+        let jitter = GaugeVec::new(
+            Opts::new(
+                "aftercare_rtp_send_jitter_ms",
+                "RTP send-interval jitter quantiles, in milliseconds.",
+            ),
+            &["quantile"],
+        )
+        .expect("valid metric");
+        registry.register(Box::new(requests.clone())).expect("registered once");
+        registry.register(Box::new(duration.clone())).expect("registered once");
+        Metrics {
+            registry,
+            requests,
+            duration,
+            voice: vec![],
+            jitter,
+        }
+    }
 }
 
 impl Metrics {
-    pub fn observe(&self, method: &str, route: &str, status: u16, seconds: f64) {
-        let mut m = self.requests.lock().unwrap_or_else(|p| p.into_inner());
-        let s = m.entry((method.to_string(), route.to_string(), status)).or_default();
-        s.count += 1;
-        s.sum += seconds;
-        for (i, b) in BUCKETS.iter().enumerate() {
-            if seconds <= *b {
-                s.buckets[i] += 1;
-            }
+    /// With the voice front end's figures too.
+    pub fn with_voice() -> Self {
+        let mut m = Metrics::default();
+        for (name, help) in VOICE {
+            let g = IntGauge::new(name, help).expect("valid metric");
+            m.registry.register(Box::new(g.clone())).expect("registered once");
+            m.voice.push((name, g));
         }
+        m.registry
+            .register(Box::new(m.jitter.clone()))
+            .expect("registered once");
+        m
     }
 
-    pub fn render(&self) -> String {
-        let m = self.requests.lock().unwrap_or_else(|p| p.into_inner());
-        let mut out = String::new();
-        out.push_str("# HELP aftercare_http_requests_total HTTP requests by method, route and status.\n");
-        out.push_str("# TYPE aftercare_http_requests_total counter\n");
-        for ((method, route, status), s) in m.iter() {
-            let _ = writeln!(
-                out,
-                "aftercare_http_requests_total{{method=\"{method}\",route=\"{route}\",status=\"{status}\"}} {}",
-                s.count
-            );
-        }
-        out.push_str("# HELP aftercare_http_request_duration_seconds HTTP request latency.\n");
-        out.push_str("# TYPE aftercare_http_request_duration_seconds histogram\n");
-        let mut per_route: BTreeMap<(&str, &str), Series> = BTreeMap::new();
-        for ((method, route, _), s) in m.iter() {
-            let agg = per_route.entry((method, route)).or_default();
-            agg.count += s.count;
-            agg.sum += s.sum;
-            for i in 0..BUCKETS.len() {
-                agg.buckets[i] += s.buckets[i];
+    pub fn observe(&self, method: &str, route: &str, status: u16, seconds: f64) {
+        self.requests
+            .with_label_values(&[method, route, &status.to_string()])
+            .inc();
+        self.duration.with_label_values(&[method, route]).observe(seconds);
+    }
+
+    pub fn render(&self, voice: Option<&crate::voice::VoiceStats>) -> String {
+        if let Some(v) = voice {
+            for ((_, gauge), value) in self.voice.iter().zip(voice_values(v)) {
+                gauge.set(i64::try_from(value).unwrap_or(i64::MAX));
+            }
+            for q in [0.5, 0.99, 0.999] {
+                if let Some(ms) = v.media.jitter_quantile_ms(q) {
+                    self.jitter.with_label_values(&[&q.to_string()]).set(ms);
+                }
             }
         }
-        for ((method, route), s) in &per_route {
-            let labels = format!("method=\"{method}\",route=\"{route}\"");
-            for (i, b) in BUCKETS.iter().enumerate() {
-                let _ = writeln!(
-                    out,
-                    "aftercare_http_request_duration_seconds_bucket{{{labels},le=\"{b}\"}} {}",
-                    s.buckets[i]
-                );
-            }
-            let _ = writeln!(
-                out,
-                "aftercare_http_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}",
-                s.count
-            );
-            let _ = writeln!(out, "aftercare_http_request_duration_seconds_sum{{{labels}}} {}", s.sum);
-            let _ = writeln!(
-                out,
-                "aftercare_http_request_duration_seconds_count{{{labels}}} {}",
-                s.count
-            );
+        let mut out = Vec::new();
+        if let Err(e) = TextEncoder::new().encode(&self.registry.gather(), &mut out) {
+            tracing::warn!(error = %e, "encoding metrics failed");
         }
-        out
+        String::from_utf8(out).unwrap_or_default()
     }
 }
 
@@ -116,115 +195,8 @@ pub async fn track(State(st): State<AppState>, req: Request, next: Next) -> Resp
     resp
 }
 
-fn render_voice(v: &crate::voice::VoiceStats, out: &mut String) {
-    use std::sync::atomic::Ordering::Relaxed;
-    let counters = [
-        (
-            "aftercare_calls_offered_total",
-            "counter",
-            "Calls offered to the IVR.",
-            v.calls_offered.load(Relaxed),
-        ),
-        (
-            "aftercare_calls_active",
-            "gauge",
-            "Calls in progress.",
-            v.calls_active.load(Relaxed),
-        ),
-        (
-            "aftercare_calls_refused_total",
-            "counter",
-            "INVITEs refused (capacity, media, no flow).",
-            v.calls_refused.load(Relaxed),
-        ),
-        (
-            "aftercare_sip_messages_total",
-            "counter",
-            "SIP messages received.",
-            v.sip_received.load(Relaxed),
-        ),
-        (
-            "aftercare_sip_banned_total",
-            "counter",
-            "SIP messages dropped from banned sources.",
-            v.sip_banned.load(Relaxed),
-        ),
-        (
-            "aftercare_cdr_failures_total",
-            "counter",
-            "Call records that could not be written.",
-            v.cdr_failures.load(Relaxed),
-        ),
-        (
-            "aftercare_agents_connected",
-            "gauge",
-            "Agent desks connected.",
-            v.agents_connected.load(Relaxed),
-        ),
-        (
-            "aftercare_queue_announcements_total",
-            "counter",
-            "Position and expected-wait announcements played to waiting callers.",
-            v.announcements.load(Relaxed),
-        ),
-        (
-            "aftercare_callbacks_requested_total",
-            "counter",
-            "Callers who chose to be called back, keeping their place.",
-            v.callbacks_requested.load(Relaxed),
-        ),
-        (
-            "aftercare_callbacks_placed_total",
-            "counter",
-            "Callbacks dialled when the caller's turn came.",
-            v.callbacks_placed.load(Relaxed),
-        ),
-        (
-            "aftercare_callbacks_connected_total",
-            "counter",
-            "Callbacks answered and connected to an agent.",
-            v.callbacks_connected.load(Relaxed),
-        ),
-        (
-            "aftercare_rtp_sent_total",
-            "counter",
-            "RTP packets sent.",
-            v.media.sent.load(Relaxed),
-        ),
-        (
-            "aftercare_rtp_received_total",
-            "counter",
-            "RTP packets received.",
-            v.media.received.load(Relaxed),
-        ),
-        (
-            "aftercare_rtp_foreign_total",
-            "counter",
-            "RTP packets dropped: not from the latched source.",
-            v.media.foreign.load(Relaxed),
-        ),
-        (
-            "aftercare_media_streams",
-            "gauge",
-            "Media streams running.",
-            v.media.active.load(Relaxed),
-        ),
-    ];
-    for (name, kind, help, value) in counters {
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}");
-    }
-    for q in [0.5, 0.99, 0.999] {
-        if let Some(ms) = v.media.jitter_quantile_ms(q) {
-            let _ = writeln!(out, "aftercare_rtp_send_jitter_ms{{quantile=\"{q}\"}} {ms}");
-        }
-    }
-}
-
 pub async fn render(State(st): State<AppState>) -> impl IntoResponse {
-    let mut text = st.metrics.render();
-    if let Some(v) = &st.voice {
-        render_voice(v, &mut text);
-    }
+    let text = st.metrics.render(st.voice.as_deref());
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
         text,

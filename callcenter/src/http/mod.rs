@@ -130,6 +130,7 @@ impl AppState {
 
     pub fn with_voice(mut self, voice: &crate::voice::Voice) -> Self {
         self.voice = Some(voice.stats.clone());
+        self.metrics = Arc::new(Metrics::with_voice());
         self.dialer = Some(voice.dialer());
         self.desk = Some(voice.desk.clone());
         self
@@ -171,6 +172,67 @@ impl Modify for BearerAuth {
     }
 }
 
+/// The refusals every operation of a kind can give, documented on each with the error body:
+/// 401 and 403 where a session is needed, 400 (malformed JSON), 413, 415 and 422 where a JSON
+/// body is taken, 400 and 422 where there are query parameters (a NUL character is 422), 404
+/// where the path names an object. An operation's own description of a status is kept.
+fn document_common_errors(doc: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::path::ParameterIn;
+    use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+    let error = |description: &str| {
+        ResponseBuilder::new()
+            .description(description)
+            .content(
+                "application/json",
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name("ErrorBody")))
+                    .build(),
+            )
+            .build()
+    };
+    for (path, item) in doc.paths.paths.iter_mut() {
+        let ops = [
+            item.get.as_mut(),
+            item.put.as_mut(),
+            item.post.as_mut(),
+            item.delete.as_mut(),
+            item.patch.as_mut(),
+        ];
+        for op in ops.into_iter().flatten() {
+            let mut add = vec![];
+            if op.security.as_ref().is_some_and(|s| !s.is_empty()) {
+                add.push(("401", "No session, or it expired"));
+                add.push(("403", "Your role may not do this"));
+            }
+            let json_body = op
+                .request_body
+                .as_ref()
+                .is_some_and(|b| b.content.contains_key("application/json"));
+            if json_body {
+                add.push(("400", "Malformed JSON"));
+                add.push(("413", "The body is larger than 1 MiB"));
+                add.push(("415", "Not application/json"));
+                add.push(("422", "A field is missing, unknown or invalid (named in `field`)"));
+            }
+            let params = op.parameters.as_deref().unwrap_or(&[]);
+            if params.iter().any(|p| p.parameter_in == ParameterIn::Query) {
+                add.push(("400", "A query parameter is not of its type"));
+                add.push(("422", "A query parameter is invalid (named in `field`)"));
+            }
+            if path.contains('{') {
+                add.push(("400", "A path id is not a positive integer"));
+                add.push(("404", "No such object, or not yours to see"));
+            }
+            for (code, description) in add {
+                op.responses
+                    .responses
+                    .entry(code.to_string())
+                    .or_insert_with(|| error(description).into());
+            }
+        }
+    }
+}
+
 /// The whole HTTP surface and its OpenAPI document, built from the same route list.
 pub fn app(state: AppState) -> Router {
     let (api_router, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
@@ -185,6 +247,8 @@ pub fn app(state: AppState) -> Router {
         .merge(care::router())
         .merge(reports::router())
         .split_for_parts();
+    let mut openapi = openapi;
+    document_common_errors(&mut openapi);
     let openapi = Arc::new(openapi);
     let router = Router::new()
         .route("/healthz", get(healthz))

@@ -39,6 +39,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes((paths, spec, photos.layer(axum::extract::DefaultBodyLimit::disable())))
         .routes(routes!(sign))
         .routes(routes!(report_position))
+        .routes(routes!(get_photo))
+        .routes(routes!(get_signature))
 }
 
 /// The technician record behind the login; other roles are refused.
@@ -319,10 +321,11 @@ async fn store_file(
     bytes: &[u8],
     content_type: &str,
     ext: &str,
-) -> ApiResult<StoredFile> {
+) -> ApiResult<(StoredFile, bool)> {
     let sha = hex::encode(Sha256::digest(bytes));
     let rel = format!("{kind}/{id}/{sha}.{ext}");
     let path = st.settings.files_dir.join(&rel);
+    let existed = tokio::fs::try_exists(&path).await.unwrap_or(false);
     let write = async {
         if let Some(dir) = path.parent() {
             tokio::fs::create_dir_all(dir).await?;
@@ -335,12 +338,37 @@ async fn store_file(
         tracing::error!(error = %e, "cannot store an uploaded file");
         return Err(ApiError::internal());
     }
-    Ok(StoredFile {
-        path: rel,
-        content_type: content_type.into(),
-        bytes: bytes.len() as u64,
-        sha256: sha,
-    })
+    Ok((
+        StoredFile {
+            path: rel,
+            content_type: content_type.into(),
+            bytes: bytes.len() as u64,
+            sha256: sha,
+        },
+        !existed,
+    ))
+}
+
+/// Record a stored file's write; when the write is refused (a task not on site, a key used for
+/// another request), a file this request created is removed again: nothing is left behind.
+async fn apply_file(
+    st: &AppState,
+    me: &AuthUser,
+    tech: i64,
+    id: i64,
+    idem: Option<&Idempotency>,
+    write: &TaskWrite,
+    (rel, created): (&str, bool),
+) -> ApiResult<Task> {
+    let result = apply(st, me, tech, id, idem, write).await;
+    if result.is_err() && created {
+        let _ = tokio::fs::remove_file(st.settings.files_dir.join(rel)).await;
+        if let Some(dir) = st.settings.files_dir.join(rel).parent() {
+            // Only if empty: other files of the task stay.
+            let _ = tokio::fs::remove_dir(dir).await;
+        }
+    }
+    result
 }
 
 #[derive(ToSchema)]
@@ -411,13 +439,15 @@ async fn add_photo(State(st): State<AppState>, me: AuthUser, Id(id): Id, req: Re
             format!("declared {declared} but the file is {content_type}"),
         ));
     }
-    let file = store_file(&st, "photos", id, &bytes, content_type, ext).await?;
+    let (file, created) = store_file(&st, "photos", id, &bytes, content_type, ext).await?;
     let idem = key.map(|key| Idempotency {
         key,
         fingerprint: fingerprint(&[b"POST", path.as_bytes(), file.sha256.as_bytes()]),
     });
+    let rel = file.path.clone();
+    let write = TaskWrite::Photo(file);
     Ok(Json(
-        apply(&st, &me, tech, id, idem.as_ref(), &TaskWrite::Photo(file)).await?,
+        apply_file(&st, &me, tech, id, idem.as_ref(), &write, (&rel, created)).await?,
     ))
 }
 
@@ -447,12 +477,15 @@ async fn sign(State(st): State<AppState>, me: AuthUser, Id(id): Id, w: Write<New
     if sniff(&bytes).map(|s| s.0) != Some("image/png") {
         return Err(ApiError::invalid("png_base64", "not a PNG image"));
     }
-    let file = store_file(&st, "signatures", id, &bytes, "image/png", "png").await?;
+    let (file, created) = store_file(&st, "signatures", id, &bytes, "image/png", "png").await?;
+    let rel = file.path.clone();
     let write = TaskWrite::Signature {
         signed_by: w.body.signed_by,
         file,
     };
-    Ok(Json(apply(&st, &me, tech, id, w.idempotency.as_ref(), &write).await?))
+    Ok(Json(
+        apply_file(&st, &me, tech, id, w.idempotency.as_ref(), &write, (&rel, created)).await?,
+    ))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -521,4 +554,96 @@ async fn report_position(
         }
     }
     Ok((StatusCode::ACCEPTED, Json(ack)))
+}
+
+// ------------------------------------------------------------------------------------ files
+
+/// The task as whoever asks may see it: its technician (404 for anyone else's), or staff.
+async fn visible_task(st: &AppState, me: &AuthUser, id: i64) -> ApiResult<Task> {
+    if me.is(Role::Technician) {
+        return Ok(st.store.tech_task(technician(me)?, id).await?);
+    }
+    me.require(super::auth::STAFF)?;
+    let ro = st.store.get_repair_order(id).await?;
+    let tech = ro.technician_id.ok_or_else(|| ApiError::not_found("task"))?;
+    Ok(st.store.tech_task(tech, id).await?)
+}
+
+/// Two positive ids from the path.
+fn ids(raw: (String, String), second: &str) -> ApiResult<(i64, i64)> {
+    let parse = |v: &str, field: &str| {
+        v.parse::<i64>()
+            .ok()
+            .filter(|v| *v > 0)
+            .ok_or_else(|| ApiError::bad_request(Some(field), format!("{field} must be a positive integer")))
+    };
+    Ok((parse(&raw.0, "id")?, parse(&raw.1, second)?))
+}
+
+async fn file_response(st: &AppState, rel: &str, content_type: &str) -> ApiResult<axum::response::Response> {
+    use axum::response::IntoResponse;
+    let bytes = tokio::fs::read(st.settings.files_dir.join(rel))
+        .await
+        .map_err(|_| ApiError::not_found("file"))?;
+    Ok((
+        [
+            (axum::http::header::CONTENT_TYPE, content_type.to_string()),
+            (axum::http::header::CACHE_CONTROL, "private, max-age=3600".to_string()),
+        ],
+        bytes,
+    )
+        .into_response())
+}
+
+/// A photo of a repair, for its technician and for staff (agents, supervisors, admins).
+#[utoipa::path(get, path = "/api/v1/repair-orders/{id}/photos/{photo_id}", tag = "technician",
+    params(("id" = i64, Path), ("photo_id" = i64, Path)), security(("bearer" = [])),
+    responses((status = 200, content_type = "image/jpeg", description = "The photo (JPEG, PNG or WebP)"),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn get_photo(
+    State(st): State<AppState>,
+    me: AuthUser,
+    axum::extract::Path(raw): axum::extract::Path<(String, String)>,
+) -> ApiResult<axum::response::Response> {
+    let (id, photo_id) = ids(raw, "photo_id")?;
+    let task = visible_task(&st, &me, id).await?;
+    let photo = task
+        .photos
+        .iter()
+        .find(|p| p.id == photo_id)
+        .ok_or_else(|| ApiError::not_found("photo"))?;
+    let ext = match photo.content_type.as_str() {
+        "image/jpeg" => "jpg",
+        "image/png" => "png",
+        _ => "webp",
+    };
+    file_response(&st, &format!("photos/{id}/{}.{ext}", photo.sha256), &photo.content_type).await
+}
+
+/// The customer's signature on a repair, for its technician and for staff.
+#[utoipa::path(get, path = "/api/v1/repair-orders/{id}/signature", tag = "technician",
+    params(("id" = i64, Path)), security(("bearer" = [])),
+    responses((status = 200, content_type = "image/png", description = "The signature (PNG)"),
+        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn get_signature(State(st): State<AppState>, me: AuthUser, Id(id): Id) -> ApiResult<axum::response::Response> {
+    let task = visible_task(&st, &me, id).await?;
+    if task.signature.is_none() {
+        return Err(ApiError::not_found("signature"));
+    }
+    // The newest signature file of the task is the one on record.
+    let dir = st.settings.files_dir.join(format!("signatures/{id}"));
+    let mut newest: Option<(std::time::SystemTime, String)> = None;
+    if let Ok(mut entries) = tokio::fs::read_dir(&dir).await {
+        while let Ok(Some(e)) = entries.next_entry().await {
+            let name = e.file_name().to_string_lossy().to_string();
+            let modified = e.metadata().await.ok().and_then(|m| m.modified().ok());
+            if let (true, Some(m)) = (name.ends_with(".png"), modified) {
+                if newest.as_ref().is_none_or(|(t, _)| m > *t) {
+                    newest = Some((m, name));
+                }
+            }
+        }
+    }
+    let (_, name) = newest.ok_or_else(|| ApiError::not_found("signature"))?;
+    file_response(&st, &format!("signatures/{id}/{name}"), "image/png").await
 }
