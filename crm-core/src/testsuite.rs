@@ -1597,6 +1597,26 @@ pub async fn field_tasks(s: &dyn Store) {
         .unwrap();
     assert_eq!(used.parts.len(), 1);
     assert_eq!((used.parts[0].quantity, used.parts[0].billing), (2, Billing::Warranty));
+    // A part made for another product line does not go into this washing machine.
+    let compressor = NewPart {
+        product_line: Some(SkillName::parse("refrigerators").unwrap()),
+        ..sample_part("CMP-200", 0)
+    };
+    let compressor = s.create_part(actor(), &compressor).await.unwrap();
+    assert_invalid(
+        s.task_write(
+            me,
+            tom.id,
+            ro.id,
+            None,
+            &TaskWrite::Part(NewPartUse {
+                part_id: compressor.id,
+                quantity: 1,
+            }),
+        )
+        .await,
+        "part_id",
+    );
     assert_conflict(
         s.task_write(
             me,

@@ -234,7 +234,34 @@ async fn a_call_becomes_a_repair_order_that_is_assigned_and_worked_to_completion
 
     // A part from the station's stock: the ledger goes down by one, with the order as cause.
     let (_, parts) = server.get(&agent, "/api/v1/parts").await;
-    let part = parts[0]["id"].as_i64().unwrap();
+    let (_, task) = server.get(&tech, &format!("/api/v1/tech/tasks/{id}")).await;
+    let line = task["asset"]["product_line"].clone();
+    let parts = parts.as_array().unwrap();
+    let part = parts
+        .iter()
+        .find(|p| p["product_line"] == line)
+        .expect("a part for the asset's product line")["id"]
+        .as_i64()
+        .unwrap();
+    // A part for another product line is refused, saying why, and nothing is taken from stock.
+    let foreign = parts
+        .iter()
+        .find(|p| p["product_line"].is_string() && p["product_line"] != line)
+        .expect("a part of another line")["id"]
+        .clone();
+    let (status, err) = post(
+        &server,
+        &tech,
+        &format!("/api/v1/tech/tasks/{id}/parts"),
+        None,
+        json!({"part_id": foreign, "quantity": 1}),
+    )
+    .await;
+    assert_eq!((status, err["field"].as_str()), (422, Some("part_id")), "{err}");
+    assert!(
+        err["message"].as_str().unwrap().contains(line.as_str().unwrap()),
+        "{err}"
+    );
     let (status, body) = server
         .post(
             &admin,

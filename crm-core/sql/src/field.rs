@@ -398,7 +398,7 @@ impl This {
             TaskWrite::Part(u) => {
                 u.validate()?;
                 refuse_in(task.status, "using parts", &on_site)?;
-                let part = match sqlx::query::<Db>("SELECT price_minor, currency FROM parts WHERE id = $1")
+                let part = match sqlx::query::<Db>("SELECT sku, price_minor, currency, product_line FROM parts WHERE id = $1")
                     .bind(u.part_id)
                     .fetch_optional(&mut *tx)
                     .await
@@ -407,6 +407,21 @@ impl This {
                     Some(p) => p,
                     None => return Err(StoreError::invalid("part_id", "no such part")),
                 };
+                // A part made for one product line does not go into another's product; parts
+                // without a line (screws, fuses) fit any.
+                if let Some(line) = get::<Option<String>>(&part, "product_line")? {
+                    if line != task.asset.product_line {
+                        return Err(StoreError::invalid(
+                            "part_id",
+                            format!(
+                                "part {} is for {line}; this asset ({}) is {}",
+                                get::<String>(&part, "sku")?,
+                                task.asset.model_code,
+                                task.asset.product_line
+                            ),
+                        ));
+                    }
+                }
                 let station = match task.station_id {
                     Some(s) => s,
                     None => sqlx::query_scalar::<Db, i64>("SELECT station_id FROM technicians WHERE id = $1")
