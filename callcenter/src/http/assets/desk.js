@@ -15,13 +15,8 @@ async function api(method, path, body) {
 
 $("loginForm").onsubmit = async (e) => {
   e.preventDefault();
-  try {
-    const r = await fetch("/api/v1/auth/login", { method: "POST", headers: { "Content-Type": "application/json" },
-      body: JSON.stringify({ username: $("username").value, password: $("password").value }) });
-    const data = await r.json();
-    if (!r.ok) throw new Error(data.message || "sign-in failed");
-    token = data.token; sessionStorage.setItem("aftercare.token", token); start();
-  } catch (err) { $("loginError").textContent = err.message; }
+  try { token = await Session.signIn($("username").value, $("password").value); start(); }
+  catch (err) { $("loginError").textContent = err.message; }
 };
 
 // Agent tasks: claim one, call the customer from here (preview dial), finish with an outcome.

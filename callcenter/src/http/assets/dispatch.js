@@ -1,6 +1,6 @@
 "use strict";
 const $ = (id) => document.getElementById(id);
-let token = new URLSearchParams(location.search).get("token") || sessionStorage.getItem("aftercare.token");
+let token = Session.stored();
 let board = null, view = null;
 // For tests and the console: the board as last loaded.
 window.dispatch = { get board() { return board; } };
@@ -8,18 +8,15 @@ const colors = ["#1565c0", "#6a1b9a", "#00838f", "#ef6c00", "#2e7d32", "#ad1457"
 
 $("loginForm").onsubmit = async (e) => {
   e.preventDefault();
-  const r = await fetch("/api/v1/auth/login", { method: "POST", headers: { "Content-Type": "application/json" },
-    body: JSON.stringify({ username: $("user").value, password: $("pass").value }) });
-  const data = await r.json();
-  if (!r.ok) { $("loginError").textContent = data.message || "sign-in failed"; return; }
-  token = data.token; sessionStorage.setItem("aftercare.token", token); start();
+  try { token = await Session.signIn($("user").value, $("pass").value); start(); }
+  catch (err) { $("loginError").textContent = err.message; }
 };
 
 async function api(method, path, body) {
   const r = await fetch(path, { method, headers: { "Authorization": "Bearer " + token, "Content-Type": "application/json" },
     body: body ? JSON.stringify(body) : undefined });
   const data = await r.json().catch(() => ({}));
-  if (r.status === 401) { sessionStorage.removeItem("aftercare.token"); location.reload(); }
+  if (r.status === 401) Session.ended("Your session has ended. Please sign in again.");
   return { ok: r.ok, data };
 }
 

@@ -3,7 +3,7 @@ const $ = (id) => document.getElementById(id);
 const pct = (x) => x == null ? "–" : (x * 100).toFixed(1) + "%";
 const num = (x, d = 1) => x == null ? "–" : Number(x).toFixed(d);
 const money = (m) => m == null ? "–" : (m / 100).toFixed(2);
-let token = new URLSearchParams(location.search).get("token") || sessionStorage.getItem("aftercare.token");
+let token = Session.stored();
 let tab = "call-center";
 window.lastReport = null;
 
@@ -17,16 +17,13 @@ const BY = {
 
 $("loginForm").onsubmit = async (e) => {
   e.preventDefault();
-  const r = await fetch("/api/v1/auth/login", { method: "POST", headers: { "Content-Type": "application/json" },
-    body: JSON.stringify({ username: $("username").value, password: $("password").value }) });
-  const data = await r.json();
-  if (!r.ok) { $("loginError").textContent = data.message || "sign-in failed"; return; }
-  token = data.token; sessionStorage.setItem("aftercare.token", token); start();
+  try { token = await Session.signIn($("username").value, $("password").value); start(); }
+  catch (err) { $("loginError").textContent = err.message; }
 };
 
 async function api(path, opts = {}) {
   const r = await fetch(path, { ...opts, headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/json", ...(opts.headers || {}) } });
-  if (r.status === 401) { sessionStorage.removeItem("aftercare.token"); location.reload(); }
+  if (r.status === 401) Session.ended("Your session has ended. Please sign in again.");
   return r;
 }
 

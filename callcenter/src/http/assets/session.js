@@ -6,6 +6,18 @@ const Session = {
   key: "aftercare.token",
   SIGNED_OUT: 4401,
 
+  // Exchange a username and password for a token (kept for this tab); throws with the
+  // server's message (wrong password, too many attempts …).
+  async signIn(username, password) {
+    const r = await fetch("/api/v1/auth/login", { method: "POST", headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ username, password }) });
+    const data = await r.json().catch(() => ({}));
+    if (!r.ok) throw new Error(data.message || "sign-in failed");
+    this.leaving = false;
+    sessionStorage.setItem(this.key, data.token);
+    return data.token;
+  },
+
   stored() {
     return new URLSearchParams(location.search).get("token") || sessionStorage.getItem(this.key);
   },

@@ -7,11 +7,8 @@ let token = Session.stored();
 
 $("loginForm").onsubmit = async (e) => {
   e.preventDefault();
-  const r = await fetch("/api/v1/auth/login", { method: "POST", headers: { "Content-Type": "application/json" },
-    body: JSON.stringify({ username: $("username").value, password: $("password").value }) });
-  const data = await r.json();
-  if (!r.ok) { $("loginError").textContent = data.message || "sign-in failed"; return; }
-  token = data.token; sessionStorage.setItem("aftercare.token", token); start();
+  try { token = await Session.signIn($("username").value, $("password").value); start(); }
+  catch (err) { $("loginError").textContent = err.message; }
 };
 
 // Supervisors' alerts: poor surveys and escalated complaints, from the task list.
