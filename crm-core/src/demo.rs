@@ -1089,8 +1089,7 @@ pub async fn seed(store: &(impl Store + ?Sized), data: &DemoData, progress: Prog
             let path: &[RepairStatus] = match rs {
                 RepairStatus::New => &[],
                 RepairStatus::Assigned => &[RepairStatus::Assigned],
-                RepairStatus::InProgress => &[RepairStatus::Assigned, RepairStatus::InProgress],
-                // Completed through the technician's own flow below: on site, report, done.
+                // On site and completed through the technician's own flow below.
                 _ => &[RepairStatus::Assigned],
             };
             for step in path {
@@ -1110,7 +1109,7 @@ pub async fn seed(store: &(impl Store + ?Sized), data: &DemoData, progress: Prog
                 rs,
                 RepairStatus::New | RepairStatus::Assigned | RepairStatus::InProgress
             );
-            if completed {
+            if completed || rs == RepairStatus::InProgress {
                 let site = data.customers[data.assets[dt.asset].customer]
                     .addresses
                     .first()
@@ -1131,14 +1130,10 @@ pub async fn seed(store: &(impl Store + ?Sized), data: &DemoData, progress: Prog
                     // Half an hour to three hours, by order.
                     labour_hours: Some(0.5 + (ro.id % 11) as f64 * 0.25),
                 });
-                for w in [
-                    step(A::Accept, None),
-                    step(A::Depart, None),
-                    step(A::CheckIn, site),
-                    report,
-                    step(A::Complete, None),
-                ] {
-                    store.task_write(actor, tech, ro.id, None, &w).await?;
+                let on_site = [step(A::Accept, None), step(A::Depart, None), step(A::CheckIn, site)];
+                let done = [report, step(A::Complete, None)];
+                for w in on_site.iter().chain(if completed { &done[..] } else { &[] }) {
+                    store.task_write(actor, tech, ro.id, None, w).await?;
                 }
             }
             // Past repairs were surveyed when they were done: their callbacks are over, and the

@@ -100,6 +100,14 @@ impl RepairStatus {
             Completed | Cancelled => &[],
         }
     }
+    /// Statuses only the technician's task flow sets (on site, completed with its report, cannot
+    /// complete with its reason); the office may not set them by editing the order.
+    pub fn set_by_task_flow(self) -> bool {
+        matches!(
+            self,
+            RepairStatus::InProgress | RepairStatus::Completed | RepairStatus::CannotComplete
+        )
+    }
 }
 
 impl ComplaintStatus {

@@ -547,6 +547,53 @@ pub async fn ticket_status_flow(s: &dyn Store) {
     assert_eq!(mine[0].history.len(), 4);
 }
 
+/// One step of a task, with the position where it needs one.
+fn task_step(action: TaskAction, location: Option<GeoPoint>) -> TaskWrite {
+    TaskWrite::Step(TaskStep {
+        action,
+        location,
+        reason: None,
+    })
+}
+
+/// Works an assigned order through its technician's task flow, as the mobile app does: accepted,
+/// on the way, on site and, when `complete`, reported (fault code, work done, hours) and completed.
+async fn work_task(s: &dyn Store, technician_id: i64, repair_order_id: i64, complete: bool) -> Task {
+    let me = Actor::user(1);
+    let step = task_step;
+    let writes = [
+        step(TaskAction::Accept, None),
+        step(TaskAction::Depart, None),
+        step(TaskAction::CheckIn, Some(GeoPoint::new(52.53, 13.38).unwrap())),
+    ];
+    let mut task = None;
+    for w in &writes {
+        task = Some(s.task_write(me, technician_id, repair_order_id, None, w).await.unwrap());
+    }
+    if complete {
+        return work_task_finish(s, technician_id, repair_order_id).await;
+    }
+    task.unwrap()
+}
+
+/// The report and the completion of a task whose technician is on site.
+async fn work_task_finish(s: &dyn Store, technician_id: i64, repair_order_id: i64) -> Task {
+    let me = Actor::user(1);
+    let report = TaskWrite::Report(TaskReport {
+        fault_code: Some("E21".into()),
+        diagnosis: None,
+        work_done: Some(text("replaced the drain pump")),
+        labour_hours: Some(1.0),
+    });
+    s.task_write(me, technician_id, repair_order_id, None, &report)
+        .await
+        .unwrap();
+    let done = task_step(TaskAction::Complete, None);
+    s.task_write(me, technician_id, repair_order_id, None, &done)
+        .await
+        .unwrap()
+}
+
 pub async fn repair_orders(s: &dyn Store) {
     let (c, a) = customer_with_asset(s).await;
     let st = s.create_station(actor(), &sample_station("North")).await.unwrap();
@@ -630,13 +677,28 @@ pub async fn repair_orders(s: &dyn Store) {
     s.update_repair_order(actor(), ro.id, &step(RepairStatus::Assigned))
         .await
         .unwrap();
-    s.update_repair_order(actor(), ro.id, &step(RepairStatus::InProgress))
-        .await
-        .unwrap();
-    let done = s
-        .update_repair_order(actor(), ro.id, &step(RepairStatus::Completed))
-        .await
-        .unwrap();
+    // Work on site and its completion are the technician's to record, with the report: editing
+    // the order cannot set them.
+    for status in [
+        RepairStatus::InProgress,
+        RepairStatus::Completed,
+        RepairStatus::CannotComplete,
+    ] {
+        assert_conflict(s.update_repair_order(actor(), ro.id, &step(status)).await, "status");
+    }
+    work_task(s, tech.id, ro.id, false).await;
+    assert_conflict(
+        s.update_repair_order(actor(), ro.id, &step(RepairStatus::Completed))
+            .await,
+        "status",
+    );
+    assert_eq!(
+        s.get_repair_order(ro.id).await.unwrap().status,
+        RepairStatus::InProgress
+    );
+    work_task_finish(s, tech.id, ro.id).await;
+    let done = s.get_repair_order(ro.id).await.unwrap();
+    assert_eq!(done.status, RepairStatus::Completed);
     assert!(done.completed_at.is_some());
     assert_eq!(done.history.len(), 4);
     let job = s.callback_for_order(ro.id).await.unwrap().expect("a callback job");
@@ -1544,11 +1606,22 @@ pub async fn field_tasks(s: &dyn Store) {
     assert_eq!(on_site.repair_status, RepairStatus::InProgress);
     let d = on_site.check_in.as_ref().unwrap().distance_m.unwrap();
     assert!((100.0..123.0).contains(&d), "{d}");
-    // Completing needs the report first.
+    // Completing needs the report first: the fault found, the work done and the hours.
     assert_invalid(
         s.task_write(me, tom.id, ro.id, None, &step(TaskAction::Complete, None, None))
             .await,
-        "work_done",
+        "fault_code",
+    );
+    let without_fault = TaskWrite::Report(TaskReport {
+        work_done: Some(text("cleaned the filter")),
+        labour_hours: Some(0.5),
+        ..Default::default()
+    });
+    s.task_write(me, tom.id, ro.id, None, &without_fault).await.unwrap();
+    assert_invalid(
+        s.task_write(me, tom.id, ro.id, None, &step(TaskAction::Complete, None, None))
+            .await,
+        "fault_code",
     );
     assert_invalid(
         s.task_write(
@@ -1896,17 +1969,13 @@ pub async fn callbacks(s: &dyn Store) {
         s.update_repair_order(actor(), ro.id, &to(RepairStatus::Assigned))
             .await
             .unwrap();
-        s.update_repair_order(actor(), ro.id, &to(RepairStatus::InProgress))
-            .await
-            .unwrap();
+        work_task(s, tech.id, ro.id, false).await;
         assert!(
             s.callback_for_order(ro.id).await.unwrap().is_none(),
             "not before completion"
         );
         if i < 6 {
-            s.update_repair_order(actor(), ro.id, &to(RepairStatus::Completed))
-                .await
-                .unwrap();
+            work_task_finish(s, tech.id, ro.id).await;
         }
         orders.push(ro.id);
     }
@@ -2136,18 +2205,13 @@ async fn completed_repairs(s: &dyn Store, n: usize) -> (Customer, Station, Techn
             parts: vec![],
         };
         let ro = s.create_repair_order(actor(), &order).await.unwrap();
-        for status in [
-            RepairStatus::Assigned,
-            RepairStatus::InProgress,
-            RepairStatus::Completed,
-        ] {
-            let p = RepairOrderPatch {
-                status: Some(status),
-                technician_id: Some(tech.id),
-                ..Default::default()
-            };
-            s.update_repair_order(actor(), ro.id, &p).await.unwrap();
-        }
+        let p = RepairOrderPatch {
+            status: Some(RepairStatus::Assigned),
+            technician_id: Some(tech.id),
+            ..Default::default()
+        };
+        s.update_repair_order(actor(), ro.id, &p).await.unwrap();
+        work_task(s, tech.id, ro.id, true).await;
         ids.push(ro.id);
     }
     (c, st, tech, ids)
@@ -2419,13 +2483,7 @@ pub async fn reports(s: &dyn Store) {
     };
     s.update_repair_order(actor(), ro.id, &assign).await.unwrap();
     let me = Actor::user(1);
-    let step = |action, location| {
-        TaskWrite::Step(TaskStep {
-            action,
-            location,
-            reason: None,
-        })
-    };
+    let step = task_step;
     let home = c.addresses[0].location.unwrap();
     for w in [
         step(TaskAction::Accept, None),
@@ -2461,13 +2519,15 @@ pub async fn reports(s: &dyn Store) {
     assert_eq!(by_model.len(), 1, "{by_model:?}");
     let m = &by_model[0];
     assert_eq!((m.key.as_str(), m.repairs, m.repeat_repairs), ("WM-7000", 4, 3));
-    assert_eq!((m.first_time_fix_rate, m.mean_labour_hours), (Some(0.25), Some(0.5)));
+    // Three repairs of an hour each, one of two hours.
+    assert_eq!((m.first_time_fix_rate, m.mean_labour_hours), (Some(0.25), Some(1.25)));
     assert_eq!((m.mean_score, m.surveyed_fixed_rate), (Some(4.0), Some(0.0)));
     let batch = s.service_report(period, Dimension::SerialBatch).await.unwrap();
     assert_eq!((batch[0].key.as_str(), batch[0].repairs), ("WM", 4));
     let faults = s.service_report(period, Dimension::FaultCode).await.unwrap();
     let keyed: Vec<(&str, i64)> = faults.iter().map(|r| (r.key.as_str(), r.repairs)).collect();
-    assert_eq!(keyed, vec![("", 3), ("E21", 1)]);
+    // Every completion carries its fault code.
+    assert_eq!(keyed, vec![("E21", 4)]);
     assert_eq!(
         s.service_report(period, Dimension::Station).await.unwrap()[0].key,
         "South"
@@ -2619,11 +2679,11 @@ pub async fn reports(s: &dyn Store) {
             drafted.labour_hours_warranty,
             drafted.labour_hours_paid
         ),
-        (SettlementStatus::Draft, 4, 2.0, 0.0)
+        (SettlementStatus::Draft, 4, 5.0, 0.0)
     );
     assert_eq!(
         (drafted.parts_warranty_minor, drafted.warranty_amount_minor),
-        (4590, 9000 + 4590)
+        (4590, 5 * 4500 + 4590)
     );
     assert_conflict(
         s.create_settlement(actor(), &new(st.id, period.from, today), 4500, "EUR", Utc::now())
@@ -2653,7 +2713,10 @@ pub async fn reports(s: &dyn Store) {
     );
     let lines = s.settlement_lines(drafted.id).await.unwrap();
     assert_eq!(lines.len(), 4);
-    assert_eq!(lines.iter().map(|l| l.labour_hours).sum::<f64>(), 2.0);
+    assert_eq!(
+        lines.iter().map(|l| l.labour_hours).sum::<f64>(),
+        drafted.labour_hours_warranty
+    );
     assert_eq!(s.list_settlements(Some(st.id), 10).await.unwrap(), vec![approved]);
     assert_eq!(
         s.backfill_repair_facts(100).await.unwrap(),

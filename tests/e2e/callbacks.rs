@@ -96,6 +96,8 @@ async fn a_completed_repair_is_surveyed_by_phone_and_scores_its_station() {
         &["-m", "1", "-trace_err"],
     );
     let boss = server.login("supervisor", "demo").await;
+    // The technician logins the task flow needs are made by an administrator.
+    let admin = server.login("admin", "demo").await;
 
     // A demo customer with a phone and an asset has a repair done.
     let (_, customers) = server.get(&boss, "/api/v1/customers?limit=50").await;
@@ -126,29 +128,14 @@ async fn a_completed_repair_is_surveyed_by_phone_and_scores_its_station() {
         .await;
     assert_eq!(status, 201, "{ro}");
     let id = ro["id"].as_i64().unwrap();
-    let tech = match ro["technician_id"].as_i64() {
-        Some(t) => t,
-        None => {
-            let (_, techs) = server.get(&boss, "/api/v1/technicians").await;
-            techs[0]["id"].as_i64().unwrap()
-        }
-    };
     let (status, none) = server.get(&boss, &format!("/api/v1/repair-orders/{id}/callback")).await;
     assert_eq!(status, 404, "no callback before completion: {none}");
-    for step in ["assigned", "in_progress", "completed"] {
-        if step == "assigned" && ro["status"] == "assigned" {
-            continue;
-        }
-        let (status, body) = server
-            .patch(
-                &boss,
-                &format!("/api/v1/repair-orders/{id}"),
-                json!({"status": step, "technician_id": tech}),
-            )
-            .await;
-        assert_eq!(status, 200, "{step}: {body}");
-    }
+    let (token, code) = server.work_on_site(&admin, id).await;
+    let (status, body) = server.finish_task(&token, id, &code).await;
+    assert_eq!(status, 200, "{body}");
     let (_, done) = server.get(&boss, &format!("/api/v1/repair-orders/{id}")).await;
+    assert_eq!(done["status"], "completed", "{done}");
+    let tech = done["technician_id"].as_i64().expect("a technician");
     let station = done["station_id"].as_i64().expect("a station");
     let before = server.get(&boss, &format!("/api/v1/stations/{station}/score")).await.1;
     let tech_before = server.get(&boss, &format!("/api/v1/technicians/{tech}/score")).await.1;
@@ -316,11 +303,10 @@ async fn a_crash_loses_no_completion_and_dials_no_attempt_twice(db: TestDb) {
     let mut server = Server::start(&db, &["--demo"], &env).await;
     let mut phones = sipp_uas(&dir.0, &answering_phones(), trunk_port, media, 300, &["-trace_msg"]);
     let boss = server.login("supervisor", "demo").await;
+    let admin = server.login("admin", "demo").await;
 
     // Forty repairs in progress, one per customer with a phone.
     let (_, customers) = server.get(&boss, "/api/v1/customers?limit=150").await;
-    let (_, techs) = server.get(&boss, "/api/v1/technicians").await;
-    let tech = techs[0]["id"].as_i64().unwrap();
     let mut orders = vec![];
     for c in customers.as_array().unwrap() {
         if orders.len() == 40 {
@@ -346,20 +332,8 @@ async fn a_crash_loses_no_completion_and_dials_no_attempt_twice(db: TestDb) {
             .post(&boss, "/api/v1/repair-orders", json!({"ticket_id": t["id"]}))
             .await;
         let id = ro["id"].as_i64().unwrap();
-        for step in ["assigned", "in_progress"] {
-            if step == "assigned" && ro["status"] == "assigned" {
-                continue;
-            }
-            let (status, body) = server
-                .patch(
-                    &boss,
-                    &format!("/api/v1/repair-orders/{id}"),
-                    json!({"status": step, "technician_id": ro["technician_id"].as_i64().unwrap_or(tech)}),
-                )
-                .await;
-            assert_eq!(status, 200, "{body}");
-        }
-        orders.push(id);
+        let (token, code) = server.work_on_site(&admin, id).await;
+        orders.push((id, token, code));
     }
     assert_eq!(orders.len(), 40);
 
@@ -368,15 +342,30 @@ async fn a_crash_loses_no_completion_and_dials_no_attempt_twice(db: TestDb) {
     let queue = std::sync::Arc::new(std::sync::Mutex::new(orders.clone()));
     let mut workers = vec![];
     for _ in 0..4 {
-        let (client, base, token) = (server.client.clone(), server.base.clone(), boss.clone());
+        let (client, base) = (server.client.clone(), server.base.clone());
         let (acked, queue) = (acked.clone(), queue.clone());
         workers.push(tokio::spawn(async move {
             loop {
-                let Some(id) = queue.lock().unwrap().pop() else { break };
-                let r = client
-                    .patch(format!("{base}/api/v1/repair-orders/{id}"))
+                let Some((id, token, code)) = queue.lock().unwrap().pop() else {
+                    break;
+                };
+                // The technician's report, then the completion; only a 200 to the completion
+                // acknowledges it.
+                let report = client
+                    .put(format!("{base}/api/v1/tech/tasks/{id}/report"))
                     .bearer_auth(&token)
-                    .json(&json!({"status": "completed"}))
+                    .json(&json!({"fault_code": code, "work_done": "Repaired", "labour_hours": 1.0}))
+                    .send()
+                    .await;
+                match report {
+                    Ok(resp) if resp.status().as_u16() == 200 => {}
+                    Ok(resp) => panic!("report of {id} answered {}", resp.status()),
+                    Err(_) => break, // the service is gone
+                }
+                let r = client
+                    .post(format!("{base}/api/v1/tech/tasks/{id}/status"))
+                    .bearer_auth(&token)
+                    .json(&json!({"action": "complete"}))
                     .send()
                     .await;
                 match r {
@@ -417,7 +406,7 @@ async fn a_crash_loses_no_completion_and_dials_no_attempt_twice(db: TestDb) {
     let server = Server::start(&db, &[], &env).await;
     let boss = server.login("supervisor", "demo").await;
     let mut jobs = vec![];
-    for &id in &orders {
+    for &(id, _, _) in &orders {
         let (_, ro) = server.get(&boss, &format!("/api/v1/repair-orders/{id}")).await;
         let (status, view) = server.get(&boss, &format!("/api/v1/repair-orders/{id}/callback")).await;
         let completed = ro["status"] == "completed";

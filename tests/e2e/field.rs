@@ -100,21 +100,6 @@ where
     }
 }
 
-/// A login for a technician record.
-async fn technician_login(server: &Server, admin: &str, technician_id: i64) -> String {
-    let username = format!("field{technician_id}");
-    let (status, body) = server
-        .post(
-            admin,
-            "/api/v1/users",
-            json!({"username": username, "display_name": "Field Tech", "role": "technician",
-                   "technician_id": technician_id, "password": "field-secret"}),
-        )
-        .await;
-    assert_eq!(status, 201, "{body}");
-    server.login(&username, "field-secret").await
-}
-
 async fn step(server: &Server, token: &str, id: i64, body: Value) -> Value {
     let (status, task) = post(
         server,
@@ -186,7 +171,7 @@ async fn a_call_becomes_a_repair_order_that_is_assigned_and_worked_to_completion
     let station_id = ro["station_id"].as_i64().unwrap();
     assert!(ro["scheduled_for"].is_string(), "{ro}");
 
-    let tech = technician_login(&server, &admin, tech_id).await;
+    let tech = server.technician_login(&admin, tech_id).await;
     let (status, list) = server.get(&tech, "/api/v1/tech/tasks").await;
     assert_eq!(status, 200, "{list}");
     let mine = list
@@ -341,7 +326,9 @@ async fn a_call_becomes_a_repair_order_that_is_assigned_and_worked_to_completion
             assert_eq!(r.bytes().await.unwrap().as_ref(), PNG, "{who} {url}");
         }
     }
-    let other = technician_login(&server, &admin, if tech_id > 1 { tech_id - 1 } else { tech_id + 1 }).await;
+    let other = server
+        .technician_login(&admin, if tech_id > 1 { tech_id - 1 } else { tech_id + 1 })
+        .await;
     let r = server
         .client
         .get(server.url(&photo_url))
@@ -494,9 +481,17 @@ async fn technicians_see_and_change_only_their_own_tasks(db: crm_sql::testing::T
     let (_, task) = server.get(&tech1, &format!("/api/v1/tech/tasks/{mine}")).await;
     assert!(task["photos"].as_array().unwrap().is_empty());
     assert!(!server.data_dir.join(format!("files/photos/{mine}")).exists());
-    // Completing needs the report.
+    // Completing needs the report: the fault code (unless the order came with one), then the work
+    // done and the hours.
+    let first_missing = if task["fault_code"].is_null() {
+        "fault_code"
+    } else {
+        "work_done"
+    };
     let (status, err) = post(&server, &tech1, &path, None, json!({"action": "complete"})).await;
-    assert_eq!((status, err["field"].as_str()), (422, Some("work_done")), "{err}");
+    assert_eq!((status, err["field"].as_str()), (422, Some(first_missing)), "{err}");
+    let (_, still) = server.get(&tech1, &format!("/api/v1/tech/tasks/{mine}")).await;
+    assert_eq!(still["status"], task["status"], "a refused completion changes nothing");
 }
 
 /// The dispatcher's board follows positions live; a day plan keeps started work with its

@@ -194,6 +194,106 @@ impl Server {
         resp.text().await.expect("metrics text")
     }
 
+    /// A login for a technician record (`field{id}`, made on first use).
+    pub async fn technician_login(&self, admin: &str, technician_id: i64) -> String {
+        let username = format!("field{technician_id}");
+        let (status, body) = self
+            .post(
+                admin,
+                "/api/v1/users",
+                serde_json::json!({"username": username, "display_name": "Field Tech", "role": "technician",
+                                   "technician_id": technician_id, "password": "field-secret"}),
+            )
+            .await;
+        assert!(status == 201 || status == 409, "{status} {body}");
+        self.login(&username, "field-secret").await
+    }
+
+    /// Brings a repair order on site through its technician's task flow, as the mobile app does:
+    /// assigned (to the first technician when dispatch left it open), accepted, on the way and
+    /// checked in at the customer's. Returns the technician's token and the fault code the
+    /// report will give (the order's own, or the first of its model's catalogue).
+    pub async fn work_on_site(&self, admin: &str, id: i64) -> (String, String) {
+        let path = format!("/api/v1/tech/tasks/{id}/status");
+        let mut token = String::new();
+        for _ in 0..5 {
+            let (_, ro) = self.get(admin, &format!("/api/v1/repair-orders/{id}")).await;
+            let tech = match ro["technician_id"].as_i64() {
+                Some(t) => t,
+                None => {
+                    let (_, techs) = self.get(admin, "/api/v1/technicians").await;
+                    techs[0]["id"].as_i64().expect("a technician")
+                }
+            };
+            if ro["status"] == "new" {
+                let (status, body) = self
+                    .patch(
+                        admin,
+                        &format!("/api/v1/repair-orders/{id}"),
+                        serde_json::json!({"status": "assigned", "technician_id": tech}),
+                    )
+                    .await;
+                assert_eq!(status, 200, "{body}");
+            }
+            token = self.technician_login(admin, tech).await;
+            // Dispatch may move an order nobody has accepted yet; then ask again.
+            if self
+                .post(&token, &path, serde_json::json!({"action": "accept"}))
+                .await
+                .0
+                == 200
+            {
+                break;
+            }
+        }
+        let (status, task) = self.post(&token, &path, serde_json::json!({"action": "depart"})).await;
+        assert_eq!(status, 200, "{task}");
+        let at = match &task["customer"]["address"]["location"] {
+            Value::Null => serde_json::json!({"lat": 52.52, "lon": 13.40}),
+            l => l.clone(),
+        };
+        let (status, task) = self
+            .post(&token, &path, serde_json::json!({"action": "check_in", "location": at}))
+            .await;
+        assert_eq!(status, 200, "{task}");
+        let code = match task["fault_code"].as_str() {
+            Some(c) => c.to_string(),
+            None => {
+                let (_, asset) = self
+                    .get(admin, &format!("/api/v1/assets/{}", task["asset"]["id"]))
+                    .await;
+                let (_, model) = self
+                    .get(admin, &format!("/api/v1/product-models/{}", asset["model_id"]))
+                    .await;
+                model["fault_codes"][0]["code"]
+                    .as_str()
+                    .expect("a fault code")
+                    .to_string()
+            }
+        };
+        (token, code)
+    }
+
+    /// The technician's report (fault code, work done, hours) and the completion; the
+    /// completion's status and body.
+    pub async fn finish_task(&self, tech: &str, id: i64, fault_code: &str) -> (u16, Value) {
+        let (status, body) = self
+            .send(
+                reqwest::Method::PUT,
+                tech,
+                &format!("/api/v1/tech/tasks/{id}/report"),
+                serde_json::json!({"fault_code": fault_code, "work_done": "Repaired and tested", "labour_hours": 1.0}),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        self.post(
+            tech,
+            &format!("/api/v1/tech/tasks/{id}/status"),
+            serde_json::json!({"action": "complete"}),
+        )
+        .await
+    }
+
     pub async fn post(&self, token: &str, path: &str, body: Value) -> (u16, Value) {
         self.send(reqwest::Method::POST, token, path, body).await
     }

@@ -1515,16 +1515,18 @@ impl ServiceStore for This {
             return Err(StoreError::conflict("technician_id", "work has started; the order cannot be reassigned"));
         }
         let task_status = task_status_for(status, cur.task_status, technician != cur.technician_id);
-        let mut completed_at = cur.completed_at;
         if status != cur.status {
             if !cur.status.next().contains(&status) {
                 return Err(transition_error(cur.status.as_str(), status.as_str(), cur.status.next(), RepairStatus::as_str));
             }
+            if status.set_by_task_flow() {
+                return Err(StoreError::conflict(
+                    "status",
+                    format!("{} is set by the technician's task (POST /api/v1/tech/tasks/{{id}}/status), not by editing the order", status.as_str()),
+                ));
+            }
             if status == RepairStatus::Assigned && technician.is_none() {
                 return Err(StoreError::invalid("technician_id", "assigning needs a technician"));
-            }
-            if status == RepairStatus::Completed {
-                completed_at = Some(now());
             }
             record_status(&mut tx, "repair_order", id, Some(cur.status.as_str()), status.as_str(), actor, p.note.as_deref()).await?;
         }
@@ -1537,16 +1539,12 @@ impl ServiceStore for This {
         .bind(technician)
         .bind(p.fault_code.as_deref().or(cur.fault_code.as_deref()))
         .bind(p.scheduled_for.map(crate::common::trunc).or(cur.scheduled_for))
-        .bind(completed_at)
+        .bind(cur.completed_at)
         .bind(task_status.map(crm_core::field::TaskStatus::as_str))
         .bind(id)
         .execute(&mut *tx)
         .await
         .map_err(db_err)?;
-        if let (Some(at), true) = (completed_at, status == RepairStatus::Completed && cur.status != status) {
-            // The satisfaction callback and the repair's facts, in the completion's transaction.
-            record_completion(&mut tx, id, at).await?;
-        }
         audit(&mut tx, actor, "update", "repair_order", Some(id), to_json(p)).await?;
         let out = load_repair_order(&mut tx, id).await?;
         commit(tx).await?;

@@ -309,8 +309,14 @@ impl This {
                     ));
                 };
                 step.validate()?;
-                if step.action == TaskAction::Complete && (task.work_done.is_none() || task.labour_hours.is_none()) {
-                    return Err(StoreError::invalid("work_done", "record the work done and labour hours before completing"));
+                if step.action == TaskAction::Complete {
+                    // A completion carries its report: what was found, what was done, how long it took.
+                    if task.fault_code.is_none() {
+                        return Err(StoreError::invalid("fault_code", "record the fault code before completing"));
+                    }
+                    if task.work_done.is_none() || task.labour_hours.is_none() {
+                        return Err(StoreError::invalid("work_done", "record the work done and labour hours before completing"));
+                    }
                 }
                 ensure_report(tx, id).await?;
                 if let (TaskAction::CheckIn, Some(at)) = (step.action, step.location) {
