@@ -74,12 +74,16 @@ pub struct NewSurvey {
     #[serde(default)]
     pub job_id: Option<i64>,
     /// 1–5.
+    #[schema(minimum = 1, maximum = 5)]
     pub repair_score: u8,
     /// 1–5.
+    #[schema(minimum = 1, maximum = 5)]
     pub technician_score: u8,
     pub fixed_first_time: bool,
-    /// A recorded comment, stored under the data directory.
-    #[serde(default)]
+    /// A recorded comment, stored under the data directory by the survey call itself: never
+    /// taken from a request.
+    #[serde(skip_deserializing)]
+    #[schema(ignore)]
     pub comment_path: Option<String>,
 }
 

@@ -116,6 +116,7 @@ impl AgentTaskQuery {
 pub struct TaskFinish {
     pub outcome: TaskOutcome,
     #[serde(default)]
+    #[schema(max_length = 2000)]
     pub note: Option<String>,
 }
 
@@ -294,11 +295,15 @@ pub struct Campaign {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewCampaign {
+    #[schema(
+        pattern = "^(?=[^\\x00]{1,200}$)[^\\x00]*[^\\x00\\t\\n\\x0b\\x0c\\r \\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000][^\\x00]*$"
+    )]
     pub name: String,
     /// `maintenance_due`, `warranty_expiring` or `birthday`.
     pub kind: AgentTaskKind,
     /// Look this many days ahead (maintenance and warranty), 0–180; default 30.
     #[serde(default = "default_within")]
+    #[schema(maximum = 180)]
     pub within_days: u32,
 }
 

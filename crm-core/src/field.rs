@@ -218,6 +218,7 @@ pub struct TaskReport {
     pub work_done: Option<Text>,
     /// 0–24, in steps the technician chooses (0.25 is common).
     #[serde(default)]
+    #[schema(minimum = 0, maximum = 24)]
     pub labour_hours: Option<f64>,
 }
 
@@ -241,6 +242,7 @@ impl TaskReport {
 pub struct NewPartUse {
     pub part_id: i64,
     /// 1–100.
+    #[schema(minimum = 1, maximum = 100)]
     pub quantity: u32,
 }
 
@@ -317,13 +319,14 @@ pub struct NewTransfer {
     pub from_station_id: i64,
     pub to_station_id: i64,
     pub part_id: i64,
+    #[schema(minimum = 1, maximum = 1_000_000)]
     pub quantity: u32,
 }
 
 impl NewTransfer {
     pub fn validate(&self) -> Result<(), FieldError> {
-        if self.quantity == 0 {
-            return Err(FieldError::new("quantity", "must be at least 1"));
+        if self.quantity == 0 || i64::from(self.quantity) > crate::model::MAX_STOCK_UNITS {
+            return Err(FieldError::new("quantity", "must be 1 to 1000000"));
         }
         if self.from_station_id == self.to_station_id {
             return Err(FieldError::new("to_station_id", "must differ from from_station_id"));
@@ -348,6 +351,7 @@ pub struct Transfer {
 #[serde(deny_unknown_fields)]
 pub struct StockCount {
     pub part_id: i64,
+    #[schema(maximum = 1_000_000)]
     pub counted: u32,
 }
 
@@ -355,6 +359,7 @@ pub struct StockCount {
 #[serde(deny_unknown_fields)]
 pub struct NewStocktake {
     /// Parts counted; parts not listed are not touched.
+    #[schema(min_items = 1, max_items = 10000)]
     pub counts: Vec<StockCount>,
 }
 
@@ -365,6 +370,9 @@ impl NewStocktake {
         }
         let mut seen = std::collections::HashSet::new();
         for (i, c) in self.counts.iter().enumerate() {
+            if i64::from(c.counted) > crate::model::MAX_STOCK_UNITS {
+                return Err(FieldError::new(format!("counts[{i}].counted"), "at most 1000000"));
+            }
             if !seen.insert(c.part_id) {
                 return Err(FieldError::new(format!("counts[{i}].part_id"), "counted twice"));
             }

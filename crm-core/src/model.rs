@@ -150,9 +150,13 @@ pub struct Address {
     pub line1: Text,
     #[serde(default)]
     pub line2: Option<String>,
+    #[schema(
+        pattern = "^(?=[^\\x00]{1,12}$)[^\\x00]*[^\\x00\\t\\n\\x0b\\x0c\\r \\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000][^\\x00]*$"
+    )]
     pub postal_code: String,
     pub city: Text,
     /// ISO 3166-1 alpha-2 country code.
+    #[schema(pattern = "^[A-Z]{2}$")]
     pub country: String,
     #[serde(default)]
     pub location: Option<GeoPoint>,
@@ -195,8 +199,10 @@ pub struct NewCustomer {
     #[serde(default)]
     pub birthday: Option<NaiveDate>,
     #[serde(default)]
+    #[schema(max_items = 10)]
     pub phones: Vec<Phone>,
     #[serde(default)]
+    #[schema(max_items = 10)]
     pub addresses: Vec<Address>,
 }
 fn default_kind() -> CustomerKind {
@@ -212,7 +218,7 @@ fn validate_addresses(addresses: &[Address]) -> Result<(), FieldError> {
                 "must be an ISO 3166-1 alpha-2 code such as DE",
             ));
         }
-        if a.postal_code.trim().is_empty() || a.postal_code.len() > 12 {
+        if a.postal_code.trim().is_empty() || a.postal_code.chars().count() > 12 {
             return Err(FieldError::new(
                 format!("addresses[{i}].postal_code"),
                 "must have 1 to 12 characters",
@@ -250,7 +256,7 @@ impl NewCustomer {
 pub struct CustomerPatch {
     pub name: Option<Text>,
     #[serde(default, with = "double_option")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<Email>)]
     pub email: Option<Option<Email>>,
     pub time_zone: Option<TimeZone>,
     pub do_not_call: Option<bool>,
@@ -259,8 +265,10 @@ pub struct CustomerPatch {
     #[schema(value_type = Option<NaiveDate>)]
     pub birthday: Option<Option<NaiveDate>>,
     /// Replaces the whole list when given.
+    #[schema(max_items = 10)]
     pub phones: Option<Vec<Phone>>,
     /// Replaces the whole list when given.
+    #[schema(max_items = 10)]
     pub addresses: Option<Vec<Address>>,
 }
 
@@ -376,6 +384,9 @@ pub struct ImportedCustomer {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FaultCode {
+    #[schema(
+        pattern = "^(?=[^\\x00]{1,16}$)[^\\x00]*[^\\x00\\t\\n\\x0b\\x0c\\r \\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000][^\\x00]*$"
+    )]
     pub code: String,
     pub description: String,
 }
@@ -402,11 +413,13 @@ pub struct NewProductModel {
     pub category: ProductCategory,
     pub product_line: SkillName,
     #[serde(default)]
+    #[schema(max_items = 500)]
     pub fault_codes: Vec<FaultCode>,
     #[serde(default)]
     pub warranty: Option<WarrantyPolicy>,
     /// 1–120.
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 120)]
     pub maintenance_months: Option<u16>,
 }
 
@@ -414,7 +427,7 @@ impl NewProductModel {
     pub fn validate(&self) -> Result<(), FieldError> {
         check_len("fault_codes", self.fault_codes.len(), 500)?;
         for (i, f) in self.fault_codes.iter().enumerate() {
-            if f.code.trim().is_empty() || f.code.len() > 16 {
+            if f.code.trim().is_empty() || f.code.chars().count() > 16 {
                 return Err(FieldError::new(
                     format!("fault_codes[{i}].code"),
                     "must have 1 to 16 characters",
@@ -460,6 +473,7 @@ pub struct NewAsset {
     pub vin: Option<Vin>,
     pub purchase_date: NaiveDate,
     #[serde(default)]
+    #[schema(max_length = 200)]
     pub dealer: Option<String>,
     #[serde(default)]
     pub mileage_km: Option<u32>,
@@ -472,7 +486,7 @@ impl NewAsset {
         if self.purchase_date > today {
             return Err(FieldError::new("purchase_date", "must not be in the future"));
         }
-        if self.dealer.as_ref().is_some_and(|d| d.len() > 200) {
+        if self.dealer.as_ref().is_some_and(|d| d.chars().count() > 200) {
             return Err(FieldError::new("dealer", "at most 200 characters"));
         }
         Ok(())
@@ -485,6 +499,7 @@ pub struct AssetPatch {
     pub customer_id: Option<i64>,
     pub mileage_km: Option<u32>,
     pub operating_hours: Option<u32>,
+    #[schema(max_length = 200)]
     pub dealer: Option<String>,
 }
 
@@ -632,6 +647,7 @@ pub struct RepairOrder {
 pub struct NeededPart {
     pub part_id: i64,
     /// 1–100.
+    #[schema(minimum = 1, maximum = 100)]
     pub quantity: u32,
 }
 
@@ -678,9 +694,11 @@ pub struct NewRepairOrder {
     pub appointment: Option<Appointment>,
     /// Estimated length of the visit, 15–600 minutes (default 90).
     #[serde(default)]
+    #[schema(minimum = 15, maximum = 600)]
     pub duration_minutes: Option<u32>,
     /// Parts the repair is expected to need (at most 20).
     #[serde(default)]
+    #[schema(max_items = 20)]
     pub parts: Vec<NeededPart>,
 }
 
@@ -773,10 +791,11 @@ pub struct ComplaintPatch {
 #[serde(deny_unknown_fields)]
 pub struct OpeningHours {
     /// ISO weekday, 1 = Monday … 7 = Sunday.
+    #[schema(minimum = 1, maximum = 7)]
     pub weekday: u8,
-    #[schema(value_type = String, example = "08:00:00")]
+    #[schema(value_type = String, example = "08:00:00", pattern = "^([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]$")]
     pub opens: NaiveTime,
-    #[schema(value_type = String, example = "17:00:00")]
+    #[schema(value_type = String, example = "17:00:00", pattern = "^([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]$")]
     pub closes: NaiveTime,
 }
 
@@ -833,9 +852,12 @@ pub struct NewStation {
     #[serde(default)]
     pub time_zone: TimeZone,
     #[serde(default)]
+    #[schema(max_items = 50)]
     pub skills: Vec<Skill>,
+    #[schema(minimum = 1, maximum = 10000)]
     pub capacity_per_day: u32,
     #[serde(default)]
+    #[schema(max_items = 21)]
     pub opening_hours: Vec<OpeningHours>,
 }
 
@@ -854,9 +876,13 @@ impl NewStation {
 #[serde(deny_unknown_fields)]
 pub struct StationPatch {
     pub name: Option<Text>,
+    #[schema(max_items = 50)]
     pub skills: Option<Vec<Skill>>,
+    #[schema(minimum = 1, maximum = 10000)]
     pub capacity_per_day: Option<u32>,
+    #[schema(max_items = 21)]
     pub opening_hours: Option<Vec<OpeningHours>>,
+    #[schema(minimum = 0, maximum = 5)]
     pub rating: Option<f64>,
 }
 
@@ -895,8 +921,10 @@ pub struct NewTechnician {
     pub station_id: i64,
     pub name: Text,
     #[serde(default)]
+    #[schema(max_items = 50)]
     pub skills: Vec<Skill>,
     #[serde(default)]
+    #[schema(max_items = 21)]
     pub shifts: Vec<Shift>,
     #[serde(default)]
     pub location: Option<GeoPoint>,
@@ -913,7 +941,9 @@ impl NewTechnician {
 #[serde(deny_unknown_fields)]
 pub struct TechnicianPatch {
     pub station_id: Option<i64>,
+    #[schema(max_items = 50)]
     pub skills: Option<Vec<Skill>>,
+    #[schema(max_items = 21)]
     pub shifts: Option<Vec<Shift>>,
     pub location: Option<GeoPoint>,
 }
@@ -958,6 +988,9 @@ impl NewPart {
         if self.price.minor < 0 {
             return Err(FieldError::new("price.minor", "must not be negative"));
         }
+        if self.price.minor > MAX_PRICE_MINOR {
+            return Err(FieldError::new("price.minor", format!("at most {MAX_PRICE_MINOR}")));
+        }
         Ok(())
     }
 }
@@ -991,15 +1024,29 @@ pub struct StockMovement {
 pub struct NewStockMovement {
     pub part_id: i64,
     /// Positive adds stock, negative removes it.
+    #[schema(minimum = -1_000_000, maximum = 1_000_000)]
     pub delta: i64,
     pub reason: StockReason,
     pub reference: Text,
 }
 
+/// The most units of a part one movement, count or transfer may name: far above any real
+/// stock, and far below where sums of movements could overflow.
+pub const MAX_STOCK_UNITS: i64 = 1_000_000;
+
+/// The highest price of a part, in minor units (100 million in the major unit).
+pub const MAX_PRICE_MINOR: i64 = 10_000_000_000;
+
 impl NewStockMovement {
     pub fn validate(&self) -> Result<(), FieldError> {
         if self.delta == 0 {
             return Err(FieldError::new("delta", "must not be 0"));
+        }
+        if self.delta.abs() > MAX_STOCK_UNITS {
+            return Err(FieldError::new(
+                "delta",
+                format!("at most {MAX_STOCK_UNITS} units either way"),
+            ));
         }
         let outgoing = matches!(self.reason, StockReason::Consumption | StockReason::TransferOut);
         let incoming = matches!(self.reason, StockReason::Receipt | StockReason::TransferIn);
@@ -1036,13 +1083,19 @@ pub struct NewKbArticle {
     #[serde(default)]
     pub fault_code: Option<String>,
     #[serde(default)]
+    #[schema(max_items = 20, value_type = Vec<Tag>)]
     pub tags: Vec<String>,
 }
+
+/// A knowledge-base tag as the document states it: 1 to 40 characters, not only spaces.
+#[derive(ToSchema)]
+#[schema(value_type = String, pattern = "^(?=[^\\x00]{1,40}$)[^\\x00]*[^\\x00\\t\\n\\x0b\\x0c\\r \\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000][^\\x00]*$")]
+pub struct Tag(pub String);
 
 impl NewKbArticle {
     pub fn validate(&self) -> Result<(), FieldError> {
         check_len("tags", self.tags.len(), 20)?;
-        if self.tags.iter().any(|t| t.trim().is_empty() || t.len() > 40) {
+        if self.tags.iter().any(|t| t.trim().is_empty() || t.chars().count() > 40) {
             return Err(FieldError::new("tags", "each tag must have 1 to 40 characters"));
         }
         Ok(())
@@ -1073,7 +1126,9 @@ pub struct User {
 #[serde(deny_unknown_fields)]
 pub struct AgentSkill {
     /// A product line (`appliance`, `motorcycle`, `truck`) or a topic (`complaints`, `general`).
+    #[schema(pattern = "^[A-Za-z0-9_-]{1,40}$")]
     pub skill: String,
+    #[schema(minimum = 1, maximum = 5)]
     pub level: u8,
 }
 

@@ -44,12 +44,42 @@ macro_rules! string_newtype_serde {
     };
 }
 
+/// Whitespace as `str::trim` sees it (Unicode `White_Space`), as a regex character-class body.
+macro_rules! ws {
+    () => {
+        r"\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+    };
+}
+
+/// The OpenAPI schema of a text newtype: a string whose `pattern` (ECMA-262, as JSON Schema
+/// asks; Python's `re` reads it the same) accepts exactly what `parse` accepts, so a client or a
+/// fuzzer reading the document knows the rule. `tests::patterns_agree_with_parsers` keeps each
+/// pattern and its parser together.
+macro_rules! string_schema {
+    ($t:ident, $pattern:expr, $description:expr, $example:expr) => {
+        impl $t {
+            /// The rule `parse` enforces, as a JSON Schema pattern.
+            pub const PATTERN: &'static str = $pattern;
+        }
+        impl utoipa::PartialSchema for $t {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                utoipa::openapi::ObjectBuilder::new()
+                    .schema_type(utoipa::openapi::schema::Type::String)
+                    .description(Some($description))
+                    .pattern(Some($t::PATTERN))
+                    .examples([serde_json::json!($example)])
+                    .into()
+            }
+        }
+        impl utoipa::ToSchema for $t {}
+    };
+}
+
 /// A telephone number in E.164 form: `+`, a country code not starting with 0, at most 15 digits.
 ///
 /// Accepts the usual human spellings (`+49 (30) 1234-567`, `0049 30 1234567`) and keeps only
 /// the canonical form. Its `Debug` masks the middle digits so a stray `{:?}` never logs a number.
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, ToSchema)]
-#[schema(value_type = String, example = "+4930123456")]
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct PhoneNumber(String);
 
 impl PhoneNumber {
@@ -97,10 +127,15 @@ impl fmt::Debug for PhoneNumber {
     }
 }
 string_newtype_serde!(PhoneNumber);
+string_schema!(
+    PhoneNumber,
+    concat!("^[", ws!(), r"]*(?:\+|00)[ ()./-]*[1-9](?:[ ()./-]*[0-9]){6,14}[ ()./-]*[", ws!(), "]*$"),
+    "A telephone number in international form (+ or 00, a country code not starting with 0, 7 to 15 digits; spaces, dots, dashes, slashes and brackets between them are ignored).",
+    "+4930123456"
+);
 
 /// A manufacturer serial number: 4–32 characters of `A–Z`, `0–9`, `-` and `/`, stored upper case.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, ToSchema)]
-#[schema(value_type = String, example = "WM-2023-004711")]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct SerialNumber(String);
 
 impl SerialNumber {
@@ -125,12 +160,25 @@ impl SerialNumber {
     }
 }
 string_newtype_serde!(SerialNumber);
+string_schema!(
+    SerialNumber,
+    concat!(
+        "^[",
+        ws!(),
+        r"]*(?=[A-Za-z0-9/-]{4,32}[",
+        ws!(),
+        r"]*$)[A-Za-z0-9/-]*[0-9][A-Za-z0-9/-]*[",
+        ws!(),
+        "]*$"
+    ),
+    "A manufacturer serial number: 4 to 32 characters of A-Z, 0-9, - and /, at least one digit; stored upper case.",
+    "WM-2023-004711"
+);
 
 /// A 17-character vehicle identification number (ISO 3779): no I, O or Q.
 ///
 /// The North-American check digit is not enforced: European VINs need not carry one.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, ToSchema)]
-#[schema(value_type = String, example = "WDB9634031L123456")]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Vin(String);
 
 impl Vin {
@@ -152,10 +200,15 @@ impl Vin {
     }
 }
 string_newtype_serde!(Vin);
+string_schema!(
+    Vin,
+    concat!("^[", ws!(), "]*[A-HJ-NPR-Za-hj-npr-z0-9]{17}[", ws!(), "]*$"),
+    "A 17-character vehicle identification number (ISO 3779): letters and digits, no I, O or Q.",
+    "WDB9634031L123456"
+);
 
 /// A skill name: lower case letters, digits, `_` and `-`, 2–40 characters (`washing_machine`).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, ToSchema)]
-#[schema(value_type = String, example = "refrigeration")]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct SkillName(String);
 
 impl SkillName {
@@ -176,11 +229,31 @@ impl SkillName {
     }
 }
 string_newtype_serde!(SkillName);
+string_schema!(
+    SkillName,
+    concat!("^[", ws!(), "]*[A-Za-z0-9_-]{2,40}[", ws!(), "]*$"),
+    "A skill or product line: 2 to 40 of a-z, 0-9, _ and -; stored lower case.",
+    "refrigeration"
+);
 
 /// Skill level 1 (trainee) to 5 (expert). Levels 4 and 5 make an expert seat.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, ToSchema)]
-#[schema(value_type = u8, example = 3)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 pub struct SkillLevel(u8);
+
+impl utoipa::PartialSchema for SkillLevel {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::Integer)
+            .description(Some(
+                "Skill level 1 (trainee) to 5 (expert). Levels 4 and 5 make an expert seat.",
+            ))
+            .minimum(Some(1))
+            .maximum(Some(5))
+            .examples([serde_json::json!(3)])
+            .into()
+    }
+}
+impl utoipa::ToSchema for SkillLevel {}
 
 impl SkillLevel {
     pub const MIN: SkillLevel = SkillLevel(1);
@@ -226,8 +299,7 @@ impl Skill {
 }
 
 /// ISO 4217 currency code.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, ToSchema)]
-#[schema(value_type = String, example = "EUR")]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Currency(String);
 
 impl Currency {
@@ -244,27 +316,33 @@ impl Currency {
     }
 }
 string_newtype_serde!(Currency);
+string_schema!(
+    Currency,
+    concat!("^[", ws!(), "]*[A-Z]{3}[", ws!(), "]*$"),
+    "ISO 4217 currency code.",
+    "EUR"
+);
 
 /// An amount of money in minor units (cents) with its currency. Never a float.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Money {
-    /// Amount in the currency's minor unit (cents for EUR); never negative for prices.
+    /// Amount in the currency's minor unit (cents for EUR); never negative, at most 10^10.
+    #[schema(minimum = 0, maximum = 10_000_000_000_i64)]
     pub minor: i64,
     pub currency: Currency,
 }
 
 /// An IANA time zone such as `Europe/Berlin`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ToSchema)]
-#[schema(value_type = String, example = "Europe/Berlin")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TimeZone(chrono_tz::Tz);
 
 impl TimeZone {
+    /// An IANA name exactly as the time zone database spells it.
     pub fn parse(raw: &str) -> Result<Self, ParseError> {
-        raw.trim()
-            .parse::<chrono_tz::Tz>()
+        raw.parse::<chrono_tz::Tz>()
             .map(TimeZone)
-            .map_err(|_| ParseError(format!("unknown time zone {:?}", raw.trim())))
+            .map_err(|_| ParseError(format!("unknown time zone {raw:?}")))
     }
     pub fn as_str(&self) -> &str {
         self.0.name()
@@ -281,15 +359,26 @@ impl Default for TimeZone {
 }
 string_newtype_serde!(TimeZone);
 
+impl utoipa::PartialSchema for TimeZone {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .description(Some("An IANA time zone, spelled as the time zone database does."))
+            .enum_values(Some(chrono_tz::TZ_VARIANTS.iter().map(|tz| tz.name())))
+            .examples([serde_json::json!("Europe/Berlin")])
+            .into()
+    }
+}
+impl utoipa::ToSchema for TimeZone {}
+
 /// An e-mail address, checked for shape only (one `@`, a dot in the domain, no spaces).
-#[derive(Debug, Clone, PartialEq, Eq, ToSchema)]
-#[schema(value_type = String, example = "anna@example.com")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Email(String);
 
 impl Email {
     pub fn parse(raw: &str) -> Result<Self, ParseError> {
         let s = raw.trim();
-        let ok = s.len() <= 254
+        let ok = s.chars().count() <= 254
             && !s.contains(char::is_whitespace)
             && s.split_once('@')
                 .is_some_and(|(local, domain)| !local.is_empty() && domain.contains('.') && !domain.contains('@'));
@@ -304,11 +393,36 @@ impl Email {
     }
 }
 string_newtype_serde!(Email);
+string_schema!(
+    Email,
+    concat!(
+        "^[",
+        ws!(),
+        r"]*(?=[^\x00",
+        ws!(),
+        "]{1,254}[",
+        ws!(),
+        r"]*$)[^@\x00",
+        ws!(),
+        r"]+@[^@\x00",
+        ws!(),
+        r"]*\.[^@\x00",
+        ws!(),
+        "]*[",
+        ws!(),
+        "]*$"
+    ),
+    "An e-mail address, checked for shape only (one @, a dot in the domain, no spaces, at most 254 characters).",
+    "anna@example.com"
+);
 
 /// A WGS84 position.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct GeoPoint {
+    #[schema(minimum = -90, maximum = 90)]
     pub lat: f64,
+    #[schema(minimum = -180, maximum = 180)]
     pub lon: f64,
 }
 
@@ -338,22 +452,22 @@ impl<'de> Deserialize<'de> for GeoPoint {
 }
 
 /// A bounded, trimmed, non-empty piece of text (names, subjects).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, ToSchema)]
-#[schema(value_type = String)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Text(String);
 
 impl Text {
+    /// Characters at most, as sent (before trimming).
     pub const MAX: usize = 2000;
     pub fn parse(raw: &str) -> Result<Self, ParseError> {
+        if raw.chars().count() > Self::MAX {
+            return err(format!("must be at most {} characters", Self::MAX));
+        }
+        if raw.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
+            return err("must not contain control characters");
+        }
         let s = raw.trim();
         if s.is_empty() {
             return err("must not be empty");
-        }
-        if s.chars().count() > Self::MAX {
-            return err(format!("must be at most {} characters", Self::MAX));
-        }
-        if s.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
-            return err("must not contain control characters");
         }
         Ok(Text(s.to_string()))
     }
@@ -362,10 +476,134 @@ impl Text {
     }
 }
 string_newtype_serde!(Text);
+string_schema!(
+    Text,
+    concat!(
+        r"^(?=[\s\S]{1,2000}$)[^\x00-\x08\x0b-\x1f\x7f-\x9f]*[^\x00-\x1f\x7f-\x9f",
+        ws!(),
+        r"][^\x00-\x08\x0b-\x1f\x7f-\x9f]*$"
+    ),
+    "Text of 1 to 2000 characters, not only spaces, without control characters other than tab and line feed; stored trimmed.",
+    "Drum does not turn"
+);
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Each schema pattern accepts exactly what the API accepts (its parser, and no NUL): fixed cases at the edges and
+    /// random strings over an alphabet of the characters the rules treat specially.
+    #[test]
+    fn patterns_agree_with_parsers() {
+        use rand::{Rng, SeedableRng};
+        type Check = (&'static str, &'static str, fn(&str) -> bool, &'static [&'static str]);
+        let checks: [Check; 7] = [
+            (
+                "phone",
+                PhoneNumber::PATTERN,
+                |s| PhoneNumber::parse(s).is_ok(),
+                &[
+                    "+49 30 1234567",
+                    "0049 (30) 1234-567",
+                    " +1.212.555.0100\u{3000}",
+                    "+0123456789",
+                    "+123456",
+                    "+1234567890123456",
+                    "+123456789012345",
+                    "00+4930123456",
+                    "+49\t30123456",
+                ],
+            ),
+            (
+                "serial",
+                SerialNumber::PATTERN,
+                |s| SerialNumber::parse(s).is_ok(),
+                &[
+                    "ab1",
+                    "ab12",
+                    " wm-2023-0047 ",
+                    "ABCDEF",
+                    "A/1-",
+                    "A1234567890123456789012345678901",
+                    "A12345678901234567890123456789012",
+                ],
+            ),
+            (
+                "vin",
+                Vin::PATTERN,
+                |s| Vin::parse(s).is_ok(),
+                &[
+                    "WDB9634031L123456",
+                    "wdb9634031l123456",
+                    "WDB9634031O123456",
+                    " WDB9634031L123456\n",
+                ],
+            ),
+            (
+                "skill",
+                SkillName::PATTERN,
+                |s| SkillName::parse(s).is_ok(),
+                &["hvac", "a", "Truck_2", " ab ", "a b"],
+            ),
+            (
+                "currency",
+                Currency::PATTERN,
+                |s| Currency::parse(s).is_ok(),
+                &["EUR", "eur", " EUR ", "EURO"],
+            ),
+            (
+                "email",
+                Email::PATTERN,
+                |s| Email::parse(s).is_ok(),
+                &[
+                    "anna@example.com",
+                    "a@b",
+                    "@b.c",
+                    "a@@b.c",
+                    " a@b.c ",
+                    "a b@c.d",
+                    "a@b.c@d",
+                ],
+            ),
+            (
+                "text",
+                Text::PATTERN,
+                |s| Text::parse(s).is_ok(),
+                &[
+                    "x",
+                    " ",
+                    "",
+                    " a ",
+                    "a\nb",
+                    "a\rb",
+                    "\u{85}a",
+                    "\u{3000}a\u{3000}",
+                    "\u{1c}",
+                ],
+            ),
+        ];
+        let alphabet: Vec<char> =
+            "aAzZiIoOqQ019+-/().@_ \t\n\r\u{b}\u{c}\u{1c}\u{7f}\u{85}\u{a0}\u{3000}\u{2028}\u{0}é€"
+                .chars()
+                .collect();
+        let mut rng = rand::rngs::StdRng::seed_from_u64(4475);
+        for (name, pattern, parses, fixed) in checks {
+            let re = fancy_regex::Regex::new(pattern).unwrap_or_else(|e| panic!("{name}: {e}"));
+            let random = (0..20_000).map(|_| {
+                let len = rng.gen_range(0..24);
+                (0..len)
+                    .map(|_| alphabet[rng.gen_range(0..alphabet.len())])
+                    .collect::<String>()
+            });
+            let long = [3, 16, 17, 18, 33, 40, 41, 254, 255, 1999, 2000, 2001]
+                .map(|n| "a1".repeat(n).chars().take(n).collect());
+            for s in fixed.iter().map(|s| s.to_string()).chain(long).chain(random) {
+                // The API refuses NUL in every string at its edge, before any parser.
+                let accepted = parses(&s) && !s.contains('\0');
+                assert_eq!(re.is_match(&s).unwrap(), accepted, "{name}: {s:?} against {pattern}");
+            }
+        }
+    }
 
     #[test]
     fn phone_numbers() {

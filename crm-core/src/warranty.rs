@@ -13,8 +13,10 @@ use utoipa::ToSchema;
 #[serde(deny_unknown_fields)]
 pub struct WarrantyPolicy {
     /// Months of parts coverage from the purchase date.
+    #[schema(maximum = 240)]
     pub parts_months: u16,
     /// Months of labour coverage from the purchase date.
+    #[schema(maximum = 240)]
     pub labor_months: u16,
     /// Coverage ends when the odometer passes this (vehicles).
     #[serde(default)]

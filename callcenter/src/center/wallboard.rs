@@ -38,6 +38,7 @@ impl Counts {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[schema(as = WallboardInterval)]
 pub struct Interval {
     pub start: DateTime<Utc>,
     pub queue: String,

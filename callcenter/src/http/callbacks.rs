@@ -59,12 +59,6 @@ async fn record_survey(
     Body(s): Body<NewSurvey>,
 ) -> ApiResult<(StatusCode, Json<SurveyResult>)> {
     me.require(STAFF)?;
-    if s.comment_path.is_some() {
-        return Err(ApiError::invalid(
-            "comment_path",
-            "recorded comments come from survey calls only",
-        ));
-    }
     let r = st.store.record_survey(me.actor(), &s, Utc::now()).await?;
     Ok((StatusCode::CREATED, Json(r)))
 }

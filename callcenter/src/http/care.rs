@@ -36,13 +36,16 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[serde(deny_unknown_fields)]
 pub struct TaskSearch {
     /// `open`, `claimed` or `done`; open and claimed when absent.
+    #[param(value_type = Option<crm_core::care::AgentTaskStatus>, inline)]
     status: Option<String>,
     /// One queue (`general`, `complaints`, … or `supervisors`).
     queue: Option<String>,
+    #[param(value_type = Option<crm_core::care::AgentTaskKind>, inline)]
     kind: Option<String>,
     customer_id: Option<i64>,
     campaign_id: Option<i64>,
     /// 1–500, default 100.
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<u32>,
 }
 

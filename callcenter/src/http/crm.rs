@@ -132,6 +132,7 @@ pub struct CustomerSearch {
     /// Part of a name or e-mail, or a phone number in any spelling.
     q: Option<String>,
     /// 1–200, default 20.
+    #[param(minimum = 1, maximum = 200)]
     limit: Option<u32>,
     offset: Option<u32>,
 }
@@ -194,6 +195,7 @@ async fn update_customer(
 #[into_params(parameter_in = Query)]
 pub struct LimitParam {
     /// 1–200, default 20.
+    #[param(minimum = 1, maximum = 200)]
     limit: Option<u32>,
 }
 
@@ -244,9 +246,11 @@ async fn customer_assets(State(st): State<AppState>, me: AuthUser, Id(id): Id) -
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ScreenPopQuery {
-    /// The caller's number in E.164 (`+4930123456`).
+    /// The caller's number in E.164 (`+4930123456`); give this or `serial`.
+    #[param(value_type = Option<crm_core::types::PhoneNumber>, inline)]
     phone: Option<String>,
     /// A serial number or VIN.
+    #[param(value_type = Option<crm_core::types::SerialNumber>, inline)]
     serial: Option<String>,
 }
 
@@ -326,6 +330,7 @@ async fn view_of(st: &AppState, asset: Asset) -> ApiResult<AssetView> {
 #[into_params(parameter_in = Query)]
 pub struct AssetSearch {
     /// Serial number or VIN.
+    #[param(value_type = crm_core::types::SerialNumber, inline)]
     serial: String,
 }
 
@@ -405,6 +410,7 @@ pub struct TicketSearch {
     customer_id: Option<i64>,
     status: Option<TicketStatus>,
     /// 1–200, default 50.
+    #[param(minimum = 1, maximum = 200)]
     limit: Option<u32>,
 }
 
@@ -466,6 +472,7 @@ pub struct RepairOrderSearch {
     technician_id: Option<i64>,
     status: Option<RepairStatus>,
     /// 1–200, default 50.
+    #[param(minimum = 1, maximum = 200)]
     limit: Option<u32>,
 }
 
@@ -540,6 +547,7 @@ async fn update_repair_order(
 pub struct ComplaintSearch {
     customer_id: Option<i64>,
     /// 1–200, default 50.
+    #[param(minimum = 1, maximum = 200)]
     limit: Option<u32>,
 }
 
@@ -745,8 +753,10 @@ pub struct ArticleSearch {
     /// Words that must all appear in title, body or tags.
     q: Option<String>,
     /// Only articles for this product line (and general ones).
+    #[param(value_type = Option<crm_core::types::SkillName>, inline)]
     product_line: Option<String>,
     /// 1–100, default 20.
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<u32>,
 }
 
@@ -816,13 +826,18 @@ async fn delete_article(State(st): State<AppState>, me: AuthUser, Id(id): Id) ->
 #[serde(deny_unknown_fields)]
 pub struct NewUser {
     /// 3–32 characters: a-z, 0-9, `.`, `_`, `-`.
+    #[schema(pattern = "^[a-z0-9._-]{3,32}$")]
     username: String,
+    #[schema(
+        pattern = "^(?=[^\\x00]{1,100}$)[^\\x00]*[^\\x00\\t\\n\\x0b\\x0c\\r \\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000][^\\x00]*$"
+    )]
     display_name: String,
     role: Role,
     /// Required for the technician role: the technician record this login works as.
     #[serde(default)]
     technician_id: Option<i64>,
-    /// At least 8 characters.
+    /// 8 to 1024 characters.
+    #[schema(pattern = "^[^\\x00]{8,1024}$")]
     password: String,
 }
 
@@ -846,11 +861,11 @@ async fn create_user(State(st): State<AppState>, me: AuthUser, Body(u): Body<New
             "3 to 32 characters of a-z, 0-9, '.', '_' and '-'",
         ));
     }
-    if u.display_name.trim().is_empty() || u.display_name.len() > 100 {
+    if u.display_name.trim().is_empty() || u.display_name.chars().count() > 100 {
         return Err(ApiError::invalid("display_name", "1 to 100 characters"));
     }
-    if u.password.chars().count() < 8 || u.password.len() > 1024 {
-        return Err(ApiError::invalid("password", "at least 8 characters"));
+    if !(8..=1024).contains(&u.password.chars().count()) {
+        return Err(ApiError::invalid("password", "8 to 1024 characters"));
     }
     if (u.role == Role::Technician) != u.technician_id.is_some() {
         return Err(ApiError::invalid(
@@ -902,5 +917,5 @@ async fn list_audit(
     Params(p): Params<LimitParam>,
 ) -> ApiResult<Json<Vec<AuditEntry>>> {
     me.require(MANAGERS)?;
-    Ok(Json(st.store.list_audit(limit(p.limit, 50, 500)?).await?))
+    Ok(Json(st.store.list_audit(limit(p.limit, 50, 200)?).await?))
 }

@@ -301,6 +301,7 @@ pub enum Disposition {
 #[serde(deny_unknown_fields)]
 pub struct WrapUp {
     /// The call's SIP Call-ID (from the desk's `ended` message); kept in the notes.
+    #[schema(min_length = 1, max_length = 256)]
     pub call_id: String,
     pub customer_id: i64,
     pub disposition: Disposition,
@@ -308,6 +309,7 @@ pub struct WrapUp {
     pub notes: String,
     /// For service requests and repair orders: what is wrong.
     #[serde(default)]
+    #[schema(value_type = Option<crm_core::types::Text>)]
     pub subject: Option<String>,
     #[serde(default)]
     pub asset_id: Option<i64>,
@@ -337,7 +339,7 @@ async fn wrap_up(
     Body(w): Body<WrapUp>,
 ) -> ApiResult<(StatusCode, Json<WrapUpResult>)> {
     me.require(STAFF)?;
-    if w.call_id.is_empty() || w.call_id.len() > 256 {
+    if w.call_id.is_empty() || w.call_id.chars().count() > 256 {
         return Err(ApiError::invalid("call_id", "1 to 256 characters"));
     }
     if w.notes.len() > 1500 {

@@ -61,8 +61,10 @@ async fn dispatch_page() -> Response {
 #[serde(deny_unknown_fields)]
 pub struct CandidateParams {
     /// How many (1–20, default 5).
+    #[param(minimum = 1, maximum = 20)]
     limit: Option<u32>,
     /// Minimum skill level for the product line (1–5, default 1).
+    #[param(minimum = 1, maximum = 5)]
     level: Option<u8>,
     /// Service-level hours from the order's creation to its completion (default by the
     /// ticket's priority: urgent 8, high 24, normal 48, low 120).
@@ -224,6 +226,7 @@ pub struct SlotParams {
     /// The day (default today, UTC).
     date: Option<NaiveDate>,
     /// How many slots (1–10, default 3).
+    #[param(minimum = 1, maximum = 10)]
     n: Option<usize>,
 }
 
@@ -267,6 +270,7 @@ pub struct PlanRequest {
     pub date: Option<NaiveDate>,
     /// Search effort (100–200000, default 20000).
     #[serde(default)]
+    #[schema(minimum = 100, maximum = 200000)]
     pub iterations: Option<u64>,
     /// The same seed and input give the same plan (default 1).
     #[serde(default)]
@@ -274,6 +278,7 @@ pub struct PlanRequest {
     /// Plan a region: these stations' technicians, the orders at these stations, and the
     /// unassigned orders nearest to one of them. Default: the whole network.
     #[serde(default)]
+    #[schema(min_items = 1, max_items = 1000)]
     pub stations: Option<Vec<i64>>,
 }
 
@@ -281,7 +286,8 @@ pub struct PlanRequest {
 /// started; started work is frozen, and today's routes start from the technicians' last
 /// positions. Every order left out carries a reason.
 #[utoipa::path(post, path = "/api/v1/dispatch/plan", tag = "dispatch", request_body = PlanRequest, security(("bearer" = [])),
-    responses((status = 200, body = fieldops::DayPlan), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = fieldops::DayPlan), (status = 409, body = ErrorBody, description = "An order changed while the plan was made (work started); plan again"),
+        (status = 422, body = ErrorBody)))]
 async fn plan(
     State(st): State<AppState>,
     me: AuthUser,

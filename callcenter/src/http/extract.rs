@@ -114,17 +114,44 @@ fn refuse_nul(bytes: &[u8]) -> Result<(), ApiError> {
     };
     let mut path = String::new();
     if nul_path(&v, &mut path) {
+        // The path may run through a key holding the NUL; the answer never carries one.
+        let path = path.replace('\0', "\u{fffd}");
         let field = if path.is_empty() { ".".to_string() } else { path };
         return Err(ApiError::invalid(field, "must not contain NUL characters"));
     }
     Ok(())
 }
 
+/// JSON has one kind of number: `3.0` is the integer 3 (as JSON Schema says), so a number with
+/// no fraction is given to the field as an integer; serde would refuse `3.0` for an `i64`.
+fn integral_numbers(v: &mut serde_json::Value) {
+    use serde_json::Value;
+    match v {
+        Value::Number(n) if n.is_f64() => {
+            if let Some(f) = n.as_f64().filter(|f| f.fract() == 0.0 && f.abs() < 9.0e15) {
+                *n = serde_json::Number::from(f as i64);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(integral_numbers),
+        Value::Object(map) => map.values_mut().for_each(integral_numbers),
+        _ => {}
+    }
+}
+
 /// Parse JSON, telling syntax errors (400) from content errors (422, with the field path).
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     refuse_nul(bytes)?;
-    let de = &mut serde_json::Deserializer::from_slice(bytes);
-    match serde_path_to_error::deserialize::<_, T>(de) {
+    let mut value = match serde_json::from_slice::<serde_json::Value>(bytes) {
+        Ok(v) => v,
+        Err(e) => {
+            return Err(ApiError::bad_request(
+                None,
+                format!("malformed JSON: {}", strip_position(&e.to_string())),
+            ))
+        }
+    };
+    integral_numbers(&mut value);
+    match serde_path_to_error::deserialize::<_, T>(super::strict::Strict(value)) {
         Ok(v) => Ok(v),
         Err(e) => {
             let path = e.path().to_string();
@@ -172,6 +199,25 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Params<T> {
                 "must not contain NUL characters",
             ));
         }
+        // A record's key is a positive integer, whatever the route (`12.0` is 12).
+        let mut pairs = form_urlencoded::Serializer::new(String::new());
+        for (k, v) in form_urlencoded::parse(q.as_bytes()) {
+            if super::contract::is_key(&k) {
+                match parse_key(&v) {
+                    Some(n) if n > 0 => pairs.append_pair(&k, &n.to_string()),
+                    Some(_) => {
+                        return Err(ApiError::bad_request(
+                            Some(&k),
+                            format!("{k} must be a positive integer"),
+                        ))
+                    }
+                    None => pairs.append_pair(&k, &v),
+                };
+            } else {
+                pairs.append_pair(&k, &v);
+            }
+        }
+        let q = pairs.finish();
         let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(q.as_bytes()));
         serde_path_to_error::deserialize::<_, T>(de).map(Params).map_err(|e| {
             let path = e.path().to_string();
@@ -186,6 +232,16 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Params<T> {
     }
 }
 
+/// An integer as a URL spells it; `12.0` is 12, as in JSON Schema.
+fn parse_key(raw: &str) -> Option<i64> {
+    let digits = match raw.split_once('.') {
+        Some((int, frac)) if !frac.is_empty() && frac.bytes().all(|b| b == b'0') => int,
+        Some(_) => return None,
+        None => raw,
+    };
+    digits.parse().ok()
+}
+
 /// A numeric `{id}` in the path; anything else → 400.
 pub struct Id(pub i64);
 
@@ -196,8 +252,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Id {
         let axum::extract::Path(raw) = axum::extract::Path::<String>::from_request_parts(parts, state)
             .await
             .map_err(|_| ApiError::bad_request(Some("id"), "missing id"))?;
-        raw.parse::<i64>()
-            .ok()
+        parse_key(&raw)
             .filter(|v| *v > 0)
             .map(Id)
             .ok_or_else(|| ApiError::bad_request(Some("id"), "id must be a positive integer"))
@@ -224,5 +279,40 @@ mod tests {
         // An escaped backslash before u0000 is the text \u0000, not a NUL.
         let ok = parse_json::<Form>(br#"{"name": "a\\u0000", "tags": []}"#).unwrap();
         assert_eq!(ok.name, "a\\u0000");
+    }
+
+    #[test]
+    fn keys_in_urls() {
+        assert_eq!(parse_key("12"), Some(12));
+        assert_eq!(parse_key("12.00"), Some(12));
+        assert_eq!(parse_key("-3.0"), Some(-3));
+        for bad in ["12.5", "12.", "1e3", "", "x", "12.0.0"] {
+            assert_eq!(parse_key(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_number_without_fraction_is_an_integer() {
+        #[derive(serde::Deserialize, Debug, PartialEq)]
+        struct Counts {
+            n: u32,
+            ids: Vec<i64>,
+            hours: f64,
+        }
+        let c = parse_json::<Counts>(br#"{"n": 3.0, "ids": [1.0, -2], "hours": 1.5}"#).unwrap();
+        assert_eq!(
+            c,
+            Counts {
+                n: 3,
+                ids: vec![1, -2],
+                hours: 1.5
+            }
+        );
+        let e = parse_json::<Counts>(br#"{"n": 3.5, "ids": [], "hours": 1}"#).unwrap_err();
+        assert_eq!((e.status.as_u16(), e.body.field.as_deref()), (422, Some("n")));
+        let e = parse_json::<Counts>(br#"{"n": 3, "ids": [1, 2.5], "hours": 1}"#).unwrap_err();
+        assert_eq!(e.body.field.as_deref(), Some("ids[1]"));
+        let e = parse_json::<Counts>(br#"{"n": 3,"#).unwrap_err();
+        assert_eq!(e.status.as_u16(), 400, "malformed");
     }
 }

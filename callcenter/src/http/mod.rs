@@ -4,6 +4,7 @@
 pub mod auth;
 mod callbacks;
 mod care;
+mod contract;
 mod crm;
 mod desk;
 mod dispatch;
@@ -12,6 +13,7 @@ pub mod error;
 pub mod extract;
 mod metrics;
 mod reports;
+mod strict;
 mod tech;
 mod throttle;
 
@@ -191,14 +193,7 @@ fn document_common_errors(doc: &mut utoipa::openapi::OpenApi) {
             .build()
     };
     for (path, item) in doc.paths.paths.iter_mut() {
-        let ops = [
-            item.get.as_mut(),
-            item.put.as_mut(),
-            item.post.as_mut(),
-            item.delete.as_mut(),
-            item.patch.as_mut(),
-        ];
-        for op in ops.into_iter().flatten() {
+        for op in contract::operations(item) {
             let mut add = vec![];
             if op.security.as_ref().is_some_and(|s| !s.is_empty()) {
                 add.push(("401", "No session, or it expired"));
@@ -249,6 +244,7 @@ pub fn app(state: AppState) -> Router {
         .split_for_parts();
     let mut openapi = openapi;
     document_common_errors(&mut openapi);
+    contract::document_constraints(&mut openapi);
     let openapi = Arc::new(openapi);
     let router = Router::new()
         .route("/healthz", get(healthz))

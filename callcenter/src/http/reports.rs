@@ -43,43 +43,57 @@ async fn reports_page() -> Response {
         .into_response()
 }
 
-#[derive(Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-#[serde(deny_unknown_fields)]
-pub struct ReportQuery {
-    /// First day (UTC), default 29 days before `to`.
-    from: Option<NaiveDate>,
-    /// Last day (UTC), default today.
-    to: Option<NaiveDate>,
-    /// Call center: `quarter` (15 minutes), `hour` or `day` (default `hour`). Service: `model`, `serial_batch`,
-    /// `fault_code` or `station` (default `model`). Parts: `model` or `station`.
-    by: Option<String>,
-    /// Parts: the `consumption` (default) or `stock` table for CSV.
-    table: Option<String>,
-    /// `json` (default) or `csv`.
-    format: Option<String>,
+/// A report's answer: JSON (default) or CSV.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    Json,
+    Csv,
 }
 
-impl ReportQuery {
-    fn period(&self) -> ApiResult<Period> {
-        let to = self.to.unwrap_or_else(|| Utc::now().date_naive());
-        let from = self.from.unwrap_or(to - chrono::Duration::days(29));
-        Ok(Period::new(from, to)?)
-    }
-    fn csv(&self) -> ApiResult<bool> {
-        match self.format.as_deref() {
-            None | Some("json") => Ok(false),
-            Some("csv") => Ok(true),
-            Some(_) => Err(ApiError::bad_request(Some("format"), "format is json or csv")),
-        }
-    }
-    fn by<T>(&self, parse: impl Fn(&str) -> Result<T, crm_core::types::ParseError>, default: T) -> ApiResult<T> {
-        match &self.by {
-            None => Ok(default),
-            Some(b) => parse(b).map_err(|e| ApiError::bad_request(Some("by"), e.0)),
-        }
-    }
+/// The parts report's table for CSV.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum PartsTable {
+    Consumption,
+    Stock,
 }
+
+/// One report's query: its period, its own groupings and tables, its format.
+macro_rules! report_query {
+    ($name:ident $(, $field:ident : $ty:ty = $doc:literal)*) => {
+        #[derive(Deserialize, IntoParams)]
+        #[into_params(parameter_in = Query)]
+        #[serde(deny_unknown_fields)]
+        pub struct $name {
+            /// First day (UTC), default 29 days before `to`; a period covers at most 366 days.
+            from: Option<NaiveDate>,
+            /// Last day (UTC), default today.
+            to: Option<NaiveDate>,
+            $(#[doc = $doc] #[param(inline)] $field: Option<$ty>,)*
+            /// `json` (default) or `csv`.
+            #[param(inline)]
+            format: Option<Format>,
+        }
+
+        impl $name {
+            fn period(&self) -> ApiResult<Period> {
+                let to = self.to.unwrap_or_else(|| Utc::now().date_naive());
+                let from = self.from.unwrap_or(to - chrono::Duration::days(29));
+                Ok(Period::new(from, to)?)
+            }
+            fn csv(&self) -> bool {
+                self.format == Some(Format::Csv)
+            }
+        }
+    };
+}
+
+report_query!(CallCenterQuery, by: Interval = "`quarter` (15 minutes), `hour` (default) or `day`.");
+report_query!(ServiceQuery, by: Dimension = "`model` (default), `serial_batch`, `fault_code` or `station`.");
+report_query!(StationsQuery);
+report_query!(PartsQuery, by: PartsBy = "`model` (default) or `station`.",
+    table: PartsTable = "The table for CSV: `consumption` (default) or `stock`.");
 
 fn csv_failed(e: &dyn std::fmt::Display) -> ApiError {
     tracing::error!(error = %e, "writing a CSV report failed");
@@ -142,14 +156,18 @@ fn csv_response<T: Serialize + ToSchema>(name: &str, period: Period, rows: &[T])
 /// Offered, answered, abandoned, service level (answered within the queue's own threshold, over
 /// answered plus abandoned), ASA and AHT per queue and interval, per queue, and per agent. CSV: the
 /// interval rows.
-#[utoipa::path(get, path = "/api/v1/reports/call-center", tag = "reports", params(ReportQuery), security(("bearer" = [])),
-    responses((status = 200, body = CallCenterReport), (status = 400, body = ErrorBody), (status = 422, body = ErrorBody)))]
-async fn call_center(State(st): State<AppState>, me: AuthUser, Params(q): Params<ReportQuery>) -> ApiResult<Response> {
+#[utoipa::path(get, path = "/api/v1/reports/call-center", tag = "reports", params(CallCenterQuery), security(("bearer" = [])),
+    responses((status = 200, description = "The report (JSON), or with `format=csv` its rows", content((CallCenterReport = "application/json"), (String = "text/csv"))), (status = 400, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn call_center(
+    State(st): State<AppState>,
+    me: AuthUser,
+    Params(q): Params<CallCenterQuery>,
+) -> ApiResult<Response> {
     me.require(MANAGERS)?;
     let period = q.period()?;
-    let interval = q.by(Interval::parse, Interval::Hour)?;
+    let interval = q.by.unwrap_or(Interval::Hour);
     let r = st.store.call_center_report(period, interval).await?;
-    if q.csv()? {
+    if q.csv() {
         return csv_response(&format!("call-center-{}", interval.as_str()), period, &r.intervals);
     }
     Ok(Json(r).into_response())
@@ -158,14 +176,14 @@ async fn call_center(State(st): State<AppState>, me: AuthUser, Params(q): Params
 /// Repairs completed in the period by model, serial batch, fault code or station: first-time
 /// fix rate (no repair of the asset within 30 days after), repeats, survey scores, labour and
 /// response time.
-#[utoipa::path(get, path = "/api/v1/reports/service", tag = "reports", params(ReportQuery), security(("bearer" = [])),
-    responses((status = 200, body = Vec<ServiceRow>), (status = 400, body = ErrorBody), (status = 422, body = ErrorBody)))]
-async fn service(State(st): State<AppState>, me: AuthUser, Params(q): Params<ReportQuery>) -> ApiResult<Response> {
+#[utoipa::path(get, path = "/api/v1/reports/service", tag = "reports", params(ServiceQuery), security(("bearer" = [])),
+    responses((status = 200, description = "The report (JSON), or with `format=csv` its rows", content((Vec<ServiceRow> = "application/json"), (String = "text/csv"))), (status = 400, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn service(State(st): State<AppState>, me: AuthUser, Params(q): Params<ServiceQuery>) -> ApiResult<Response> {
     me.require(MANAGERS)?;
     let period = q.period()?;
-    let by = q.by(Dimension::parse, Dimension::Model)?;
+    let by = q.by.unwrap_or(Dimension::Model);
     let rows = st.store.service_report(period, by).await?;
-    if q.csv()? {
+    if q.csv() {
         return csv_response(&format!("service-{}", by.as_str()), period, &rows);
     }
     Ok(Json(rows).into_response())
@@ -186,13 +204,13 @@ struct StationCsv<'a> {
 }
 
 /// Stations ranked by mean survey score, then repeat rate, then response time.
-#[utoipa::path(get, path = "/api/v1/reports/stations", tag = "reports", params(ReportQuery), security(("bearer" = [])),
-    responses((status = 200, body = Vec<StationRank>), (status = 422, body = ErrorBody)))]
-async fn stations(State(st): State<AppState>, me: AuthUser, Params(q): Params<ReportQuery>) -> ApiResult<Response> {
+#[utoipa::path(get, path = "/api/v1/reports/stations", tag = "reports", params(StationsQuery), security(("bearer" = [])),
+    responses((status = 200, description = "The report (JSON), or with `format=csv` its rows", content((Vec<StationRank> = "application/json"), (String = "text/csv"))), (status = 422, body = ErrorBody)))]
+async fn stations(State(st): State<AppState>, me: AuthUser, Params(q): Params<StationsQuery>) -> ApiResult<Response> {
     me.require(MANAGERS)?;
     let period = q.period()?;
     let rows = st.store.station_ranking(period).await?;
-    if q.csv()? {
+    if q.csv() {
         let flat: Vec<StationCsv> = rows
             .iter()
             .map(|r| StationCsv {
@@ -214,19 +232,15 @@ async fn stations(State(st): State<AppState>, me: AuthUser, Params(q): Params<Re
 
 /// Parts used by model or station, warranty against paid; every station's stock of each part
 /// over the period (opening, closing, consumed, turnover) with safety-stock breaches.
-#[utoipa::path(get, path = "/api/v1/reports/parts", tag = "reports", params(ReportQuery), security(("bearer" = [])),
-    responses((status = 200, body = PartsReport), (status = 400, body = ErrorBody), (status = 422, body = ErrorBody)))]
-async fn parts(State(st): State<AppState>, me: AuthUser, Params(q): Params<ReportQuery>) -> ApiResult<Response> {
+#[utoipa::path(get, path = "/api/v1/reports/parts", tag = "reports", params(PartsQuery), security(("bearer" = [])),
+    responses((status = 200, description = "The report (JSON), or with `format=csv` its rows", content((PartsReport = "application/json"), (String = "text/csv"))), (status = 400, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn parts(State(st): State<AppState>, me: AuthUser, Params(q): Params<PartsQuery>) -> ApiResult<Response> {
     me.require(MANAGERS)?;
     let period = q.period()?;
-    let by = q.by(PartsBy::parse, PartsBy::Model)?;
-    let stock = match q.table.as_deref() {
-        None | Some("consumption") => false,
-        Some("stock") => true,
-        Some(_) => return Err(ApiError::bad_request(Some("table"), "table is consumption or stock")),
-    };
+    let by = q.by.unwrap_or(PartsBy::Model);
+    let stock = q.table == Some(PartsTable::Stock);
     let r = st.store.parts_report(period, by).await?;
-    if q.csv()? {
+    if q.csv() {
         return match stock {
             true => csv_response("parts-stock", period, &r.stock),
             false => csv_response(&format!("parts-{}", by.as_str()), period, &r.consumption),
@@ -241,6 +255,7 @@ async fn parts(State(st): State<AppState>, me: AuthUser, Params(q): Params<Repor
 pub struct SettlementSearch {
     station_id: Option<i64>,
     /// 1–200, default 50.
+    #[param(minimum = 1, maximum = 200)]
     limit: Option<u32>,
 }
 

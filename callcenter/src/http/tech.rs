@@ -245,7 +245,7 @@ async fn get_task(State(st): State<AppState>, me: AuthUser, Id(id): Id) -> ApiRe
 /// work done and labour hours reported), `cannot_complete` (send `reason`). An action not allowed
 /// now is 409, with `allowed` listing the ones that are.
 #[utoipa::path(post, path = "/api/v1/tech/tasks/{id}/status", tag = "technician", params(("id" = i64, Path),
-    ("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key are applied once and answered the same")),
+    ("Idempotency-Key" = Option<String>, Header, pattern = "^[\\x21-\\x7e]{1,255}$", description = "Retries with the same key are applied once and answered the same")),
     request_body = TaskStep, security(("bearer" = [])),
     responses((status = 200, body = Task), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn change_status(
@@ -262,7 +262,7 @@ async fn change_status(
 /// Record the diagnosis (a fault code from the model's catalogue), the work done and labour
 /// hours. Fields left out keep their value. On site or paused only.
 #[utoipa::path(put, path = "/api/v1/tech/tasks/{id}/report", tag = "technician", params(("id" = i64, Path),
-    ("Idempotency-Key" = Option<String>, Header)),
+    ("Idempotency-Key" = Option<String>, Header, pattern = "^[\\x21-\\x7e]{1,255}$")),
     request_body = TaskReport, security(("bearer" = [])),
     responses((status = 200, body = Task), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn report(State(st): State<AppState>, me: AuthUser, Id(id): Id, w: Write<TaskReport>) -> ApiResult<Json<Task>> {
@@ -275,7 +275,7 @@ async fn report(State(st): State<AppState>, me: AuthUser, Id(id): Id, w: Write<T
 /// Record a part used: taken from the station's stock (409 when there is not enough), billed to
 /// the warranty when the asset's coverage includes parts today, else to the customer.
 #[utoipa::path(post, path = "/api/v1/tech/tasks/{id}/parts", tag = "technician", params(("id" = i64, Path),
-    ("Idempotency-Key" = Option<String>, Header)),
+    ("Idempotency-Key" = Option<String>, Header, pattern = "^[\\x21-\\x7e]{1,255}$")),
     request_body = NewPartUse, security(("bearer" = [])),
     responses((status = 200, body = Task), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn use_part(State(st): State<AppState>, me: AuthUser, Id(id): Id, w: Write<NewPartUse>) -> ApiResult<Json<Task>> {
@@ -382,7 +382,7 @@ pub struct PhotoUpload {
 /// Upload a photo (multipart/form-data, field `photo`): JPEG, PNG or WebP, checked by content;
 /// larger than the limit → 413; stored on disk. The same photo twice is kept once.
 #[utoipa::path(post, path = "/api/v1/tech/tasks/{id}/photos", tag = "technician", params(("id" = i64, Path),
-    ("Idempotency-Key" = Option<String>, Header)),
+    ("Idempotency-Key" = Option<String>, Header, pattern = "^[\\x21-\\x7e]{1,255}$")),
     request_body(content = PhotoUpload, content_type = "multipart/form-data"), security(("bearer" = [])),
     responses((status = 200, body = Task), (status = 404, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn add_photo(State(st): State<AppState>, me: AuthUser, Id(id): Id, req: Request) -> ApiResult<Json<Task>> {
@@ -462,7 +462,7 @@ pub struct NewSignature {
 
 /// The customer's signature on completion. On site or paused only.
 #[utoipa::path(put, path = "/api/v1/tech/tasks/{id}/signature", tag = "technician", params(("id" = i64, Path),
-    ("Idempotency-Key" = Option<String>, Header)),
+    ("Idempotency-Key" = Option<String>, Header, pattern = "^[\\x21-\\x7e]{1,255}$")),
     request_body = NewSignature, security(("bearer" = [])),
     responses((status = 200, body = Task), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn sign(State(st): State<AppState>, me: AuthUser, Id(id): Id, w: Write<NewSignature>) -> ApiResult<Json<Task>> {
@@ -491,13 +491,16 @@ async fn sign(State(st): State<AppState>, me: AuthUser, Id(id): Id, w: Write<New
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PositionReport {
+    #[schema(minimum = -90, maximum = 90)]
     pub lat: f64,
+    #[schema(minimum = -180, maximum = 180)]
     pub lon: f64,
     /// When the device took the fix (default: now). At most a day old, not in the future.
     #[serde(default)]
     pub at: Option<DateTime<Utc>>,
-    /// Horizontal accuracy in metres; fixes worse than 500 m are not used.
+    /// Horizontal accuracy in metres; fixes worse than 500 m are acknowledged and not used.
     #[serde(default)]
+    #[schema(minimum = 0)]
     pub accuracy_m: Option<f64>,
 }
 
@@ -511,7 +514,7 @@ pub struct PositionAck {
 /// shows each one live. A technician who can no longer reach their next visit in time (30 minutes
 /// past its planned start) sets off a re-plan of today.
 #[utoipa::path(post, path = "/api/v1/tech/position", tag = "technician",
-    params(("Idempotency-Key" = Option<String>, Header, description = "Accepted; a position report is idempotent by its time")),
+    params(("Idempotency-Key" = Option<String>, Header, pattern = "^[\\x21-\\x7e]{1,255}$", description = "Accepted; a position report is idempotent by its time")),
     request_body = PositionReport, security(("bearer" = [])),
     responses((status = 202, body = PositionAck), (status = 422, body = ErrorBody)))]
 async fn report_position(
@@ -521,7 +524,8 @@ async fn report_position(
 ) -> ApiResult<(StatusCode, Json<PositionAck>)> {
     let tech = technician(&me)?;
     let p = w.body;
-    let at = GeoPoint::new(p.lat, p.lon).map_err(|e| ApiError::invalid("lat", e.0))?;
+    let at = GeoPoint::new(p.lat, p.lon)
+        .map_err(|e| ApiError::invalid(if e.0.starts_with("lon") { "lon" } else { "lat" }, e.0))?;
     let now = Utc::now();
     let time = p.at.unwrap_or(now);
     if time > now + Duration::minutes(2) || time < now - Duration::days(1) {
@@ -529,6 +533,9 @@ async fn report_position(
             "at",
             "must be within the last day and not in the future",
         ));
+    }
+    if p.accuracy_m.is_some_and(|a| a.is_nan() || a < 0.0) {
+        return Err(ApiError::invalid("accuracy_m", "must not be negative"));
     }
     let ack = PositionAck {
         next_report_seconds: 30,

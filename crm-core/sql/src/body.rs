@@ -892,6 +892,9 @@ impl AssetStore for This {
     }
 
     async fn update_asset(&self, actor: Actor, id: i64, p: &AssetPatch) -> StoreResult<Asset> {
+        if p.dealer.as_ref().is_some_and(|d| d.chars().count() > 200) {
+            return Err(StoreError::invalid("dealer", "at most 200 characters"));
+        }
         let mut tx = self.tx().await?;
         lock_row(&mut tx, "assets", id, "asset").await?;
         let cur = load_asset(&mut tx, id).await?;

@@ -1,0 +1,66 @@
+"""Aftercare's contract checks for schemathesis (loaded with SCHEMATHESIS_HOOKS=checks).
+
+The built-in `positive_data_acceptance` treats every 4xx to a schema-valid request as a failure.
+Some of the server's rules cannot be written in JSON Schema: they relate two fields, compare
+with today, or look at stored data. `valid_requests_are_accepted` replaces that check: a
+schema-valid request may be refused only for one of the rules below, each matched by the
+message the server gives. Any other refusal (a 400 or 422 naming a field the document allows)
+is a defect in the document or the server.
+"""
+
+import re
+
+import schemathesis
+
+# (message pattern, the rule and why the document cannot state it)
+RULES = [
+    (r"^no [a-z_ ]+ with id -?\d+$", "a reference to a record that does not exist (stored data)"),
+    (r"^no such [a-z_' ]+$", "a reference to a record that does not exist (stored data)"),
+    (r"^required for technicians and only for them$", "role and technician_id together (two fields)"),
+    (r"^required for service requests and repair orders$", "disposition and subject together (two fields)"),
+    (r"^the asset belongs to another customer$", "two references that must agree (stored data)"),
+    (r"^sign does not fit reason \w+$", "delta and reason together (two fields)"),
+    (r"^a settlement cannot cover days to come$", "compared with today (the clock)"),
+    (r'^no IVR flow named ".*"$', "a reference to an IVR flow that is not loaded (configuration)"),
+    (r"is not in the model's fault catalogue$", "a fault code outside the asset's model catalogue (stored data)"),
+    (r"^a report covers at most 366 days$", "from and to together (two fields)"),
+    (r"^must not be before from$", "from and to together (two fields)"),
+    (r"^must not be before starts_on$", "starts_on and ends_on together (two fields)"),
+    (r"^must be after from$", "an appointment's from and to together (two fields)"),
+    (r"^at most 12 hours after from$", "an appointment's from and to together (two fields)"),
+    (r"^must be after opens$", "opening hours' opens and closes together (two fields)"),
+    (r"^a contract must cover parts or labor$", "covers_parts and covers_labor together (two fields)"),
+    (r"^give exactly one of phone or serial$", "phone and serial together (two parameters)"),
+    (r"^must differ from from_station_id$", "two fields together"),
+    (r"(listed|counted) twice$", "uniqueness within a list (by one field of its items)"),
+    (r"^must not be in the (future|past)$", "compared with today (the clock)"),
+    (r"^must be within the last day and not in the future$", "compared with now (the clock)"),
+    (r"^must not be 0$", "a stock movement of zero (JSON Schema has no 'not equal' the generators read)"),
+    (r"^the customer's address has no location$", "stored data"),
+    (r"^(no_skill_match|no_capacity|window_infeasible|parts_missing|no_shift_left)", "no technician can serve the order (stored data)"),
+    (r"^the report is empty$", "a report needs one of its fields (one of several)"),
+    (r"^(checking in needs the GPS position|say why the work cannot be completed)$", "an action and its fields together"),
+    (r"^maintenance_due, warranty_expiring or birthday$", "a campaign's kind is one of the reminders (a subset of the task kinds)"),
+]
+
+
+@schemathesis.check
+def valid_requests_are_accepted(ctx, response, case):
+    meta = case.meta
+    if meta is None or not meta.generation.mode.is_positive:
+        return None
+    # A stateful link whose source had no value fills the path with None: not a request the
+    # document allows.
+    if any(v is None for v in (case.path_parameters or {}).values()):
+        return None
+    status = response.status_code
+    if status < 400 or status in (401, 403, 404, 409, 429):
+        return None
+    try:
+        body = response.json()
+    except Exception:
+        body = {}
+    message = body.get("message", "") if isinstance(body, dict) else ""
+    if status in (400, 422) and any(re.search(p, message) for p, _ in RULES):
+        return None
+    raise AssertionError(f"a schema-valid request was refused: {status} {body}")
