@@ -306,6 +306,7 @@ pub struct WrapUp {
     pub customer_id: i64,
     pub disposition: Disposition,
     #[serde(default)]
+    #[schema(max_length = 1500)]
     pub notes: String,
     /// For service requests and repair orders: what is wrong.
     #[serde(default)]
@@ -342,7 +343,7 @@ async fn wrap_up(
     if w.call_id.is_empty() || w.call_id.chars().count() > 256 {
         return Err(ApiError::invalid("call_id", "1 to 256 characters"));
     }
-    if w.notes.len() > 1500 {
+    if w.notes.chars().count() > 1500 {
         return Err(ApiError::invalid("notes", "at most 1500 characters"));
     }
     let customer = st.store.get_customer(w.customer_id).await.map_err(|e| match e {
