@@ -658,6 +658,56 @@ async fn dispatch_board_plans_and_stock(db: crm_sql::testing::TestDb) {
         )
         .await;
     assert_eq!((status, err["field"].as_str()), (422, Some("appointment.to")), "{err}");
+    // Booked means booked: a window already begun, one years ahead, or one outside the
+    // technician's shifts (the small hours) is refused with its reason, and changes nothing.
+    let before = server.get(&boss, &format!("/api/v1/repair-orders/{id}")).await.1;
+    let yesterday = chrono::Utc::now().date_naive() - chrono::Duration::days(1);
+    for (from, to, field, says) in [
+        (
+            format!("{yesterday}T09:00:00Z"),
+            format!("{yesterday}T11:00:00Z"),
+            "appointment.from",
+            "begun",
+        ),
+        (
+            "9999-03-01T09:00:00Z".to_string(),
+            "9999-03-01T11:00:00Z".to_string(),
+            "appointment.from",
+            "365 days",
+        ),
+        (
+            format!("{day}T01:00:00Z"),
+            format!("{day}T03:00:00Z"),
+            "appointment",
+            "shifts",
+        ),
+    ] {
+        let (status, err) = server
+            .post(
+                &boss,
+                &format!("/api/v1/repair-orders/{id}/assign"),
+                json!({"technician_id": pick["technician_id"], "appointment": {"from": from, "to": to}}),
+            )
+            .await;
+        assert_eq!((status, err["field"].as_str()), (422, Some(field)), "{from}: {err}");
+        assert!(err["message"].as_str().unwrap().contains(says), "{err}");
+    }
+    let (status, err) = server
+        .post(
+            &boss,
+            "/api/v1/repair-orders",
+            json!({"ticket_id": normal["id"], "appointment": {"from": format!("{yesterday}T09:00:00Z"), "to": format!("{yesterday}T11:00:00Z")}}),
+        )
+        .await;
+    assert_eq!(
+        (status, err["field"].as_str()),
+        (422, Some("appointment.from")),
+        "{err}"
+    );
+    let after = server.get(&boss, &format!("/api/v1/repair-orders/{id}")).await.1;
+    for k in ["technician_id", "appointment", "status"] {
+        assert_eq!(after[k], before[k], "{k}: refused bookings change nothing");
+    }
     let (status, booked) = server
         .post(
             &boss,

@@ -512,6 +512,10 @@ async fn create_repair_order(
     Body(r): Body<NewRepairOrder>,
 ) -> ApiResult<Created<RepairOrder>> {
     me.require(STAFF)?;
+    if let Some(ap) = &r.appointment {
+        ap.validate("appointment").map_err(ApiError::from)?;
+        super::dispatch::bookable(&st, r.technician_id, ap).await?;
+    }
     let ro = st.store.create_repair_order(me.actor(), &r).await?;
     Ok(created(crate::fieldops::dispatch_new(&st, me.actor(), ro).await))
 }

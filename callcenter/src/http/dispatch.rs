@@ -163,8 +163,30 @@ pub struct AssignTo {
     pub appointment: Option<Appointment>,
 }
 
+/// May this window be booked (with this technician, when one is named)? Refused with the field
+/// and the reason: a window begun or past, more than a year ahead, or outside every shift of the
+/// technician's (in their station's time zone).
+pub(super) async fn bookable(st: &AppState, technician_id: Option<i64>, w: &Appointment) -> ApiResult<()> {
+    use dispatch::booking;
+    let now = Utc::now();
+    let refused = |r: booking::Refusal| ApiError::invalid(r.field(), r.message());
+    let Some(id) = technician_id else {
+        return booking::check_window(w, now).map_err(refused);
+    };
+    let tech = match st.store.get_technician(id).await {
+        Ok(t) => t,
+        Err(crm_core::StoreError::NotFound { .. }) => {
+            return Err(ApiError::invalid("technician_id", "no such technician"))
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let tz = st.store.get_station(tech.station_id).await?.time_zone.tz();
+    booking::check_booking(w, &tech.shifts, tz, now).map_err(refused)
+}
+
 /// Give an order to a technician (the dispatcher's drag and drop). Started work is not
-/// reassigned (409).
+/// reassigned (409). A window booked here (or the order's booked window, when it moves to
+/// another technician) must be to come and inside one of the technician's shifts.
 #[utoipa::path(post, path = "/api/v1/repair-orders/{id}/assign", tag = "dispatch", params(("id" = i64, Path)),
     request_body = AssignTo, security(("bearer" = [])),
     responses((status = 200, body = RepairOrder), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
@@ -186,6 +208,13 @@ async fn assign(
         Err(e) => return Err(e.into()),
     };
     let cur = st.store.get_repair_order(id).await?;
+    // Booked means booked: a new window, or the booked one going to someone else, must fit.
+    let moved_booking = cur
+        .appointment
+        .filter(|ap| cur.technician_id != Some(tech.id) && ap.to > Utc::now());
+    if let Some(ap) = a.appointment.or(moved_booking) {
+        bookable(&st, Some(tech.id), &ap).await?;
+    }
     let ro = st
         .store
         .set_dispatch(
