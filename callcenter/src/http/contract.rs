@@ -20,7 +20,7 @@ pub const NO_NUL: &str = r"^[^\x00]*$";
 pub fn document_constraints(doc: &mut OpenApi) {
     if let Some(components) = doc.components.as_mut() {
         for schema in components.schemas.values_mut() {
-            walk(schema, None);
+            walk(schema, false);
         }
     }
     for item in doc.paths.paths.values_mut() {
@@ -28,13 +28,13 @@ pub fn document_constraints(doc: &mut OpenApi) {
             for p in op.parameters.iter_mut().flatten() {
                 let key = p.parameter_in == ParameterIn::Path || is_key(&p.name);
                 if let Some(schema) = p.schema.as_mut() {
-                    walk(schema, key.then_some(()));
+                    walk(schema, key);
                 }
             }
             if let Some(body) = op.request_body.as_mut() {
                 for content in body.content.values_mut() {
                     if let Some(schema) = content.schema.as_mut() {
-                        walk(schema, None);
+                        walk(schema, false);
                     }
                 }
             }
@@ -69,11 +69,11 @@ fn has(t: &SchemaType, want: Type) -> bool {
 }
 
 /// Applies the rules to a schema and everything inside it; `key` marks a record key.
-fn walk(schema: &mut RefOr<Schema>, key: Option<()>) {
+fn walk(schema: &mut RefOr<Schema>, key: bool) {
     let RefOr::T(schema) = schema else { return };
     match schema {
         Schema::Object(o) => {
-            if key.is_some() && has(&o.schema_type, Type::Integer) && o.minimum.is_none() {
+            if key && has(&o.schema_type, Type::Integer) && o.minimum.is_none() {
                 o.minimum = Some(1.into());
             }
             if let Some((min, max)) = integer_range(o.format.as_ref()) {
@@ -85,7 +85,7 @@ fn walk(schema: &mut RefOr<Schema>, key: Option<()>) {
                 o.pattern = Some(NO_NUL.to_string());
             }
             for (name, property) in o.properties.iter_mut() {
-                walk(property, is_key(name).then_some(()));
+                walk(property, is_key(name));
             }
         }
         Schema::Array(a) => {

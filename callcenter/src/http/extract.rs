@@ -105,15 +105,13 @@ fn nul_path(v: &serde_json::Value, path: &mut String) -> bool {
 
 /// A NUL character is never valid text here (PostgreSQL cannot store it, and no form sends
 /// it): refused at the edge, for every route, naming the field.
-fn refuse_nul(bytes: &[u8]) -> Result<(), ApiError> {
+/// `bytes` is the text `v` was parsed from (a quick look for `\u0000` spares the walk).
+fn refuse_nul(bytes: &[u8], v: &serde_json::Value) -> Result<(), ApiError> {
     if !has_nul_escape(bytes) {
         return Ok(());
     }
-    let Ok(v) = serde_json::from_slice::<serde_json::Value>(bytes) else {
-        return Ok(()); // malformed anyway: the parser says so
-    };
     let mut path = String::new();
-    if nul_path(&v, &mut path) {
+    if nul_path(v, &mut path) {
         // The path may run through a key holding the NUL; the answer never carries one.
         let path = path.replace('\0', "\u{fffd}");
         let field = if path.is_empty() { ".".to_string() } else { path };
@@ -140,7 +138,6 @@ fn integral_numbers(v: &mut serde_json::Value) {
 
 /// Parse JSON, telling syntax errors (400) from content errors (422, with the field path).
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    refuse_nul(bytes)?;
     let mut value = match serde_json::from_slice::<serde_json::Value>(bytes) {
         Ok(v) => v,
         Err(e) => {
@@ -150,6 +147,7 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             ))
         }
     };
+    refuse_nul(bytes, &value)?;
     integral_numbers(&mut value);
     match serde_path_to_error::deserialize::<_, T>(super::strict::Strict(value)) {
         Ok(v) => Ok(v),
