@@ -63,6 +63,8 @@ fn main() {
                 skills: SkillBits::need(rng.gen_range(0..12), rng.gen_range(1..=3)),
                 must: i % 4 != 0,
                 stations: vec![],
+                with: None,
+                pinned: false,
                 // One order in five is due by 14:00 (its SLA runs out today).
                 deadline: (i % 5 == 0).then_some(840.0),
             }

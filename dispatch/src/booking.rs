@@ -4,6 +4,7 @@
 
 use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveTime, TimeZone as _, Utc};
 use crm_core::model::{Appointment, Shift};
+use crm_core::types::Skill;
 
 /// How far ahead a visit can be booked.
 pub const MAX_DAYS_AHEAD: i64 = 365;
@@ -17,6 +18,10 @@ pub enum Refusal {
     TooFarAhead,
     /// No shift of the technician's holds the whole window.
     OutsideShifts,
+    /// Assigned by hand to a technician without the order's skill at its level.
+    LacksSkill { skill: String, level: u8 },
+    /// Assigned by hand for a time none of the technician's shifts holds.
+    NoShiftThen,
 }
 
 impl Refusal {
@@ -25,6 +30,8 @@ impl Refusal {
         match self {
             Refusal::InThePast | Refusal::TooFarAhead => "appointment.from",
             Refusal::OutsideShifts => "appointment",
+            Refusal::LacksSkill { .. } => "technician_id",
+            Refusal::NoShiftThen => "scheduled_for",
         }
     }
 
@@ -33,6 +40,12 @@ impl Refusal {
             Refusal::InThePast => "the window has begun or is over; offer one still to come".into(),
             Refusal::TooFarAhead => format!("at most {MAX_DAYS_AHEAD} days ahead"),
             Refusal::OutsideShifts => "outside the technician's shifts".into(),
+            Refusal::LacksSkill { skill, level } => format!(
+                "the technician lacks the skill {skill} at level {level}; name an override_reason to assign anyway"
+            ),
+            Refusal::NoShiftThen => {
+                "the technician has no shift at that time; name an override_reason to assign anyway".into()
+            }
         }
     }
 }
@@ -64,6 +77,54 @@ pub fn check_booking(w: &Appointment, shifts: &[Shift], tz: chrono_tz::Tz, now: 
     } else {
         Err(Refusal::OutsideShifts)
     }
+}
+
+/// A technician given an order by hand: they have the order's skill (its product line) at
+/// `level` or above, and a shift (in `tz`) that holds the planned start, when there is one.
+pub fn check_assignment(
+    skills: &[Skill],
+    shifts: &[Shift],
+    tz: chrono_tz::Tz,
+    line: &str,
+    level: u8,
+    planned: Option<DateTime<Utc>>,
+) -> Result<(), Refusal> {
+    if !skills.iter().any(|s| s.name.as_str() == line && s.level.get() >= level) {
+        return Err(Refusal::LacksSkill {
+            skill: line.to_string(),
+            level,
+        });
+    }
+    let Some(at) = planned else { return Ok(()) };
+    let day = at.with_timezone(&tz).date_naive();
+    let weekday = day.weekday().number_from_monday() as u8;
+    let inside = shifts
+        .iter()
+        .filter(|s| s.weekday == weekday)
+        .any(|s| self::at(day, tz, s.opens) <= at && at < self::at(day, tz, s.closes));
+    if inside {
+        Ok(())
+    } else {
+        Err(Refusal::NoShiftThen)
+    }
+}
+
+/// When the technician can next work, from `after`: `after` itself inside a shift, else the
+/// next shift's opening within two weeks. `None`: no shift in that time.
+pub fn next_working_time(shifts: &[Shift], tz: chrono_tz::Tz, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    let first = after.with_timezone(&tz).date_naive();
+    (0..14).find_map(|d| {
+        let day = first + Duration::days(d);
+        let weekday = day.weekday().number_from_monday() as u8;
+        shifts
+            .iter()
+            .filter(|s| s.weekday == weekday)
+            .filter_map(|s| {
+                let (opens, closes) = (at(day, tz, s.opens), at(day, tz, s.closes));
+                (closes > after).then_some(opens.max(after))
+            })
+            .min()
+    })
 }
 
 /// A local wall-clock time on a day as an instant; a time in a spring-forward gap is an hour
@@ -149,5 +210,56 @@ mod tests {
             check_booking(&winter, &shifts, BERLIN, now),
             Err(Refusal::OutsideShifts)
         );
+    }
+
+    #[test]
+    fn a_hand_assignment_needs_skill_level_and_a_shift() {
+        let skill = |name: &str, level: u8| Skill {
+            name: name.parse().unwrap(),
+            level: crm_core::types::SkillLevel::new(level).unwrap(),
+        };
+        let skills = [skill("appliance", 2)];
+        let shifts = [shift(4, "08:00:00", "17:00:00")];
+        let thursday_ten = Some(utc("2026-12-03T09:00:00Z"));
+        assert_eq!(
+            check_assignment(&skills, &shifts, BERLIN, "appliance", 2, thursday_ten),
+            Ok(())
+        );
+        assert_eq!(
+            check_assignment(&skills, &shifts, BERLIN, "appliance", 3, thursday_ten),
+            Err(Refusal::LacksSkill {
+                skill: "appliance".into(),
+                level: 3
+            })
+        );
+        let r = check_assignment(&skills, &shifts, BERLIN, "truck", 1, None).unwrap_err();
+        assert_eq!(
+            (r.field(), r.message().contains("truck at level 1")),
+            ("technician_id", true)
+        );
+        // 19:30 Berlin on Thursday, and Saturday morning: no shift then.
+        for at in ["2026-12-03T18:30:00Z", "2026-12-05T09:00:00Z"] {
+            assert_eq!(
+                check_assignment(&skills, &shifts, BERLIN, "appliance", 1, Some(utc(at))),
+                Err(Refusal::NoShiftThen),
+                "{at}"
+            );
+        }
+        assert_eq!(check_assignment(&skills, &[], BERLIN, "appliance", 1, None), Ok(()));
+    }
+
+    #[test]
+    fn the_next_working_time_skips_evenings_and_weekends() {
+        let shifts = [shift(5, "08:00:00", "17:00:00"), shift(1, "08:00:00", "17:00:00")];
+        // Friday 4 December 2026 at 10:00 Berlin: now.
+        let friday_ten = utc("2026-12-04T09:00:00Z");
+        assert_eq!(next_working_time(&shifts, BERLIN, friday_ten), Some(friday_ten));
+        // Friday at 19:30 Berlin: Monday 08:00 Berlin.
+        let evening = utc("2026-12-04T18:30:00Z");
+        assert_eq!(
+            next_working_time(&shifts, BERLIN, evening),
+            Some(utc("2026-12-07T07:00:00Z"))
+        );
+        assert_eq!(next_working_time(&[], BERLIN, evening), None);
     }
 }

@@ -105,7 +105,11 @@ pub struct Candidate {
 /// Why no technician can take an order: the furthest any technician got.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Reason {
+    /// Nobody in the search has the skill at the level.
     NoSkillMatch,
+    /// Somebody has it, but no shift of theirs is left in the time asked about (the day is
+    /// over for them, or they do not work then).
+    NoShiftLeft,
     NoCapacity,
     WindowInfeasible,
     PartsMissing,
@@ -115,6 +119,7 @@ impl Reason {
     pub fn as_str(self) -> &'static str {
         match self {
             Reason::NoSkillMatch => "no_skill_match",
+            Reason::NoShiftLeft => "no_shift_left",
             Reason::NoCapacity => "no_capacity",
             Reason::WindowInfeasible => "window_infeasible",
             Reason::PartsMissing => "parts_missing",
@@ -296,6 +301,11 @@ impl Index {
             if !skilled {
                 continue;
             }
+            let from = order.window.0.max(now);
+            if !t.shifts.iter().any(|&(s, end)| s < order.window.1 && end > from) {
+                furthest = furthest.max(Reason::NoShiftLeft);
+                continue;
+            }
             let travel = self.minutes(t.at, order.at);
             let need = order.minutes + travel as u32;
             let day = order.window.0.div_euclid(1440);
@@ -472,10 +482,21 @@ mod tests {
         assert!(ix.book(3, DAY / 1440, 480));
         assert!(!ix.book(3, DAY / 1440, 1), "nothing left to book");
         assert_eq!(ix.candidates(&o, now, 5), Err(Reason::NoCapacity));
-        // A window that closes before any shift starts.
+        // A window that closes before any shift starts: nobody works then.
         let mut early = order(&[("appliance", 1)], &[]);
         early.window = (DAY + 5 * 60, DAY + 6 * 60);
-        assert_eq!(ix.candidates(&early, now, 5), Err(Reason::WindowInfeasible));
+        assert_eq!(ix.candidates(&early, now, 5), Err(Reason::NoShiftLeft));
+        // 19:30: the day's shifts are over; a skill problem it is not.
+        let evening = DAY + 19 * 60 + 30;
+        let rest_of_day = Order {
+            window: (evening, DAY + 1440),
+            ..order(&[("appliance", 1)], &[])
+        };
+        assert_eq!(ix.candidates(&rest_of_day, evening, 5), Err(Reason::NoShiftLeft));
+        // Inside the shift, but a 90-minute visit cannot start in a window that leaves no room.
+        let mut tight = order(&[("appliance", 1)], &[]);
+        tight.window = (DAY + 16 * 60 + 50, DAY + 17 * 60);
+        assert_eq!(ix.candidates(&tight, now, 5), Err(Reason::WindowInfeasible));
     }
 
     #[test]

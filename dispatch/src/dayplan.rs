@@ -68,13 +68,25 @@ pub struct Job {
     /// The stations holding the parts the job needs; only their technicians can take it.
     /// Empty: the job needs no parts (anybody skilled can).
     pub stations: Vec<i64>,
+    /// The vehicle (by id) the job is with now. Giving it to another costs [`MOVE_COST`], so a
+    /// re-plan moves an order only when that serves the day.
+    pub with: Option<i64>,
+    /// Booked with `with`: no other vehicle may take it.
+    pub pinned: bool,
 }
 
 impl Job {
     /// This technician has the skills and, when parts are needed, works from a station that
     /// holds them.
     pub fn served_by(&self, v: &Vehicle) -> bool {
-        self.skills & !v.skills == 0 && (self.stations.is_empty() || self.stations.contains(&v.station))
+        self.skills & !v.skills == 0
+            && (self.stations.is_empty() || self.stations.contains(&v.station))
+            && !(self.pinned && self.with.is_some_and(|w| w != v.id))
+    }
+
+    /// Whether giving this job to `v` moves it from the vehicle it is with.
+    pub fn moves_to(&self, v: &Vehicle) -> bool {
+        self.with.is_some_and(|w| w != v.id)
     }
 }
 
@@ -399,6 +411,8 @@ struct Route {
     late: Min,
     /// Jobs on the route with a deadline.
     deadlines: usize,
+    /// Jobs on the route taken from another vehicle.
+    moved: usize,
 }
 
 pub struct Planner<'a> {
@@ -412,6 +426,8 @@ pub struct Planner<'a> {
     route_of: Vec<usize>,
     out: Vec<usize>,
     static_reasons: Vec<Option<Reason>>,
+    /// Each job's current vehicle (index), where it has one in the problem.
+    current: Vec<Option<usize>>,
 }
 
 const NEAR_JOBS: usize = 40;
@@ -420,6 +436,9 @@ const PENALTY_MUST: f64 = 1e7;
 const PENALTY_NICE: f64 = 1e4;
 /// A minute past an SLA deadline costs as much as this many minutes of travel.
 pub const LATE_PER_MINUTE: f64 = 20.0;
+/// Moving a job to another vehicle costs as much as this many minutes of travel: the
+/// technician and the customer were told, and a plan that shuffles visits is not trusted.
+pub const MOVE_COST: f64 = 45.0;
 
 impl<'a> Planner<'a> {
     pub fn new(p: &'a Problem<'a>, seed: u64) -> Planner<'a> {
@@ -461,6 +480,11 @@ impl<'a> Planner<'a> {
             })
             .collect();
         let static_reasons = p.jobs.iter().map(|j| static_reason(p, j)).collect();
+        let current = p
+            .jobs
+            .iter()
+            .map(|j| j.with.and_then(|w| p.vehicles.iter().position(|v| v.id == w)))
+            .collect();
         let mut pl = Planner {
             p,
             rng: StdRng::seed_from_u64(seed),
@@ -470,6 +494,7 @@ impl<'a> Planner<'a> {
             route_of: vec![usize::MAX; p.jobs.len()],
             out: vec![],
             static_reasons,
+            current,
         };
         pl.routes = (0..p.vehicles.len())
             .map(|v| {
@@ -499,6 +524,7 @@ impl<'a> Planner<'a> {
         r.travel = w.travel;
         r.late = w.late;
         r.deadlines = r.jobs.iter().filter(|&&j| jobs[j].deadline.is_some()).count();
+        r.moved = r.jobs.iter().filter(|&&j| jobs[j].moves_to(veh)).count();
         // Latest starts, for the quick insertion test (vehicles without breaks).
         r.latest.resize(n, 0.0);
         let mut next_latest = veh.shift.1;
@@ -515,7 +541,7 @@ impl<'a> Planner<'a> {
     fn cost(&self) -> f64 {
         self.routes
             .iter()
-            .map(|r| r.travel + LATE_PER_MINUTE * r.late)
+            .map(|r| r.travel + LATE_PER_MINUTE * r.late + MOVE_COST * r.moved as f64)
             .sum::<f64>()
             + self
                 .out
@@ -536,6 +562,15 @@ impl<'a> Planner<'a> {
     }
 
     fn insertion_of(&self, v: usize, job: &Job, pos: usize) -> Option<f64> {
+        let moved = if job.moves_to(&self.p.vehicles[v]) {
+            MOVE_COST
+        } else {
+            0.0
+        };
+        self.insertion_cost(v, job, pos).map(|c| c + moved)
+    }
+
+    fn insertion_cost(&self, v: usize, job: &Job, pos: usize) -> Option<f64> {
         let r = &self.routes[v];
         let veh = &self.p.vehicles[v];
         let travel = self.p.travel;
@@ -619,6 +654,7 @@ impl<'a> Planner<'a> {
                 .filter(|&v| v != usize::MAX)
                 .collect();
             vehicles.extend(self.near_vehicles[u].iter().copied());
+            vehicles.extend(self.current[u]);
             vehicles.sort_unstable();
             vehicles.dedup();
             let mut best: Option<(f64, usize, usize)> = None;
@@ -689,7 +725,8 @@ impl<'a> Planner<'a> {
             for (v, r) in init.routes.iter().enumerate().take(self.routes.len()) {
                 for &j in r {
                     let pos = self.routes[v].jobs.len();
-                    if self.insertion(v, j, pos).is_some() {
+                    // What still fits stays, and only with someone who may serve it.
+                    if self.p.jobs[j].served_by(&self.p.vehicles[v]) && self.insertion(v, j, pos).is_some() {
                         self.place(v, j, pos);
                     }
                 }
@@ -779,7 +816,7 @@ impl<'a> Planner<'a> {
                     continue;
                 }
                 for pos in 0..=self.routes[v].jobs.len() {
-                    if let Some(extra) = self.insertion_of(v, &job, pos) {
+                    if let Some(extra) = self.insertion_cost(v, &job, pos) {
                         if best.as_ref().is_none_or(|b| extra < b.extra_travel) {
                             best = Some(SlotOffer {
                                 window,
@@ -836,6 +873,8 @@ mod tests {
             must,
             stations: vec![],
             deadline: None,
+            with: None,
+            pinned: false,
         }
     }
 
@@ -1209,5 +1248,112 @@ mod tests {
         };
         let plan = Planner::new(&q, 1).run(None, iterations(500));
         assert_ne!(plan.routes[0][0], 3, "{plan:?}");
+    }
+
+    #[test]
+    fn a_re_plan_moves_orders_only_when_that_serves_the_day() {
+        let tr = straight_line(40.0, 1.3, 52.5);
+        let skills = SkillBits::have(0, 5);
+        // Two technicians 4 km apart; each job is a little nearer the other one.
+        let a = veh(1, 52.50, 13.40, skills);
+        let b = veh(2, 52.536, 13.40, skills);
+        let job_at = |id, lat, with| Job {
+            with: Some(with),
+            ..job(id, lat, 13.40, SkillBits::need(0, 1), (480.0, 1000.0), true)
+        };
+        let jobs = vec![job_at(1, 52.53, 1), job_at(2, 52.51, 2)];
+        let p = Problem {
+            vehicles: vec![a.clone(), b.clone()],
+            jobs: jobs.clone(),
+            travel: &tr,
+        };
+        let current = Plan {
+            routes: vec![vec![0], vec![1]],
+            unassigned: vec![],
+            travel: 0.0,
+        };
+        let plan = Planner::new(&p, 1).run(Some(&current), iterations(300));
+        check(&p, &plan).unwrap();
+        assert_eq!(
+            plan.routes, current.routes,
+            "a few minutes of travel do not move a visit"
+        );
+        // Without a current technician the nearer one takes each.
+        let fresh = Problem {
+            jobs: jobs
+                .iter()
+                .map(|j| Job {
+                    with: None,
+                    ..j.clone()
+                })
+                .collect(),
+            ..p
+        };
+        let plan = Planner::new(&fresh, 1).run(None, iterations(300));
+        assert_eq!(plan.routes, vec![vec![1], vec![0]]);
+        // A day that cannot hold both visits on one route moves one: serving wins.
+        let long = |j: &Job| Job {
+            duration: 400.0,
+            ..j.clone()
+        };
+        let full = Problem {
+            vehicles: vec![a.clone(), b.clone()],
+            jobs: vec![
+                long(&jobs[0]),
+                Job {
+                    with: Some(1),
+                    ..long(&jobs[1])
+                },
+            ],
+            travel: &tr,
+        };
+        let both_on_a = Plan {
+            routes: vec![vec![0, 1], vec![]],
+            unassigned: vec![],
+            travel: 0.0,
+        };
+        let plan = Planner::new(&full, 1).run(Some(&both_on_a), iterations(300));
+        check(&full, &plan).unwrap();
+        assert!(
+            plan.unassigned.is_empty() && plan.routes.iter().all(|r| r.len() == 1),
+            "{plan:?}"
+        );
+        // A current assignment to someone without the skill is not kept.
+        let unskilled = Problem {
+            vehicles: vec![Vehicle { skills: 0, ..a }, b],
+            jobs: jobs.clone(),
+            travel: &tr,
+        };
+        let plan = Planner::new(&unskilled, 1).run(Some(&current), iterations(0));
+        check(&unskilled, &plan).unwrap();
+        assert_eq!(plan.routes, vec![vec![], vec![0, 1]]);
+    }
+
+    #[test]
+    fn a_booked_visit_stays_with_its_technician() {
+        let tr = straight_line(40.0, 1.3, 52.5);
+        let skills = SkillBits::have(0, 5);
+        let a = veh(1, 52.50, 13.40, skills);
+        let b = veh(2, 52.80, 13.40, skills);
+        // Booked with the far technician: no saving of travel moves it.
+        let booked = Job {
+            with: Some(2),
+            pinned: true,
+            ..job(1, 52.50, 13.40, SkillBits::need(0, 1), (600.0, 720.0), true)
+        };
+        let p = Problem {
+            vehicles: vec![a, b],
+            jobs: vec![booked],
+            travel: &tr,
+        };
+        let plan = Planner::new(&p, 1).run(None, iterations(300));
+        check(&p, &plan).unwrap();
+        assert_eq!(plan.routes, vec![vec![], vec![0]]);
+        // Taking it away is a violation the checker names.
+        let stolen = Plan {
+            routes: vec![vec![0], vec![]],
+            ..plan
+        };
+        assert_eq!(check(&p, &stolen), Err(Violation::Skills { vehicle: 0, job: 0 }));
     }
 }
