@@ -253,6 +253,23 @@ async fn serve(cfg: Config, demo: bool) -> anyhow::Result<()> {
         match crate::demo::seed_demo(store.as_ref(), Utc::now().date_naive(), cfg.demo_customers).await? {
             Some(summary) => {
                 println!("Demo data: {} customers, {} assets.", summary.customers, summary.assets);
+                // The backlog goes into routes over the next working days, or gets its reason
+                // (with auto-assignment off, the dispatcher does that by hand).
+                let rules = crate::fieldops::DayRules {
+                    speed_kmh: f64::from(cfg.travel_speed_kmh),
+                    break_minutes: f64::from(cfg.break_minutes),
+                };
+                let started = std::time::Instant::now();
+                if cfg.auto_assign {
+                    let h = crate::fieldops::plan_backlog(store.as_ref(), Utc::now(), rules).await?;
+                    tracing::info!(
+                        days = h.days.len(),
+                        routes = h.days.iter().map(|d| d.routes.len()).sum::<usize>(),
+                        unassigned = h.unassigned.len(),
+                        secs = started.elapsed().as_secs_f32(),
+                        "planned the demo backlog"
+                    );
+                }
                 println!(
                     "DEMO ONLY - these logins all use the password \"{}\":",
                     crate::demo::DEMO_PASSWORD
@@ -331,6 +348,13 @@ async fn serve(cfg: Config, demo: bool) -> anyhow::Result<()> {
     let mut state = AppState::new(store, settings).with_voice(&voice);
     if let Some(bus) = bus {
         state = state.with_bus(bus);
+    }
+    if state.settings.auto_assign {
+        tokio::spawn(crate::fieldops::roll_over_every(
+            state.clone(),
+            std::time::Duration::from_secs(300),
+            stop_rx.clone(),
+        ));
     }
     let mut http_stop = stop_rx;
     http::run(listener, state, async move {

@@ -60,6 +60,15 @@ impl FieldEvent {
     }
 }
 
+/// How much longer the road is than the straight line, on average.
+pub const DETOUR: f64 = 1.3;
+
+/// The travel model the dispatch adapter uses everywhere: the straight line, times
+/// [`DETOUR`], at `speed_kmh`.
+pub fn travel(speed_kmh: f64, reference_lat: f64) -> StraightLine {
+    StraightLine::new(speed_kmh, DETOUR, reference_lat)
+}
+
 /// Minutes since the Unix epoch.
 pub fn minute(t: DateTime<Utc>) -> i64 {
     t.timestamp().div_euclid(60)
@@ -302,6 +311,7 @@ pub async fn auto_assign(store: &dyn Store, actor: Actor, id: i64, now: DateTime
                     scheduled_for: from_minute(best[0].start),
                     route_seq: None,
                     appointment: None,
+                    override_reason: None,
                 },
                 Err(r) => DispatchDecision::Unassigned {
                     reason: r.as_str().into(),
@@ -314,11 +324,16 @@ pub async fn auto_assign(store: &dyn Store, actor: Actor, id: i64, now: DateTime
 
 /// A repair order just created: assign it when auto-assignment is on and nobody was named. The
 /// order exists either way; a failure here is logged and the order stays `new`.
-pub async fn dispatch_new(st: &crate::http::AppState, actor: Actor, ro: RepairOrder) -> RepairOrder {
+pub async fn dispatch_new(
+    st: &crate::http::AppState,
+    actor: Actor,
+    ro: RepairOrder,
+    now: DateTime<Utc>,
+) -> RepairOrder {
     if !st.settings.auto_assign || ro.technician_id.is_some() {
         return ro;
     }
-    match auto_assign(st.store.as_ref(), actor, ro.id, Utc::now()).await {
+    match auto_assign(st.store.as_ref(), actor, ro.id, now).await {
         Ok(done) => {
             let _ = st.events.send(FieldEvent::dispatch(&done));
             let urgent = st
@@ -327,7 +342,9 @@ pub async fn dispatch_new(st: &crate::http::AppState, actor: Actor, ro: RepairOr
                 .await
                 .is_ok_and(|t| t.priority == crm_core::model::Priority::Urgent);
             if urgent {
-                replan_soon(st, "urgent order");
+                if let Some(station) = done.station_id {
+                    replan_soon(st, "urgent order", &[station]);
+                }
             }
             done
         }
@@ -340,60 +357,168 @@ pub async fn dispatch_new(st: &crate::http::AppState, actor: Actor, ro: RepairOr
 
 // ---------------------------------------------------------------- re-planning
 
-/// Re-plans today in the background when asked to; requests that arrive while one runs are
-/// coalesced into one more run after it.
+/// Re-plans regions in the background when asked to; requests that arrive while one runs are
+/// gathered (their stations joined) into one more run after it.
 #[derive(Default)]
 pub struct Replanner {
-    /// (running, asked again meanwhile)
-    state: std::sync::Mutex<(bool, bool)>,
+    state: std::sync::Mutex<ReplanState>,
 }
 
-/// An urgent order arrived or a technician fell behind: re-plan today (started work stays).
-pub fn replan_soon(st: &crate::http::AppState, why: &'static str) {
+#[derive(Default)]
+struct ReplanState {
+    running: bool,
+    /// Stations asked for since the last run began.
+    pending: std::collections::BTreeSet<i64>,
+    why: Vec<&'static str>,
+}
+
+/// A technician fell behind or an urgent order arrived: re-plan those stations' day (their
+/// technicians, who may take over each other's visits, and their orders), from now on.
+/// Started work stays; orders keep their technician unless moving serves the day. After the
+/// shifts have ended, the next working day is planned instead.
+pub fn replan_soon(st: &crate::http::AppState, why: &'static str, stations: &[i64]) {
     {
         let mut s = st.replan.state.lock().unwrap_or_else(|e| e.into_inner());
-        if s.0 {
-            s.1 = true;
+        s.pending.extend(stations.iter().copied());
+        s.why.push(why);
+        if s.running || s.pending.is_empty() {
             return;
         }
-        *s = (true, false);
+        s.running = true;
     }
     let st = st.clone();
     tokio::spawn(async move {
         loop {
-            let now = Utc::now();
-            let date = now.date_naive();
-            match plan_day(
-                st.store.as_ref(),
-                Actor::SYSTEM,
-                date,
-                now,
-                st.settings.day_rules(),
-                None,
-                5_000,
-                1,
-            )
-            .await
-            {
-                Ok(plan) => {
-                    tracing::info!(
-                        reason = why,
-                        routes = plan.routes.len(),
-                        unassigned = plan.unassigned.len(),
-                        "re-planned today"
-                    );
-                    let _ = st.events.send(FieldEvent::Planned { date });
+            let (stations, why) = {
+                let mut s = st.replan.state.lock().unwrap_or_else(|e| e.into_inner());
+                if s.pending.is_empty() {
+                    s.running = false;
+                    break;
                 }
-                Err(e) => tracing::warn!(reason = why, error = %e, "re-planning failed"),
+                let why = std::mem::take(&mut s.why);
+                (std::mem::take(&mut s.pending).into_iter().collect::<Vec<_>>(), why)
+            };
+            match replan_region(st.store.as_ref(), &stations, Utc::now(), st.settings.day_rules()).await {
+                Ok(h) => {
+                    tracing::info!(
+                        reason = why.first().copied().unwrap_or(""),
+                        stations = stations.len(),
+                        days = h.days.len(),
+                        moved = h.moved.len(),
+                        unassigned = h.unassigned.len(),
+                        "re-planned a region"
+                    );
+                    for d in &h.days {
+                        let _ = st.events.send(FieldEvent::Planned { date: d.date });
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "re-planning failed"),
             }
-            let mut s = st.replan.state.lock().unwrap_or_else(|e| e.into_inner());
-            if !s.1 {
-                *s = (false, false);
-                break;
-            }
-            s.1 = false;
         }
     });
+}
+
+/// Re-plan these stations from `now` to the end of the next working day (today, while shift
+/// time is left): what [`replan_soon`] runs.
+pub async fn replan_region(
+    store: &dyn Store,
+    stations: &[i64],
+    now: DateTime<Utc>,
+    rules: DayRules,
+) -> StoreResult<Horizon> {
+    let ask = PlanAsk {
+        from: now.date_naive(),
+        working_days: 1,
+        stations: Some(stations.to_vec()),
+        iterations: 5_000,
+        seed: 1,
+        apply: true,
+    };
+    plan(store, Actor::SYSTEM, &ask, now, rules).await
+}
+
+/// The backlog of a freshly filled database planned over the next three working days, so that
+/// every open order is in a route or has a reason (what `serve --demo` does after seeding).
+pub async fn plan_backlog(store: &dyn Store, now: DateTime<Utc>, rules: DayRules) -> StoreResult<Horizon> {
+    let ask = PlanAsk {
+        from: now.date_naive(),
+        working_days: 3,
+        stations: None,
+        iterations: 2_000,
+        seed: 1,
+        apply: true,
+    };
+    plan(store, Actor::SYSTEM, &ask, now, rules).await
+}
+
+/// Whether the technician has a shift still to come or under way today (their station's
+/// wall-clock day).
+pub fn works_later_today(t: &Technician, tz: chrono_tz::Tz, now: DateTime<Utc>) -> bool {
+    let local = now.with_timezone(&tz);
+    let weekday = local.weekday().number_from_monday() as u8;
+    t.shifts.iter().any(|s| s.weekday == weekday && local.time() < s.closes)
+}
+
+/// Orders whose day ended without their visit: planned on a day that has passed, or today
+/// while their technician's shifts are over. Their stations are re-planned from now: a
+/// colleague still at work today takes a visit, or it rolls to the next working day. The
+/// housekeeping job runs this every few minutes; nothing to do means no re-plan.
+pub async fn roll_over(store: &dyn Store, now: DateTime<Utc>, rules: DayRules) -> StoreResult<Vec<Horizon>> {
+    let net = network(store).await?;
+    let tz_of: HashMap<i64, chrono_tz::Tz> = net.stations.iter().map(|s| (s.id, s.time_zone.tz())).collect();
+    let techs: HashMap<i64, &Technician> = net.technicians.iter().map(|t| (t.id, t)).collect();
+    let mut stations = std::collections::BTreeSet::new();
+    for ro in store.open_repair_orders(100_000).await? {
+        let (Some(t), Some(at)) = (ro.technician_id, ro.scheduled_for) else {
+            continue;
+        };
+        let Some(tech) = techs.get(&t) else { continue };
+        if started(&ro) {
+            continue;
+        }
+        let tz = tz_of.get(&tech.station_id).copied().unwrap_or(chrono_tz::UTC);
+        let (day, today) = (at.with_timezone(&tz).date_naive(), now.with_timezone(&tz).date_naive());
+        if day < today || (day == today && !works_later_today(tech, tz, now)) {
+            stations.insert(ro.station_id.unwrap_or(tech.station_id));
+        }
+    }
+    if stations.is_empty() {
+        return Ok(vec![]);
+    }
+    let stations: Vec<i64> = stations.into_iter().collect();
+    Ok(vec![replan_region(store, &stations, now, rules).await?])
+}
+
+/// Run [`roll_over`] every `every` until shutdown, telling the dispatcher's pages what was
+/// re-planned. On several nodes at once each may re-plan the same stations; the writes are the
+/// same decisions, so the last one stands.
+pub async fn roll_over_every(
+    st: crate::http::AppState,
+    every: std::time::Duration,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) {
+    loop {
+        let now = Utc::now();
+        match roll_over(st.store.as_ref(), now, st.settings.day_rules()).await {
+            Ok(done) => {
+                for h in done {
+                    tracing::info!(
+                        moved = h.moved.len(),
+                        unassigned = h.unassigned.len(),
+                        "rolled over ended days"
+                    );
+                    for d in &h.days {
+                        let _ = st.events.send(FieldEvent::Planned { date: d.date });
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "rolling over ended days failed; retrying later"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = shutdown.wait_for(|v| *v) => break,
+        }
+    }
 }
 
 /// Whether a technician at `at` can no longer reach their next visit today in time (30 minutes
@@ -414,7 +539,7 @@ pub async fn falls_behind(
     let Some(to) = next.customer.address.as_ref().and_then(|a| a.location) else {
         return Ok(false);
     };
-    let travel = StraightLine::new(speed_kmh, 1.3, at.lat);
+    let travel = travel(speed_kmh, at.lat);
     let eta = now + Duration::seconds((travel.minutes(at, point(to)) * 60.0) as i64);
     Ok(next
         .scheduled_for
@@ -459,13 +584,41 @@ pub struct Unassigned {
 pub struct DayPlan {
     pub date: NaiveDate,
     pub routes: Vec<PlannedRoute>,
-    pub unassigned: Vec<Unassigned>,
-    /// Orders whose work has started: kept with their technician, who starts from there.
-    pub frozen: Vec<i64>,
     /// Orders that will finish past their SLA deadline.
     pub late: Vec<Late>,
     pub travel_minutes: f64,
     pub iterations: u64,
+}
+
+/// An order that had a technician or a visit day and gets another one (or none).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Moved {
+    pub repair_order_id: i64,
+    pub from_technician_id: Option<i64>,
+    pub to_technician_id: Option<i64>,
+    pub from_date: Option<NaiveDate>,
+    pub to_date: Option<NaiveDate>,
+    /// Why: `rolled` (no room or no shift left on its day), `taken_over` (its technician has
+    /// no shift that day or the visit fits another route much better), `left_out` (see
+    /// `unassigned`).
+    pub why: String,
+}
+
+/// A plan over the next working days: what each day's routes are, what was left out and why,
+/// and what moved compared with before.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Horizon {
+    /// Days planned, in order; a day on which nobody of the region works has no entry.
+    pub days: Vec<DayPlan>,
+    /// Orders no day of the horizon could take, with the furthest any day got.
+    pub unassigned: Vec<Unassigned>,
+    /// Orders whose work has started: kept with their technician, who starts from there.
+    pub frozen: Vec<i64>,
+    pub moved: Vec<Moved>,
+    /// Orders that had no technician before and have one now.
+    pub newly_assigned: usize,
+    /// False for a preview: nothing was written.
+    pub applied: bool,
 }
 
 /// A shift boundary (local time at the station) as a UTC instant on `date`.
@@ -486,6 +639,7 @@ pub fn local_to_utc(date: NaiveDate, tz: chrono_tz::Tz, t: NaiveTime) -> DateTim
 pub struct Day {
     pub date: NaiveDate,
     pub day0: DateTime<Utc>,
+    pub now: DateTime<Utc>,
     pub vehicles: Vec<Vehicle>,
     /// (technician, station) of each vehicle.
     pub techs: Vec<(i64, i64)>,
@@ -507,6 +661,8 @@ pub struct Day {
 
 /// Any time of the visit's day, in any time zone.
 const WHOLE_DAY: (f64, f64) = (-720.0, 2160.0);
+/// A window no visit can start in (a booked window that has passed).
+const PASSED: (f64, f64) = (-1e7, -1e7);
 
 impl Day {
     fn skill(&mut self, line: &str) -> Option<usize> {
@@ -546,9 +702,14 @@ impl Day {
             s
         };
         let day0 = minute(self.day0);
-        let window = ro.appointment.map_or(WHOLE_DAY, |a| {
-            ((minute(a.from) - day0) as f64, (minute(a.to) - day0) as f64)
-        });
+        // A booked window that has passed without the visit cannot be kept by any plan: the
+        // customer must be asked again (left out, `window_infeasible`).
+        let booked = ro.appointment;
+        let window = match booked {
+            None => WHOLE_DAY,
+            Some(a) if a.to > self.now => ((minute(a.from) - day0) as f64, (minute(a.to) - day0) as f64),
+            Some(_) => PASSED,
+        };
         let due = ro.created_at + Duration::hours(i64::from(sla_hours(site.priority)));
         let deadline = (minute(due) - day0) as f64;
         Some(Job {
@@ -557,11 +718,12 @@ impl Day {
             duration: f64::from(ro.duration_minutes),
             window,
             skills: SkillBits::need(skill, 1),
-            must: ro.appointment.is_some()
-                || matches!(site.priority, Priority::High | Priority::Urgent)
-                || deadline <= 1440.0,
+            must: booked.is_some() || matches!(site.priority, Priority::High | Priority::Urgent) || deadline <= 1440.0,
             stations,
             deadline: Some(deadline),
+            with: ro.technician_id,
+            // Booked with a technician: theirs (unpinned below when they do not work that day).
+            pinned: booked.is_some() && ro.technician_id.is_some(),
         })
     }
 
@@ -632,8 +794,44 @@ pub fn shift_day(shifts: &[(f64, f64)], break_minutes: f64) -> ((f64, f64), f64,
     ((open, close), work.max(0.0), breaks)
 }
 
-/// The day of `date` as the planner sees it. `stations`: only their technicians, the orders
-/// already at them, and unassigned orders nearest to one of them (a region); `None`: everybody.
+/// What every day of a plan reads from the store, read once.
+pub struct Loaded {
+    pub net: Network,
+    pub orders: Vec<RepairOrder>,
+    pub sites: HashMap<i64, Site>,
+}
+
+pub async fn load(store: &dyn Store) -> StoreResult<Loaded> {
+    let net = network(store).await?;
+    let orders = store.open_repair_orders(100_000).await?;
+    let sites = sites(store, &orders).await?;
+    Ok(Loaded { net, orders, sites })
+}
+
+/// Whether an order's work has started (it stays with its technician).
+pub fn started(ro: &RepairOrder) -> bool {
+    ro.task_status.is_some_and(TaskStatus::started) || ro.status == RepairStatus::InProgress
+}
+
+/// Whether a plan for `date` (from `now`) takes this order by its own schedule: unassigned
+/// orders, orders of that day, and orders whose visit day has passed without the visit. An
+/// order on a later day, or booked on another day, stays where it is.
+pub fn due_on(ro: &RepairOrder, date: NaiveDate, now: DateTime<Utc>) -> bool {
+    let today = now.date_naive();
+    let booked_elsewhere = ro
+        .appointment
+        .is_some_and(|a| a.to > now && a.from.date_naive() != date);
+    if booked_elsewhere {
+        return false;
+    }
+    match (ro.technician_id, ro.scheduled_for) {
+        (Some(_), Some(s)) => s.date_naive() == date || s.date_naive() < today,
+        _ => true,
+    }
+}
+
+/// The day of `date` as the planner sees it, for an order's slots: every order due on it
+/// (see [`due_on`]) except `except`.
 pub async fn day(
     store: &dyn Store,
     date: NaiveDate,
@@ -642,16 +840,36 @@ pub async fn day(
     stations: Option<&[i64]>,
     except: Option<i64>,
 ) -> StoreResult<Day> {
+    let l = load(store).await?;
+    Ok(build_day(&l, date, now, rules, stations, |ro| {
+        Some(ro.id) != except && due_on(ro, date, now)
+    }))
+}
+
+/// The day of `date` from what was loaded: technicians with shift time left that day as
+/// vehicles; the orders `take` accepts as jobs (started ones are frozen, today only); and
+/// the current assignment as routes. `stations`: only their technicians, the orders already
+/// at them, and unassigned orders nearest to one of them (a region); `None`: everybody.
+pub fn build_day(
+    l: &Loaded,
+    date: NaiveDate,
+    now: DateTime<Utc>,
+    rules: DayRules,
+    stations: Option<&[i64]>,
+    take: impl Fn(&RepairOrder) -> bool,
+) -> Day {
+    let net = &l.net;
     let speed_kmh = rules.speed_kmh;
-    let net = network(store).await?;
     let day0 = midnight(date);
     let today = date == now.date_naive();
     let now_min = (minute(now) - minute(day0)) as f64;
     let station_at: HashMap<i64, Point> = net.stations.iter().map(|s| (s.id, point(s.location))).collect();
-    let reference_lat = station_at.values().next().map_or(50.0, |p| p.lat);
+    // The first station's latitude (a HashMap's first would differ from run to run).
+    let reference_lat = net.stations.first().map_or(50.0, |s| s.location.lat);
     let mut d = Day {
         date,
         day0,
+        now,
         vehicles: vec![],
         techs: vec![],
         jobs: vec![],
@@ -661,20 +879,9 @@ pub async fn day(
         lines: vec![],
         tech_skills: vec![],
         stock: net.stock.iter().map(|s| (s.id, s.parts.clone())).collect(),
-        travel: StraightLine::new(speed_kmh, 1.3, reference_lat),
+        travel: travel(speed_kmh, reference_lat),
     };
-    let mut started: HashMap<i64, (Point, f64)> = HashMap::new();
-    let orders: Vec<RepairOrder> = store
-        .open_repair_orders(100_000)
-        .await?
-        .into_iter()
-        .filter(|ro| {
-            Some(ro.id) != except
-                && ro.scheduled_for.is_none_or(|s| s.date_naive() == date)
-                && ro.appointment.is_none_or(|a| a.from.date_naive() == date)
-        })
-        .collect();
-    let mut sites = sites(store, &orders).await?;
+    let mut started_work: HashMap<i64, (Point, f64)> = HashMap::new();
     let near = StraightLine::new(speed_kmh, 1.0, reference_lat);
     let in_region = |ro: &RepairOrder, at: Point| match (stations, ro.station_id) {
         (None, _) => true,
@@ -690,8 +897,12 @@ pub async fn day(
     };
     // The order behind each job.
     let mut assigned: Vec<&RepairOrder> = vec![];
-    for ro in &orders {
-        let Some(site) = sites.remove(&ro.id) else { continue };
+    for ro in &l.orders {
+        let is_started = started(ro);
+        if !(if is_started { today } else { take(ro) }) {
+            continue;
+        }
+        let Some(site) = l.sites.get(&ro.id) else { continue };
         let Some(at) = site.at else {
             if stations.is_none_or(|ours| ro.station_id.is_some_and(|s| ours.contains(&s))) {
                 d.unplaceable.push(ro.id);
@@ -701,17 +912,17 @@ pub async fn day(
         if !in_region(ro, at) {
             continue;
         }
-        if ro.task_status.is_some_and(TaskStatus::started) || ro.status == RepairStatus::InProgress {
+        if is_started {
             if let Some(t) = ro.technician_id {
                 // The technician continues from the last started visit, after all of them.
-                let f = started.entry(t).or_insert((at, 0.0));
+                let f = started_work.entry(t).or_insert((at, 0.0));
                 f.0 = at;
                 f.1 += f64::from(ro.duration_minutes);
             }
             d.frozen.push(ro.id);
             continue;
         }
-        match d.job(ro, at, &site) {
+        match d.job(ro, at, site) {
             Some(job) => {
                 d.jobs.push(job);
                 assigned.push(ro);
@@ -745,7 +956,7 @@ pub async fn day(
             .unwrap_or(Point { lat: 0.0, lon: 0.0 });
         let ((mut open, close), mut work, mut breaks) = shift_day(&shifts, rules.break_minutes);
         let mut start = home;
-        if today && now_min > open {
+        if now_min > open {
             // Part of the day is behind us: its hours are spent, and breaks that had to start
             // by now are taken.
             let worked: f64 = shifts.iter().map(|s| (now_min.min(s.1) - s.0).max(0.0)).sum();
@@ -761,7 +972,7 @@ pub async fn day(
         if today {
             start = t.location.map(point).unwrap_or(home);
         }
-        if let Some((at, minutes)) = started.get(&t.id) {
+        if let Some((at, minutes)) = started_work.get(&t.id) {
             start = *at;
             open += minutes;
             work -= minutes;
@@ -793,6 +1004,12 @@ pub async fn day(
         );
     }
     d.set_skill_bits();
+    // A booked visit is pinned to its technician only when they work that day.
+    for j in &mut d.jobs {
+        if j.pinned && !j.with.is_some_and(|w| d.techs.iter().any(|(t, _)| *t == w)) {
+            j.pinned = false;
+        }
+    }
     // The current assignment, in route order.
     d.current = d
         .techs
@@ -805,114 +1022,298 @@ pub async fn day(
             mine
         })
         .collect();
-    Ok(d)
+    d
 }
 
-/// Plan `date` for every technician with a shift that day (or those of `stations`, a region),
-/// starting from the current assignment (what still fits stays): open orders not started, on
-/// that day or unscheduled. Started work is frozen (its technician's route starts where it is,
-/// once it is done); today, a route starts at the technician's last reported position. Writes
-/// every decision back.
-#[allow(clippy::too_many_arguments)]
-pub async fn plan_day(
+/// What to plan.
+#[derive(Debug, Clone)]
+pub struct PlanAsk {
+    /// The first day (today: from now on).
+    pub from: NaiveDate,
+    /// Working days to plan: days on which somebody of the region works (at least 1). A day
+    /// already over for everybody counts as no working day.
+    pub working_days: u32,
+    /// A region (see [`build_day`]); `None`: the network.
+    pub stations: Option<Vec<i64>>,
+    /// Search effort per day.
+    pub iterations: u64,
+    pub seed: u64,
+    /// Write the decisions (false: a preview).
+    pub apply: bool,
+}
+
+/// How far a plan looks for a working day before it gives up (a region nobody works in).
+const MAX_HORIZON_DAYS: i64 = 21;
+
+/// The decision for one order in a horizon.
+#[derive(Debug, Clone, Copy)]
+enum Decided {
+    Route {
+        tech: i64,
+        station: i64,
+        start: DateTime<Utc>,
+        seq: u32,
+    },
+    Out(Reason),
+}
+
+/// Whether anybody (of `stations`, or anywhere) has this product line's skill: for an order
+/// the day's technicians could not take, tells a skill problem from a day without shifts.
+fn skill_exists(net: &Network, line: &str, stations: Option<&[i64]>) -> (bool, bool) {
+    let has = |t: &&Technician| t.skills.iter().any(|s| s.name.as_str() == line);
+    let anywhere = net.technicians.iter().any(|t| has(&t));
+    let here = net
+        .technicians
+        .iter()
+        .filter(|t| stations.is_none_or(|ours| ours.contains(&t.station_id)))
+        .any(|t| has(&t));
+    (here, anywhere)
+}
+
+/// Plan the next working days from `ask.from`: each day's routes start from the current
+/// assignment (an order keeps its technician unless moving it serves the day); what does not
+/// fit a day rolls to the next, in the planner's order (SLA first); what no day of the
+/// horizon takes is left out with the furthest reason any day got. A booked visit keeps its
+/// technician and window; when that day cannot keep it, it is left out (the customer must be
+/// called), never moved silently. Started work is frozen. With `ask.apply`, writes every
+/// decision; otherwise returns what would change.
+pub async fn plan(
     store: &dyn Store,
     actor: Actor,
-    date: NaiveDate,
+    ask: &PlanAsk,
     now: DateTime<Utc>,
     rules: DayRules,
-    stations: Option<&[i64]>,
-    iterations: u64,
-    seed: u64,
-) -> StoreResult<DayPlan> {
-    let d = day(store, date, now, rules, stations, None).await?;
-    let problem = d.problem();
-    let mut planner = Planner::new(&problem, seed);
-    let mut done = 0;
-    let plan: Plan = planner.run(Some(&d.current_plan()), |i| {
-        done = i;
-        (i < iterations).then(|| i as f64 / iterations.max(1) as f64)
-    });
-    let at_minute = |m: f64| d.day0 + Duration::seconds((m * 60.0).round() as i64);
-    // Write back: start times from the route's timeline, in order.
-    let mut routes = vec![];
-    let mut late = vec![];
-    for (v, route) in plan.routes.iter().enumerate() {
-        if route.is_empty() {
+) -> StoreResult<Horizon> {
+    let l = load(store).await?;
+    let h = plan_loaded(&l, ask, now, rules);
+    if ask.apply {
+        write(store, actor, &l, &h).await?;
+    }
+    Ok(Horizon {
+        applied: ask.apply,
+        ..h.horizon
+    })
+}
+
+struct Planned {
+    horizon: Horizon,
+    decided: HashMap<i64, Decided>,
+}
+
+fn plan_loaded(l: &Loaded, ask: &PlanAsk, now: DateTime<Utc>, rules: DayRules) -> Planned {
+    let today = now.date_naive();
+    let from = ask.from.max(today);
+    let region = ask.stations.as_deref();
+    let by_id: HashMap<i64, &RepairOrder> = l.orders.iter().map(|o| (o.id, o)).collect();
+    let mut decided: HashMap<i64, Decided> = HashMap::new();
+    // Left out of an earlier day, with the furthest reason so far: tried again the next day.
+    let mut carry: HashMap<i64, Reason> = HashMap::new();
+    let mut days = vec![];
+    let mut frozen = vec![];
+    let mut worked = 0;
+    let mut date = from;
+    while worked < ask.working_days.max(1) && (date - from).num_days() < MAX_HORIZON_DAYS {
+        let first = date == from;
+        let d = build_day(l, date, now, rules, region, |ro| {
+            !decided.contains_key(&ro.id)
+                && (carry.contains_key(&ro.id) || (due_on(ro, date, now) && (first || ro.technician_id.is_some())))
+        });
+        if date == today {
+            frozen.clone_from(&d.frozen);
+        }
+        for &id in &d.unplaceable {
+            decided.insert(id, Decided::Out(Reason::WindowInfeasible));
+        }
+        if d.vehicles.is_empty() {
+            // Nobody works that day (or it is over): everything rolls on.
+            for j in &d.jobs {
+                let r = carry.entry(j.id).or_insert(Reason::NoSkillMatch);
+                *r = (*r).max(Reason::NoShiftLeft);
+            }
+            date += Duration::days(1);
             continue;
         }
-        let veh = &problem.vehicles[v];
-        let (tech, station) = d.techs[v];
-        let tl = timeline(&problem, veh, route.iter().map(|&j| &problem.jobs[j]));
-        let mut ids = vec![];
-        for (seq, &j) in route.iter().enumerate() {
-            let job = &problem.jobs[j];
-            store
-                .set_dispatch(
-                    actor,
+        worked += 1;
+        let problem = d.problem();
+        let mut planner = Planner::new(&problem, ask.seed);
+        let mut done = 0;
+        let plan = planner.run(Some(&d.current_plan()), |i| {
+            done = i;
+            (i < ask.iterations).then(|| i as f64 / ask.iterations.max(1) as f64)
+        });
+        let at_minute = |m: f64| d.day0 + Duration::seconds((m * 60.0).round() as i64);
+        let mut routes = vec![];
+        let mut late = vec![];
+        for (v, route) in plan.routes.iter().enumerate() {
+            if route.is_empty() {
+                continue;
+            }
+            let veh = &problem.vehicles[v];
+            let (tech, station) = d.techs[v];
+            let tl = timeline(&problem, veh, route.iter().map(|&j| &problem.jobs[j]));
+            let mut ids = vec![];
+            for (seq, &j) in route.iter().enumerate() {
+                let job = &problem.jobs[j];
+                decided.insert(
                     job.id,
-                    &DispatchDecision::Assign {
-                        station_id: station,
-                        technician_id: tech,
-                        scheduled_for: at_minute(tl.starts[seq]),
-                        route_seq: Some(seq as u32 + 1),
-                        appointment: None,
+                    Decided::Route {
+                        tech,
+                        station,
+                        start: at_minute(tl.starts[seq]),
+                        seq: seq as u32 + 1,
                     },
-                )
-                .await?;
-            ids.push(job.id);
-            let over = job.deadline.map_or(0.0, |dl| tl.starts[seq] + job.duration - dl);
-            if over > 0.0 {
-                late.push(Late {
-                    repair_order_id: job.id,
-                    minutes: over.round(),
-                });
+                );
+                carry.remove(&job.id);
+                ids.push(job.id);
+                let over = job.deadline.map_or(0.0, |dl| tl.starts[seq] + job.duration - dl);
+                if over > 0.0 {
+                    late.push(Late {
+                        repair_order_id: job.id,
+                        minutes: over.round(),
+                    });
+                }
+            }
+            let breaks = veh
+                .breaks
+                .iter()
+                .zip(&tl.breaks)
+                .filter_map(|(b, at)| {
+                    at.map(|at| PlannedBreak {
+                        from: at_minute(at),
+                        to: at_minute(at + b.minutes),
+                    })
+                })
+                .collect();
+            routes.push(PlannedRoute {
+                technician_id: tech,
+                station_id: station,
+                orders: ids,
+                travel_minutes: (tl.travel * 10.0).round() / 10.0,
+                start: [veh.start.lat, veh.start.lon],
+                breaks,
+            });
+        }
+        for &(j, reason) in &plan.unassigned {
+            let job = &problem.jobs[j];
+            let reason = match reason {
+                // Nobody of the day has the skill: is it anybody's?
+                Reason::NoSkillMatch => {
+                    let line = l.sites.get(&job.id).map_or("", |s| s.line.as_str());
+                    match skill_exists(&l.net, line, region) {
+                        (true, _) => Reason::NoShiftLeft,
+                        (false, true) => Reason::NoCapacity,
+                        (false, false) => Reason::NoSkillMatch,
+                    }
+                }
+                r => r,
+            };
+            let booked = by_id.get(&job.id).is_some_and(|o| o.appointment.is_some());
+            if booked {
+                // The booked window cannot be kept: the customer must be asked again.
+                decided.insert(job.id, Decided::Out(reason.max(Reason::WindowInfeasible)));
+                carry.remove(&job.id);
+            } else {
+                let r = carry.entry(job.id).or_insert(Reason::NoSkillMatch);
+                *r = (*r).max(reason);
             }
         }
-        let breaks = veh
-            .breaks
-            .iter()
-            .zip(&tl.breaks)
-            .filter_map(|(b, at)| {
-                at.map(|at| PlannedBreak {
-                    from: at_minute(at),
-                    to: at_minute(at + b.minutes),
-                })
-            })
-            .collect();
-        routes.push(PlannedRoute {
-            technician_id: tech,
-            station_id: station,
-            orders: ids,
-            travel_minutes: (tl.travel * 10.0).round() / 10.0,
-            start: [veh.start.lat, veh.start.lon],
-            breaks,
+        days.push(DayPlan {
+            date,
+            routes,
+            late,
+            travel_minutes: (plan.travel * 10.0).round() / 10.0,
+            iterations: done,
         });
+        date += Duration::days(1);
     }
+    for (id, reason) in carry {
+        decided.entry(id).or_insert(Decided::Out(reason));
+    }
+    // What changed.
+    let mut moved = vec![];
+    let mut newly_assigned = 0;
     let mut unassigned = vec![];
-    let left_out = plan
-        .unassigned
-        .iter()
-        .map(|&(j, reason)| (problem.jobs[j].id, reason))
-        .chain(d.unplaceable.iter().map(|&id| (id, Reason::WindowInfeasible)));
-    for (id, reason) in left_out {
-        let reason = reason.as_str().to_string();
-        store
-            .set_dispatch(actor, id, &DispatchDecision::Unassigned { reason: reason.clone() })
-            .await?;
-        unassigned.push(Unassigned {
-            repair_order_id: id,
-            reason,
+    let mut ids: Vec<&i64> = decided.keys().collect();
+    ids.sort_unstable();
+    for id in ids {
+        let Some(ro) = by_id.get(id) else { continue };
+        let before_day = ro.scheduled_for.map(|s| s.date_naive());
+        let (to_tech, to_day) = match decided[id] {
+            Decided::Route { tech, start, .. } => (Some(tech), Some(start.date_naive())),
+            Decided::Out(reason) => {
+                unassigned.push(Unassigned {
+                    repair_order_id: *id,
+                    reason: reason.as_str().to_string(),
+                });
+                (None, None)
+            }
+        };
+        let Some(from_tech) = ro.technician_id else {
+            newly_assigned += usize::from(to_tech.is_some());
+            continue;
+        };
+        let why = match (to_tech, to_day) {
+            (None, _) => "left_out",
+            (Some(t), _) if t != from_tech => "taken_over",
+            (Some(_), d) if d != before_day => "rolled",
+            _ => continue,
+        };
+        moved.push(Moved {
+            repair_order_id: *id,
+            from_technician_id: Some(from_tech),
+            to_technician_id: to_tech,
+            from_date: before_day,
+            to_date: to_day,
+            why: why.to_string(),
         });
     }
-    Ok(DayPlan {
-        date,
-        routes,
-        unassigned,
-        frozen: d.frozen,
-        late,
-        travel_minutes: (plan.travel * 10.0).round() / 10.0,
-        iterations: done,
-    })
+    Planned {
+        horizon: Horizon {
+            days,
+            unassigned,
+            frozen,
+            moved,
+            newly_assigned,
+            applied: false,
+        },
+        decided,
+    }
+}
+
+/// Write a horizon's decisions: each order once, in order of id.
+async fn write(store: &dyn Store, actor: Actor, l: &Loaded, p: &Planned) -> StoreResult<()> {
+    let mut ids: Vec<&i64> = p.decided.keys().collect();
+    ids.sort_unstable();
+    for id in ids {
+        let decision = match p.decided[id] {
+            Decided::Route {
+                tech,
+                station,
+                start,
+                seq,
+            } => DispatchDecision::Assign {
+                station_id: station,
+                technician_id: tech,
+                scheduled_for: start,
+                route_seq: Some(seq),
+                appointment: None,
+                override_reason: None,
+            },
+            Decided::Out(reason) => {
+                let ro = l.orders.iter().find(|o| o.id == *id);
+                if ro.is_some_and(|o| {
+                    o.technician_id.is_none() && o.unassigned_reason.as_deref() == Some(reason.as_str())
+                }) {
+                    continue;
+                }
+                DispatchDecision::Unassigned {
+                    reason: reason.as_str().to_string(),
+                }
+            }
+        };
+        store.set_dispatch(actor, *id, &decision).await?;
+    }
+    Ok(())
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]

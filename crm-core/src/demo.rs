@@ -528,7 +528,9 @@ pub struct DemoTicket {
     pub asset: usize,
     pub subject: String,
     pub status: TicketStatus,
-    pub repair: Option<(usize, RepairStatus)>,
+    /// The repair: (station, technician, status). The station is the nearest one with a
+    /// technician who has the product line's skill, and the technician one of those.
+    pub repair: Option<(usize, usize, RepairStatus)>,
 }
 
 /// A visit on today's route of a demo technician.
@@ -598,11 +600,6 @@ fn jitter(rng: &mut StdRng, base: f64, spread: f64) -> f64 {
 /// Generate the demo data set for `today` from `seed`.
 pub fn generate(seed: u64, today: NaiveDate, size: DemoSize) -> DemoData {
     let mut rng = StdRng::seed_from_u64(seed);
-    let lines: Vec<&str> = {
-        let mut l: Vec<&str> = MODELS.iter().map(|m| m.line).collect();
-        l.dedup();
-        l
-    };
 
     let models = MODELS
         .iter()
@@ -652,9 +649,20 @@ pub fn generate(seed: u64, today: NaiveDate, size: DemoSize) -> DemoData {
     for i in 0..size.stations {
         let city = &CITIES[i % CITIES.len()];
         let nth = i / CITIES.len() + 1;
-        let mut station_lines: Vec<&str> = lines.clone();
-        station_lines.shuffle(&mut rng);
-        station_lines.truncate(rng.gen_range(2..=4));
+        // Every station repairs appliances; a city's only station, and every second one in a
+        // city with more, is also a workshop for motorcycles and trucks.
+        let in_city = (size.stations - i % CITIES.len()).div_ceil(CITIES.len());
+        let workshop = in_city == 1 || nth.is_multiple_of(2);
+        let station_lines: Vec<&str> = MODELS
+            .iter()
+            .filter(|m| m.category == ProductCategory::Appliance || workshop)
+            .map(|m| m.line)
+            .fold(vec![], |mut v, l| {
+                if !v.contains(&l) {
+                    v.push(l);
+                }
+                v
+            });
         stations.push(NewStation {
             name: t(&format!("Aftercare Service {} {}", city.name, nth)),
             city: t(city.name),
@@ -710,8 +718,16 @@ pub fn generate(seed: u64, today: NaiveDate, size: DemoSize) -> DemoData {
     let mut customers = Vec::with_capacity(size.customers);
     let mut assets = Vec::new();
     let mut used_phones = std::collections::HashSet::new();
+    // Customers live where the network has stations (a station serves its city and around).
+    let served: Vec<usize> = if stations.is_empty() {
+        (0..CITIES.len()).collect()
+    } else {
+        let mut c: Vec<usize> = (0..stations.len()).map(|i| i % CITIES.len()).collect();
+        c.dedup();
+        c
+    };
     for ci in 0..size.customers {
-        let city = &CITIES[rng.gen_range(0..CITIES.len())];
+        let city = &CITIES[served[rng.gen_range(0..served.len())]];
         let company = rng.gen_bool(0.12);
         let last = LAST.choose(&mut rng).expect("names");
         let name = if company {
@@ -833,6 +849,26 @@ pub fn generate(seed: u64, today: NaiveDate, size: DemoSize) -> DemoData {
         }
     }
 
+    // Who repairs an asset: the technicians with its product line's skill at the nearest
+    // station that has any, taking turns.
+    let squared = |a: GeoPoint, b: GeoPoint| (a.lat - b.lat).powi(2) + ((a.lon - b.lon) * 0.63).powi(2);
+    let mut turn = 0usize;
+    let mut repairer = |line: &str, at: Option<GeoPoint>| -> Option<(usize, usize)> {
+        let skilled: Vec<usize> = (0..technicians.len())
+            .filter(|&i| technicians[i].technician.skills.iter().any(|s| s.name.as_str() == line))
+            .collect();
+        let at = at?;
+        let station = skilled
+            .iter()
+            .map(|&i| technicians[i].station)
+            .min_by(|&x, &y| squared(stations[x].location, at).total_cmp(&squared(stations[y].location, at)))?;
+        let here: Vec<usize> = skilled
+            .into_iter()
+            .filter(|&i| technicians[i].station == station)
+            .collect();
+        turn += 1;
+        Some((station, here[turn % here.len()]))
+    };
     let mut tickets = Vec::new();
     for (ai, a) in assets.iter().enumerate() {
         if !rng.gen_bool(0.25) {
@@ -848,15 +884,14 @@ pub fn generate(seed: u64, today: NaiveDate, size: DemoSize) -> DemoData {
         ]
         .choose(&mut rng)
         .expect("statuses");
-        let repair = (status != TicketStatus::Open || rng.gen_bool(0.3)).then(|| {
-            let rs = match status {
-                TicketStatus::Resolved | TicketStatus::Closed => RepairStatus::Completed,
-                _ => *[RepairStatus::New, RepairStatus::Assigned, RepairStatus::InProgress]
-                    .choose(&mut rng)
-                    .expect("statuses"),
-            };
-            (rng.gen_range(0..stations.len().max(1)), rs)
+        let repair = (status != TicketStatus::Open || rng.gen_bool(0.3)).then(|| match status {
+            TicketStatus::Resolved | TicketStatus::Closed => RepairStatus::Completed,
+            _ => *[RepairStatus::New, RepairStatus::Assigned, RepairStatus::InProgress]
+                .choose(&mut rng)
+                .expect("statuses"),
         });
+        let at = customers[a.customer].addresses.first().and_then(|x| x.location);
+        let repair = repair.and_then(|rs| repairer(m.line, at).map(|(st, tech)| (st, tech, rs)));
         tickets.push(DemoTicket {
             asset: ai,
             subject: format!("{code}: {what}"),
@@ -923,10 +958,14 @@ pub fn generate(seed: u64, today: NaiveDate, size: DemoSize) -> DemoData {
         .collect();
     for (ti, dt) in technicians.iter().enumerate() {
         let home = stations[dt.station].location;
+        let can = |i: usize| {
+            let line = MODELS[assets[i].model].line;
+            dt.technician.skills.iter().any(|s| s.name.as_str() == line)
+        };
         let mut near: Vec<(f64, usize)> = asset_at
             .iter()
             .enumerate()
-            .filter(|(i, at)| !taken[*i] && at.is_some())
+            .filter(|(i, at)| !taken[*i] && at.is_some() && can(*i))
             .map(|(i, at)| {
                 let at = at.expect("filtered");
                 ((at.lat - home.lat).powi(2) + (at.lon - home.lon).powi(2), i)
@@ -1066,9 +1105,9 @@ pub async fn seed(store: &(impl Store + ?Sized), data: &DemoData, progress: Prog
                 },
             )
             .await?;
-        if let Some((station, rs)) = dt.repair {
+        if let Some((station, technician, rs)) = dt.repair {
             let station_id = station_ids[station];
-            let tech = technician_ids[station * data.technicians.len() / station_ids.len().max(1)];
+            let tech = technician_ids[technician];
             let ro = store
                 .create_repair_order(
                     actor,
@@ -1219,6 +1258,7 @@ pub async fn seed(store: &(impl Store + ?Sized), data: &DemoData, progress: Prog
                     scheduled_for: v.start,
                     route_seq: Some(seq as u32 % 3 + 1),
                     appointment: None,
+                    override_reason: None,
                 },
             )
             .await?;
@@ -1277,5 +1317,41 @@ mod tests {
             .visits
             .chunks(3)
             .all(|w| w[0].start < w[1].start && w[1].start < w[2].start));
+        // Every repair and visit is with a technician who has the product's skill; a repair
+        // sits at the nearest station that has such a technician.
+        let can = |tech: usize, asset: usize| {
+            let line = MODELS[a.assets[asset].model].line;
+            a.technicians[tech]
+                .technician
+                .skills
+                .iter()
+                .any(|s| s.name.as_str() == line)
+        };
+        assert!(a.visits.iter().all(|v| can(v.technician, v.asset)));
+        let km = |p: GeoPoint, q: GeoPoint| {
+            let (dy, dx) = (p.lat - q.lat, (p.lon - q.lon) * (p.lat.to_radians().cos()));
+            111.2 * (dy * dy + dx * dx).sqrt()
+        };
+        let mut far = 0;
+        let repairs: Vec<_> = a
+            .tickets
+            .iter()
+            .filter_map(|t| t.repair.map(|r| (t.asset, r)))
+            .collect();
+        for &(asset, (station, tech, _)) in &repairs {
+            assert!(can(tech, asset) && a.technicians[tech].station == station);
+            let at = a.customers[a.assets[asset].customer].addresses[0].location.unwrap();
+            let nearest = (0..a.technicians.len())
+                .filter(|&t| can(t, asset))
+                .map(|t| km(a.stations[a.technicians[t].station].location, at))
+                .fold(f64::MAX, f64::min);
+            assert!((km(a.stations[station].location, at) - nearest).abs() < 1.0);
+            far += usize::from(nearest > 100.0);
+        }
+        assert!(
+            far * 20 < repairs.len(),
+            "{far} of {} repairs over 100 km away",
+            repairs.len()
+        );
     }
 }

@@ -305,9 +305,12 @@ pub enum DispatchDecision {
         route_seq: Option<u32>,
         /// Book this visit window with the customer; `None` keeps the one there is.
         appointment: Option<crate::model::Appointment>,
+        /// A person assigned despite a failed check (skill, level or shift): why. Kept in the
+        /// audit entry of the assignment.
+        override_reason: Option<String>,
     },
-    /// Nobody can take it; the reason is one of dispatch's (`no_skill_match`, `no_capacity`,
-    /// `window_infeasible`, `parts_missing`).
+    /// Nobody can take it; the reason is one of dispatch's (`no_skill_match`,
+    /// `no_shift_left`, `no_capacity`, `window_infeasible`, `parts_missing`).
     Unassigned { reason: String },
 }
 

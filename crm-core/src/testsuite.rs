@@ -1487,6 +1487,7 @@ pub async fn field_tasks(s: &dyn Store) {
                 scheduled_for: when,
                 route_seq: Some(1),
                 appointment: None,
+                override_reason: None,
             },
         )
         .await
@@ -1511,6 +1512,7 @@ pub async fn field_tasks(s: &dyn Store) {
                 scheduled_for: rebooked.from,
                 route_seq: None,
                 appointment: Some(rebooked),
+                override_reason: None,
             },
         )
         .await
@@ -1586,6 +1588,7 @@ pub async fn field_tasks(s: &dyn Store) {
                 scheduled_for: when,
                 route_seq: None,
                 appointment: None,
+                override_reason: None,
             },
         )
         .await,

@@ -5,8 +5,8 @@
 //   node dispatch.mjs BASE_URL USER PASSWORD LAT SCREENSHOT_DIR
 //
 // It prints `READY` once the map is drawn; the test then reports a technician at latitude LAT,
-// and the page must move them live. Then it drags the first unassigned order onto the first
-// technician and prints one JSON line with what it saw.
+// and the page must move them live. Then it drags an unassigned order onto a technician with its
+// skill and prints one JSON line with what it saw.
 
 import { chromium } from "playwright-core";
 
@@ -46,9 +46,17 @@ try {
   await until(page, (l) => window.dispatch.board.technicians.some((t) => t.lat === Number(l)), lat, 15000, "live position");
   const moved = await page.evaluate((l) => window.dispatch.board.technicians.find((t) => t.lat === Number(l)).id, lat);
 
-  // Drag an unassigned order onto a technician.
-  const order = await page.getAttribute("#unassigned .order", "data-order");
-  const tech = await page.getAttribute("#techs .tech", "data-tech");
+  // Drag an unassigned order onto a technician who has its skill (the server refuses others).
+  const [order, tech] = await page.evaluate(() => {
+    const b = window.dispatch.board;
+    for (const el of document.querySelectorAll("#unassigned .order")) {
+      const o = b.orders.find((x) => x.id === Number(el.dataset.order));
+      const t = b.technicians.find((x) => x.skills.some((s) => s.name === o.product_line) &&
+        document.querySelector(`#techs .tech[data-tech="${x.id}"]`));
+      if (t) return [String(o.id), String(t.id)];
+    }
+    throw new Error("no unassigned order with a qualified technician");
+  });
   const before = await page.textContent("#status");
   await page.dragAndDrop(`#unassigned .order[data-order="${order}"]`, `#techs .tech[data-tech="${tech}"]`);
   await until(page, (b) => document.getElementById("status").textContent !== b, before, 10000, "a reaction to the drop");

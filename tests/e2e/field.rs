@@ -80,7 +80,7 @@ async fn upload(
 }
 
 /// Read dispatcher events until one of `kind` (at most 60 s).
-async fn until<S>(ws: &mut S, kind: &str) -> Value
+pub(crate) async fn until<S>(ws: &mut S, kind: &str) -> Value
 where
     S: futures_util::Stream<
             Item = Result<tokio_tungstenite::tungstenite::Message, tokio_tungstenite::tungstenite::Error>,
@@ -560,14 +560,70 @@ async fn dispatch_board_plans_and_stock(db: crm_sql::testing::TestDb) {
         )
         .await;
     assert_eq!((status, err["field"].as_str()), (409, Some("technician_id")), "{err}");
+    // By hand, a technician without the order's skill is refused, naming the skill; with an
+    // override it is done, and the audit log keeps why.
+    let (_, ro2) = server.get(&boss, &format!("/api/v1/repair-orders/{second}")).await;
+    let line = board["orders"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["id"] == second)
+        .and_then(|o| o["product_line"].as_str())
+        .expect("the second visit on the board")
+        .to_string();
+    let (_, all) = server.get(&boss, "/api/v1/technicians").await;
+    let unskilled = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| {
+            t["id"] != me["id"]
+                && !t["skills"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|s| s["name"] == line.as_str())
+        })
+        .map(|t| t["id"].as_i64().unwrap());
+    let unskilled = unskilled.unwrap_or_else(|| panic!("a technician without {line}: {all}"));
+    let (status, err) = server
+        .post(
+            &boss,
+            &format!("/api/v1/repair-orders/{second}/assign"),
+            json!({"technician_id": unskilled}),
+        )
+        .await;
+    assert_eq!((status, err["field"].as_str()), (422, Some("technician_id")), "{err}");
+    assert!(err["message"].as_str().unwrap().contains(&line), "{err}");
+    let (_, unchanged) = server.get(&boss, &format!("/api/v1/repair-orders/{second}")).await;
+    assert_eq!(
+        unchanged["technician_id"], ro2["technician_id"],
+        "a refusal changes nothing"
+    );
     let (status, moved) = server
         .post(
             &boss,
             &format!("/api/v1/repair-orders/{second}/assign"),
-            json!({"technician_id": other}),
+            json!({"technician_id": unskilled, "override_reason": "trained last week, certificate pending"}),
         )
         .await;
-    assert_eq!((status, moved["technician_id"].as_i64()), (200, Some(other)), "{moved}");
+    assert_eq!(
+        (status, moved["technician_id"].as_i64()),
+        (200, Some(unskilled)),
+        "{moved}"
+    );
+    let (_, audit) = server.get(&boss, "/api/v1/audit?limit=20").await;
+    let entry = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["entity"] == "repair_order" && e["entity_id"] == second && e["action"] == "dispatch")
+        .unwrap_or_else(|| panic!("the assignment's audit entry: {audit}"));
+    let why = entry["detail"]["override"].as_str().unwrap_or_default();
+    assert!(
+        why.contains("lacks the skill") && why.contains("certificate pending"),
+        "{entry}"
+    );
 
     let (status, plan) = server
         .post(&boss, "/api/v1/dispatch/plan", json!({"iterations": 2000, "seed": 7}))
@@ -577,14 +633,22 @@ async fn dispatch_board_plans_and_stock(db: crm_sql::testing::TestDb) {
     for u in plan["unassigned"].as_array().unwrap() {
         let r = u["reason"].as_str().unwrap();
         assert!(
-            ["no_skill_match", "no_capacity", "window_infeasible", "parts_missing"].contains(&r),
+            [
+                "no_skill_match",
+                "no_shift_left",
+                "no_capacity",
+                "window_infeasible",
+                "parts_missing"
+            ]
+            .contains(&r),
             "{u}"
         );
     }
-    let planned: usize = plan["routes"]
+    let planned: usize = plan["days"]
         .as_array()
         .unwrap()
         .iter()
+        .flat_map(|d| d["routes"].as_array().unwrap())
         .map(|r| r["orders"].as_array().unwrap().len())
         .sum();
     let (_, board) = server.get(&boss, "/api/v1/dispatch/board").await;
@@ -743,7 +807,7 @@ async fn dispatch_board_plans_and_stock(db: crm_sql::testing::TestDb) {
         .map(|o| (o["id"].as_i64().unwrap(), at(&o["scheduled_for"])))
         .collect();
     let mut breaks = 0;
-    for r in plan["routes"].as_array().unwrap() {
+    for r in plan["days"][0]["routes"].as_array().unwrap() {
         for b in r["breaks"].as_array().unwrap() {
             let (from, to) = (at(&b["from"]), at(&b["to"]));
             assert_eq!((to - from).num_minutes(), 30, "{r}");
@@ -756,11 +820,14 @@ async fn dispatch_board_plans_and_stock(db: crm_sql::testing::TestDb) {
     }
     // How many routes are long enough for a break depends on the demo's orders for that day
     // (a single short visit needs none); dayplan's tests hold that a long day always has one.
-    eprintln!("{breaks} breaks on {} routes", plan["routes"].as_array().unwrap().len());
+    eprintln!(
+        "{breaks} breaks on {} routes",
+        plan["days"][0]["routes"].as_array().unwrap().len()
+    );
 
     // A region: one station's technicians and orders only (a station with visits that day);
     // an unknown station is refused.
-    let first = plan["routes"]
+    let first = plan["days"][0]["routes"]
         .as_array()
         .unwrap()
         .iter()
@@ -775,7 +842,7 @@ async fn dispatch_board_plans_and_stock(db: crm_sql::testing::TestDb) {
         )
         .await;
     assert_eq!(status, 200, "{plan}");
-    let routes = plan["routes"].as_array().unwrap();
+    let routes = plan["days"][0]["routes"].as_array().unwrap();
     assert!(!routes.is_empty(), "{plan}");
     assert!(routes.iter().all(|r| r["station_id"] == first), "{plan}");
     let (status, err) = server

@@ -5,6 +5,7 @@ mod api;
 mod browser;
 mod callbacks;
 mod cli;
+mod clock;
 mod contract;
 mod desk;
 mod field;

@@ -10,6 +10,18 @@ use serde_json::Value;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_aftercare");
 
+/// libfaketime's `faketime` (Debian package faketime; `.ci/run` installs it).
+pub fn require_faketime() {
+    let found = Command::new("faketime")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        found,
+        "faketime is needed (Debian package faketime; .ci/run installs it)"
+    );
+}
+
 /// Run one scenario against SQLite and against PostgreSQL.
 #[macro_export]
 macro_rules! on_both_backends {
@@ -68,10 +80,31 @@ impl Server {
 
     /// Like `start`, with the IVR flows (and queues) of `ivr`.
     pub async fn start_in(db: &TestDb, ivr: &Path, args: &[&str], env: &[(&str, &str)]) -> Server {
+        Server::launch(db, ivr, args, env, None).await
+    }
+
+    /// Like `start`, with the server's clock set to `utc` ("2026-12-07 18:30:00", UTC) by
+    /// libfaketime (Debian `faketime`); from there it runs on. Timers (monotonic) stay real.
+    pub async fn start_at(db: &TestDb, args: &[&str], env: &[(&str, &str)], utc: &str) -> Server {
+        require_faketime();
+        let ivr = Path::new(env!("CARGO_MANIFEST_DIR")).join("../ivr-scripts");
+        Server::launch(db, &ivr, args, env, Some(utc)).await
+    }
+
+    async fn launch(db: &TestDb, ivr: &Path, args: &[&str], env: &[(&str, &str)], clock: Option<&str>) -> Server {
         let stderr_file = temp_path("stderr.log");
         let stderr = std::fs::File::create(&stderr_file).expect("stderr file");
         let data_dir = temp_path("data");
-        let mut cmd = Command::new(BIN);
+        let mut cmd = match clock {
+            None => Command::new(BIN),
+            Some(at) => {
+                let mut c = Command::new("faketime");
+                c.args(["-f", &format!("@{at}"), BIN])
+                    .env("TZ", "UTC")
+                    .env("FAKETIME_DONT_FAKE_MONOTONIC", "1");
+                c
+            }
+        };
         cmd.args(["serve", "--http", "127.0.0.1:0", "--database-url", db.url()]);
         if !args.contains(&"--data-dir") {
             cmd.args(["--data-dir", data_dir.to_str().expect("utf-8 path")]);

@@ -512,12 +512,20 @@ async fn create_repair_order(
     Body(r): Body<NewRepairOrder>,
 ) -> ApiResult<Created<RepairOrder>> {
     me.require(STAFF)?;
+    let mut r = r;
     if let Some(ap) = &r.appointment {
         ap.validate("appointment").map_err(ApiError::from)?;
         super::dispatch::bookable(&st, r.technician_id, ap).await?;
     }
+    if let Some(id) = r.technician_id {
+        // Named at once: the same checks as assigning by hand, and a visit time (the
+        // appointment, else when the technician next works) so the order is in a route.
+        r.scheduled_for = super::dispatch::check_named(&st, id, &r).await?;
+    }
     let ro = st.store.create_repair_order(me.actor(), &r).await?;
-    Ok(created(crate::fieldops::dispatch_new(&st, me.actor(), ro).await))
+    Ok(created(
+        crate::fieldops::dispatch_new(&st, me.actor(), ro, chrono::Utc::now()).await,
+    ))
 }
 
 #[utoipa::path(get, path = "/api/v1/repair-orders/{id}", tag = "service", params(("id" = i64, Path)), security(("bearer" = [])),

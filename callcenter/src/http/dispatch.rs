@@ -161,6 +161,10 @@ pub struct AssignTo {
     /// it. Default: keep the order's appointment, if any.
     #[serde(default)]
     pub appointment: Option<Appointment>,
+    /// Assign although the technician lacks the order's skill or level, or has no shift at the
+    /// planned start: why (kept in the audit log). Without it such an assignment is refused.
+    #[serde(default)]
+    pub override_reason: Option<crm_core::types::Text>,
 }
 
 /// May this window be booked (with this technician, when one is named)? Refused with the field
@@ -182,6 +186,46 @@ pub(super) async fn bookable(st: &AppState, technician_id: Option<i64>, w: &Appo
     };
     let tz = st.store.get_station(tech.station_id).await?.time_zone.tz();
     booking::check_booking(w, &tech.shifts, tz, now).map_err(refused)
+}
+
+/// A new order names its technician: they must have the skill for its product (no override
+/// here: assign afterwards to override) and, for a named time, a shift then. The visit time it
+/// gets: the one named, the appointment's start, else when the technician next works.
+pub(super) async fn check_named(
+    st: &AppState,
+    technician_id: i64,
+    r: &crm_core::model::NewRepairOrder,
+) -> ApiResult<Option<DateTime<Utc>>> {
+    let tech = match st.store.get_technician(technician_id).await {
+        Ok(t) => t,
+        Err(crm_core::StoreError::NotFound { .. }) => {
+            return Err(ApiError::invalid("technician_id", "no such technician"))
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let asset = match r.asset_id {
+        Some(a) => Some(a),
+        None => match st.store.get_ticket(r.ticket_id).await {
+            Ok(t) => t.asset_id,
+            Err(crm_core::StoreError::NotFound { .. }) => return Err(ApiError::invalid("ticket_id", "no such ticket")),
+            Err(e) => return Err(e.into()),
+        },
+    };
+    let Some(asset) = asset else {
+        return Err(ApiError::invalid("asset_id", "a repair order needs the asset"));
+    };
+    let asset = match st.store.get_asset(asset).await {
+        Ok(a) => a,
+        Err(crm_core::StoreError::NotFound { .. }) => return Err(ApiError::invalid("asset_id", "no such asset")),
+        Err(e) => return Err(e.into()),
+    };
+    let line = st.store.get_model(asset.model_id).await?.product_line;
+    let tz = st.store.get_station(tech.station_id).await?.time_zone.tz();
+    let planned = r.scheduled_for.or(r.appointment.map(|a| a.from));
+    let level = fieldops::Need::default().level;
+    dispatch::booking::check_assignment(&tech.skills, &tech.shifts, tz, line.as_str(), level, planned)
+        .map_err(|e| ApiError::invalid(e.field(), e.message()))?;
+    Ok(planned.or_else(|| dispatch::booking::next_working_time(&tech.shifts, tz, Utc::now())))
 }
 
 /// Give an order to a technician (the dispatcher's drag and drop). Started work is not
@@ -208,13 +252,43 @@ async fn assign(
         Err(e) => return Err(e.into()),
     };
     let cur = st.store.get_repair_order(id).await?;
+    if fieldops::started(&cur) && cur.technician_id != Some(tech.id) {
+        return Err(crm_core::StoreError::conflict(
+            "technician_id",
+            "work has started; the order cannot be reassigned",
+        )
+        .into());
+    }
+    let now = Utc::now();
     // Booked means booked: a new window, or the booked one going to someone else, must fit.
     let moved_booking = cur
         .appointment
-        .filter(|ap| cur.technician_id != Some(tech.id) && ap.to > Utc::now());
+        .filter(|ap| cur.technician_id != Some(tech.id) && ap.to > now);
     if let Some(ap) = a.appointment.or(moved_booking) {
         bookable(&st, Some(tech.id), &ap).await?;
     }
+    // By hand, too, the technician must have the skill at the level and a shift then; an
+    // override says why, and the assignment's audit entry keeps it.
+    // The time named, else the booked window's start (a booking moves with the order).
+    let planned = a
+        .scheduled_for
+        .or(a.appointment.map(|ap| ap.from))
+        .or(cur.appointment.filter(|ap| ap.to > now).map(|ap| ap.from));
+    let site = fieldops::order_facts(st.store.as_ref(), &cur).await?;
+    let tz = st.store.get_station(tech.station_id).await?.time_zone.tz();
+    let need = fieldops::Need::default();
+    let checked = dispatch::booking::check_assignment(&tech.skills, &tech.shifts, tz, &site.line, need.level, planned);
+    if let (Err(r), None) = (&checked, &a.override_reason) {
+        return Err(ApiError::invalid(r.field(), r.message()));
+    }
+    let override_reason = match (&checked, &a.override_reason) {
+        (Err(r), Some(why)) => Some(format!(
+            "{}: {}",
+            r.message().split(';').next().unwrap_or(""),
+            why.as_str()
+        )),
+        _ => None,
+    };
     let ro = st
         .store
         .set_dispatch(
@@ -223,13 +297,13 @@ async fn assign(
             &DispatchDecision::Assign {
                 station_id: tech.station_id,
                 technician_id: tech.id,
-                scheduled_for: a
-                    .scheduled_for
-                    .or(a.appointment.map(|ap| ap.from))
-                    .or(cur.scheduled_for)
-                    .unwrap_or_else(Utc::now),
+                // No time named: when the technician next works (the day plan places it).
+                scheduled_for: planned
+                    .or_else(|| dispatch::booking::next_working_time(&tech.shifts, tz, now))
+                    .unwrap_or(now),
                 route_seq: None,
                 appointment: a.appointment,
+                override_reason,
             },
         )
         .await?;
@@ -294,10 +368,16 @@ async fn appointment_slots(
 #[derive(Deserialize, ToSchema, Default)]
 #[serde(deny_unknown_fields)]
 pub struct PlanRequest {
-    /// The day to plan (default today, UTC).
+    /// The first day to plan (default today, UTC; a day before today means today).
     #[serde(default)]
     pub date: Option<NaiveDate>,
-    /// Search effort (100–200000, default 20000).
+    /// Working days to plan from there (1–14, default 1): days on which somebody of the region
+    /// still works. Planned in the evening, today counts as none and the next working day is
+    /// planned.
+    #[serde(default)]
+    #[schema(minimum = 1, maximum = 14)]
+    pub working_days: Option<u32>,
+    /// Search effort per day (100–200000, default 20000).
     #[serde(default)]
     #[schema(minimum = 100, maximum = 200000)]
     pub iterations: Option<u64>,
@@ -309,24 +389,40 @@ pub struct PlanRequest {
     #[serde(default)]
     #[schema(min_items = 1, max_items = 1000)]
     pub stations: Option<Vec<i64>>,
+    /// Only show what would change (default false: apply). The same seed and an unchanged
+    /// day give the same plan when it is then applied.
+    #[serde(default)]
+    pub preview: Option<bool>,
 }
 
-/// Plan (or re-plan) a day: one route per technician with a shift, open orders that are not
-/// started; started work is frozen, and today's routes start from the technicians' last
-/// positions. Every order left out carries a reason.
+/// Plan (or re-plan) the next working days: one route per technician with a shift, open
+/// orders that are not started. Orders keep their technician unless moving serves the day;
+/// what does not fit a day rolls to the next; booked visits keep technician and window.
+/// Started work is frozen, and today's routes start from the technicians' last positions.
+/// Every order left out carries a reason; `moved` says what changed and why.
 #[utoipa::path(post, path = "/api/v1/dispatch/plan", tag = "dispatch", request_body = PlanRequest, security(("bearer" = [])),
-    responses((status = 200, body = fieldops::DayPlan), (status = 409, body = ErrorBody, description = "An order changed while the plan was made (work started); plan again"),
+    responses((status = 200, body = fieldops::Horizon), (status = 409, body = ErrorBody, description = "An order changed while the plan was made (work started); plan again"),
         (status = 422, body = ErrorBody)))]
 async fn plan(
     State(st): State<AppState>,
     me: AuthUser,
     Body(p): Body<PlanRequest>,
-) -> ApiResult<Json<fieldops::DayPlan>> {
+) -> ApiResult<Json<fieldops::Horizon>> {
     me.require(MANAGERS)?;
-    let now = Utc::now();
+    // From the next five-minute mark: a preview and the plan applied a moment later start
+    // from the same minute, so they agree.
+    let now = {
+        let t = Utc::now();
+        let step = 300;
+        DateTime::from_timestamp((t.timestamp() / step + 1) * step, 0).unwrap_or(t)
+    };
     let iterations = p.iterations.unwrap_or(20_000);
     if !(100..=200_000).contains(&iterations) {
         return Err(ApiError::invalid("iterations", "100 to 200000"));
+    }
+    let working_days = p.working_days.unwrap_or(1);
+    if !(1..=14).contains(&working_days) {
+        return Err(ApiError::invalid("working_days", "1 to 14"));
     }
     let date = p.date.unwrap_or(now.date_naive());
     if let Some(ids) = &p.stations {
@@ -344,18 +440,20 @@ async fn plan(
             }
         }
     }
-    let plan = fieldops::plan_day(
-        st.store.as_ref(),
-        me.actor(),
-        date,
-        now,
-        st.settings.day_rules(),
-        p.stations.as_deref(),
+    let ask = fieldops::PlanAsk {
+        from: date,
+        working_days,
+        stations: p.stations,
         iterations,
-        p.seed.unwrap_or(1),
-    )
-    .await?;
-    let _ = st.events.send(FieldEvent::Planned { date });
+        seed: p.seed.unwrap_or(1),
+        apply: !p.preview.unwrap_or(false),
+    };
+    let plan = fieldops::plan(st.store.as_ref(), me.actor(), &ask, now, st.settings.day_rules()).await?;
+    if plan.applied {
+        for d in &plan.days {
+            let _ = st.events.send(FieldEvent::Planned { date: d.date });
+        }
+    }
     Ok(Json(plan))
 }
 
@@ -376,6 +474,8 @@ pub struct BoardTechnician {
     pub station_id: i64,
     pub lat: Option<f64>,
     pub lon: Option<f64>,
+    /// Skills with their levels (what they can be given).
+    pub skills: Vec<crm_core::types::Skill>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -448,6 +548,7 @@ async fn board(State(st): State<AppState>, me: AuthUser) -> ApiResult<Json<Board
                 station_id: t.station_id,
                 lat: t.location.map(|l| l.lat),
                 lon: t.location.map(|l| l.lon),
+                skills: t.skills,
             })
             .collect(),
         orders,

@@ -13,7 +13,6 @@ use crm_core::model::Role;
 use crm_core::types::{GeoPoint, Text};
 use crm_core::StoreError;
 use dispatch::candidates::Point;
-use dispatch::travel::StraightLine;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -150,6 +149,8 @@ pub struct TaskItem {
     #[serde(flatten)]
     pub task: Task,
     pub day: Day,
+    /// The visit's day at the technician's station (wall clock), when it is planned.
+    pub visit_date: Option<chrono::NaiveDate>,
     /// Estimated arrival, from the technician's last reported position (today's open visits).
     pub eta: Option<DateTime<Utc>>,
 }
@@ -161,10 +162,12 @@ pub struct TaskItem {
 async fn list_tasks(State(st): State<AppState>, me: AuthUser) -> ApiResult<Json<Vec<TaskItem>>> {
     let tech = technician(&me)?;
     let now = Utc::now();
-    let today = now.date_naive();
     let midnight = now - Duration::seconds(i64::from(now.time().num_seconds_from_midnight()));
     let tasks = st.store.tech_tasks(tech, midnight).await?;
     let me_tech = st.store.get_technician(tech).await?;
+    // Days are the station's: a visit at 00:30 in Berlin is tomorrow's there.
+    let tz = st.store.get_station(me_tech.station_id).await?.time_zone.tz();
+    let today = now.with_timezone(&tz).date_naive();
     let from = match me_tech.location {
         Some(l) => Some(l),
         None => st.store.get_station(me_tech.station_id).await.ok().map(|s| s.location),
@@ -173,13 +176,19 @@ async fn list_tasks(State(st): State<AppState>, me: AuthUser) -> ApiResult<Json<
         .into_iter()
         .map(|task| {
             let finished = matches!(task.status, TaskStatus::Completed | TaskStatus::CannotComplete);
-            let day = match task.scheduled_for {
+            let visit_date = task.scheduled_for.map(|s| s.with_timezone(&tz).date_naive());
+            let day = match visit_date {
                 _ if finished => Day::Done,
                 None => Day::Unscheduled,
-                Some(s) if s.date_naive() <= today => Day::Today,
+                Some(d) if d <= today => Day::Today,
                 Some(_) => Day::Upcoming,
             };
-            TaskItem { task, day, eta: None }
+            TaskItem {
+                task,
+                day,
+                visit_date,
+                eta: None,
+            }
         })
         .collect();
     let rank = |d: Day| match d {
@@ -197,7 +206,7 @@ async fn list_tasks(State(st): State<AppState>, me: AuthUser) -> ApiResult<Json<
         )
     });
     if let Some(from) = from {
-        let travel = StraightLine::new(st.settings.travel_speed_kmh, 1.3, from.lat);
+        let travel = fieldops::travel(st.settings.travel_speed_kmh, from.lat);
         let today_idx: Vec<usize> = (0..items.len()).filter(|&i| items[i].day == Day::Today).collect();
         let visits: Vec<_> = today_idx
             .iter()
@@ -557,7 +566,9 @@ async fn report_position(
         if st.settings.auto_assign
             && fieldops::falls_behind(st.store.as_ref(), tech, here, now, st.settings.travel_speed_kmh).await?
         {
-            fieldops::replan_soon(&st, "technician behind");
+            // Their station's day: they and the colleagues who could take over their visits.
+            let station = st.store.get_technician(tech).await?.station_id;
+            fieldops::replan_soon(&st, "technician behind", &[station]);
         }
     }
     Ok((StatusCode::ACCEPTED, Json(ack)))

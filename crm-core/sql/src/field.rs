@@ -242,7 +242,7 @@ async fn warranty_today(c: &mut Conn, asset_id: i64) -> StoreResult<crm_core::wa
         .map_err(db_err)?;
     let policy = policy.map(|w| json_col::<WarrantyPolicy>(&w, "warranty")).transpose()?;
     Ok(crm_core::warranty::determine(
-        Utc::now().date_naive(),
+        now().date_naive(),
         crm_core::warranty::WarrantyFacts {
             purchase_date: asset.purchase_date,
             policy: policy.as_ref(),
@@ -603,6 +603,7 @@ impl FieldStore for This {
                 scheduled_for,
                 route_seq,
                 appointment,
+                override_reason,
             } => {
                 require(&mut tx, "stations", *station_id, "station_id").await?;
                 require(&mut tx, "technicians", *technician_id, "technician_id").await?;
@@ -647,7 +648,7 @@ impl FieldStore for This {
                     "dispatch",
                     "repair_order",
                     Some(id),
-                    serde_json::json!({"technician_id": technician_id, "station_id": station_id, "scheduled_for": scheduled_for, "route_seq": route_seq, "appointment": appointment}),
+                    serde_json::json!({"technician_id": technician_id, "station_id": station_id, "scheduled_for": scheduled_for, "route_seq": route_seq, "appointment": appointment, "override": override_reason}),
                 )
                 .await?;
             }

@@ -23,8 +23,9 @@ mod common {
         t.trunc_subsecs(6)
     }
 
+    /// The time a write records: the wall clock, or the virtual one of [`crate::clock::run_at`].
     pub fn now() -> DateTime<Utc> {
-        trunc(Utc::now())
+        trunc(crate::clock::now())
     }
 
     /// `$start, $start+1, …` for an `IN (…)` list of `n` values.
@@ -189,6 +190,35 @@ pub mod postgres {
 }
 
 pub mod testing;
+
+pub mod clock {
+    //! The clock the store writes timestamps with. In production the wall clock; a simulation
+    //! runs its task under a virtual clock instead ([`run_at`]), so that orders created on
+    //! simulated Tuesday are created on Tuesday. Task-local: tests running side by side do not
+    //! see each other's clocks.
+    use std::sync::{Arc, Mutex};
+
+    use chrono::{DateTime, Utc};
+
+    /// A virtual clock a simulation moves forward.
+    pub type VirtualClock = Arc<Mutex<DateTime<Utc>>>;
+
+    tokio::task_local! {
+        static CLOCK: VirtualClock;
+    }
+
+    /// Now: the virtual clock of the running task, if any, else the wall clock.
+    pub fn now() -> DateTime<Utc> {
+        CLOCK
+            .try_with(|c| *c.lock().unwrap_or_else(|e| e.into_inner()))
+            .unwrap_or_else(|_| Utc::now())
+    }
+
+    /// Run `f` with the store's timestamps taken from `clock`.
+    pub async fn run_at<F: std::future::Future>(clock: VirtualClock, f: F) -> F::Output {
+        CLOCK.scope(clock, f).await
+    }
+}
 
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;

@@ -159,10 +159,32 @@ function live() {
   };
 }
 
+// Plan today: first a preview of what would change, then the dispatcher decides.
+function summary(p) {
+  const routes = p.days.reduce((n, d) => n + d.routes.length, 0);
+  const why = (w) => p.moved.filter((m) => m.why === w).length;
+  const days = p.days.map((d) => d.date).join(", ") || "no working day";
+  return [
+    "Days: " + days + ". " + routes + " routes; " + p.newly_assigned + " orders newly assigned.",
+    "Moved: " + p.moved.length + " (" + why("rolled") + " to a later day, " + why("taken_over") + " to another technician, " +
+      why("left_out") + " left out). Unassigned: " + p.unassigned.length + ".",
+  ];
+}
+
 $("plan").onclick = async () => {
   $("status").textContent = "planning…";
+  const r = await api("POST", "/api/v1/dispatch/plan", { preview: true });
+  if (!r.ok) { $("status").textContent = r.data.message || "refused"; return; }
+  $("status").textContent = "";
+  fill($("planText"), summary(r.data).map((line) => h("p", null, line)));
+  $("confirm").classList.remove("hidden");
+};
+$("planCancel").onclick = () => $("confirm").classList.add("hidden");
+$("planApply").onclick = async () => {
+  $("confirm").classList.add("hidden");
+  $("status").textContent = "applying…";
   const r = await api("POST", "/api/v1/dispatch/plan", {});
-  $("status").textContent = r.ok ? "Planned: " + r.data.routes.length + " routes, " + r.data.unassigned.length + " unassigned" : (r.data.message || "refused");
+  $("status").textContent = r.ok ? "Planned. " + summary(r.data).join(" ") : (r.data.message || "refused");
   load();
 };
 
