@@ -71,7 +71,8 @@ pub struct Job {
     /// The vehicle (by id) the job is with now. Giving it to another costs [`MOVE_COST`], so a
     /// re-plan moves an order only when that serves the day.
     pub with: Option<i64>,
-    /// Booked with `with`: no other vehicle may take it.
+    /// Booked with `with`: another vehicle takes it only when `with` cannot keep it (moving it
+    /// costs [`BOOKED_MOVE_COST`]); its window holds either way.
     pub pinned: bool,
 }
 
@@ -79,14 +80,21 @@ impl Job {
     /// This technician has the skills and, when parts are needed, works from a station that
     /// holds them.
     pub fn served_by(&self, v: &Vehicle) -> bool {
-        self.skills & !v.skills == 0
-            && (self.stations.is_empty() || self.stations.contains(&v.station))
-            && !(self.pinned && self.with.is_some_and(|w| w != v.id))
+        self.skills & !v.skills == 0 && (self.stations.is_empty() || self.stations.contains(&v.station))
     }
 
     /// Whether giving this job to `v` moves it from the vehicle it is with.
     pub fn moves_to(&self, v: &Vehicle) -> bool {
         self.with.is_some_and(|w| w != v.id)
+    }
+
+    /// What moving it to another vehicle costs.
+    pub fn move_cost(&self) -> f64 {
+        if self.pinned {
+            BOOKED_MOVE_COST
+        } else {
+            MOVE_COST
+        }
     }
 }
 
@@ -411,7 +419,7 @@ struct Route {
     late: Min,
     /// Jobs on the route with a deadline.
     deadlines: usize,
-    /// Jobs on the route taken from another vehicle.
+    /// What moving the route's jobs from their vehicles costs (whole minutes of travel).
     moved: usize,
 }
 
@@ -439,6 +447,9 @@ pub const LATE_PER_MINUTE: f64 = 20.0;
 /// Moving a job to another vehicle costs as much as this many minutes of travel: the
 /// technician and the customer were told, and a plan that shuffles visits is not trusted.
 pub const MOVE_COST: f64 = 45.0;
+/// Moving a booked visit to another technician costs as much as a day's travel: done only when
+/// its own technician cannot keep the window, and better than not keeping it at all.
+pub const BOOKED_MOVE_COST: f64 = 900.0;
 
 impl<'a> Planner<'a> {
     pub fn new(p: &'a Problem<'a>, seed: u64) -> Planner<'a> {
@@ -524,7 +535,12 @@ impl<'a> Planner<'a> {
         r.travel = w.travel;
         r.late = w.late;
         r.deadlines = r.jobs.iter().filter(|&&j| jobs[j].deadline.is_some()).count();
-        r.moved = r.jobs.iter().filter(|&&j| jobs[j].moves_to(veh)).count();
+        r.moved = r
+            .jobs
+            .iter()
+            .filter(|&&j| jobs[j].moves_to(veh))
+            .map(|&j| jobs[j].move_cost() as usize)
+            .sum();
         // Latest starts, for the quick insertion test (vehicles without breaks).
         r.latest.resize(n, 0.0);
         let mut next_latest = veh.shift.1;
@@ -541,7 +557,7 @@ impl<'a> Planner<'a> {
     fn cost(&self) -> f64 {
         self.routes
             .iter()
-            .map(|r| r.travel + LATE_PER_MINUTE * r.late + MOVE_COST * r.moved as f64)
+            .map(|r| r.travel + LATE_PER_MINUTE * r.late + r.moved as f64)
             .sum::<f64>()
             + self
                 .out
@@ -1342,18 +1358,28 @@ mod tests {
             ..job(1, 52.50, 13.40, SkillBits::need(0, 1), (600.0, 720.0), true)
         };
         let p = Problem {
-            vehicles: vec![a, b],
-            jobs: vec![booked],
+            vehicles: vec![a.clone(), b.clone()],
+            jobs: vec![booked.clone()],
             travel: &tr,
         };
         let plan = Planner::new(&p, 1).run(None, iterations(300));
         check(&p, &plan).unwrap();
         assert_eq!(plan.routes, vec![vec![], vec![0]]);
-        // Taking it away is a violation the checker names.
-        let stolen = Plan {
-            routes: vec![vec![0], vec![]],
-            ..plan
+        // When its technician cannot keep the window (their shift is over by then), a colleague
+        // keeps it rather than nobody.
+        let gone = Problem {
+            vehicles: vec![
+                a,
+                Vehicle {
+                    shift: (480.0, 590.0),
+                    ..b
+                },
+            ],
+            jobs: vec![booked],
+            travel: &tr,
         };
-        assert_eq!(check(&p, &stolen), Err(Violation::Skills { vehicle: 0, job: 0 }));
+        let plan = Planner::new(&gone, 1).run(None, iterations(300));
+        check(&gone, &plan).unwrap();
+        assert_eq!(plan.routes, vec![vec![0], vec![]]);
     }
 }
