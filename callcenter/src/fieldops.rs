@@ -216,6 +216,9 @@ pub async fn order_facts(store: &dyn Store, ro: &RepairOrder) -> StoreResult<Sit
             at: None,
             line: String::new(),
             priority: Priority::Normal,
+            customer: String::new(),
+            address: String::new(),
+            model: String::new(),
         }))
 }
 
@@ -226,6 +229,9 @@ pub struct Site {
     pub at: Option<Point>,
     pub line: String,
     pub priority: Priority,
+    pub customer: String,
+    pub address: String,
+    pub model: String,
 }
 
 /// Location, product line and priority of many orders at once.
@@ -240,6 +246,9 @@ pub async fn sites(store: &dyn Store, orders: &[RepairOrder]) -> StoreResult<Has
                 at: s.location.map(point),
                 line: s.product_line,
                 priority: s.priority,
+                customer: s.customer,
+                address: s.address,
+                model: s.model,
             };
             (s.repair_order_id, site)
         })
@@ -558,11 +567,12 @@ pub struct PlannedRoute {
     /// Where the route starts: the GPS position when re-planning today, else the station.
     pub start: [f64; 2],
     /// Breaks as planned (the gap of a split shift, and rest on long stretches).
-    pub breaks: Vec<PlannedBreak>,
+    pub breaks: Vec<Span>,
 }
 
+/// A stretch of time (a break as planned, a shift).
 #[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct PlannedBreak {
+pub struct Span {
     pub from: DateTime<Utc>,
     pub to: DateTime<Utc>,
 }
@@ -1018,7 +1028,9 @@ pub fn build_day(
             let mut mine: Vec<usize> = (0..d.jobs.len())
                 .filter(|&j| assigned[j].technician_id == Some(*tech))
                 .collect();
-            mine.sort_by_key(|&j| (assigned[j].route_seq.unwrap_or(u32::MAX), assigned[j].scheduled_for));
+            // By planned start: a plan's own order, and a visit dropped at a time by hand
+            // goes where it was dropped.
+            mine.sort_by_key(|&j| (assigned[j].scheduled_for, assigned[j].route_seq.unwrap_or(u32::MAX)));
             mine
         })
         .collect();
@@ -1178,7 +1190,7 @@ fn plan_loaded(l: &Loaded, ask: &PlanAsk, now: DateTime<Utc>, rules: DayRules) -
                 .iter()
                 .zip(&tl.breaks)
                 .filter_map(|(b, at)| {
-                    at.map(|at| PlannedBreak {
+                    at.map(|at| Span {
                         from: at_minute(at),
                         to: at_minute(at + b.minutes),
                     })
@@ -1314,6 +1326,139 @@ async fn write(store: &dyn Store, actor: Actor, l: &Loaded, p: &Planned) -> Stor
         store.set_dispatch(actor, *id, &decision).await?;
     }
     Ok(())
+}
+
+/// One step of a technician's day on the dispatcher's timeline.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Step {
+    /// `visit`, `travel` (drawn right before the visit it leads to, and back home at the end) or
+    /// `break`.
+    pub kind: String,
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+    pub repair_order_id: Option<i64>,
+    /// The visit ends past its SLA deadline.
+    pub late: bool,
+    /// The booked window of the visit.
+    pub window: Option<crm_core::model::Appointment>,
+}
+
+/// A technician's day as the planner walks it: shifts, and visits, travel and breaks in order.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct TechDay {
+    pub technician_id: i64,
+    pub station_id: i64,
+    pub shifts: Vec<Span>,
+    pub steps: Vec<Step>,
+}
+
+/// Every technician's day on `date` (of `station`, or all) with a shift that day: their orders
+/// of that day not yet started, in route order, walked by the planner's own timeline (so breaks
+/// sit where the planner puts them). Started visits are the technician's to report, not drawn.
+pub async fn timelines(
+    store: &dyn Store,
+    date: NaiveDate,
+    rules: DayRules,
+    station: Option<i64>,
+) -> StoreResult<Vec<TechDay>> {
+    let l = load(store).await?;
+    let day0 = midnight(date);
+    // As if planned before the day began: whole shifts, from the station.
+    let before = day0 - Duration::days(1);
+    let region = station.map(|s| vec![s]);
+    let d = build_day(&l, date, before, rules, region.as_deref(), |ro| {
+        ro.technician_id.is_some() && ro.scheduled_for.is_some_and(|s| s.date_naive() == date)
+    });
+    let problem = d.problem();
+    let at = |m: f64| day0 + Duration::seconds((m * 60.0).round() as i64);
+    let tz_of: HashMap<i64, chrono_tz::Tz> = l.net.stations.iter().map(|s| (s.id, s.time_zone.tz())).collect();
+    let weekday = date.weekday().number_from_monday() as u8;
+    let booked: HashMap<i64, crm_core::model::Appointment> = l
+        .orders
+        .iter()
+        .filter_map(|o| o.appointment.map(|a| (o.id, a)))
+        .collect();
+    let mut out = vec![];
+    for (v, veh) in problem.vehicles.iter().enumerate() {
+        let (tech, station_id) = d.techs[v];
+        let route: Vec<&Job> = d.current[v].iter().map(|&j| &problem.jobs[j]).collect();
+        let tl = timeline(&problem, veh, route.iter().copied());
+        let mut steps = vec![];
+        let mut prev = (veh.start, veh.shift.0);
+        for (k, job) in route.iter().enumerate() {
+            let start = tl.starts[k];
+            let travel = problem.travel.minutes(prev.0, job.at);
+            if travel > 0.5 {
+                steps.push(Step {
+                    kind: "travel".into(),
+                    from: at((start - travel).max(prev.1)),
+                    to: at(start),
+                    repair_order_id: None,
+                    late: false,
+                    window: None,
+                });
+            }
+            steps.push(Step {
+                kind: "visit".into(),
+                from: at(start),
+                to: at(start + job.duration),
+                repair_order_id: Some(job.id),
+                late: job.deadline.is_some_and(|dl| start + job.duration > dl),
+                window: booked.get(&job.id).copied(),
+            });
+            prev = (job.at, start + job.duration);
+        }
+        if !route.is_empty() {
+            let back = problem.travel.minutes(prev.0, veh.end);
+            steps.push(Step {
+                kind: "travel".into(),
+                from: at(prev.1),
+                to: at(prev.1 + back),
+                repair_order_id: None,
+                late: false,
+                window: None,
+            });
+        }
+        for (b, start) in veh.breaks.iter().zip(&tl.breaks) {
+            if let Some(s) = start {
+                if b.window.0 < b.window.1 {
+                    steps.push(Step {
+                        kind: "break".into(),
+                        from: at(*s),
+                        to: at(s + b.minutes),
+                        repair_order_id: None,
+                        late: false,
+                        window: None,
+                    });
+                }
+            }
+        }
+        steps.sort_by_key(|s| s.from);
+        let tz = tz_of.get(&station_id).copied().unwrap_or(chrono_tz::UTC);
+        let shifts = l
+            .net
+            .technicians
+            .iter()
+            .find(|t| t.id == tech)
+            .map(|t| {
+                t.shifts
+                    .iter()
+                    .filter(|s| s.weekday == weekday)
+                    .map(|s| Span {
+                        from: local_to_utc(date, tz, s.opens),
+                        to: local_to_utc(date, tz, s.closes),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        out.push(TechDay {
+            technician_id: tech,
+            station_id,
+            shifts,
+            steps,
+        });
+    }
+    Ok(out)
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]

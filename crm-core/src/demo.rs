@@ -965,7 +965,12 @@ pub fn generate(seed: u64, today: NaiveDate, size: DemoSize) -> DemoData {
         let mut near: Vec<(f64, usize)> = asset_at
             .iter()
             .enumerate()
-            .filter(|(i, at)| !taken[*i] && at.is_some() && can(*i))
+            // Local visits only: within about 60 km of the station.
+            .filter(|(i, at)| {
+                !taken[*i]
+                    && can(*i)
+                    && at.is_some_and(|p| (p.lat - home.lat).powi(2) + ((p.lon - home.lon) * 0.63).powi(2) < 0.3)
+            })
             .map(|(i, at)| {
                 let at = at.expect("filtered");
                 ((at.lat - home.lat).powi(2) + (at.lon - home.lon).powi(2), i)
@@ -1308,15 +1313,24 @@ mod tests {
         assert_eq!(serials.len(), a.assets.len(), "serials are unique");
         assert!(a.assets.len() >= 300);
         assert!(a.tickets.iter().any(|t| t.repair.is_some()));
-        // Three visits today for every technician, on distinct assets, in the morning order.
-        assert_eq!(a.visits.len(), 3 * a.technicians.len());
+        // Up to three visits today for every technician, near their station (most get three),
+        // on distinct assets, in the day's order.
+        let mut by_tech: std::collections::BTreeMap<usize, Vec<&DemoVisit>> = Default::default();
+        for v in &a.visits {
+            by_tech.entry(v.technician).or_default().push(v);
+        }
+        assert!(by_tech
+            .values()
+            .all(|v| v.len() <= 3 && v.windows(2).all(|w| w[0].start < w[1].start)));
+        assert!(
+            by_tech.len() * 10 >= a.technicians.len() * 8,
+            "{} of {} have visits",
+            by_tech.len(),
+            a.technicians.len()
+        );
         let assets: std::collections::HashSet<_> = a.visits.iter().map(|v| v.asset).collect();
         assert_eq!(assets.len(), a.visits.len());
         assert!(a.visits.iter().all(|v| v.start.date_naive() == today));
-        assert!(a
-            .visits
-            .chunks(3)
-            .all(|w| w[0].start < w[1].start && w[1].start < w[2].start));
         // Every repair and visit is with a technician who has the product's skill; a repair
         // sits at the nearest station that has such a technician.
         let can = |tech: usize, asset: usize| {
@@ -1327,11 +1341,16 @@ mod tests {
                 .iter()
                 .any(|s| s.name.as_str() == line)
         };
-        assert!(a.visits.iter().all(|v| can(v.technician, v.asset)));
         let km = |p: GeoPoint, q: GeoPoint| {
             let (dy, dx) = (p.lat - q.lat, (p.lon - q.lon) * (p.lat.to_radians().cos()));
             111.2 * (dy * dy + dx * dx).sqrt()
         };
+        assert!(a.visits.iter().all(|v| can(v.technician, v.asset)));
+        for v in &a.visits {
+            let home = a.stations[a.technicians[v.technician].station].location;
+            let at = a.customers[a.assets[v.asset].customer].addresses[0].location.unwrap();
+            assert!(km(home, at) < 70.0, "a visit {} km from the station", km(home, at));
+        }
         let mut far = 0;
         let repairs: Vec<_> = a
             .tickets

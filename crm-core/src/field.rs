@@ -293,6 +293,11 @@ pub struct OrderSite {
     pub product_line: String,
     /// The ticket's priority (the SLA follows it).
     pub priority: crate::model::Priority,
+    /// Who and what, for the dispatcher's cards: the customer's name, the visit address
+    /// ("street, city"; empty without one) and the asset's model name.
+    pub customer: String,
+    pub address: String,
+    pub model: String,
 }
 
 /// What dispatch decided for a repair order (auto-assignment or a day plan).

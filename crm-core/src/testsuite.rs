@@ -1438,6 +1438,9 @@ pub async fn field_tasks(s: &dyn Store) {
             location: c.addresses[0].location,
             product_line: s.get_model(a.model_id).await.unwrap().product_line.as_str().to_string(),
             priority: Priority::High,
+            customer: c.name.as_str().to_string(),
+            address: format!("{}, {}", c.addresses[0].line1.as_str(), c.addresses[0].city.as_str()),
+            model: s.get_model(a.model_id).await.unwrap().name.as_str().to_string(),
         }]
     );
     assert_eq!(

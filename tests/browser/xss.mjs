@@ -54,8 +54,9 @@ try {
 
   // Dispatch: the technician and the station.
   const dispatch = await open(`/dispatch?token=${supervisor}`);
-  await until(dispatch, (t) => [...document.querySelectorAll("#techs b")].some((e) => e.textContent === t), xss, 15000, "the technician in dispatch");
-  const dispatchInjected = await dispatch.evaluate(() => document.querySelectorAll("#techs img, #unassigned img").length);
+  await until(dispatch, (t) => [...document.querySelectorAll("#rows .who")].some((e) => e.textContent === t), xss, 15000, "the technician in dispatch");
+  await until(dispatch, (t) => [...document.querySelectorAll("#orders .order")].some((e) => e.textContent.includes(t)), xss, 15000, "the order card in dispatch");
+  const dispatchInjected = await dispatch.evaluate(() => document.querySelectorAll("#rows img, #orders img, .leaflet-marker-pane img, .leaflet-tooltip-pane img").length);
   await dispatch.screenshot({ path: `${shots}/xss-dispatch.png` });
 
   // Reports: the station ranking names the station.

@@ -44,7 +44,7 @@ RULES = [
     (r"^outside the technician's shifts$", "the technician's shifts (stored data)"),
     (r"^the technician (lacks the skill .+|has no shift at that time); name an override_reason to assign anyway$",
      "the technician's skills and shifts (stored data)"),
-    (r"^1 to 14$", "working days (the schema says so; kept for older generators)"),
+    (r"^within a year of today$|^at most 365 days ahead$", "compared with today (the clock)"),
     (r"^must not be 0$", "a stock movement of zero (JSON Schema has no 'not equal' the generators read)"),
     (r"^the customer's address has no location$", "stored data"),
     (r"^(no_skill_match|no_capacity|window_infeasible|parts_missing|no_shift_left)", "no technician can serve the order (stored data)"),

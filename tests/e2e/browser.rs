@@ -224,11 +224,51 @@ async fn the_dispatch_map_works_offline_follows_positions_and_assigns_by_drag_an
     )
     .await;
     let tech = server.login("tech2", "demo").await;
+    let admin = server.login("supervisor", "demo").await;
+    // The next two working days planned, and two new calls not yet dispatched (auto-assignment
+    // is off): orders to drag.
+    let (status, plan) = server
+        .post(
+            &admin,
+            "/api/v1/dispatch/plan",
+            serde_json::json!({"working_days": 2, "iterations": 500}),
+        )
+        .await;
+    assert_eq!(status, 200, "{plan}");
+    let (_, customers) = server.get(&admin, "/api/v1/customers?limit=40").await;
+    let mut filed = 0;
+    for c in customers.as_array().unwrap() {
+        let (_, assets) = server
+            .get(&admin, &format!("/api/v1/customers/{}/assets", c["id"]))
+            .await;
+        let Some(a) = assets.as_array().unwrap().first() else {
+            continue;
+        };
+        let (_, t) = server
+            .post(
+                &admin,
+                "/api/v1/tickets",
+                serde_json::json!({"customer_id": c["id"], "asset_id": a["id"], "subject": "Not working"}),
+            )
+            .await;
+        let (status, ro) = server
+            .post(
+                &admin,
+                "/api/v1/repair-orders",
+                serde_json::json!({"ticket_id": t["id"]}),
+            )
+            .await;
+        assert_eq!(status, 201, "{ro}");
+        filed += 1;
+        if filed == 6 {
+            break;
+        }
+    }
     let shots = screenshot_dir();
     let page = PageScript::ready(
         "dispatch.mjs",
         &[&server.base, "supervisor", "demo", "47.5", &shots],
-        60,
+        90,
     )
     .await;
     let resp = server
@@ -240,19 +280,44 @@ async fn the_dispatch_map_works_offline_follows_positions_and_assigns_by_drag_an
         .await
         .unwrap();
     assert_eq!(resp.status().as_u16(), 202);
-    let r = page.result(60).await;
-    for what in ["visible", "stations", "orders", "routes", "unassigned", "technicians"] {
+    let r = page.result(90).await;
+    for what in [
+        "stations",
+        "orders",
+        "routes",
+        "cards",
+        "rows",
+        "visits",
+        "travel",
+        "technicians",
+    ] {
         assert!(r["drawn"][what].as_u64().unwrap() > 0, "{what}: {r}");
     }
-    assert_eq!(r["tiles"], 0, "tiles that cannot load are dropped: {r}");
+    assert_eq!(r["tiles"], 0, "tiles that cannot load are hidden: {r}");
     let (_, me) = server.get(&tech, "/api/v1/me").await;
     assert_eq!(r["moved"], me["technician_id"], "{r}");
-    let admin = server.login("supervisor", "demo").await;
+    let z = r["zoomed"].as_array().unwrap();
+    assert!(z[1].as_f64() > z[0].as_f64(), "zoomed in: {r}");
+    let f = &r["filtered"];
+    assert!(
+        f["ok"] == true && f["cards"].as_u64() <= f["all"].as_u64(),
+        "the station filter: {r}"
+    );
+    assert!(r["searched"].as_u64().unwrap() >= 1, "{r}");
     let (_, ro) = server
         .get(&admin, &format!("/api/v1/repair-orders/{}", r["order"]))
         .await;
-    assert_eq!(ro["technician_id"], r["tech"], "the dragged order is assigned: {ro}");
+    assert_eq!(
+        ro["technician_id"], r["tech"],
+        "the dropped order is assigned: {ro} {r}"
+    );
     assert_eq!(ro["status"], "assigned");
+    let at = |v: &serde_json::Value| v.as_str().unwrap().parse::<chrono::DateTime<chrono::Utc>>().unwrap();
+    let off = (at(&ro["scheduled_for"]) - at(&r["at"])).num_minutes().abs();
+    assert!(off <= 15, "the visit is where it was dropped ({off} min off): {ro} {r}");
+    if !r["refused"].is_null() {
+        assert!(r["refused"].as_str().unwrap().contains("lacks the skill"), "{r}");
+    }
 }
 
 /// Markup in every field the pages show is shown as text: no page runs it (the browser reports

@@ -76,6 +76,8 @@ struct Figures {
     checks: usize,
     booked: usize,
     booked_left_out: usize,
+    /// Booked visits a colleague kept because their own technician could not.
+    booked_taken_over: std::collections::BTreeSet<i64>,
 }
 
 impl std::fmt::Display for Figures {
@@ -104,8 +106,10 @@ impl std::fmt::Display for Figures {
         writeln!(f, "  left out at the evening checks, by reason: {:?}", self.reasons)?;
         write!(
             f,
-            "  booked visits: {}, of which left out for a call-back: {}",
-            self.booked, self.booked_left_out
+            "  booked visits: {}, kept by a colleague: {}, left out for a call-back: {}",
+            self.booked,
+            self.booked_taken_over.len(),
+            self.booked_left_out
         )
     }
 }
@@ -510,10 +514,16 @@ impl Week {
                 continue;
             };
             assert_eq!(ro.appointment, Some(*window), "a booked window changed: {ro:?}");
+            // Its technician, or a colleague who keeps the window (only when its own could
+            // not), or left out for a call-back; never moved out of its window.
+            let kept = ro.scheduled_for.is_some_and(|s| window.from <= s && s <= window.to);
             assert!(
-                ro.technician_id == Some(*tech) || (ro.technician_id.is_none() && ro.unassigned_reason.is_some()),
-                "a booked visit went to another technician after {after}: {ro:?}"
+                (ro.technician_id.is_some() && kept) || (ro.technician_id.is_none() && ro.unassigned_reason.is_some()),
+                "a booked visit lost its window after {after}: {ro:?}"
             );
+            if ro.technician_id.is_some_and(|t| t != *tech) {
+                self.figures.booked_taken_over.insert(*id);
+            }
         }
     }
 }

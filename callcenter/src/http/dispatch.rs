@@ -34,6 +34,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(appointment_slots))
         .routes(routes!(plan))
         .routes(routes!(board))
+        .routes(routes!(day_timelines))
         .routes(routes!(transfer))
         .routes(routes!(stocktake))
         .routes(routes!(stock_alerts))
@@ -425,6 +426,9 @@ async fn plan(
         return Err(ApiError::invalid("working_days", "1 to 14"));
     }
     let date = p.date.unwrap_or(now.date_naive());
+    if (date - now.date_naive()).num_days() > 365 {
+        return Err(ApiError::invalid("date", "at most 365 days ahead"));
+    }
     if let Some(ids) = &p.stations {
         if ids.is_empty() || ids.len() > 1000 {
             return Err(ApiError::invalid("stations", "1 to 1000 station ids"));
@@ -459,12 +463,52 @@ async fn plan(
 
 // ------------------------------------------------------------------------------------ the board
 
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct TimelineParams {
+    /// The day (UTC date of the visits; default today).
+    date: Option<NaiveDate>,
+    /// Only this station's technicians.
+    station_id: Option<i64>,
+}
+
+/// Each technician's day for the dispatcher's timelines: shifts, and the visits, travel and
+/// breaks of their route in order, as the planner walks it; late visits are marked.
+#[utoipa::path(get, path = "/api/v1/dispatch/timelines", tag = "dispatch", params(TimelineParams), security(("bearer" = [])),
+    responses((status = 200, body = Vec<fieldops::TechDay>), (status = 422, body = ErrorBody)))]
+async fn day_timelines(
+    State(st): State<AppState>,
+    me: AuthUser,
+    Params(p): Params<TimelineParams>,
+) -> ApiResult<Json<Vec<fieldops::TechDay>>> {
+    me.require(STAFF)?;
+    if let Some(id) = p.station_id {
+        if let Err(e) = st.store.get_station(id).await {
+            return Err(match e {
+                crm_core::StoreError::NotFound { .. } => ApiError::invalid("station_id", "no such station"),
+                e => e.into(),
+            });
+        }
+    }
+    let today = Utc::now().date_naive();
+    let date = p.date.unwrap_or(today);
+    if (date - today).num_days().abs() > 366 {
+        return Err(ApiError::invalid("date", "within a year of today"));
+    }
+    Ok(Json(
+        fieldops::timelines(st.store.as_ref(), date, st.settings.day_rules(), p.station_id).await?,
+    ))
+}
+
 #[derive(Serialize, ToSchema)]
 pub struct BoardStation {
     pub id: i64,
     pub name: String,
     pub lat: f64,
     pub lon: f64,
+    /// IANA name: the station's wall clock, which shifts and days follow.
+    pub time_zone: String,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -476,6 +520,7 @@ pub struct BoardTechnician {
     pub lon: Option<f64>,
     /// Skills with their levels (what they can be given).
     pub skills: Vec<crm_core::types::Skill>,
+    pub shifts: Vec<crm_core::model::Shift>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -491,6 +536,17 @@ pub struct BoardOrder {
     pub scheduled_for: Option<DateTime<Utc>>,
     pub route_seq: Option<u32>,
     pub unassigned_reason: Option<String>,
+    pub customer: String,
+    /// The visit address ("street, city").
+    pub address: String,
+    pub model: String,
+    pub priority: crm_core::model::Priority,
+    /// The SLA deadline (creation plus the hours of the ticket's priority).
+    pub due: DateTime<Utc>,
+    pub appointment: Option<Appointment>,
+    pub duration_minutes: u32,
+    /// The station nearest the visit (for orders without one yet: the region they belong to).
+    pub nearest_station_id: Option<i64>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -513,9 +569,32 @@ async fn board(State(st): State<AppState>, me: AuthUser) -> ApiResult<Json<Board
     let open = st.store.open_repair_orders(5_000).await?;
     let mut sites = fieldops::sites(st.store.as_ref(), &open).await?;
     let mut orders = vec![];
+    let nearest = |p: dispatch::candidates::Point| {
+        let d = |s: &crm_core::model::Station| {
+            let dx = (s.location.lon - p.lon) * p.lat.to_radians().cos();
+            dx * dx + (s.location.lat - p.lat).powi(2)
+        };
+        stations.iter().min_by(|a, b| d(a).total_cmp(&d(b))).map(|s| s.id)
+    };
     for ro in open {
-        let (at, line) = sites.remove(&ro.id).map_or((None, String::new()), |s| (s.at, s.line));
+        let site = sites.remove(&ro.id).unwrap_or(fieldops::Site {
+            at: None,
+            line: String::new(),
+            priority: crm_core::model::Priority::Normal,
+            customer: String::new(),
+            address: String::new(),
+            model: String::new(),
+        });
+        let at = site.at;
         orders.push(BoardOrder {
+            customer: site.customer,
+            address: site.address,
+            model: site.model,
+            priority: site.priority,
+            due: ro.created_at + chrono::Duration::hours(i64::from(fieldops::sla_hours(site.priority))),
+            appointment: ro.appointment,
+            duration_minutes: ro.duration_minutes,
+            nearest_station_id: at.and_then(nearest),
             id: ro.id,
             status: ro.status,
             task_status: ro.task_status,
@@ -523,7 +602,7 @@ async fn board(State(st): State<AppState>, me: AuthUser) -> ApiResult<Json<Board
             station_id: ro.station_id,
             lat: at.map(|p| p.lat),
             lon: at.map(|p| p.lon),
-            product_line: line,
+            product_line: site.line,
             scheduled_for: ro.scheduled_for,
             route_seq: ro.route_seq,
             unassigned_reason: ro.unassigned_reason,
@@ -538,6 +617,7 @@ async fn board(State(st): State<AppState>, me: AuthUser) -> ApiResult<Json<Board
                 name: s.name,
                 lat: s.location.lat,
                 lon: s.location.lon,
+                time_zone: s.time_zone.as_str().to_string(),
             })
             .collect(),
         technicians: technicians
@@ -549,6 +629,7 @@ async fn board(State(st): State<AppState>, me: AuthUser) -> ApiResult<Json<Board
                 lat: t.location.map(|l| l.lat),
                 lon: t.location.map(|l| l.lon),
                 skills: t.skills,
+                shifts: t.shifts,
             })
             .collect(),
         orders,

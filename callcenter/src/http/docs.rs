@@ -26,20 +26,43 @@ const SCRIPTS: &[(&str, &str)] = &[
     ("dispatch.js", include_str!("assets/dispatch.js")),
     ("reports.js", include_str!("assets/reports.js")),
     ("docs.js", include_str!("assets/docs.js")),
+    ("dispatch.css", include_str!("assets/dispatch.css")),
 ];
 
 pub async fn script(axum::extract::Path(name): axum::extract::Path<String>) -> axum::response::Response {
+    serve(SCRIPTS, &name, "no-cache")
+}
+
+/// Libraries from npm, vendored by `callcenter/web/vendor.sh` (pinned versions; see their
+/// LICENSE files beside them). They change only with a release: cached for a day.
+const VENDOR: &[(&str, &str)] = &[
+    ("leaflet.js", include_str!("assets/vendor/leaflet.js")),
+    ("leaflet.css", include_str!("assets/vendor/leaflet.css")),
+    (
+        "leaflet.markercluster.js",
+        include_str!("assets/vendor/leaflet.markercluster.js"),
+    ),
+    ("MarkerCluster.css", include_str!("assets/vendor/MarkerCluster.css")),
+    (
+        "MarkerCluster.Default.css",
+        include_str!("assets/vendor/MarkerCluster.Default.css"),
+    ),
+];
+
+pub async fn vendor(axum::extract::Path(name): axum::extract::Path<String>) -> axum::response::Response {
+    serve(VENDOR, &name, "public, max-age=86400")
+}
+
+fn serve(files: &[(&str, &'static str)], name: &str, cache: &'static str) -> axum::response::Response {
     use axum::http::header;
     use axum::response::IntoResponse;
-    match SCRIPTS.iter().find(|(n, _)| *n == name) {
-        Some((_, body)) => (
-            [
-                (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
-                (header::CACHE_CONTROL, "no-cache"),
-            ],
-            *body,
-        )
-            .into_response(),
-        None => super::error::ApiError::not_found("script").into_response(),
+    let kind = if name.ends_with(".css") {
+        "text/css; charset=utf-8"
+    } else {
+        "text/javascript; charset=utf-8"
+    };
+    match files.iter().find(|(n, _)| *n == name) {
+        Some((_, body)) => ([(header::CONTENT_TYPE, kind), (header::CACHE_CONTROL, cache)], *body).into_response(),
+        None => super::error::ApiError::not_found("asset").into_response(),
     }
 }

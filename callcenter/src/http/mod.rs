@@ -258,6 +258,7 @@ pub fn app(state: AppState) -> Router {
         )
         .route("/docs", get(docs::page))
         .route("/assets/{name}", get(docs::script))
+        .route("/assets/vendor/{name}", get(docs::vendor))
         .route("/", get(docs::index))
         .merge(api_router)
         .merge(desk::pages())

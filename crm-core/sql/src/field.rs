@@ -694,7 +694,8 @@ impl FieldStore for This {
         let mut out = Vec::with_capacity(ids.len());
         for chunk in ids.chunks(500) {
             let sql = format!(
-                "SELECT ro.id, m.product_line, t.priority, ad.lat, ad.lon FROM repair_orders ro \
+                "SELECT ro.id, m.product_line, m.name AS model, cu.name AS customer, t.priority, ad.lat, ad.lon, ad.line1, ad.city \
+                 FROM repair_orders ro JOIN customers cu ON cu.id = ro.customer_id \
                  JOIN tickets t ON t.id = ro.ticket_id JOIN assets s ON s.id = ro.asset_id JOIN product_models m ON m.id = s.model_id \
                  LEFT JOIN customer_addresses ad ON ad.id = (SELECT x.id FROM customer_addresses x \
                    WHERE x.customer_id = ro.customer_id AND x.lat IS NOT NULL AND x.lon IS NOT NULL ORDER BY x.position, x.id LIMIT 1) \
@@ -711,6 +712,12 @@ impl FieldStore for This {
                     location: get_point(&r)?,
                     product_line: get(&r, "product_line")?,
                     priority: decode(crm_core::model::Priority::parse(&get::<String>(&r, "priority")?), "priority")?,
+                    customer: get(&r, "customer")?,
+                    address: match (get::<Option<String>>(&r, "line1")?, get::<Option<String>>(&r, "city")?) {
+                        (Some(l), Some(c)) => format!("{l}, {c}"),
+                        _ => String::new(),
+                    },
+                    model: get(&r, "model")?,
                 });
             }
         }
