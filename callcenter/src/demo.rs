@@ -38,7 +38,14 @@ pub async fn seed_demo(store: &dyn Store, today: NaiveDate, customers: usize) ->
             "seeding demo data"
         );
     };
-    let seeded = seed(store, &data, &mut report).await?;
+    // The service history is written at the times it happened (the store's clock is set for
+    // this task while seeding).
+    let clock: crm_sql::clock::VirtualClock = std::sync::Arc::new(std::sync::Mutex::new(chrono::Utc::now()));
+    let set = clock.clone();
+    let mut at = move |t: Option<chrono::DateTime<chrono::Utc>>| {
+        *set.lock().unwrap_or_else(|e| e.into_inner()) = t.unwrap_or_else(chrono::Utc::now);
+    };
+    let seeded = crm_sql::clock::run_at(clock, seed(store, &data, &mut report, &mut at)).await?;
 
     let mut logins: Vec<(String, String, Role, Option<i64>)> = vec![
         ("admin".into(), "Demo Administrator".into(), Role::Admin, None),

@@ -531,6 +531,9 @@ pub struct DemoTicket {
     /// The repair: (station, technician, status). The station is the nearest one with a
     /// technician who has the product line's skill, and the technician one of those.
     pub repair: Option<(usize, usize, RepairStatus)>,
+    /// Hours before the start of `today` the call came in (finished repairs: days to months
+    /// ago; open ones: within the last two days).
+    pub age_hours: u32,
 }
 
 /// A visit on today's route of a demo technician.
@@ -541,6 +544,8 @@ pub struct DemoVisit {
 }
 
 pub struct DemoData {
+    /// The day the data is made for: history lies before it.
+    pub today: NaiveDate,
     pub visits: Vec<DemoVisit>,
     pub models: Vec<NewProductModel>,
     pub parts: Vec<NewPart>,
@@ -892,12 +897,29 @@ pub fn generate(seed: u64, today: NaiveDate, size: DemoSize) -> DemoData {
         });
         let at = customers[a.customer].addresses.first().and_then(|x| x.location);
         let repair = repair.and_then(|rs| repairer(m.line, at).map(|(st, tech)| (st, tech, rs)));
+        let done = matches!(repair, Some((_, _, RepairStatus::Completed)));
+        let age_hours = if done {
+            rng.gen_range(72..2160)
+        } else {
+            rng.gen_range(2..40)
+        };
         tickets.push(DemoTicket {
             asset: ai,
             subject: format!("{code}: {what}"),
             status,
             repair,
+            age_hours,
         });
+        // One finished repair in ten comes back within days: a repeat repair.
+        if done && age_hours > 600 && rng.gen_bool(0.1) {
+            tickets.push(DemoTicket {
+                asset: ai,
+                subject: format!("{code}: {what} (again)"),
+                status: TicketStatus::Closed,
+                repair,
+                age_hours: age_hours - rng.gen_range(72..480),
+            });
+        }
     }
 
     let mut interactions = Vec::new();
@@ -998,6 +1020,7 @@ pub fn generate(seed: u64, today: NaiveDate, size: DemoSize) -> DemoData {
     }
 
     DemoData {
+        today,
         visits,
         models,
         parts,
@@ -1030,7 +1053,17 @@ fn tenth(progress: &mut (dyn FnMut(&'static str, usize, usize) + Send), step: &'
     }
 }
 
-pub async fn seed(store: &(impl Store + ?Sized), data: &DemoData, progress: Progress<'_>) -> StoreResult<Seeded> {
+/// Sets the time the store records (`Some`), or lets it follow the wall clock again (`None`):
+/// the service history is written at the times it happened, so reports show real response
+/// times. A store on the wall clock only can ignore it (history then happens now).
+pub type SetClock<'a> = &'a mut (dyn FnMut(Option<DateTime<Utc>>) + Send);
+
+pub async fn seed(
+    store: &(impl Store + ?Sized),
+    data: &DemoData,
+    progress: Progress<'_>,
+    at: SetClock<'_>,
+) -> StoreResult<Seeded> {
     let actor = Actor::SYSTEM;
     progress("catalogue", 0, data.models.len() + data.parts.len());
     let mut model_ids = Vec::new();
@@ -1095,9 +1128,15 @@ pub async fn seed(store: &(impl Store + ?Sized), data: &DemoData, progress: Prog
         .collect();
     progress("assets", 0, new_assets.len());
     let asset_ids = store.import_assets(actor, &new_assets).await?;
+    let day0: DateTime<Utc> = Utc.from_utc_datetime(&data.today.and_hms_opt(0, 0, 0).expect("midnight"));
     for (i, dt) in data.tickets.iter().enumerate() {
         tenth(progress, "service history", i + 1, data.tickets.len());
         let a = &new_assets[dt.asset];
+        // Called in at t0; assigned an hour later; on site after 2 to 30 hours (sooner for
+        // open orders); done after the labour.
+        let t0 = day0 - Duration::hours(i64::from(dt.age_hours));
+        let respond = Duration::minutes(((i * 97) % (if dt.age_hours > 48 { 28 * 60 } else { 60 })) as i64 + 120);
+        at(Some(t0));
         let ticket = store
             .create_ticket(
                 actor,
@@ -1136,6 +1175,7 @@ pub async fn seed(store: &(impl Store + ?Sized), data: &DemoData, progress: Prog
                 // On site and completed through the technician's own flow below.
                 _ => &[RepairStatus::Assigned],
             };
+            at(Some(t0 + Duration::hours(1)));
             for step in path {
                 store
                     .update_repair_order(
@@ -1176,8 +1216,16 @@ pub async fn seed(store: &(impl Store + ?Sized), data: &DemoData, progress: Prog
                 });
                 let on_site = [step(A::Accept, None), step(A::Depart, None), step(A::CheckIn, site)];
                 let done = [report, step(A::Complete, None)];
-                for w in on_site.iter().chain(if completed { &done[..] } else { &[] }) {
+                at(Some((t0 + respond).min(day0 - Duration::minutes(30))));
+                for w in &on_site {
                     store.task_write(actor, tech, ro.id, None, w).await?;
+                }
+                if completed {
+                    let labour = Duration::minutes(30 + (ro.id % 11) as i64 * 15);
+                    at(Some((t0 + respond + labour).min(day0 - Duration::minutes(1))));
+                    for w in &done {
+                        store.task_write(actor, tech, ro.id, None, w).await?;
+                    }
                 }
             }
             // Past repairs were surveyed when they were done: their callbacks are over, and the
@@ -1220,6 +1268,7 @@ pub async fn seed(store: &(impl Store + ?Sized), data: &DemoData, progress: Prog
                 .await?;
         }
     }
+    at(None);
     for (seq, v) in data.visits.iter().enumerate() {
         tenth(progress, "today's visits", seq + 1, data.visits.len());
         let a = &new_assets[v.asset];

@@ -136,9 +136,12 @@ impl Week {
             technicians_per_station: 4,
         };
         let data = crm_core::demo::generate(11, day0, size);
-        crm_core::demo::seed(store.as_ref(), &data, &mut |_, _, _| {})
-            .await
-            .unwrap();
+        let clock_for_seed = clock.clone();
+        crm_core::demo::seed(store.as_ref(), &data, &mut |_, _, _| {}, &mut |t| {
+            *clock_for_seed.lock().unwrap() = t.unwrap_or(start)
+        })
+        .await
+        .unwrap();
         fieldops::plan_backlog(store.as_ref(), start, RULES).await.unwrap();
         let mut assets = vec![];
         let customers = store
