@@ -1292,11 +1292,32 @@ fn plan_loaded(l: &Loaded, ask: &PlanAsk, now: DateTime<Utc>, rules: DayRules) -
     }
 }
 
-/// Write a horizon's decisions: each order once, in order of id.
+/// Write a horizon's decisions: each order once, in order of id. An order someone changed
+/// since the plan read it (booked, assigned by hand, started) keeps that change: the plan's
+/// decision for it is stale and is dropped.
 async fn write(store: &dyn Store, actor: Actor, l: &Loaded, p: &Planned) -> StoreResult<()> {
     let mut ids: Vec<&i64> = p.decided.keys().collect();
     ids.sort_unstable();
+    let read: HashMap<i64, &RepairOrder> = l.orders.iter().map(|o| (o.id, o)).collect();
     for id in ids {
+        let now = match store.get_repair_order(*id).await {
+            Ok(o) => o,
+            Err(crm_core::StoreError::NotFound { .. }) => continue,
+            Err(e) => return Err(e),
+        };
+        let same = |o: &RepairOrder| {
+            (o.technician_id, o.scheduled_for, o.appointment, o.status, o.task_status)
+                == (
+                    now.technician_id,
+                    now.scheduled_for,
+                    now.appointment,
+                    now.status,
+                    now.task_status,
+                )
+        };
+        if !read.get(id).is_some_and(|o| same(o)) {
+            continue;
+        }
         let decision = match p.decided[id] {
             Decided::Route {
                 tech,
