@@ -212,17 +212,11 @@ pub async fn order_facts(store: &dyn Store, ro: &RepairOrder) -> StoreResult<Sit
     Ok(sites(store, std::slice::from_ref(ro))
         .await?
         .remove(&ro.id)
-        .unwrap_or(Site {
-            at: None,
-            line: String::new(),
-            priority: Priority::Normal,
-            customer: String::new(),
-            address: String::new(),
-            model: String::new(),
-        }))
+        .unwrap_or_default())
 }
 
-/// Where an order's visit is, the skill it needs and its ticket's priority.
+/// Where an order's visit is, the skill it needs and its ticket's priority. The default: an
+/// order the store could not place (no location, normal priority).
 #[derive(Debug, Clone)]
 pub struct Site {
     /// `None`: the customer has no address with a location.
@@ -232,6 +226,19 @@ pub struct Site {
     pub customer: String,
     pub address: String,
     pub model: String,
+}
+
+impl Default for Site {
+    fn default() -> Self {
+        Site {
+            at: None,
+            line: String::new(),
+            priority: Priority::Normal,
+            customer: String::new(),
+            address: String::new(),
+            model: String::new(),
+        }
+    }
 }
 
 /// Location, product line and priority of many orders at once.

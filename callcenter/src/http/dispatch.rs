@@ -577,14 +577,7 @@ async fn board(State(st): State<AppState>, me: AuthUser) -> ApiResult<Json<Board
         stations.iter().min_by(|a, b| d(a).total_cmp(&d(b))).map(|s| s.id)
     };
     for ro in open {
-        let site = sites.remove(&ro.id).unwrap_or(fieldops::Site {
-            at: None,
-            line: String::new(),
-            priority: crm_core::model::Priority::Normal,
-            customer: String::new(),
-            address: String::new(),
-            model: String::new(),
-        });
+        let site = sites.remove(&ro.id).unwrap_or_default();
         let at = site.at;
         orders.push(BoardOrder {
             customer: site.customer,
