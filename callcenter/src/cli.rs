@@ -257,6 +257,7 @@ async fn serve(cfg: Config, demo: bool) -> anyhow::Result<()> {
                 // (with auto-assignment off, the dispatcher does that by hand).
                 let rules = crate::fieldops::DayRules {
                     speed_kmh: f64::from(cfg.travel_speed_kmh),
+                    reach_km: dispatch::candidates::REACH_KM,
                     break_minutes: f64::from(cfg.break_minutes),
                 };
                 let started = std::time::Instant::now();

@@ -739,8 +739,9 @@ impl Day {
             stations,
             deadline: Some(deadline),
             with: ro.technician_id,
-            // Booked with a technician: theirs (unpinned below when they do not work that day).
+            // Booked with a technician: theirs alone.
             pinned: booked.is_some() && ro.technician_id.is_some(),
+            home: ro.station_id,
         })
     }
 
@@ -778,6 +779,9 @@ impl Day {
 #[derive(Debug, Clone, Copy)]
 pub struct DayRules {
     pub speed_kmh: f64,
+    /// Straight-line km from their home station within which technicians take other stations'
+    /// orders ([`dispatch::candidates::REACH_KM`] by default).
+    pub reach_km: f64,
     /// Break for every stretch of shift over six hours, starting three to six hours into it.
     pub break_minutes: f64,
 }
@@ -1011,6 +1015,7 @@ pub fn build_day(
             skills: 0,
             station: t.station_id,
             breaks,
+            reach_km: rules.reach_km,
         });
         d.techs.push((t.id, t.station_id));
         d.tech_skills.push(
@@ -1021,12 +1026,6 @@ pub fn build_day(
         );
     }
     d.set_skill_bits();
-    // A booked visit is pinned to its technician only when they work that day.
-    for j in &mut d.jobs {
-        if j.pinned && !j.with.is_some_and(|w| d.techs.iter().any(|(t, _)| *t == w)) {
-            j.pinned = false;
-        }
-    }
     // The current assignment, in route order.
     d.current = d
         .techs
@@ -1228,8 +1227,9 @@ fn plan_loaded(l: &Loaded, ask: &PlanAsk, now: DateTime<Utc>, rules: DayRules) -
             };
             let booked = by_id.get(&job.id).is_some_and(|o| o.appointment.is_some());
             if booked {
-                // The booked window cannot be kept: the customer must be asked again.
-                decided.insert(job.id, Decided::Out(reason.max(Reason::WindowInfeasible)));
+                // Its technician cannot keep the booked window (or does not work that day): the
+                // customer must be asked again; no colleague takes it unasked.
+                decided.insert(job.id, Decided::Out(reason));
                 carry.remove(&job.id);
             } else {
                 let r = carry.entry(job.id).or_insert(Reason::NoSkillMatch);

@@ -315,7 +315,7 @@ pub enum DispatchDecision {
         override_reason: Option<String>,
     },
     /// Nobody can take it; the reason is one of dispatch's (`no_skill_match`,
-    /// `no_shift_left`, `no_capacity`, `window_infeasible`, `parts_missing`).
+    /// `no_shift_left`, `out_of_reach`, `no_capacity`, `window_infeasible`, `parts_missing`).
     Unassigned { reason: String },
 }
 

@@ -44,6 +44,7 @@ fn main() {
                     window: (690.0, 780.0),
                     minutes: 30.0,
                 }],
+                reach_km: f64::INFINITY,
             }
         })
         .collect();
@@ -65,6 +66,7 @@ fn main() {
                 stations: vec![],
                 with: None,
                 pinned: false,
+                home: None,
                 // One order in five is due by 14:00 (its SLA runs out today).
                 deadline: (i % 5 == 0).then_some(840.0),
             }

@@ -66,7 +66,15 @@ pub struct Settings {
     pub transfer_handling_minutes: i64,
     /// Technicians examined at most per search (nearest first).
     pub max_examined: usize,
+    /// Straight-line km from a technician's home station to the order beyond which they do not
+    /// take it, unless they are of the order's station.
+    pub reach_km: f64,
 }
+
+/// How far (straight line, km) technicians go from their home station for another station's
+/// orders. Routes stay local: an order belongs to the nearest station with the skill, and a
+/// neighbour's technician helps out only when their station is this close.
+pub const REACH_KM: f64 = 80.0;
 
 impl Default for Settings {
     fn default() -> Self {
@@ -75,6 +83,7 @@ impl Default for Settings {
             detour: 1.3,
             transfer_handling_minutes: 60,
             max_examined: 400,
+            reach_km: REACH_KM,
         }
     }
 }
@@ -110,6 +119,9 @@ pub enum Reason {
     /// Somebody has it, but no shift of theirs is left in the time asked about (the day is
     /// over for them, or they do not work then).
     NoShiftLeft,
+    /// Somebody has it and works then, but neither at the order's station (the nearest one with
+    /// the skill) nor within [`REACH_KM`] of it.
+    OutOfReach,
     NoCapacity,
     WindowInfeasible,
     PartsMissing,
@@ -120,6 +132,7 @@ impl Reason {
         match self {
             Reason::NoSkillMatch => "no_skill_match",
             Reason::NoShiftLeft => "no_shift_left",
+            Reason::OutOfReach => "out_of_reach",
             Reason::NoCapacity => "no_capacity",
             Reason::WindowInfeasible => "window_infeasible",
             Reason::PartsMissing => "parts_missing",
@@ -291,6 +304,9 @@ impl Index {
         let mut furthest = Reason::NoSkillMatch;
         let mut out: Vec<Candidate> = vec![];
         let origin = self.xy(order.at);
+        // The order's station: the nearest skilled technician's. Its technicians take it however
+        // far; others only from within reach.
+        let mut home: Option<i64> = None;
         for e in tree.nearest_neighbor_iter(&origin).take(self.settings.max_examined) {
             let t = &self.techs[e.data];
             let skilled = order.skills.len() == 1
@@ -299,6 +315,12 @@ impl Index {
                     .iter()
                     .all(|(s, l)| t.skills.iter().any(|(have, lvl)| have == s && lvl >= l));
             if !skilled {
+                continue;
+            }
+            let home = *home.get_or_insert(t.station);
+            let base = self.stations.get(&t.station).map_or(t.at, |s| s.at);
+            if t.station != home && self.km(base, order.at) / self.settings.detour > self.settings.reach_km {
+                furthest = furthest.max(Reason::OutOfReach);
                 continue;
             }
             let from = order.window.0.max(now);
@@ -525,5 +547,43 @@ mod tests {
             .unwrap()
             .iter()
             .all(|c| c.tech != 1));
+    }
+
+    #[test]
+    fn another_stations_technician_only_from_within_reach() {
+        let now = DAY + 7 * 60;
+        let o = order(&[("appliance", 1)], &[]);
+        let make = |reach_km| {
+            let mut ix = Index::new(
+                Settings {
+                    reach_km,
+                    ..Settings::default()
+                },
+                52.0,
+                stations(),
+            )
+            .with_techs(vec![
+                tech(1, 1, 52.51, 13.36, &[("appliance", 2)]),
+                // Leipzig, about 150 km from the order: another station's.
+                tech(9, 3, 51.34, 12.37, &[("appliance", 2)]),
+            ]);
+            assert!(ix.book(1, DAY / 1440, 480), "Berlin's technician is booked full");
+            ix
+        };
+        // Its own station is full; the helper who has room is too far to count.
+        assert_eq!(make(REACH_KM).candidates(&o, now, 5), Err(Reason::NoCapacity));
+        let far = make(f64::INFINITY).candidates(&o, now, 5).unwrap();
+        assert_eq!(far.iter().map(|c| c.tech).collect::<Vec<_>>(), vec![9]);
+        // The nearest skilled technician's station is the order's: theirs however far.
+        let mut alone = Index::new(Settings::default(), 52.0, stations()).with_techs(vec![tech(
+            9,
+            3,
+            51.34,
+            12.37,
+            &[("appliance", 2)],
+        )]);
+        assert_eq!(alone.candidates(&o, now, 5).unwrap()[0].tech, 9);
+        alone.upsert(tech(9, 3, 51.34, 12.37, &[("truck", 2)]));
+        assert_eq!(alone.candidates(&o, now, 5), Err(Reason::NoSkillMatch));
     }
 }

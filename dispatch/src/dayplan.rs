@@ -43,6 +43,9 @@ pub struct Vehicle {
     pub station: i64,
     /// Breaks in time order; none may overlap a visit.
     pub breaks: Vec<Break>,
+    /// How far (straight line, km) from `end`, their home, the technician takes the orders of
+    /// other stations; `f64::INFINITY`: anywhere. Their own station's orders they always take.
+    pub reach_km: f64,
 }
 
 /// A break from work: `minutes` long, starting inside `window` (a fixed break has a window of
@@ -71,32 +74,43 @@ pub struct Job {
     /// The vehicle (by id) the job is with now. Giving it to another costs [`MOVE_COST`], so a
     /// re-plan moves an order only when that serves the day.
     pub with: Option<i64>,
-    /// Booked with `with`: another vehicle takes it only when `with` cannot keep it (moving it
-    /// costs [`BOOKED_MOVE_COST`]); its window holds either way.
+    /// Booked with `with`: nobody else takes it. When `with` cannot keep it, it is left out
+    /// (the customer is asked again), never handed to a colleague.
     pub pinned: bool,
+    /// The station the order belongs to: its technicians take it however far it is; others
+    /// only within their [`Vehicle::reach_km`]. `None`: anybody in reach.
+    pub home: Option<i64>,
 }
 
 impl Job {
-    /// This technician has the skills and, when parts are needed, works from a station that
-    /// holds them.
+    /// This technician has the skills, works from a station that holds the parts (when parts
+    /// are needed), is the booked one (when it is booked) and is local: of the order's station,
+    /// within reach of it, or the one it is with now.
     pub fn served_by(&self, v: &Vehicle) -> bool {
-        self.skills & !v.skills == 0 && (self.stations.is_empty() || self.stations.contains(&v.station))
+        self.skills & !v.skills == 0
+            && (self.stations.is_empty() || self.stations.contains(&v.station))
+            && (!self.pinned || self.with == Some(v.id))
+            && self.in_reach(v)
+    }
+
+    /// Whether `v` may come this far for it (skills aside).
+    pub fn in_reach(&self, v: &Vehicle) -> bool {
+        if !v.reach_km.is_finite() || self.home == Some(v.station) || self.with == Some(v.id) {
+            return true;
+        }
+        let dx = (self.at.lon - v.end.lon) * v.end.lat.to_radians().cos();
+        let dy = self.at.lat - v.end.lat;
+        (dx * dx + dy * dy).sqrt() * KM_PER_DEG <= v.reach_km
     }
 
     /// Whether giving this job to `v` moves it from the vehicle it is with.
     pub fn moves_to(&self, v: &Vehicle) -> bool {
         self.with.is_some_and(|w| w != v.id)
     }
-
-    /// What moving it to another vehicle costs.
-    pub fn move_cost(&self) -> f64 {
-        if self.pinned {
-            BOOKED_MOVE_COST
-        } else {
-            MOVE_COST
-        }
-    }
 }
+
+/// Kilometres per degree of latitude.
+const KM_PER_DEG: f64 = 111.195;
 
 /// Skills at levels as bits: bit `skill * 5 + (level - 1)` means "this skill at this level or
 /// above"; a technician at level 3 has the bits for levels 1, 2 and 3. Up to 12 skills.
@@ -388,18 +402,28 @@ fn walk<'j>(
 
 /// Why a job can never be served, whatever the others do; `None` when some technician could.
 fn static_reason(p: &Problem, job: &Job) -> Option<Reason> {
-    if !p.vehicles.iter().any(|v| job.skills & !v.skills == 0) {
+    let skilled = |v: &&Vehicle| job.skills & !v.skills == 0;
+    if !p.vehicles.iter().any(|v| skilled(&v)) {
         return Some(Reason::NoSkillMatch);
     }
-    let skilled: Vec<&Vehicle> = p.vehicles.iter().filter(|v| job.served_by(v)).collect();
-    if skilled.is_empty() {
+    // Booked: only its technician, who may not work that day.
+    let mine = |v: &&Vehicle| !job.pinned || job.with == Some(v.id);
+    if !p.vehicles.iter().any(|v| skilled(&v) && mine(&v)) {
+        return Some(Reason::NoShiftLeft);
+    }
+    let stocked = |v: &&Vehicle| job.stations.is_empty() || job.stations.contains(&v.station);
+    if !p.vehicles.iter().any(|v| skilled(&v) && mine(&v) && stocked(&v)) {
         return Some(Reason::PartsMissing);
     }
-    if skilled.iter().all(|v| job.duration > v.max_work) {
+    let able: Vec<&Vehicle> = p.vehicles.iter().filter(|v| job.served_by(v)).collect();
+    if able.is_empty() {
+        return Some(Reason::OutOfReach);
+    }
+    if able.iter().all(|v| job.duration > v.max_work) {
         return Some(Reason::NoCapacity);
     }
     let alone_fits = |v: &&Vehicle| walk(p, v, std::iter::once(job), |_| {}, |_, _| {}).ok;
-    if !skilled.iter().any(alone_fits) {
+    if !able.iter().any(alone_fits) {
         return Some(Reason::WindowInfeasible);
     }
     None
@@ -447,9 +471,6 @@ pub const LATE_PER_MINUTE: f64 = 20.0;
 /// Moving a job to another vehicle costs as much as this many minutes of travel: the
 /// technician and the customer were told, and a plan that shuffles visits is not trusted.
 pub const MOVE_COST: f64 = 45.0;
-/// Moving a booked visit to another technician costs as much as a day's travel: done only when
-/// its own technician cannot keep the window, and better than not keeping it at all.
-pub const BOOKED_MOVE_COST: f64 = 900.0;
 
 impl<'a> Planner<'a> {
     pub fn new(p: &'a Problem<'a>, seed: u64) -> Planner<'a> {
@@ -535,12 +556,7 @@ impl<'a> Planner<'a> {
         r.travel = w.travel;
         r.late = w.late;
         r.deadlines = r.jobs.iter().filter(|&&j| jobs[j].deadline.is_some()).count();
-        r.moved = r
-            .jobs
-            .iter()
-            .filter(|&&j| jobs[j].moves_to(veh))
-            .map(|&j| jobs[j].move_cost() as usize)
-            .sum();
+        r.moved = r.jobs.iter().filter(|&&j| jobs[j].moves_to(veh)).count() * MOVE_COST as usize;
         // Latest starts, for the quick insertion test (vehicles without breaks).
         r.latest.resize(n, 0.0);
         let mut next_latest = veh.shift.1;
@@ -876,6 +892,7 @@ mod tests {
             skills,
             station: 1,
             breaks: vec![],
+            reach_km: f64::INFINITY,
         }
     }
 
@@ -891,6 +908,7 @@ mod tests {
             deadline: None,
             with: None,
             pinned: false,
+            home: None,
         }
     }
 
@@ -1365,21 +1383,101 @@ mod tests {
         let plan = Planner::new(&p, 1).run(None, iterations(300));
         check(&p, &plan).unwrap();
         assert_eq!(plan.routes, vec![vec![], vec![0]]);
-        // When its technician cannot keep the window (their shift is over by then), a colleague
-        // keeps it rather than nobody.
+        // When its technician cannot keep the window (their shift is over by then), nobody else
+        // takes it: it is left out for the customer to be asked again, with the reason.
         let gone = Problem {
             vehicles: vec![
-                a,
+                a.clone(),
                 Vehicle {
                     shift: (480.0, 590.0),
-                    ..b
+                    ..b.clone()
                 },
             ],
-            jobs: vec![booked],
+            jobs: vec![booked.clone()],
             travel: &tr,
         };
         let plan = Planner::new(&gone, 1).run(None, iterations(300));
         check(&gone, &plan).unwrap();
-        assert_eq!(plan.routes, vec![vec![0], vec![]]);
+        assert!(plan.routes.iter().all(Vec::is_empty), "{plan:?}");
+        assert_eq!(plan.unassigned, vec![(0, Reason::WindowInfeasible)]);
+        // Their technician does not work that day at all: no shift left, not a skill problem.
+        let absent = Problem {
+            vehicles: vec![a],
+            jobs: vec![booked],
+            travel: &tr,
+        };
+        let plan = Planner::new(&absent, 1).run(None, iterations(10));
+        assert_eq!(plan.unassigned, vec![(0, Reason::NoShiftLeft)]);
+    }
+
+    #[test]
+    fn technicians_take_other_stations_orders_only_within_reach() {
+        let tr = straight_line(60.0, 1.0, 52.0);
+        let skills = SkillBits::have(0, 5);
+        // Station 1 in Berlin (one technician, a short shift), station 2 in Leipzig (~150 km).
+        let berlin = Vehicle {
+            reach_km: 80.0,
+            shift: (480.0, 600.0),
+            ..veh(1, 52.52, 13.40, skills)
+        };
+        let leipzig = Vehicle {
+            station: 2,
+            reach_km: 80.0,
+            ..veh(2, 51.34, 12.37, skills)
+        };
+        // Two Berlin orders, must-serve; Berlin's technician has room for one.
+        let order = |id, lon| Job {
+            home: Some(1),
+            ..job(id, 52.52, lon, SkillBits::need(0, 1), (0.0, 1440.0), true)
+        };
+        let p = Problem {
+            vehicles: vec![berlin.clone(), leipzig.clone()],
+            jobs: vec![order(1, 13.41), order(2, 13.42)],
+            travel: &tr,
+        };
+        let plan = Planner::new(&p, 1).run(None, iterations(300));
+        check(&p, &plan).unwrap();
+        // Leipzig's technician could drive up (the day is long enough) but does not.
+        assert!(plan.routes[1].is_empty(), "{plan:?}");
+        assert_eq!(plan.routes[0].len(), 1);
+        assert_eq!(plan.unassigned.len(), 1);
+        assert_eq!(plan.unassigned[0].1, Reason::NoCapacity);
+        // Without reach the same day sends them.
+        let anywhere = Problem {
+            vehicles: vec![
+                Vehicle {
+                    reach_km: f64::INFINITY,
+                    ..berlin.clone()
+                },
+                Vehicle {
+                    reach_km: f64::INFINITY,
+                    ..leipzig.clone()
+                },
+            ],
+            jobs: p.jobs.clone(),
+            travel: &tr,
+        };
+        let plan = Planner::new(&anywhere, 1).run(None, iterations(300));
+        assert!(plan.unassigned.is_empty() && !plan.routes[1].is_empty(), "{plan:?}");
+        // A Leipzig order far from any Leipzig technician is theirs all the same; nobody at all
+        // in reach is `out_of_reach`.
+        let theirs = Job {
+            home: Some(2),
+            ..order(3, 13.43)
+        };
+        let p = Problem {
+            vehicles: vec![Vehicle { skills: 0, ..berlin }, leipzig.clone()],
+            jobs: vec![
+                theirs.clone(),
+                Job {
+                    home: Some(3),
+                    ..theirs
+                },
+            ],
+            travel: &tr,
+        };
+        let plan = Planner::new(&p, 1).run(None, iterations(50));
+        assert_eq!(plan.routes[1], vec![0]);
+        assert_eq!(plan.unassigned, vec![(1, Reason::OutOfReach)]);
     }
 }

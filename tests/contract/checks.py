@@ -47,7 +47,7 @@ RULES = [
     (r"^within a year of today$|^at most 365 days ahead$", "compared with today (the clock)"),
     (r"^must not be 0$", "a stock movement of zero (JSON Schema has no 'not equal' the generators read)"),
     (r"^the customer's address has no location$", "stored data"),
-    (r"^(no_skill_match|no_capacity|window_infeasible|parts_missing|no_shift_left)", "no technician can serve the order (stored data)"),
+    (r"^(no_skill_match|no_capacity|window_infeasible|parts_missing|no_shift_left|out_of_reach)", "no technician can serve the order (stored data)"),
     (r"^the report is empty$", "a report needs one of its fields (one of several)"),
     (r"^(checking in needs the GPS position|say why the work cannot be completed)$", "an action and its fields together"),
     (r"^maintenance_due, warranty_expiring or birthday$", "a campaign's kind is one of the reminders (a subset of the task kinds)"),

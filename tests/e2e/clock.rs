@@ -69,6 +69,17 @@ async fn accounted_for(server: &Server, boss: &str, now: DateTime<Utc>, when: &s
             })
             .collect()
     };
+    let station_at: HashMap<i64, (f64, f64)> = board["stations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["id"].as_i64().unwrap(),
+                (s["lat"].as_f64().unwrap(), s["lon"].as_f64().unwrap()),
+            )
+        })
+        .collect();
     let today = now.with_timezone(&Berlin).date_naive();
     let orders = board["orders"].as_array().unwrap();
     assert!(orders.len() > 50, "{when}: a demo backlog: {}", orders.len());
@@ -91,6 +102,14 @@ async fn accounted_for(server: &Server, boss: &str, now: DateTime<Utc>, when: &s
             (Some(t), Some(visit)) => {
                 let tech = techs[&t];
                 assert!(has(tech, line), "{when}: assigned without the skill {line}: {o}");
+                // Routes stay local: the order's own station, or a neighbour within 80 km.
+                let home = tech["station_id"].as_i64().unwrap();
+                if o["station_id"].as_i64() != Some(home) {
+                    let (lat, lon) = station_at[&home];
+                    let (olat, olon) = (o["lat"].as_f64().unwrap(), o["lon"].as_f64().unwrap());
+                    let km = ((olon - lon) * lat.to_radians().cos()).hypot(olat - lat) * 111.195;
+                    assert!(km <= 80.0, "{when}: a technician {km:.0} km from their station: {o}");
+                }
                 let local = visit.with_timezone(&Berlin);
                 let day = local.date_naive();
                 assert!(day >= today, "{when}: its visit day has passed: {o}");

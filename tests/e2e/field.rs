@@ -636,6 +636,7 @@ async fn dispatch_board_plans_and_stock(db: crm_sql::testing::TestDb) {
             [
                 "no_skill_match",
                 "no_shift_left",
+                "out_of_reach",
                 "no_capacity",
                 "window_infeasible",
                 "parts_missing"

@@ -35,6 +35,7 @@ use rand::{Rng, SeedableRng};
 
 const RULES: DayRules = DayRules {
     speed_kmh: 40.0,
+    reach_km: dispatch::candidates::REACH_KM,
     break_minutes: 30.0,
 };
 const STEP_MINUTES: i64 = 15;
@@ -76,8 +77,8 @@ struct Figures {
     checks: usize,
     booked: usize,
     booked_left_out: usize,
-    /// Booked visits a colleague kept because their own technician could not.
-    booked_taken_over: std::collections::BTreeSet<i64>,
+    /// The farthest any routed order was from its technician's home station (straight line).
+    farthest_km: f64,
 }
 
 impl std::fmt::Display for Figures {
@@ -106,10 +107,9 @@ impl std::fmt::Display for Figures {
         writeln!(f, "  left out at the evening checks, by reason: {:?}", self.reasons)?;
         write!(
             f,
-            "  booked visits: {}, kept by a colleague: {}, left out for a call-back: {}",
-            self.booked,
-            self.booked_taken_over.len(),
-            self.booked_left_out
+            "  booked visits: {}, left out for a call-back: {}; farthest visit from a technician's \
+             station: {:.0} km",
+            self.booked, self.booked_left_out, self.farthest_km
         )
     }
 }
@@ -121,6 +121,8 @@ struct Week {
     /// (customer, asset) pairs to file orders for.
     assets: Vec<(i64, i64)>,
     technicians: HashMap<i64, Technician>,
+    /// Station → where it is.
+    stations: HashMap<i64, dispatch::candidates::Point>,
     moods: HashMap<i64, Mood>,
     /// Booked visits: order → (technician, window).
     booked: HashMap<i64, (i64, Appointment)>,
@@ -161,6 +163,19 @@ impl Week {
             }
         }
         assert!(assets.len() > 100, "{} assets", assets.len());
+        let stations = store
+            .list_stations()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|s| {
+                let at = dispatch::candidates::Point {
+                    lat: s.location.lat,
+                    lon: s.location.lon,
+                };
+                (s.id, at)
+            })
+            .collect();
         let technicians = store
             .list_technicians(None)
             .await
@@ -174,6 +189,7 @@ impl Week {
             rng: StdRng::seed_from_u64(2026),
             assets,
             technicians,
+            stations,
             moods: HashMap::new(),
             booked: HashMap::new(),
             figures: Figures::default(),
@@ -502,6 +518,17 @@ impl Week {
                     let day = at.with_timezone(&Berlin).date_naive();
                     assert!(day >= today, "its visit day has passed: {}", ctx());
                     assert!(in_shift(tech, at), "planned outside the technician's shifts: {}", ctx());
+                    // Routes stay local: the order's own station, or a neighbour within reach.
+                    let home = self.stations[&tech.station_id];
+                    let km = sites.get(&ro.id).and_then(|x| x.at).map_or(0.0, |p| {
+                        dispatch::travel::StraightLine::new(1.0, 1.0, home.lat).km(p, home)
+                    });
+                    assert!(
+                        ro.station_id == Some(tech.station_id) || km <= RULES.reach_km,
+                        "a technician {km:.0} km from home on another station's order: {}",
+                        ctx()
+                    );
+                    self.figures.farthest_km = self.figures.farthest_km.max(km);
                     if day == today {
                         assert!(
                             works_later(tech, now),
@@ -517,16 +544,14 @@ impl Week {
                 continue;
             };
             assert_eq!(ro.appointment, Some(*window), "a booked window changed: {ro:?}");
-            // Its technician, or a colleague who keeps the window (only when its own could
-            // not), or left out for a call-back; never moved out of its window.
+            // Its technician in its window, or left out for a call-back with a reason; never
+            // handed to a colleague, never moved out of its window.
             let kept = ro.scheduled_for.is_some_and(|s| window.from <= s && s <= window.to);
             assert!(
-                (ro.technician_id.is_some() && kept) || (ro.technician_id.is_none() && ro.unassigned_reason.is_some()),
-                "a booked visit lost its window after {after}: {ro:?}"
+                (ro.technician_id == Some(*tech) && kept)
+                    || (ro.technician_id.is_none() && ro.unassigned_reason.is_some()),
+                "a booked visit lost its technician or window after {after}: {ro:?}"
             );
-            if ro.technician_id.is_some_and(|t| t != *tech) {
-                self.figures.booked_taken_over.insert(*id);
-            }
         }
     }
 }

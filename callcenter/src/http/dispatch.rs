@@ -90,8 +90,8 @@ pub struct CandidateView {
 
 /// The technicians best placed to take a repair order in the next three days: skill for the
 /// asset's product line, a shift that covers travel and a 90-minute visit, ranked by travel,
-/// SLA risk and rating. No candidate: 422 naming the reason (`no_skill_match`, `no_capacity`,
-/// `window_infeasible`, `parts_missing`).
+/// SLA risk and rating. No candidate: 422 naming the reason (`no_skill_match`, `no_shift_left`,
+/// `out_of_reach`, `no_capacity`, `window_infeasible`, `parts_missing`).
 #[utoipa::path(get, path = "/api/v1/repair-orders/{id}/candidates", tag = "service", params(("id" = i64, Path), CandidateParams),
     security(("bearer" = [])),
     responses((status = 200, body = Vec<CandidateView>), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]

@@ -77,6 +77,7 @@ impl Settings {
     pub fn day_rules(&self) -> crate::fieldops::DayRules {
         crate::fieldops::DayRules {
             speed_kmh: self.travel_speed_kmh,
+            reach_km: ::dispatch::candidates::REACH_KM,
             break_minutes: self.break_minutes,
         }
     }
