@@ -40,6 +40,8 @@ fn fuzz(server: &Server, token: &str, user: &str) {
         .env("PYTHONPATH", &checks)
         .env("SCHEMATHESIS_HOOKS", "checks")
         .env("NO_COLOR", "1")
+        .arg("--config-file")
+        .arg(checks.join("schemathesis.toml"))
         .args(["run", &format!("{}/openapi.json", server.base)])
         .args(["--header", &format!("Authorization: Bearer {token}")])
         .args(["--checks", "all", "--exclude-checks", "positive_data_acceptance"])

@@ -120,13 +120,16 @@ fn refuse_nul(bytes: &[u8], v: &serde_json::Value) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// The largest magnitude up to which every integer is exact in an `f64` (2^53).
+const MAX_EXACT: f64 = 9_007_199_254_740_992.0;
+
 /// JSON has one kind of number: `3.0` is the integer 3 (as JSON Schema says), so a number with
 /// no fraction is given to the field as an integer; serde would refuse `3.0` for an `i64`.
 fn integral_numbers(v: &mut serde_json::Value) {
     use serde_json::Value;
     match v {
         Value::Number(n) if n.is_f64() => {
-            if let Some(f) = n.as_f64().filter(|f| f.fract() == 0.0 && f.abs() < 9.0e15) {
+            if let Some(f) = n.as_f64().filter(|f| f.fract() == 0.0 && f.abs() <= MAX_EXACT) {
                 *n = serde_json::Number::from(f as i64);
             }
         }
@@ -312,5 +315,9 @@ mod tests {
         assert_eq!(e.body.field.as_deref(), Some("ids[1]"));
         let e = parse_json::<Counts>(br#"{"n": 3,"#).unwrap_err();
         assert_eq!(e.status.as_u16(), 400, "malformed");
+        // Every integer an f64 holds exactly counts, up to 2^53 (a fuzzer sent 2^53 - 1 as a float).
+        let c =
+            parse_json::<Counts>(br#"{"n": 1, "ids": [9007199254740991.0, -9007199254740992.0], "hours": 0}"#).unwrap();
+        assert_eq!(c.ids, vec![9_007_199_254_740_991, -9_007_199_254_740_992]);
     }
 }
