@@ -357,12 +357,25 @@ async fn a_call_becomes_a_repair_order_that_is_assigned_and_worked_to_completion
     crate::reports::the_repair_is_reported_and_settled(&server, id, station_id, code, 1.25).await;
 }
 
+/// A working morning for the tests that need today's routes, whatever the hour they run at:
+/// today at 08:30 UTC (09:30 in Berlin) on a weekday, else the next Monday. The server runs on it
+/// (libfaketime); its date is returned for the test's own date arithmetic.
+fn working_morning() -> (String, chrono::NaiveDate) {
+    let mut day = chrono::Utc::now().date_naive();
+    while chrono::Datelike::weekday(&day).number_from_monday() > 5 {
+        day += chrono::Duration::days(1);
+    }
+    (format!("{day} 08:30:00"), day)
+}
+
 /// Demo technicians have today's route; each may read and write only their own tasks.
 async fn technicians_see_and_change_only_their_own_tasks(db: crm_sql::testing::TestDb) {
-    let server = Server::start(
+    let (clock, _) = working_morning();
+    let server = Server::start_at(
         &db,
         &["--demo"],
         &[("AFTERCARE_DEMO_CUSTOMERS", "150"), ("AFTERCARE_PHOTO_MAX_KIB", "16")],
+        &clock,
     )
     .await;
     let tech1 = server.login("tech1", "demo").await;
@@ -498,7 +511,8 @@ async fn technicians_see_and_change_only_their_own_tasks(db: crm_sql::testing::T
 /// technician and gives every order left out a reason; drag-and-drop reassignment refuses started
 /// work; stock moves between stations and is counted.
 async fn dispatch_board_plans_and_stock(db: crm_sql::testing::TestDb) {
-    let server = Server::demo(&db).await;
+    let (clock, today) = working_morning();
+    let server = Server::start_at(&db, &["--demo"], &[("AFTERCARE_DEMO_CUSTOMERS", "150")], &clock).await;
     let boss = server.login("supervisor", "demo").await;
     let tech1 = server.login("tech1", "demo").await;
     let (status, page) = {
@@ -699,7 +713,7 @@ async fn dispatch_board_plans_and_stock(db: crm_sql::testing::TestDb) {
         )
         .await;
     let id = ro["id"].as_i64().unwrap();
-    let mut day = chrono::Utc::now().date_naive() + chrono::Duration::days(1);
+    let mut day = today + chrono::Duration::days(1);
     while chrono::Datelike::weekday(&day).number_from_monday() > 5 {
         day += chrono::Duration::days(1);
     }
@@ -726,7 +740,7 @@ async fn dispatch_board_plans_and_stock(db: crm_sql::testing::TestDb) {
     // Booked means booked: a window already begun, one years ahead, or one outside the
     // technician's shifts (the small hours) is refused with its reason, and changes nothing.
     let before = server.get(&boss, &format!("/api/v1/repair-orders/{id}")).await.1;
-    let yesterday = chrono::Utc::now().date_naive() - chrono::Duration::days(1);
+    let yesterday = today - chrono::Duration::days(1);
     for (from, to, field, says) in [
         (
             format!("{yesterday}T09:00:00Z"),
