@@ -4,32 +4,9 @@
 use callcenter::sip::message::parse;
 use callcenter::sip::screen::{screen, Policy, Verdict};
 
-const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/rfc4475");
-
-struct Row {
-    file: String,
-    kind: String,
-    expected: String,
-}
-
-fn rows() -> Vec<Row> {
-    let tsv = std::fs::read_to_string(format!("{DIR}/EXPECTED.tsv")).expect("EXPECTED.tsv");
-    tsv.lines()
-        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
-        .map(|l| {
-            let f: Vec<&str> = l.split('\t').collect();
-            Row {
-                file: f[0].into(),
-                kind: f[2].into(),
-                expected: f[3].into(),
-            }
-        })
-        .collect()
-}
-
-fn message(file: &str) -> Vec<u8> {
-    std::fs::read(format!("{DIR}/{file}.dat")).expect("fixture")
-}
+#[path = "common/rfc4475.rs"]
+mod torture;
+use torture::{message, rows};
 
 /// The outcomes a row allows, read from its own words: the status codes it names, "dropped",
 /// or — naming neither — that the message is taken in.

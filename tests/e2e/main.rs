@@ -13,3 +13,4 @@ mod hardening;
 mod reports;
 mod sip;
 mod support;
+mod torture;

@@ -267,6 +267,99 @@ async fn a_known_caller_types_a_serial_number_and_hears_the_warranty_status() {
     assert_eq!(cdr["end_reason"], "ivr_hangup");
 }
 
+/// A delayed offer (RFC 3261 §13.2.1): the INVITE has no SDP, our 200 carries the offer, and
+/// sipp's ACK the answer (PCMU and telephone-event at its media port). The caller then presses 1
+/// as RFC 4733 packets; the digit reaching the IVR shows the media was set up from the ACK.
+const DELAYED_OFFER: &str = r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="delayed offer">
+  <send retrans="500">
+    <![CDATA[
+      INVITE sip:800@[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: "Customer" <sip:delayed@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      To: <sip:800@[remote_ip]:[remote_port]>
+      Call-ID: [call_id]
+      CSeq: 1 INVITE
+      Contact: sip:sipp@[local_ip]:[local_port]
+      Max-Forwards: 70
+      Content-Length: 0
+    ]]>
+  </send>
+  <recv response="100" optional="true"/>
+  <recv response="180" optional="true"/>
+  <recv response="200" rtd="true">
+    <action>
+      <ereg regexp="m=audio [0-9]+ RTP/AVP 0 8 101" search_in="body" check_it="true" assign_to="offer"/>
+    </action>
+  </recv>
+  <send>
+    <![CDATA[
+      ACK sip:800@[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: "Customer" <sip:delayed@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      To: <sip:800@[remote_ip]:[remote_port]>[peer_tag_param]
+      Call-ID: [call_id]
+      CSeq: 1 ACK
+      Contact: sip:sipp@[local_ip]:[local_port]
+      Max-Forwards: 70
+      Content-Type: application/sdp
+      Content-Length: [len]
+
+      v=0
+      o=user1 53655765 2353687637 IN IP[local_ip_type] [local_ip]
+      s=-
+      c=IN IP[media_ip_type] [media_ip]
+      t=0 0
+      m=audio [media_port] RTP/AVP 0 101
+      a=rtpmap:0 PCMU/8000
+      a=rtpmap:101 telephone-event/8000
+      a=fmtp:101 0-15
+    ]]>
+  </send>
+  <pause milliseconds="1500"/>
+  <nop><action><exec play_pcap_audio="pcap/dtmf_2833_1.pcap"/></action></nop>
+  <pause milliseconds="2500"/>
+  <send retrans="500">
+    <![CDATA[
+      BYE sip:800@[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: "Customer" <sip:delayed@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      To: <sip:800@[remote_ip]:[remote_port]>[peer_tag_param]
+      Call-ID: [call_id]
+      CSeq: 2 BYE
+      Contact: sip:sipp@[local_ip]:[local_port]
+      Max-Forwards: 70
+      Subject: offered [$offer]
+      Content-Length: 0
+    ]]>
+  </send>
+  <recv response="200"/>
+</scenario>
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delayed_offer_call_gets_our_offer_and_its_media_from_the_ack() {
+    require_sipp();
+    let db = TestDb::sqlite().await;
+    let server = Server::demo(&db).await;
+    let token = server.login("agent1", "demo").await;
+    let dir = Workdir::new();
+    std::fs::write(dir.0.join("delayed.xml"), DELAYED_OFFER).unwrap();
+    let (code, log) = sipp(&dir.0, &server, &["-sf", "delayed.xml"]);
+    assert_eq!(code, 0, "sipp reported a failed call (was the INVITE refused?):\n{log}");
+    let cdr = newest_cdr(&server, &token).await;
+    assert!(cdr["answered_at"].is_string(), "{cdr}");
+    assert_eq!(cdr["dtmf"], "1", "the digit came over the media the ACK set up: {cdr}");
+    assert_eq!(cdr["end_reason"], "caller_hangup", "{cdr}");
+    let (_, metrics) = server.get("", "/metrics").await;
+    let metrics = metrics.as_str().unwrap().to_string();
+    assert!(
+        metric(&metrics, "aftercare_rtp_sent_total") > 50,
+        "prompts were played to sipp"
+    );
+    assert_eq!(metric(&metrics, "aftercare_rtp_foreign_total"), 0);
+}
+
 /// Energy of `samples` between `lo` and `hi` Hz over the energy of all bins (Goertzel at 50 Hz
 /// steps on 20 ms frames).
 pub fn band_share(samples: &[i16], lo: f32, hi: f32) -> f64 {
@@ -696,4 +789,17 @@ async fn scanners_learn_nothing_and_floods_are_banned() {
     let (_, metrics) = server.get("", "/metrics").await;
     let banned = metric(metrics.as_str().unwrap(), "aftercare_sip_banned_total");
     assert!(banned >= 100, "{banned} messages dropped as banned");
+    // Each ban is counted and logged once, with the address masked (the flood's at least).
+    let started = metric(metrics.as_str().unwrap(), "aftercare_sip_bans_total");
+    let (_, log) = server.stop();
+    let bans: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("banned by the rate limiter"))
+        .collect();
+    assert!(
+        started >= 1 && bans.len() as u64 == started,
+        "{started} bans counted:\n{log}"
+    );
+    assert!(bans.iter().all(|l| l.contains("127.0.0.x")), "{bans:?}");
+    assert!(!log.contains("127.0.0.2"), "an address in the log:\n{log}");
 }

@@ -27,7 +27,7 @@ pub struct Metrics {
 }
 
 /// (name, help) of each voice figure; the order matches `voice_values`.
-const VOICE: [(&str, &str); 15] = [
+const VOICE: [(&str, &str); 16] = [
     ("aftercare_calls_offered_total", "Calls offered to the IVR."),
     ("aftercare_calls_active", "Calls in progress."),
     (
@@ -38,6 +38,10 @@ const VOICE: [(&str, &str); 15] = [
     (
         "aftercare_sip_banned_total",
         "SIP messages dropped from banned sources.",
+    ),
+    (
+        "aftercare_sip_bans_total",
+        "Bans the per-source SIP rate limiter started.",
     ),
     (
         "aftercare_cdr_failures_total",
@@ -69,7 +73,7 @@ const VOICE: [(&str, &str); 15] = [
     ("aftercare_media_streams", "Media streams running."),
 ];
 
-fn voice_values(v: &crate::voice::VoiceStats) -> [u64; 15] {
+fn voice_values(v: &crate::voice::VoiceStats) -> [u64; 16] {
     use std::sync::atomic::Ordering::Relaxed;
     [
         v.calls_offered.load(Relaxed),
@@ -77,6 +81,7 @@ fn voice_values(v: &crate::voice::VoiceStats) -> [u64; 15] {
         v.calls_refused.load(Relaxed),
         v.sip_received.load(Relaxed),
         v.sip_banned.load(Relaxed),
+        v.sip_bans.load(Relaxed),
         v.cdr_failures.load(Relaxed),
         v.agents_connected.load(Relaxed),
         v.announcements.load(Relaxed),

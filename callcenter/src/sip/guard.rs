@@ -88,6 +88,21 @@ pub struct Guard {
     pub bans: u64,
 }
 
+/// An address fit for logs: an IPv4 address without its last octet (`192.0.2.x`), an IPv6
+/// address with its first three groups only (`2001:db8:1::x`).
+pub fn masked(ip: IpAddr) -> String {
+    match ip.to_canonical() {
+        IpAddr::V4(v4) => {
+            let [a, b, c, _] = v4.octets();
+            format!("{a}.{b}.{c}.x")
+        }
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            format!("{:x}:{:x}:{:x}::x", s[0], s[1], s[2])
+        }
+    }
+}
+
 /// What a message costs: a well-formed one 1, one the stack refused as malformed 5.
 pub const MALFORMED_COST: f64 = 5.0;
 
@@ -224,5 +239,12 @@ mod tests {
             g.check(Time(i as u64), IpAddr::from(i.to_be_bytes()), 1.0);
         }
         assert!(g.sources.len() <= 100);
+    }
+
+    #[test]
+    fn masked_addresses_keep_the_network_only() {
+        assert_eq!(masked("192.0.2.77".parse().unwrap()), "192.0.2.x");
+        assert_eq!(masked("::ffff:198.51.100.9".parse().unwrap()), "198.51.100.x");
+        assert_eq!(masked("2001:db8:1:2::99".parse().unwrap()), "2001:db8:1::x");
     }
 }

@@ -484,19 +484,33 @@ fn check_fields(m: &Message) -> Result<(), String> {
 
 /// `SIP / 2.0 / transport sent-by`, with optional whitespace around the slashes (RFC 3261 SLASH).
 fn valid_via(v: &str) -> bool {
+    via_parts(v).is_some()
+}
+
+/// `(transport, sent-by)` of one Via value, or `None` when it is not one.
+fn via_parts(v: &str) -> Option<(&str, &str)> {
     let mut parts = v.splitn(3, '/');
     let (Some(name), Some(version), Some(rest)) = (parts.next(), parts.next(), parts.next()) else {
-        return false;
+        return None;
     };
     let rest = rest.trim_start();
     let transport_end = rest.find(|c: char| c.is_whitespace()).unwrap_or(rest.len());
     let (transport, sent_by) = rest.split_at(transport_end);
     let host = sent_by.trim_start().split(';').next().unwrap_or("").trim();
-    name.trim().eq_ignore_ascii_case("SIP")
+    (name.trim().eq_ignore_ascii_case("SIP")
         && is_token(version.trim())
         && is_token(transport)
         && !host.is_empty()
-        && !host.contains(char::is_whitespace)
+        && !host.contains(char::is_whitespace))
+    .then_some((transport, host))
+}
+
+/// The host of a sent-by (`host[:port]`, `[v6]:port`), without the port.
+fn host_of(sent_by: &str) -> &str {
+    match sent_by.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(v6),
+        None => sent_by.split(':').next().unwrap_or(sent_by),
+    }
 }
 
 /// name-addr or addr-spec, followed by parameters.
@@ -575,6 +589,52 @@ impl Message {
         let mut bytes = out.into_bytes();
         bytes.extend_from_slice(&self.body);
         bytes
+    }
+
+    /// The topmost Via's sent-by (`host[:port]`), in lower case.
+    pub fn sent_by(&self) -> Option<String> {
+        let via = self.values("Via").next()?;
+        via_parts(via).map(|(_, s)| s.to_ascii_lowercase())
+    }
+
+    /// RFC 3261 §18.2.1 and RFC 3581: on a request that came from `source`, add `received=` to
+    /// the topmost Via when its sent-by is a name or another address (or it asks for `rport`),
+    /// and fill in an empty `rport` with the source port. Responses copy the Via, so they tell
+    /// the client where its request came from.
+    pub fn stamp_source(&mut self, source: std::net::SocketAddr) {
+        let Some(h) = self.headers.iter_mut().find(|h| h.name == "Via") else {
+            return;
+        };
+        let Some(top) = split_commas(&h.value).first().copied() else {
+            return;
+        };
+        let start = top.as_ptr() as usize - h.value.as_ptr() as usize;
+        let end = start + top.len();
+        let Some((_, sent_by)) = via_parts(top) else { return };
+        let ip = source.ip().to_canonical();
+        let same = host_of(sent_by)
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|h| h.to_canonical() == ip);
+        let mut params: Vec<String> = top.split(';').map(|p| p.trim().to_string()).collect();
+        let mut rport = false;
+        for p in params.iter_mut().skip(1) {
+            if p.eq_ignore_ascii_case("rport") {
+                *p = format!("rport={}", source.port());
+                rport = true;
+            }
+        }
+        let has_received = params.iter().skip(1).any(|p| {
+            p.split('=')
+                .next()
+                .is_some_and(|k| k.trim().eq_ignore_ascii_case("received"))
+        });
+        if (!same || rport) && !has_received {
+            params.push(format!("received={ip}"));
+        }
+        if same && !rport {
+            return;
+        }
+        h.value.replace_range(start..end, &params.join(";"));
     }
 
     /// The `branch` parameter of the topmost Via.

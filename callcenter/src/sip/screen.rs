@@ -18,6 +18,13 @@ pub struct Policy {
     pub realm: &'static str,
 }
 
+impl Policy {
+    /// The `Allow` header field: the same in every answer that carries one.
+    pub fn allow(&self) -> String {
+        self.methods.join(", ")
+    }
+}
+
 impl Default for Policy {
     fn default() -> Self {
         Policy {
@@ -87,7 +94,7 @@ pub fn screen(bytes: &[u8], datagram: bool, policy: &Policy) -> Verdict {
         return Verdict::Respond {
             code: 501,
             reason: "Not Implemented".into(),
-            headers: vec![("Allow", policy.methods.join(", "))],
+            headers: vec![("Allow", policy.allow())],
         };
     }
     if method != "ACK" && method != "CANCEL" {
@@ -132,13 +139,31 @@ pub fn screen(bytes: &[u8], datagram: bool, policy: &Policy) -> Verdict {
                 .is_some_and(|s| s.eq_ignore_ascii_case("Digest"))
         });
         if !digest {
+            // A proper challenge (RFC 3261 §22.4, RFC 8760): a nonce, SHA-256 first and MD5 for
+            // older clients. Nothing is ever registered here (the UA refuses REGISTER with
+            // credentials alike for everyone), so the nonce guards nothing and is derived from
+            // the request, which keeps this function pure: a retransmission gets the same one.
+            let nonce = {
+                use sha2::{Digest, Sha256};
+                let mut h = Sha256::new();
+                h.update(policy.realm.as_bytes());
+                h.update(m.header("Call-ID").unwrap_or("").as_bytes());
+                h.update(m.header("CSeq").unwrap_or("").as_bytes());
+                hex::encode(&h.finalize()[..16])
+            };
+            let challenge = |algorithm: &str| {
+                format!(
+                    "Digest realm=\"{}\", nonce=\"{nonce}\", algorithm={algorithm}, qop=\"auth\"",
+                    policy.realm
+                )
+            };
             return Verdict::Respond {
                 code: 401,
                 reason: "Unauthorized".into(),
-                headers: vec![(
-                    "WWW-Authenticate",
-                    format!("Digest realm=\"{}\", algorithm=SHA-256, qop=\"auth\"", policy.realm),
-                )],
+                headers: vec![
+                    ("WWW-Authenticate", challenge("SHA-256")),
+                    ("WWW-Authenticate", challenge("MD5")),
+                ],
             };
         }
     }

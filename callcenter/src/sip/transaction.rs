@@ -42,12 +42,20 @@ pub enum State {
     Accepted,
 }
 
-/// A transaction's identity: the top Via branch and the method (ACK belongs to the INVITE's).
+/// A transaction's identity (RFC 3261 §17.1.3, §17.2.3): the top Via's branch and sent-by,
+/// and the method (an ACK belongs to its INVITE's). Two requests from different hosts with the
+/// same branch are different transactions. A request whose branch lacks the magic cookie
+/// `z9hG4bK` (RFC 2543) is named by its own fields instead: From tag, Call-ID, CSeq number and
+/// the whole top Via (all of which its responses and its ACK repeat).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Key {
     pub branch: String,
+    pub sent_by: String,
     pub method: String,
 }
+
+/// RFC 3261's branch prefix: a branch that starts with it is unique per transaction.
+pub const MAGIC_COOKIE: &str = "z9hG4bK";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Timer {
@@ -97,13 +105,38 @@ pub struct Transactions {
 }
 
 pub fn key_of(m: &Message) -> Option<Key> {
-    let branch = m.branch()?.to_string();
     let method = match &m.start {
         StartLine::Request { method, .. } => method.clone(),
         StartLine::Response { .. } => m.cseq()?.1.to_string(),
     };
     let method = if method == "ACK" { "INVITE".to_string() } else { method };
-    Some(Key { branch, method })
+    let sent_by = m.sent_by()?;
+    let branch = match m.branch() {
+        Some(b) if b.starts_with(MAGIC_COOKIE) => b.to_string(),
+        _ => {
+            let from_tag = m.header("From").and_then(param_tag).unwrap_or("");
+            format!(
+                "rfc2543;{from_tag};{};{};{}",
+                m.header("Call-ID")?,
+                m.cseq()?.0,
+                m.values("Via").next()?
+            )
+        }
+    };
+    Some(Key {
+        branch,
+        sent_by,
+        method,
+    })
+}
+
+/// The `tag` parameter of a From or To value.
+fn param_tag(v: &str) -> Option<&str> {
+    let after = v.rsplit_once('>').map_or(v, |(_, a)| a);
+    after.split(';').skip(1).find_map(|p| {
+        let (k, val) = p.split_once('=')?;
+        k.trim().eq_ignore_ascii_case("tag").then(|| val.trim())
+    })
 }
 
 impl Transactions {

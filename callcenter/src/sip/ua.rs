@@ -164,6 +164,8 @@ enum Phase {
         next: Time,
         give_up: Time,
         first: bool,
+        /// The INVITE had no offer (delayed offer): the 2xx carries ours, the ACK the answer.
+        answer_in_ack: bool,
     },
     /// UAC: INVITE sent, no final response yet.
     Inviting {
@@ -196,6 +198,9 @@ struct Dialog {
     credentials: Option<Credentials>,
     /// The application was already told the call ended (it hung up while our INVITE rang).
     told_end: bool,
+    /// A session that could not be set up (a delayed offer whose ACK had no answer) ends with
+    /// our BYE at this time, unless the peer hangs up first.
+    end_at: Option<Time>,
     phase: Phase,
 }
 
@@ -208,10 +213,12 @@ pub struct UserAgent {
     calls: HashMap<CallRef, Dialog>,
     /// `(Call-ID, our tag)` → call.
     by_dialog: HashMap<(String, String), CallRef>,
-    /// Branch of an INVITE we serve → call (for CANCEL).
-    by_invite_branch: HashMap<String, CallRef>,
-    /// Where responses of server transactions go.
-    server_peers: HashMap<Key, Peer>,
+    /// Calls offered and not yet answered, by their INVITE's transport and transaction (for
+    /// CANCEL). Each transport has its own transactions: the same request over UDP and over
+    /// TCP are two.
+    by_invite: HashMap<(Transport, Key), CallRef>,
+    /// Where responses of server transactions go, by transport and transaction.
+    server_peers: HashMap<(Transport, Key), Peer>,
     /// Where requests of client transactions go, and their call.
     client: HashMap<Key, (Peer, CallRef)>,
     timers: BTreeSet<(Time, CallRef)>,
@@ -269,11 +276,9 @@ fn header(name: &str, value: impl Into<String>) -> Header {
     }
 }
 
-const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO";
-
 /// Build a response to a request we could not parse, from its raw header lines, if it carries
-/// the fields a response needs. Used for 400 and 505 answers.
-pub fn lenient_reply(bytes: &[u8], code: u16) -> Option<Vec<u8>> {
+/// the fields a response needs. Used for 400 and 505 answers; `to_tag` goes on a To without one.
+pub fn lenient_reply(bytes: &[u8], code: u16, to_tag: &str) -> Option<Vec<u8>> {
     let text = String::from_utf8_lossy(bytes);
     let mut lines = text.split('\n').map(|l| l.trim_end_matches('\r'));
     let first = lines.next()?;
@@ -296,7 +301,12 @@ pub fn lenient_reply(bytes: &[u8], code: u16) -> Option<Vec<u8>> {
             "cseq" => "CSeq",
             _ => continue,
         };
-        kept.push(format!("{canonical}: {}\r\n", value.trim()));
+        let value = value.trim();
+        if canonical == "To" && !value.to_ascii_lowercase().contains(";tag=") {
+            kept.push(format!("To: {value};tag={to_tag}\r\n"));
+        } else {
+            kept.push(format!("{canonical}: {value}\r\n"));
+        }
     }
     for need in ["Via", "From", "To", "Call-ID", "CSeq"] {
         if !kept.iter().any(|k| k.starts_with(&format!("{need}:"))) {
@@ -326,7 +336,7 @@ impl UserAgent {
             next_call: 1,
             calls: HashMap::new(),
             by_dialog: HashMap::new(),
-            by_invite_branch: HashMap::new(),
+            by_invite: HashMap::new(),
             server_peers: HashMap::new(),
             client: HashMap::new(),
             timers: BTreeSet::new(),
@@ -388,10 +398,11 @@ impl UserAgent {
     pub fn receive(&mut self, now: Time, from: Peer, bytes: &[u8]) -> Vec<Output> {
         let mut out = vec![];
         match screen(bytes, from.transport == Transport::Udp, &self.cfg.policy) {
-            Verdict::Request(m) => {
+            Verdict::Request(mut m) => {
+                m.stamp_source(from.addr);
                 if let Some(key) = key_of(&m) {
                     if m.method() != Some("ACK") {
-                        self.server_peers.entry(key).or_insert(from);
+                        self.server_peers.entry((from.transport, key)).or_insert(from);
                     }
                 }
                 let actions = self.txns(from.transport).receive(now, m);
@@ -404,8 +415,11 @@ impl UserAgent {
             Verdict::Respond { code, reason, headers } => {
                 let datagram = from.transport == Transport::Udp;
                 match parse(bytes, datagram) {
-                    Ok(m) if m.method() != Some("ACK") => {
-                        let mut r = m.response(code, &reason, None);
+                    Ok(mut m) if m.method() != Some("ACK") => {
+                        m.stamp_source(from.addr);
+                        // Every final answer carries a To tag (RFC 3261 §8.2.6.2).
+                        let tag = self.token();
+                        let mut r = m.response(code, &reason, Some(&tag));
                         for (name, value) in headers {
                             r.headers.push(header(name, value));
                         }
@@ -416,7 +430,8 @@ impl UserAgent {
                     }
                     Ok(_) => {}
                     Err(_) => {
-                        if let Some(bytes) = lenient_reply(bytes, code) {
+                        let tag = self.token();
+                        if let Some(bytes) = lenient_reply(bytes, code, &tag) {
                             out.push(Output::Send { to: from, bytes });
                         }
                     }
@@ -446,6 +461,13 @@ impl UserAgent {
 
     fn fire(&mut self, now: Time, call: CallRef, out: &mut Vec<Output>) {
         let Some(d) = self.calls.get_mut(&call) else { return };
+        if let Some(at) = d.end_at {
+            if now >= at {
+                self.send_bye(now, call, out);
+                self.finish(call, End::Rejected(488), out);
+            }
+            return;
+        }
         let Phase::Answering {
             ok,
             interval,
@@ -482,7 +504,7 @@ impl UserAgent {
                 Action::Send(m) => {
                     let key = key_of(&m);
                     let to = match (&key, m.is_request()) {
-                        (Some(k), false) => self.server_peers.get(k).copied(),
+                        (Some(k), false) => self.server_peers.get(&(t, k.clone())).copied(),
                         (Some(k), true) => self.client.get(k).map(|(p, _)| *p),
                         (None, _) => None,
                     };
@@ -512,10 +534,10 @@ impl UserAgent {
                     }
                 }
                 Action::Terminated(key) => {
-                    self.server_peers.remove(&key);
+                    self.server_peers.remove(&(t, key.clone()));
                     self.client.remove(&key);
                     if key.method == "INVITE" {
-                        self.by_invite_branch.remove(&key.branch);
+                        self.by_invite.remove(&(t, key.clone()));
                     }
                 }
             }
@@ -532,7 +554,9 @@ impl UserAgent {
         extra: Vec<Header>,
         out: &mut Vec<Output>,
     ) {
-        let mut r = req.response(code, phrase(code), None);
+        // A To tag on everything but 100 (RFC 3261 §8.2.6.2); a dialog's own keeps its tag.
+        let tag = (code > 100).then(|| self.token());
+        let mut r = req.response(code, phrase(code), tag.as_deref());
         r.headers.extend(extra);
         let actions = self.txns(transport).send_response(now, r);
         self.carry_out(now, transport, None, actions, out);
@@ -567,7 +591,14 @@ impl UserAgent {
                 None => self.respond(now, t, &m, 481, vec![], out),
             },
             "CANCEL" => {
-                let call = m.branch().and_then(|b| self.by_invite_branch.get(b).copied());
+                // RFC 3261 §9.2: the CANCEL's transaction names the INVITE's.
+                let call = key_of(&m).and_then(|k| {
+                    let invite = Key {
+                        method: "INVITE".into(),
+                        ..k
+                    };
+                    self.by_invite.get(&(t, invite)).copied()
+                });
                 let Some(call) = call else {
                     self.respond(now, t, &m, 481, vec![], out);
                     return;
@@ -585,7 +616,7 @@ impl UserAgent {
             }
             "OPTIONS" => {
                 let extra = vec![
-                    header("Allow", ALLOW),
+                    header("Allow", self.cfg.policy.allow()),
                     header("Accept", "application/sdp"),
                     header("Supported", ""),
                 ];
@@ -604,7 +635,7 @@ impl UserAgent {
             // We are no registrar. Everyone, known or not, with or without credentials, gets the
             // same answer (the challenge itself comes from the screen).
             "REGISTER" => self.respond(now, t, &m, 403, vec![], out),
-            _ => self.respond(now, t, &m, 405, vec![header("Allow", ALLOW)], out),
+            _ => self.respond(now, t, &m, 405, vec![header("Allow", self.cfg.policy.allow())], out),
         }
     }
 
@@ -673,13 +704,14 @@ impl UserAgent {
             ack: None,
             credentials: None,
             told_end: false,
+            end_at: None,
             phase: Phase::Offered {
                 invite: m.clone(),
                 offer,
             },
         };
-        if let Some(b) = m.branch() {
-            self.by_invite_branch.insert(b.to_string(), call);
+        if let Some(k) = key_of(&m) {
+            self.by_invite.insert((t, k), call);
         }
         self.by_dialog.insert((call_id, local_tag), call);
         self.calls.insert(call, d);
@@ -723,25 +755,38 @@ impl UserAgent {
         ok.headers.push(header("Contact", contact));
         ok.headers.push(header("Content-Type", "application/sdp"));
         ok.body = body;
-        self.send_2xx(now, call, ok, false, out);
+        self.send_2xx(now, call, ok, false, offer.is_none(), out);
         if let Some(agreed) = agreed {
             out.push(Output::Event(Event::MediaChanged { call, agreed }));
         }
     }
 
-    fn on_ack(&mut self, _now: Time, call: CallRef, m: &Message, out: &mut Vec<Output>) {
+    fn on_ack(&mut self, now: Time, call: CallRef, m: &Message, out: &mut Vec<Output>) {
         let Some(d) = self.calls.get_mut(&call) else { return };
-        let Phase::Answering { first, .. } = d.phase else {
+        let Phase::Answering {
+            first, answer_in_ack, ..
+        } = d.phase
+        else {
             return;
         };
         d.phase = Phase::Confirmed;
+        let answer = (!m.body.is_empty()).then(|| sdp::parse(&m.body).and_then(|s| sdp::negotiate(&s)));
+        match answer {
+            // The media first, so the application plays to the right place from the start.
+            Some(Ok(agreed)) => out.push(Output::Event(Event::MediaChanged { call, agreed })),
+            _ if answer_in_ack => {
+                // A delayed offer whose ACK brings no usable answer: the session cannot be set
+                // up, so the dialog ends with our BYE (RFC 3261 §13.2.2.4, RFC 3264 §6) — after
+                // T1, since a peer that cannot answer usually sends its own BYE right away
+                // (and a BYE crossing it would be one more message for nothing).
+                d.end_at = Some(now.after(T1));
+                self.timers.insert((now.after(T1), call));
+                return;
+            }
+            _ => {}
+        }
         if first {
             out.push(Output::Event(Event::Confirmed { call }));
-        }
-        if !m.body.is_empty() {
-            if let Ok(agreed) = sdp::parse(&m.body).and_then(|s| sdp::negotiate(&s)) {
-                out.push(Output::Event(Event::MediaChanged { call, agreed }));
-            }
         }
     }
 
@@ -975,8 +1020,8 @@ impl UserAgent {
         if let Some(d) = self.calls.remove(&call) {
             self.by_dialog.remove(&(d.call_id, d.local_tag));
             if let Phase::Offered { invite, .. } = &d.phase {
-                if let Some(b) = invite.branch() {
-                    self.by_invite_branch.remove(b);
+                if let Some(k) = key_of(invite) {
+                    self.by_invite.remove(&(d.peer.transport, k));
                 }
             }
             if !d.told_end {
@@ -994,6 +1039,7 @@ impl UserAgent {
         let Phase::Offered { invite, offer } = &d.phase else {
             return out;
         };
+        let delayed = offer.is_none();
         let agreed = offer.as_ref().and_then(|o| sdp::negotiate(o).ok());
         let body = sdp::write(local_media, agreed.as_ref(), offer.as_ref(), d.sdp_version);
         let mut ok = invite.response(200, "OK", Some(&d.local_tag));
@@ -1001,7 +1047,7 @@ impl UserAgent {
         d.local_media = Some(local_media);
         let contact = self.contact(t);
         ok.headers.push(header("Contact", contact));
-        ok.headers.push(header("Allow", ALLOW));
+        ok.headers.push(header("Allow", self.cfg.policy.allow()));
         ok.headers.push(header("Content-Type", "application/sdp"));
         // The route set is echoed in the 2xx (RFC 3261 §12.1.1).
         let d = self.calls.get_mut(&call).expect("dialog");
@@ -1011,13 +1057,22 @@ impl UserAgent {
             }
         }
         ok.body = body;
-        self.send_2xx(now, call, ok, true, &mut out);
+        self.send_2xx(now, call, ok, true, delayed, &mut out);
         out
     }
 
     /// Send a 2xx to an INVITE and retransmit it (T1 doubling to T2) until the ACK comes or
     /// 64·T1 pass (RFC 6026). `first`: the initial INVITE (its ACK confirms the call).
-    fn send_2xx(&mut self, now: Time, call: CallRef, ok: Message, first: bool, out: &mut Vec<Output>) {
+    #[allow(clippy::too_many_arguments)]
+    fn send_2xx(
+        &mut self,
+        now: Time,
+        call: CallRef,
+        ok: Message,
+        first: bool,
+        answer_in_ack: bool,
+        out: &mut Vec<Output>,
+    ) {
         let Some(d) = self.calls.get_mut(&call) else { return };
         let t = d.peer.transport;
         d.phase = Phase::Answering {
@@ -1026,6 +1081,7 @@ impl UserAgent {
             next: now.after(T1),
             give_up: now.after(64 * T1),
             first,
+            answer_in_ack,
         };
         self.timers.insert((now.after(T1), call));
         let actions = self.txns(t).send_response(now, ok);
@@ -1124,6 +1180,7 @@ impl UserAgent {
             ack: None,
             credentials: dial.credentials,
             told_end: false,
+            end_at: None,
             phase: Phase::Confirmed, // replaced below
         };
         self.calls.insert(call, d);
@@ -1132,7 +1189,7 @@ impl UserAgent {
         invite
             .headers
             .push(header("Contact", self.contact(dial.peer.transport)));
-        invite.headers.push(header("Allow", ALLOW));
+        invite.headers.push(header("Allow", self.cfg.policy.allow()));
         invite.headers.push(header("Content-Type", "application/sdp"));
         invite.body = sdp::write(dial.local_media, None, None, now.0);
         let d = self.calls.get_mut(&call).expect("dialog");

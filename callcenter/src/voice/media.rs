@@ -448,12 +448,15 @@ fn clock(inner: std::sync::Weak<Inner>, shard: usize) {
                 };
                 (events, leg.destination(), recording, captured)
             };
-            if slot.send.send_to(&out, dest).is_ok() {
-                sent += 1;
-            }
-            let t = Instant::now();
-            if let Some(prev) = slot.last_send.lock().expect("time").replace(t) {
-                inner.stats.note_interval(t - prev);
+            // No destination yet (a delayed offer before its ACK): nothing goes out.
+            if dest.port() != 0 && !dest.ip().is_unspecified() {
+                if slot.send.send_to(&out, dest).is_ok() {
+                    sent += 1;
+                }
+                let t = Instant::now();
+                if let Some(prev) = slot.last_send.lock().expect("time").replace(t) {
+                    inner.stats.note_interval(t - prev);
+                }
             }
             for e in events {
                 let _ = inner.events.send((slot.call, e));

@@ -75,6 +75,8 @@ pub struct VoiceStats {
     pub calls_refused: AtomicU64,
     pub sip_received: AtomicU64,
     pub sip_banned: AtomicU64,
+    /// Bans started by the per-source limiter.
+    pub sip_bans: AtomicU64,
     pub cdr_failures: AtomicU64,
     pub agents_connected: AtomicU64,
     pub announcements: AtomicU64,
@@ -447,6 +449,27 @@ async fn tcp_connection(
     'conn: loop {
         let n = match tokio::time::timeout(Duration::from_secs(600), read.read(&mut chunk)).await {
             Ok(Ok(n)) if n > 0 => n,
+            Ok(Ok(_)) => {
+                // The peer closed its side: what it sent last can no longer grow, so it is
+                // taken as one message (answered, or refused as incomplete) on the way out.
+                if buf.iter().any(|b| !matches!(b, b'\r' | b'\n')) {
+                    let from = Peer {
+                        transport: Transport::Tcp,
+                        addr,
+                    };
+                    let mut bytes = std::mem::take(&mut buf);
+                    // A header section the close cut short of its empty line ends here.
+                    if !bytes.windows(4).any(|w| w == b"\r\n\r\n") {
+                        if !bytes.ends_with(b"\r\n") {
+                            bytes.extend_from_slice(b"\r\n");
+                        }
+                        bytes.extend_from_slice(b"\r\n");
+                    }
+                    let at = Instant::now();
+                    let _ = tx.send(SwitchIn::Sip { from, bytes, at }).await;
+                }
+                break;
+            }
             _ => break,
         };
         buf.extend_from_slice(&chunk[..n]);
@@ -470,7 +493,16 @@ async fn tcp_connection(
                     }
                 }
                 Err(e) => {
+                    // Answer what can be answered (the parser's 400 naming the fault, sent
+                    // before the close is seen), then close: the stream cannot be framed on.
                     tracing::debug!(reason = e.0, "closing a SIP/TCP connection that cannot be framed");
+                    let from = Peer {
+                        transport: Transport::Tcp,
+                        addr,
+                    };
+                    let bytes = std::mem::take(&mut buf);
+                    let at = Instant::now();
+                    let _ = tx.send(SwitchIn::Sip { from, bytes, at }).await;
                     break 'conn;
                 }
             }
@@ -613,12 +645,24 @@ impl Switch {
         }
     }
 
+    /// A ban the limiter started since it counted `before`: logged with the address masked (an
+    /// address can be a person's) and counted.
+    fn noticed_ban(&self, before: u64, ip: std::net::IpAddr) {
+        if self.guard.bans > before {
+            self.stats.sip_bans.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(source = %crate::sip::guard::masked(ip), "SIP source banned by the rate limiter");
+        }
+    }
+
     async fn handle(&mut self, m: SwitchIn) {
         match m {
             SwitchIn::Sip { from, bytes, at } => {
                 self.received_at = at;
                 let now = self.now();
-                if self.guard.check(now, from.addr.ip(), 1.0) == Verdict::Banned {
+                let bans = self.guard.bans;
+                let verdict = self.guard.check(now, from.addr.ip(), 1.0);
+                self.noticed_ban(bans, from.addr.ip());
+                if verdict == Verdict::Banned {
                     self.stats.sip_banned.fetch_add(1, Ordering::Relaxed);
                     return;
                 }
@@ -630,7 +674,9 @@ impl Switch {
                     || (outs.is_empty()
                         && crate::sip::message::parse(&bytes, from.transport == Transport::Udp).is_err());
                 if malformed {
+                    let bans = self.guard.bans;
                     self.guard.check(now, from.addr.ip(), MALFORMED_COST - 1.0);
+                    self.noticed_ban(bans, from.addr.ip());
                 }
                 self.carry_out(outs).await;
             }
@@ -714,11 +760,16 @@ impl Switch {
                     self.stats.calls_refused.fetch_add(1, Ordering::Relaxed);
                     return self.ua.reject(now, call, 404, "Not Found");
                 };
-                let Some(a) = agreed else {
-                    // Delayed offer (no SDP in the INVITE) is not supported for IVR calls.
-                    self.stats.calls_refused.fetch_add(1, Ordering::Relaxed);
-                    return self.ua.reject(now, call, 488, "Not Acceptable Here");
-                };
+                // Delayed offer (no SDP in the INVITE): our offer goes in the 200 and the answer
+                // comes with the ACK (`MediaChanged`, before `Confirmed`). Until then the leg
+                // has nowhere to send and stays silent.
+                let a = agreed.unwrap_or(crate::sip::sdp::Agreed {
+                    codec: crate::sip::sdp::Codec::Pcmu,
+                    dtmf_pt: Some(101),
+                    remote: SocketAddr::new(std::net::Ipv4Addr::UNSPECIFIED.into(), 0),
+                    direction: crate::sip::sdp::Direction::SendRecv,
+                    index: 0,
+                });
                 let recording = self.cfg.recordings.as_ref().map(|dir| {
                     dir.join(Utc::now().format("%Y-%m-%d").to_string())
                         .join(format!("{}.wav", file_safe(&call_id)))
