@@ -522,3 +522,77 @@ hangup = true
     .unwrap_err();
     assert!(err.message.contains("mood") && err.line == 17, "{err:?}");
 }
+
+/// MINI with a queue node sending callers to `queue` (the `queue =` key on line 8).
+fn queued(queue: &str) -> String {
+    MINI.replace(
+        "[node.hello]\nsay = [\"welcome\"]\nnext = \"bye\"",
+        &format!("[node.hello]\nsay = [\"welcome\"]\nqueue = \"{queue}\""),
+    )
+}
+
+#[test]
+fn flows_and_queues_are_checked_against_each_other_at_start_and_on_every_edit() {
+    let dir = std::env::temp_dir().join(format!("aftercare-ivr-queues-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let flow = dir.join("main.toml");
+    let queues = dir.join("queues.toml");
+    std::fs::write(&queues, "[queue.general]\n").unwrap();
+
+    // At start-up: a queue queues.toml lacks stops the service, naming the flow's line.
+    std::fs::write(&flow, queued("generl")).unwrap();
+    let e = Library::load(&dir, prompts()).err().unwrap().to_string();
+    assert!(
+        e.contains("main.toml:8:") && e.contains("\"generl\"") && e.contains("general"),
+        "{e}"
+    );
+
+    std::fs::write(&flow, queued("general")).unwrap();
+    let lib = Library::load(&dir, prompts()).unwrap();
+    assert_eq!(lib.queue_defs().len(), 1);
+
+    // An edited flow naming an unknown queue: refused at its line, the last good one stays.
+    std::fs::write(&flow, queued("generl").replace("name = \"mini\"", "name = \"typo\"")).unwrap();
+    bump(&flow, 1);
+    match lib.reload().as_slice() {
+        [Change::Rejected(e)] => assert_eq!((e.file.clone(), e.line), (flow.clone(), 8), "{e}"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(lib.script_for("800").unwrap().name, "mini");
+
+    // queues.toml dropping a queue the flow in service uses: refused, naming the flow's line.
+    std::fs::write(&flow, queued("general")).unwrap();
+    bump(&flow, 2);
+    assert_eq!(lib.reload(), vec![Change::Loaded(flow.clone())]);
+    std::fs::write(&queues, "[queue.repairs]\n").unwrap();
+    bump(&queues, 3);
+    match lib.reload().as_slice() {
+        [Change::Rejected(e)] => {
+            assert_eq!((e.file.clone(), e.line), (flow.clone(), 8), "{e}");
+            assert!(e.message.contains("queues.toml not applied"), "{e}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(lib.queue_defs()[0].acd.name, "general", "the queues in service stay");
+
+    // A broken queues.toml: refused with its own file and line.
+    std::fs::write(&queues, "[queue.general]\nwrap_up = \"soon\"\n").unwrap();
+    bump(&queues, 4);
+    match lib.reload().as_slice() {
+        [Change::Rejected(e)] => assert_eq!((e.file.clone(), e.line), (queues.clone(), 2), "{e}"),
+        other => panic!("{other:?}"),
+    }
+
+    // Renaming a queue in both files at once is one consistent change: both are applied.
+    std::fs::write(&queues, "[queue.front_desk]\n[queue.general]\n").unwrap();
+    std::fs::write(&flow, queued("front_desk")).unwrap();
+    bump(&queues, 5);
+    bump(&flow, 5);
+    let changes = lib.reload();
+    assert!(changes.contains(&Change::QueuesLoaded(queues.clone())), "{changes:?}");
+    assert!(changes.contains(&Change::Loaded(flow.clone())), "{changes:?}");
+    let names: Vec<String> = lib.queue_defs().iter().map(|q| q.acd.name.clone()).collect();
+    assert_eq!(names, vec!["front_desk", "general"]);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -930,3 +930,42 @@ async fn a_caller_gone_without_a_bye_does_not_hold_the_agent() {
         "{cdr}"
     );
 }
+
+/// `queues.toml` edited while the service runs: a new queue is applied (the wallboard shows
+/// it), an edit dropping a queue a flow uses is refused with the flow's file and line.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queues_edited_while_running_are_applied_or_refused_with_file_and_line() {
+    let ivr = IvrDir::with(&[]);
+    let db = crm_sql::testing::TestDb::sqlite().await;
+    let server = demo_server(&ivr, &db).await;
+    let boss = server.login("supervisor", "demo").await;
+    let queues = ivr.0.join("queues.toml");
+    let shipped = std::fs::read_to_string(&queues).unwrap();
+    std::fs::write(&queues, format!("{shipped}\n[queue.vip]\nskills = {{ general = 3 }}\n")).unwrap();
+    let mut shown = false;
+    for _ in 0..50 {
+        let (_, board) = server.get(&boss, "/api/v1/wallboard").await;
+        if board["queues"].as_array().unwrap().iter().any(|q| q["name"] == "vip") {
+            shown = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(shown, "the new queue never reached the wallboard");
+    // Dropping `general`, which the demo flow's operator option uses: refused.
+    let without_general = shipped
+        .replacen("[queue.general]", "[queue.front_desk]", 1)
+        .replace("overflow = \"general\"", "overflow = \"front_desk\"");
+    std::fs::write(&queues, without_general).unwrap();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    wallboard_queue(&server, &boss, "general").await;
+    let (_, log) = server.stop();
+    let refusal = log
+        .lines()
+        .find(|l| l.contains("queues.toml not applied"))
+        .unwrap_or_else(|| panic!("no refusal in the log:\n{log}"));
+    assert!(
+        refusal.contains("demo.toml:") && refusal.contains("\"general\""),
+        "{refusal}"
+    );
+}

@@ -358,6 +358,65 @@ impl Acd {
         Ok(acd)
     }
 
+    /// Apply an edited set of queues while running (`queues.toml` changed): a queue that exists
+    /// is changed in place (its waiting callers stay, in their order), a new one is added. A
+    /// queue the set leaves out stays as it was until restart, since callers may wait in it.
+    /// An invalid set changes nothing.
+    pub fn configure(&mut self, queues: Vec<QueueConfig>) -> Result<(), String> {
+        let mut names = std::collections::HashSet::new();
+        for q in &queues {
+            if !names.insert(q.name.clone()) {
+                return Err(format!("queue {:?} defined twice", q.name));
+            }
+            if q.skills.iter().any(|(_, l)| !(1..=5).contains(l)) {
+                return Err(format!("queue {:?}: skill levels are 1 to 5", q.name));
+            }
+        }
+        for q in &queues {
+            for e in &q.escalations {
+                if let EscalationAction::Overflow(name) = &e.action {
+                    if !names.contains(name) && !self.queue_ids.contains_key(name) {
+                        return Err(format!("queue {:?} overflows to unknown queue {name:?}", q.name));
+                    }
+                }
+            }
+        }
+        for q in queues {
+            let skills = q.skills.iter().map(|(s, l)| (self.skill(s), *l)).collect();
+            match self.queue_ids.get(&q.name) {
+                Some(&id) => {
+                    self.queues[id].cfg = q;
+                    self.queues[id].skills = skills;
+                }
+                None => {
+                    self.queue_ids.insert(q.name.clone(), self.queues.len());
+                    self.queues.push(Queue {
+                        cfg: q,
+                        skills,
+                        waiting: BTreeSet::new(),
+                        recent_handle: VecDeque::new(),
+                        overflow_to: vec![],
+                        stats: QueueStats::default(),
+                    });
+                }
+            }
+        }
+        // Overflow targets by id, now that every name has one.
+        for i in 0..self.queues.len() {
+            let targets = self.queues[i]
+                .cfg
+                .escalations
+                .iter()
+                .map(|e| match &e.action {
+                    EscalationAction::Overflow(name) => self.queue_ids.get(name).copied(),
+                    _ => None,
+                })
+                .collect();
+            self.queues[i].overflow_to = targets;
+        }
+        Ok(())
+    }
+
     fn skill(&mut self, name: &str) -> u16 {
         let n = self.skill_ids.len() as u16;
         *self.skill_ids.entry(name.to_string()).or_insert(n)

@@ -664,3 +664,36 @@ fn an_agent_places_a_preview_call_that_inbound_figures_leave_out() {
     acd.handle(700, Input::CallbackFailed { caller: 903 });
     assert_eq!(acd.agent_state(1), Some(&AgentState::Available));
 }
+
+#[test]
+fn an_edited_queue_set_applies_while_running_or_changes_nothing() {
+    let mut acd = Acd::new(vec![queue("general", &[("general", 1)])]).unwrap();
+    login(&mut acd, 0, 1, &[("billing", 2)]);
+    // Waiting in general, which needs a skill agent 1 lacks.
+    assert_eq!(offers(&arrive(&mut acd, 10, 100, "general", 0)), vec![]);
+    // Invalid sets change nothing.
+    let mut overflow = queue("vip", &[("billing", 1)]);
+    overflow.escalations.push(Escalation {
+        after_ms: 1000,
+        action: EscalationAction::Overflow("nowhere".into()),
+    });
+    assert!(acd.configure(vec![overflow]).unwrap_err().contains("nowhere"));
+    assert!(acd
+        .configure(vec![queue("vip", &[]), queue("vip", &[])])
+        .unwrap_err()
+        .contains("twice"));
+    assert!(acd.stats("vip").is_none(), "no queue was added");
+    // A new queue, and general changed in place: its waiting caller stays.
+    acd.configure(vec![
+        queue("general", &[("billing", 1)]),
+        queue("vip", &[("billing", 2)]),
+    ])
+    .unwrap();
+    assert_eq!(acd.waiting("general"), 1);
+    assert!(acd.stats("vip").is_some());
+    // The next event routes by the new rules: agent 1 (billing 2) may now take either caller;
+    // one is offered to them, the other waits.
+    let out = arrive(&mut acd, 20, 101, "vip", 0);
+    assert_eq!(acd.waiting("general") + acd.waiting("vip"), 1, "{out:?}");
+    assert_eq!(offers(&out).len(), 1, "{out:?}");
+}

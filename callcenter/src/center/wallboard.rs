@@ -155,6 +155,20 @@ impl Tally {
         }
     }
 
+    /// `queues.toml` changed: a queue's goals change in place, a new queue is added; one left
+    /// out keeps its figures (the ACD keeps it too until restart).
+    pub fn set_queues(&mut self, queues: Vec<QueueInfo>) {
+        for q in queues {
+            match self.index.get(&q.name) {
+                Some(&i) => self.queues[i] = q,
+                None => {
+                    self.index.insert(q.name.clone(), self.queues.len());
+                    self.queues.push(q);
+                }
+            }
+        }
+    }
+
     fn bucket(&mut self, at: DateTime<Utc>, queue: &str) -> Option<&mut Counts> {
         let q = *self.index.get(queue)?;
         let key = (interval_of(at), q);

@@ -396,6 +396,7 @@ impl Ivr {
                 skills,
                 min_level,
                 priority,
+                ..
             } => {
                 let skills = skills
                     .iter()

@@ -1,12 +1,16 @@
-//! The flows of a directory (`*.toml`), with their prompts. `reload` picks up changed, new and
-//! removed files; a file that no longer validates is reported with file and line and the last
-//! good version of it stays in service. Calls in progress keep the version they started with.
+//! The flows of a directory (`*.toml`), with their prompts and the ACD's queues (`queues.toml`).
+//! `reload` picks up changed, new and removed files; a file that no longer validates is reported
+//! with file and line and the last good version of it stays in service. Calls in progress keep
+//! the version they started with. Flows and queues are checked against each other: a flow may
+//! only send callers to a queue `queues.toml` defines, and a `queues.toml` that drops a queue a
+//! flow still uses is refused (naming the flow's file and line).
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::time::SystemTime;
 
 use super::script::{self, Script, ScriptError};
+use crate::center::queues::{self, QueueDef};
 use crate::media::prompts::Prompts;
 
 struct Entry {
@@ -19,6 +23,8 @@ struct Entry {
 pub enum Change {
     Loaded(PathBuf),
     Removed(PathBuf),
+    /// `queues.toml` changed and its queues are now in service (see [`Library::queue_defs`]).
+    QueuesLoaded(PathBuf),
     /// The file is broken; the previous version (if any) stays in service.
     Rejected(ScriptError),
 }
@@ -29,6 +35,9 @@ pub struct Library {
     entries: RwLock<Vec<Entry>>,
     /// Broken files with no good version, by the time they were last reported.
     broken: std::sync::Mutex<std::collections::HashMap<PathBuf, Option<SystemTime>>>,
+    /// The queues in service, and the modification time of the `queues.toml` last looked at
+    /// (good or refused, so a refused version is reported once).
+    queues: RwLock<(Option<SystemTime>, Vec<QueueDef>)>,
 }
 
 fn modified(p: &Path) -> Option<SystemTime> {
@@ -54,6 +63,7 @@ impl Library {
             prompts,
             entries: RwLock::new(vec![]),
             broken: Default::default(),
+            queues: RwLock::new((modified(&dir.join(queues::FILE)), queues::load(dir)?)),
         };
         for change in lib.reload() {
             if let Change::Rejected(e) = change {
@@ -64,6 +74,11 @@ impl Library {
             anyhow::bail!("{}: no IVR flow (*.toml) found", dir.display());
         }
         Ok(lib)
+    }
+
+    /// The ACD's queues in service.
+    pub fn queue_defs(&self) -> Vec<QueueDef> {
+        self.queues.read().expect("lock").1.clone()
     }
 
     pub fn prompts(&self) -> &Arc<Prompts> {
@@ -110,6 +125,19 @@ impl Library {
             }
         };
         let has_prompt = |name: &str| self.prompts.contains(name);
+        let queues_file = self.dir.join(queues::FILE);
+        let mut queues = self.queues.write().expect("lock");
+        let queues_m = modified(&queues_file);
+        // A changed queues.toml: its queues, if it parses (else reported, and the old ones stay).
+        let mut candidate: Option<Vec<QueueDef>> = None;
+        if queues_m != queues.0 {
+            queues.0 = queues_m;
+            match queues::load(&self.dir) {
+                Ok(defs) => candidate = Some(defs),
+                Err(e) => changes.push(Change::Rejected(e)),
+            }
+        }
+        let names = |defs: &[QueueDef]| defs.iter().map(|q| q.acd.name.clone()).collect::<Vec<String>>();
         let mut entries = self.entries.write().expect("lock");
         let mut broken = self.broken.lock().expect("lock");
         entries.retain(|e| {
@@ -119,6 +147,8 @@ impl Library {
             }
             keep
         });
+        // The flows that changed, parsed.
+        let mut fresh = vec![];
         for file in files {
             let m = modified(&file);
             let known = entries.iter().position(|e| e.file == file);
@@ -126,10 +156,44 @@ impl Library {
                 Some(i) => entries[i].modified == m,
                 None => broken.get(&file) == Some(&m),
             };
-            if seen {
-                continue;
+            if !seen {
+                let parsed = script::load(&file, &has_prompt);
+                fresh.push((file, m, known, parsed));
             }
-            match script::load(&file, &has_prompt) {
+        }
+        // A new queues.toml goes into service only if every flow staying in service fits it: the
+        // unchanged ones, and changed ones whose new version is broken or does not fit.
+        let mut accepted = None;
+        if let Some(c) = candidate {
+            let n = names(&c);
+            let fits_new: Vec<&PathBuf> = fresh
+                .iter()
+                .filter(|(_, _, _, r)| matches!(r, Ok(s) if s.unknown_queue(&n).is_none()))
+                .map(|(f, ..)| f)
+                .collect();
+            let conflict = entries
+                .iter()
+                .filter(|e| !fits_new.contains(&&e.file))
+                .find_map(|e| e.script.unknown_queue(&n));
+            match conflict {
+                None => accepted = Some(c),
+                Some(e) => changes.push(Change::Rejected(ScriptError {
+                    message: format!(
+                        "{} not applied, the queues in service stay: {}",
+                        queues::FILE,
+                        e.message
+                    ),
+                    ..e
+                })),
+            }
+        }
+        let in_service = names(accepted.as_deref().unwrap_or(&queues.1));
+        for (file, m, known, parsed) in fresh {
+            let checked = parsed.and_then(|s| match s.unknown_queue(&in_service) {
+                Some(e) => Err(e),
+                None => Ok(s),
+            });
+            match checked {
                 Ok(s) => {
                     broken.remove(&file);
                     let entry = Entry {
@@ -153,6 +217,15 @@ impl Library {
                     }
                     changes.push(Change::Rejected(e));
                 }
+            }
+        }
+        if let Some(defs) = accepted {
+            queues.1 = defs;
+            changes.push(Change::QueuesLoaded(queues_file));
+            // Flows refused for a queue that may exist now are looked at again next time.
+            broken.clear();
+            for e in entries.iter_mut() {
+                e.modified = None;
             }
         }
         entries.sort_by(|a, b| a.file.cmp(&b.file));

@@ -103,6 +103,8 @@ pub enum Kind {
         skills: Vec<SkillRef>,
         min_level: u8,
         priority: i32,
+        /// The line of `queue =` (for errors naming a queue `queues.toml` lacks).
+        line: usize,
     },
     Voicemail {
         max_seconds: u32,
@@ -154,6 +156,36 @@ pub struct Script {
 impl Script {
     pub fn node(&self, i: usize) -> &Node {
         &self.nodes[i]
+    }
+
+    /// The queues this flow sends callers to, each with the line naming it.
+    pub fn queues(&self) -> Vec<(&str, usize)> {
+        self.nodes
+            .iter()
+            .filter_map(|n| match &n.kind {
+                Kind::Queue { queue, line, .. } => Some((queue.as_str(), *line)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The first queue this flow names that is not among `known`, as an error at its line.
+    pub fn unknown_queue(&self, known: &[String]) -> Option<ScriptError> {
+        self.queues()
+            .into_iter()
+            .find(|(q, _)| !known.iter().any(|k| k == q))
+            .map(|(q, line)| ScriptError {
+                file: self.file.clone(),
+                line,
+                message: format!(
+                    "queue {q:?} is not in queues.toml (it has: {}); callers would wait on hold for ever",
+                    if known.is_empty() {
+                        "none".to_string()
+                    } else {
+                        known.join(", ")
+                    }
+                ),
+            })
     }
 
     pub fn answers(&self, called: &str) -> bool {
@@ -645,11 +677,13 @@ fn node(l: &Loader, name: &str, n: &RawNode) -> Result<Node, ScriptError> {
             if !(1..=5).contains(&min_level) {
                 return l.err(at, format!("node {name:?}: min_level must be 1 to 5"));
             }
+            let queue = n.queue.as_ref().expect("kind");
             Kind::Queue {
-                queue: n.queue.as_ref().expect("kind").get_ref().clone(),
+                queue: queue.get_ref().clone(),
                 skills,
                 min_level,
                 priority: n.priority.unwrap_or(0),
+                line: l.line_at(queue.span().start),
             }
         }
         Some("voicemail") => Kind::Voicemail {

@@ -190,6 +190,8 @@ impl Voice {
 }
 
 pub enum SwitchIn {
+    /// `queues.toml` changed and was accepted (checked against the flows): apply it.
+    Queues(Vec<crate::center::queues::QueueDef>),
     Sip {
         from: Peer,
         bytes: Vec<u8>,
@@ -284,7 +286,7 @@ fn advertised_ip(bound: IpAddr, public: Option<IpAddr>) -> IpAddr {
 pub async fn start(cfg: VoiceConfig, store: Arc<dyn Store>, shutdown: watch::Receiver<bool>) -> anyhow::Result<Voice> {
     let prompts = Arc::new(crate::media::prompts::Prompts::load(&cfg.ivr_dir.join("prompts"))?);
     let library = Arc::new(Library::load(&cfg.ivr_dir, prompts)?);
-    let queue_defs = crate::center::queues::load(&cfg.ivr_dir)?;
+    let queue_defs = library.queue_defs();
     let acd = acd::Acd::new(queue_defs.iter().map(|q| q.acd.clone()).collect()).map_err(anyhow::Error::msg)?;
     let tally = Tally::new(
         queue_defs
@@ -357,6 +359,7 @@ pub async fn start(cfg: VoiceConfig, store: Arc<dyn Store>, shutdown: watch::Rec
     // Flow reloads.
     {
         let library = library.clone();
+        let tx = tx.clone();
         tokio::spawn(async move {
             let mut every = tokio::time::interval(Duration::from_secs(1));
             loop {
@@ -365,8 +368,12 @@ pub async fn start(cfg: VoiceConfig, store: Arc<dyn Store>, shutdown: watch::Rec
                     match change {
                         Change::Loaded(f) => tracing::info!(file = %f.display(), "IVR flow loaded"),
                         Change::Removed(f) => tracing::info!(file = %f.display(), "IVR flow removed"),
+                        Change::QueuesLoaded(f) => {
+                            tracing::info!(file = %f.display(), "queues loaded");
+                            let _ = tx.send(SwitchIn::Queues(library.queue_defs())).await;
+                        }
                         Change::Rejected(e) => {
-                            tracing::error!(error = %e, "IVR flow refused; the last good version stays in service")
+                            tracing::error!(error = %e, "IVR flow or queues refused; the last good version stays in service")
                         }
                     }
                 }
@@ -656,6 +663,21 @@ impl Switch {
 
     async fn handle(&mut self, m: SwitchIn) {
         match m {
+            SwitchIn::Queues(defs) => {
+                let configs = defs.iter().map(|q| q.acd.clone()).collect();
+                match self.acd.configure(configs) {
+                    Ok(()) => self.tally.set_queues(
+                        defs.iter()
+                            .map(|q| QueueInfo {
+                                name: q.acd.name.clone(),
+                                sl_threshold_ms: q.acd.sl_threshold_ms,
+                                sl_target: q.sl_target,
+                            })
+                            .collect(),
+                    ),
+                    Err(e) => tracing::error!(error = %e, "queues not applied; the ones in service stay"),
+                }
+            }
             SwitchIn::Sip { from, bytes, at } => {
                 self.received_at = at;
                 let now = self.now();
