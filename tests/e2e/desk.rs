@@ -860,10 +860,18 @@ async fn an_agent_holds_sends_tones_and_transfers_the_caller_to_the_experts() {
     assert_eq!(cdr["outcome"], "answered", "{cdr}");
     assert_eq!(cdr["queue"], "complaints");
     assert_eq!(cdr["agent_id"], expert_me["id"], "the record names the last agent");
+    // The first part is handled once its agent's wrap-up ends: handle time is talk (with the
+    // hold) plus after-call work.
+    first.send(json!({"type": "wrap_up_done"})).await;
+    first.expect_state("available", 5).await;
     let general = wallboard_until(&server, &admin, "general", "the first part handled", |q| {
         q["handled"] == 1
     })
     .await;
+    assert!(
+        general["aht_seconds"].as_f64().unwrap() >= 1.1,
+        "hold and talk at least: {general}"
+    );
     assert_eq!(general["answered"], 1);
     wallboard_until(&server, &admin, "complaints", "the transfer answered", |q| {
         q["answered"] == 1

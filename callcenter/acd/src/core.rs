@@ -239,6 +239,9 @@ struct Agent {
     generation: u64,
     /// Queue of the current call (for wrap-up length).
     queue: Option<QueueId>,
+    /// An inbound call whose handling is not over until its wrap-up ends: (queue, talk, when
+    /// wrap-up began). Handle time is talk (hold included) plus after-call work.
+    handling: Option<(QueueId, Ms, Ms)>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -453,6 +456,19 @@ impl Acd {
     // ---- agent index ----
 
     fn set_state(&mut self, now: Ms, agent: AgentId, state: AgentState, out: &mut Vec<Action>) {
+        let Some(a) = self.agents.get_mut(&agent) else { return };
+        if state != AgentState::WrapUp {
+            if let Some((q, talk, since)) = a.handling.take() {
+                let handle = talk + now.saturating_sub(since);
+                let queue = &mut self.queues[q];
+                queue.stats.handle_ms_total += handle;
+                queue.stats.handled += 1;
+                queue.recent_handle.push_back(handle);
+                if queue.recent_handle.len() > 100 {
+                    queue.recent_handle.pop_front();
+                }
+            }
+        }
         let Some(a) = self.agents.get_mut(&agent) else { return };
         let was_available = a.state == AgentState::Available;
         if was_available {
@@ -698,6 +714,7 @@ impl Acd {
                             call_started: 0,
                             generation: 0,
                             queue: None,
+                            handling: None,
                         },
                     );
                     self.set_state(now, agent, AgentState::Break("logged in".into()), &mut out);
@@ -817,15 +834,10 @@ impl Acd {
                             a.talk_ms += talk;
                             a.queue = Some(q);
                         }
-                        if let (true, Some(a)) = (inbound, self.agents.get(&agent)) {
+                        if let (true, Some(a)) = (inbound, self.agents.get_mut(&agent)) {
+                            // Counted when the wrap-up ends (at once without one).
                             let talk = now.saturating_sub(a.call_started);
-                            let queue = &mut self.queues[q];
-                            queue.stats.handle_ms_total += talk;
-                            queue.stats.handled += 1;
-                            queue.recent_handle.push_back(talk);
-                            if queue.recent_handle.len() > 100 {
-                                queue.recent_handle.pop_front();
-                            }
+                            a.handling = Some((q, talk, now));
                         }
                         self.callers.remove(&caller);
                         let wrap = self.queues[q].cfg.wrap_up_ms;

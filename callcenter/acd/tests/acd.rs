@@ -697,3 +697,35 @@ fn an_edited_queue_set_applies_while_running_or_changes_nothing() {
     assert_eq!(acd.waiting("general") + acd.waiting("vip"), 1, "{out:?}");
     assert_eq!(offers(&out).len(), 1, "{out:?}");
 }
+
+#[test]
+fn handle_time_is_talk_plus_after_call_work() {
+    let mut q = queue("repairs", &[]);
+    q.wrap_up_ms = 30_000;
+    let mut acd = Acd::new(vec![q, queue("quick", &[])]).unwrap();
+    login(&mut acd, 0, 1, &[]);
+    arrive(&mut acd, 0, 10, "repairs", 0);
+    acd.handle(1_000, Input::Answered { agent: 1, caller: 10 });
+    // 60 s of talk (hold included: the call is connected throughout).
+    acd.handle(61_000, Input::CallerHungUp { caller: 10 });
+    assert_eq!(
+        acd.stats("repairs").unwrap().handled,
+        0,
+        "not over while the agent wraps up"
+    );
+    // The agent finishes the wrap-up after 12 s of its 30.
+    acd.handle(73_000, Input::WrapUpDone { agent: 1 });
+    let s = acd.stats("repairs").unwrap();
+    assert_eq!((s.handled, s.handle_ms_total), (1, 72_000));
+    // Timed out wrap-up counts in full; a queue without wrap-up counts talk alone.
+    arrive(&mut acd, 80_000, 11, "repairs", 0);
+    acd.handle(80_000, Input::Answered { agent: 1, caller: 11 });
+    acd.handle(90_000, Input::CallerHungUp { caller: 11 });
+    acd.tick(120_000);
+    assert_eq!(acd.stats("repairs").unwrap().handle_ms_total, 72_000 + 40_000);
+    arrive(&mut acd, 130_000, 12, "quick", 0);
+    acd.handle(130_000, Input::Answered { agent: 1, caller: 12 });
+    acd.handle(135_000, Input::CallerHungUp { caller: 12 });
+    let s = acd.stats("quick").unwrap();
+    assert_eq!((s.handled, s.handle_ms_total), (1, 5_000));
+}

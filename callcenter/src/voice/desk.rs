@@ -67,6 +67,9 @@ pub struct AgentSession {
     /// The ACD caller offered to or talking with this agent.
     call: Option<CallerId>,
     queue: Option<String>,
+    /// A call whose handling ends with the wrap-up: (queue, talk ms, when the talk ended). The
+    /// wallboard's handle time is talk (hold included) plus after-call work.
+    handling: Option<(String, u64, Time)>,
 }
 
 fn state_name(s: &AgentState) -> (&'static str, Option<String>) {
@@ -427,6 +430,13 @@ impl Switch {
                     if s.state != state {
                         s.since = now;
                     }
+                    if state != AgentState::WrapUp {
+                        if let Some((queue, talk, ended)) = s.handling.take() {
+                            self.tally
+                                .handled(Utc::now(), &queue, talk + now.0.saturating_sub(ended.0));
+                        }
+                    }
+                    let Some(s) = self.agents.get_mut(&agent) else { continue };
                     if !matches!(state, AgentState::OnCall(_) | AgentState::Reserved(_)) {
                         s.call = None;
                     }
@@ -605,9 +615,13 @@ impl Switch {
         if let Some(m) = &c.media {
             m.bridge(None);
         }
-        self.tally.handled(Utc::now(), &queue, talk);
         if let Some(s) = self.agents.get_mut(&agent) {
             s.talk_ms += talk;
+            // Counted when the wrap-up ends (the ACD's next state for the agent).
+            if let Some((queue, talk, ended)) = s.handling.replace((queue, talk, now)) {
+                self.tally
+                    .handled(Utc::now(), &queue, talk + now.0.saturating_sub(ended.0));
+            }
         }
         true
     }
@@ -688,6 +702,7 @@ impl Switch {
                         talk_ms: 0,
                         call: None,
                         queue: None,
+                        handling: None,
                     },
                 );
                 let _ = reply.send(Ok(session));
