@@ -60,11 +60,13 @@ str_enum!(ComplaintStatus { Open = "open", InProgress = "in_progress", Resolved 
 str_enum!(
     /// How a call ended for the caller: `self_service` (the IVR answered), `answered` (by an
     /// agent), `queued` (sent to a queue the ACD does not run), `voicemail` (left a message or
-    /// asked for a callback), `abandoned` (hung up before any of those, also while waiting in a
-    /// queue), `rejected` (refused at the SIP level), `failed` (outbound, not reached).
+    /// asked for a callback), `abandoned` (the caller hung up before any of those, also while
+    /// waiting in a queue), `ivr_ended` (the IVR said goodbye before any of those: no choice
+    /// made, too many invalid keys), `rejected` (refused at the SIP level), `failed` (outbound,
+    /// not reached).
     CallOutcome {
         SelfService = "self_service", Answered = "answered", Queued = "queued", Voicemail = "voicemail",
-        Abandoned = "abandoned", Rejected = "rejected", Failed = "failed",
+        Abandoned = "abandoned", IvrEnded = "ivr_ended", Rejected = "rejected", Failed = "failed",
     }
 );
 str_enum!(StockReason {

@@ -9,7 +9,7 @@ use std::time::Duration;
 use crm_sql::testing::TestDb;
 use serde_json::Value;
 
-use crate::support::{temp_path, Server};
+use crate::support::{temp_path, IvrDir, Server};
 
 const PCAPS: &str = "/usr/share/sip-tester";
 
@@ -358,6 +358,91 @@ async fn a_delayed_offer_call_gets_our_offer_and_its_media_from_the_ack() {
         "prompts were played to sipp"
     );
     assert_eq!(metric(&metrics, "aftercare_rtp_foreign_total"), 0);
+}
+
+/// A flow on 802 that greets and says goodbye, with no outcome of its own.
+const GOODBYE_FLOW: &str = r#"[flow]
+name = "goodbye"
+start = "hello"
+timezone = "Europe/Berlin"
+numbers = ["802"]
+
+[node.hello]
+say = ["goodbye"]
+hangup = true
+"#;
+
+/// A caller who waits for the IVR to hang up.
+const WAIT_FOR_BYE: &str = r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="wait for the IVR's BYE">
+  <send retrans="500">
+    <![CDATA[
+      INVITE sip:802@[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: <sip:patient@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      To: <sip:802@[remote_ip]:[remote_port]>
+      Call-ID: [call_id]
+      CSeq: 1 INVITE
+      Contact: sip:sipp@[local_ip]:[local_port]
+      Max-Forwards: 70
+      Content-Type: application/sdp
+      Content-Length: [len]
+
+      v=0
+      o=user1 53655765 2353687637 IN IP[local_ip_type] [local_ip]
+      s=-
+      c=IN IP[media_ip_type] [media_ip]
+      t=0 0
+      m=audio [media_port] RTP/AVP 0
+      a=rtpmap:0 PCMU/8000
+    ]]>
+  </send>
+  <recv response="100" optional="true"/>
+  <recv response="180" optional="true"/>
+  <recv response="200"/>
+  <send>
+    <![CDATA[
+      ACK sip:802@[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: <sip:patient@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      To: <sip:802@[remote_ip]:[remote_port]>[peer_tag_param]
+      Call-ID: [call_id]
+      CSeq: 1 ACK
+      Max-Forwards: 70
+      Content-Length: 0
+    ]]>
+  </send>
+  <recv request="BYE" timeout="30000"/>
+  <send>
+    <![CDATA[
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Content-Length: 0
+    ]]>
+  </send>
+</scenario>
+"#;
+
+/// A call the IVR itself ends is recorded as such, not as a caller who gave up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_the_ivr_ends_is_not_recorded_as_abandoned() {
+    require_sipp();
+    let ivr = IvrDir::with(&[("goodbye.toml", GOODBYE_FLOW)]);
+    let db = TestDb::sqlite().await;
+    let server = Server::start_in(&db, &ivr.0, &["--demo"], &[("AFTERCARE_DEMO_CUSTOMERS", "150")]).await;
+    let token = server.login("agent1", "demo").await;
+    let dir = Workdir::new();
+    std::fs::write(dir.0.join("bye.xml"), WAIT_FOR_BYE).unwrap();
+    let (code, log) = sipp(&dir.0, &server, &["-sf", "bye.xml"]);
+    assert_eq!(code, 0, "{log}");
+    let cdr = newest_cdr(&server, &token).await;
+    assert_eq!(cdr["ivr_script"], "goodbye", "{cdr}");
+    assert_eq!(cdr["end_reason"], "ivr_hangup", "{cdr}");
+    assert_eq!(cdr["outcome"], "ivr_ended", "{cdr}");
 }
 
 /// Energy of `samples` between `lo` and `hi` Hz over the energy of all bins (Goertzel at 50 Hz

@@ -1066,6 +1066,8 @@ impl Switch {
         let outcome = match (ivr.and_then(|i| i.outcome()), end) {
             (Some(o), _) => CallOutcome::parse(o).unwrap_or(CallOutcome::Abandoned),
             (None, End::Rejected(_)) => CallOutcome::Rejected,
+            // The flow hung up (not a silent line, not an agent): the caller did not give up.
+            (None, End::Local) if !c.rtp_timeout && c.agent.is_none() => CallOutcome::IvrEnded,
             (None, _) => CallOutcome::Abandoned,
         };
         let end_reason = match (end, c.direction) {
