@@ -724,6 +724,9 @@ impl Day {
         let booked = ro.appointment;
         let window = match booked {
             None => WHOLE_DAY,
+            // Left out for a call-back (booked, its technician taken away): no plan books it
+            // again on its own; the dispatcher does, with the customer.
+            Some(_) if ro.technician_id.is_none() => PASSED,
             Some(a) if a.to > self.now => ((minute(a.from) - day0) as f64, (minute(a.to) - day0) as f64),
             Some(_) => PASSED,
         };
