@@ -12,13 +12,23 @@ pub fn event_digit(event: u8) -> Option<char> {
 }
 
 /// RFC 4733 receiver: one digit per event, however many packets carry it. Events are told
-/// apart by their RTP timestamp (the event's start); a digit is reported at the first packet
-/// with the end bit, or — when every end packet was lost — as soon as the next event begins.
+/// apart by their RTP timestamp (the event's start). A digit is reported at the first packet
+/// with the end bit; when the end packets never come (lost, or a sender that sends none), it is
+/// reported once no packet of the event has come for [`QUIET_TICKS`] ticks, or as soon as the
+/// next event begins, whichever is first.
 #[derive(Debug, Default)]
 pub struct EventReceiver {
     current: Option<(u32, char)>,
     reported: Option<u32>,
+    /// Ticks since the last packet of `current`.
+    quiet: u32,
+    /// The duration field of the last packet of `current`.
+    duration: u16,
 }
+
+/// Ticks (20 ms, the packet clock) without a packet after which an event counts as ended: 240 ms,
+/// several of the 50 ms update intervals senders use, so a long press is not cut in two.
+pub const QUIET_TICKS: u32 = 12;
 
 impl EventReceiver {
     /// The digits this packet completes (none, one, or two when the previous event lost its
@@ -32,9 +42,15 @@ impl EventReceiver {
             return out;
         };
         let end = payload[1] & 0x80 != 0;
+        let duration = u16::from_be_bytes([payload[2], payload[3]]);
         if self.reported == Some(timestamp) {
             if end {
                 return out; // a retransmitted end packet, or a late one
+            }
+            if duration > self.duration {
+                // A late update of an event already counted when it went quiet.
+                self.duration = duration;
+                return out;
             }
             // A new press that reuses the timestamp (some senders replay recorded events).
             self.reported = None;
@@ -46,11 +62,27 @@ impl EventReceiver {
             }
         }
         self.current = Some((timestamp, digit));
+        self.quiet = 0;
+        self.duration = duration;
         if end {
             self.reported = Some(timestamp);
             out.push(digit);
         }
         out
+    }
+
+    /// One tick of the packet clock: the digit of an event that went quiet without an end packet.
+    pub fn tick(&mut self) -> Option<char> {
+        let (ts, digit) = self.current?;
+        if self.reported == Some(ts) {
+            return None;
+        }
+        self.quiet += 1;
+        if self.quiet < QUIET_TICKS {
+            return None;
+        }
+        self.reported = Some(ts);
+        Some(digit)
     }
 }
 
@@ -66,7 +98,8 @@ const KEYS: [[char; 4]; 4] = [
 /// Samples per analysis block: 20 ms at 8 kHz, one RTP packet of G.711.
 pub const BLOCK: usize = 160;
 
-fn goertzel(samples: &[f32], freq: f32) -> f32 {
+/// The power of `freq` (Hz) in 8 kHz `samples` (the Goertzel algorithm).
+pub fn goertzel(samples: &[f32], freq: f32) -> f32 {
     let w = 2.0 * std::f32::consts::PI * freq / 8000.0;
     let coeff = 2.0 * w.cos();
     let (mut s1, mut s2) = (0.0f32, 0.0f32);
@@ -190,6 +223,33 @@ mod tests {
         assert_eq!(rx.on_packet(3000, &event(5, true, 480)), vec!['5']);
         assert_eq!(rx.on_packet(5000, &event(11, false, 160)), Vec::<char>::new());
         assert_eq!(rx.on_packet(5000, &event(11, true, 320)), vec!['#']);
+    }
+
+    #[test]
+    fn an_event_without_end_packets_counts_once_it_goes_quiet() {
+        let mut rx = EventReceiver::default();
+        // A press of 100 ms: updates every 50 ms (2.5 ticks), never an end packet.
+        assert_eq!(rx.on_packet(1000, &event(7, false, 400)), Vec::<char>::new());
+        let mut heard = vec![];
+        for t in 0..40 {
+            if t == 2 || t == 5 {
+                heard.extend(rx.on_packet(1000, &event(7, false, 400 + 400 * t as u16)));
+            }
+            if let Some(d) = rx.tick() {
+                heard.push(d);
+                assert_eq!(t, 5 + QUIET_TICKS as usize - 1, "counted when quiet, not before");
+            }
+        }
+        assert_eq!(heard, vec!['7'], "once");
+        // A late update of the same event after it counted is not a second press.
+        assert_eq!(rx.on_packet(1000, &event(7, false, 3000)), Vec::<char>::new());
+        assert_eq!((0..40).find_map(|_| rx.tick()), None);
+        // The next key, also without end packets, is its own digit.
+        assert_eq!(rx.on_packet(2600, &event(7, false, 400)), Vec::<char>::new());
+        assert_eq!((0..40).find_map(|_| rx.tick()), Some('7'));
+        // An end packet that does come reports at once; the quiet tick adds nothing.
+        assert_eq!(rx.on_packet(4000, &event(3, true, 400)), vec!['3']);
+        assert_eq!((0..40).find_map(|_| rx.tick()), None);
     }
 
     #[test]

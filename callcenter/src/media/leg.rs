@@ -213,6 +213,9 @@ impl Leg {
     /// The next 20 ms: one RTP packet appended to `out` (to `destination()`), and events.
     pub fn tick(&mut self, out: &mut Vec<u8>) -> Vec<LegEvent> {
         let mut events = vec![];
+        if let Some(d) = self.events.tick() {
+            events.push(LegEvent::Digit(d));
+        }
         let mut frame = [0i16; BLOCK];
         let mut filled = 0;
         let mut speech = false;
