@@ -13,6 +13,30 @@ while IFS=$'\t' read -r id text; do
   fi
 done < prompts.tsv
 rm -f /tmp/prompt.$$.wav
-# Hold music: a soft arpeggio, looped by the player while a caller waits in a queue.
-sox -n -r 8000 -c 1 -b 16 hold.wav synth 0.45 sine 523.25 synth 0.45 sine 659.25 synth 0.45 sine 783.99 synth 0.45 sine 659.25 fade 0.02 1.8 0.02 vol 0.25 2>/dev/null \
-  || sox -n -r 8000 -c 1 -b 16 hold.wav synth 1.8 sine 523.25 vol 0.25
+# Hold music: a finger-picked chord progression (C, A minor, F, G, twice, with a different
+# top voice the second time) over a soft bass, made from sox's plucked-string synth. 16 s,
+# looped by the player. Generated here, so the project owns it.
+out=hold.wav; tmp=$(mktemp -d)
+note() { sox -n -r 8000 -c 1 -b 16 "$tmp/$1.wav" synth "$3" pluck "$2" fade 0 "$3" 0.08 vol "$4"; }
+i=0
+arp() { # chord notes (4), played up and down as eighth notes
+  local n
+  for n in "$1" "$2" "$3" "$4" "$3" "$2" "$3" "$4"; do
+    note "$(printf m%03d $i)" "$n" 0.25 0.5; i=$((i+1))
+  done
+}
+for pass in 1 2; do
+  if [ $pass = 1 ]; then top=(E5 C5 A4 B4); else top=(G5 E5 C5 D5); fi
+  arp C4 G4 C5 "${top[0]}"
+  arp A3 E4 A4 "${top[1]}"
+  arp F3 C4 F4 "${top[2]}"
+  arp G3 D4 G4 "${top[3]}"
+done
+sox "$tmp"/m*.wav "$tmp/melody.wav"
+j=0
+for b in C3 A2 F2 G2 C3 A2 F2 G2; do
+  sox -n -r 8000 -c 1 -b 16 "$tmp/$(printf b%03d $j).wav" synth 2 pluck "$b" fade 0 2 0.3 vol 0.6; j=$((j+1))
+done
+sox "$tmp"/b*.wav "$tmp/bass.wav"
+sox -m "$tmp/melody.wav" "$tmp/bass.wav" -r 8000 -c 1 -b 16 "$out" lowpass 2400 reverb 30 50 60 norm -6 fade 0.05 16 0.3
+rm -rf "$tmp"
