@@ -148,11 +148,33 @@ fn unknown_caller_gets_warranty_status_by_serial_number_read_back() {
     c.send(Input::Found(Some(asset_vars("in_warranty", "2027-03-15", "appliance"))));
     assert_eq!(
         c.last_played(),
-        ["warranty_valid_until", "month3", "n15", "n2", "thousand", "n20", "n7"],
-        "the date is read back"
+        [
+            "serial_is",
+            "n2",
+            "n3",
+            "n1",
+            "n1",
+            "n0",
+            "n0",
+            "n0",
+            "n1",
+            "n2",
+            "n3",
+            "warranty_valid_until",
+            "month3",
+            "n15",
+            "n2",
+            "thousand",
+            "n20",
+            "n7"
+        ],
+        "the serial and the date are read back"
     );
     c.finish_prompt();
     assert_eq!(c.last_played(), ["anything_else"]);
+    c.finish_prompt();
+    c.timeout();
+    assert_eq!(c.last_played(), ["no_input", "anything_else"], "asked once more");
     c.finish_prompt();
     c.timeout();
     assert_eq!(c.last_played(), ["goodbye"]);
@@ -163,7 +185,8 @@ fn unknown_caller_gets_warranty_status_by_serial_number_read_back() {
     assert_eq!(c.ivr.outcome(), Some("self_service"));
     assert_eq!(
         c.ivr.path(),
-        "identify>greet>menu>warranty>warranty_lookup>warranty_known>warranty_not_expired>say_valid>after_warranty>goodbye"
+        "identify>greet>menu>warranty>warranty_lookup>warranty_known>warranty_not_mileage>warranty_not_hours>\
+         warranty_by_date>warranty_not_expired>say_valid>after_warranty>goodbye"
     );
 }
 
@@ -271,7 +294,11 @@ fn a_short_serial_is_asked_again() {
     c.keys("1");
     c.finish_prompt();
     c.keys("12#");
-    assert_eq!(c.last_played(), ["invalid", "enter_serial"]);
+    assert_eq!(
+        c.last_played(),
+        ["serial_too_short", "enter_serial"],
+        "a serial's own wording, not a menu's"
+    );
     c.keys("4711");
     c.timeout(); // the inter-digit timeout ends the entry once it is long enough
     assert!(c.commands.contains(&Command::Lookup {
@@ -595,4 +622,95 @@ fn flows_and_queues_are_checked_against_each_other_at_start_and_on_every_edit() 
     let names: Vec<String> = lib.queue_defs().iter().map(|q| q.acd.name.clone()).collect();
     assert_eq!(names, vec!["front_desk", "general"]);
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Up to the warranty look-up of serial 4711 on a Sunday.
+fn at_serial_lookup() -> Caller {
+    let mut c = Caller::new(demo(), "sipp", sunday());
+    c.send(Input::Start);
+    c.send(Input::Found(None));
+    c.keys("1");
+    c.keys("4711#");
+    c
+}
+
+const SERIAL_4711: [&str; 5] = ["serial_is", "n4", "n7", "n1", "n1"];
+
+#[test]
+fn a_warranty_ended_by_mileage_or_hours_says_why_and_split_cover_gives_both_dates() {
+    use crm_core::warranty::WarrantyRule;
+    // What the caller hears after the serial, for an asset whose warranty `rule` decided.
+    let said = |state: &str, rule: WarrantyRule| {
+        let mut vars = asset_vars(state, "2027-03-15", "motorcycle");
+        if state == "expired" {
+            vars.remove("asset.warranty_until");
+        }
+        let today = NaiveDate::from_ymd_opt(2026, 11, 22).unwrap();
+        callcenter::voice::lookup::warranty_vars(&rule, today, &mut vars);
+        let mut c = at_serial_lookup();
+        c.send(Input::Found(Some(vars)));
+        assert_eq!(c.last_played()[..SERIAL_4711.len()], SERIAL_4711, "the serial first");
+        c.last_played()[SERIAL_4711.len()..].join(" ")
+    };
+    let mileage = WarrantyRule::MileageExceeded {
+        limit_km: 50_000,
+        actual_km: 61_250,
+    };
+    assert_eq!(
+        said("expired", mileage),
+        "warranty_ended_mileage n60 n1 thousand n2 hundred n50 kilometres limit_is n50 thousand kilometres",
+        "the reason, with the reading and the limit, instead of \"it ended on\" and nothing"
+    );
+    let hours = WarrantyRule::HoursExceeded {
+        limit_hours: 2000,
+        actual_hours: 2400,
+    };
+    assert_eq!(
+        said("expired", hours),
+        "warranty_ended_hours n2 thousand n4 hundred hours limit_is n2 thousand hours"
+    );
+    // Parts for 24 months, labour for 12: on the day, labour has ended and parts run on.
+    let split = WarrantyRule::Factory {
+        parts_until: "2027-03-15".parse().unwrap(),
+        labor_until: "2026-03-15".parse().unwrap(),
+    };
+    assert_eq!(
+        said("in_warranty", split),
+        "warranty_valid_until month3 n15 n2 thousand n20 n7 \
+         parts_covered_until month3 n15 n2 thousand n20 n7 labour_cover_ended month3 n15 n2 thousand n20 n6"
+    );
+    // The same day for both: one date, as before.
+    let same = WarrantyRule::Factory {
+        parts_until: "2027-03-15".parse().unwrap(),
+        labor_until: "2027-03-15".parse().unwrap(),
+    };
+    assert_eq!(
+        said("in_warranty", same),
+        "warranty_valid_until month3 n15 n2 thousand n20 n7"
+    );
+}
+
+#[test]
+fn after_a_readback_a_wrong_key_is_answered_and_another_serial_can_be_checked() {
+    let mut c = at_serial_lookup();
+    c.send(Input::Found(Some(asset_vars("in_warranty", "2027-03-15", "appliance"))));
+    c.finish_prompt();
+    assert_eq!(c.last_played(), ["anything_else"]);
+    c.keys("5");
+    assert_eq!(c.last_played(), ["invalid", "anything_else"], "not a silent hang-up");
+    assert!(!c.commands.contains(&Command::Hangup));
+    c.keys("1");
+    assert_eq!(c.last_played(), ["enter_serial"], "1 checks another serial");
+    c.keys("9999#");
+    c.send(Input::Found(None));
+    assert_eq!(
+        c.last_played(),
+        ["serial_unknown", "n9", "n9", "n9", "n9"],
+        "an unknown serial is read back"
+    );
+    c.finish_prompt();
+    c.keys("8");
+    c.keys("8");
+    assert_eq!(c.last_played(), ["goodbye"], "a second wrong key ends politely");
+    assert_eq!(c.finish_prompt(), vec![Command::Hangup]);
 }

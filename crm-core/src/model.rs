@@ -1256,4 +1256,8 @@ pub struct NewCdr {
     /// Answered within the queue's service-level time (judged by the threshold in force then).
     #[serde(default)]
     pub answered_within_sl: Option<bool>,
+    /// The owner of a serial number the caller typed, when it is found. Kept beside
+    /// `customer_id` (who the caller is): a neighbour may ask about someone else's product.
+    #[serde(default)]
+    pub serial_owner_id: Option<i64>,
 }

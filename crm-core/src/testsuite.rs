@@ -1245,6 +1245,7 @@ pub async fn call_detail_records(s: &dyn Store) {
         agent_id: None,
         queue_wait_ms: None,
         answered_within_sl: None,
+        serial_owner_id: None,
     };
     let first = s.insert_cdr(&cdr(1, Some(c.id))).await.unwrap();
     assert_eq!(first.call, {
@@ -1298,10 +1299,27 @@ pub async fn call_detail_records(s: &dyn Store) {
     assert_eq!(s.list_cdrs(2).await.unwrap().len(), 2);
     let e = s.insert_cdr(&cdr(4, Some(c.id + 999))).await.unwrap_err();
     assert!(e.to_string().contains("customer_id"), "{e}");
+    let mut ghost_owner = cdr(6, Some(c.id));
+    ghost_owner.serial_owner_id = Some(c.id + 999);
+    let e = s.insert_cdr(&ghost_owner).await.unwrap_err();
+    assert!(e.to_string().contains("serial_owner_id"), "{e}");
     assert_eq!(
         s.list_cdrs(10).await.unwrap().len(),
         3,
         "the refused record was not written"
+    );
+    // The caller and the owner of the serial they typed are both kept.
+    let owner = s
+        .create_customer(actor(), &sample_customer("Jonas Weber", &["+49301111112"]))
+        .await
+        .unwrap();
+    let mut neighbour = cdr(7, Some(c.id));
+    neighbour.serial_owner_id = Some(owner.id);
+    s.insert_cdr(&neighbour).await.unwrap();
+    let newest = &s.list_cdrs(1).await.unwrap()[0];
+    assert_eq!(
+        (newest.call.customer_id, newest.call.serial_owner_id),
+        (Some(c.id), Some(owner.id))
     );
 }
 
@@ -2611,6 +2629,7 @@ pub async fn reports(s: &dyn Store) {
         agent_id: (outcome == CallOutcome::Answered).then_some(agent.id),
         queue_wait_ms: Some(wait_s * 1000),
         answered_within_sl: (outcome == CallOutcome::Answered).then_some(wait_s <= 20),
+        serial_owner_id: None,
     };
     for cdr in [
         call(0, Some("general"), CallOutcome::Answered, 5),

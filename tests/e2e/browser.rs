@@ -116,7 +116,35 @@ async fn an_agent_answers_in_chromium_and_audio_flows_both_ways() {
     )
     .await;
     let admin = server.login("supervisor", "demo").await;
-    let (_, name, phone) = a_customer(&server, &admin).await;
+    let (customer_id, name, phone) = a_customer(&server, &admin).await;
+    // Two more products of theirs whose warranty needs more than one date to explain: one past
+    // its mileage limit, one whose parts and labour cover end on different days.
+    let (_, models) = server.get(&admin, "/api/v1/product-models").await;
+    for (code, policy, asset) in [
+        (
+            "KM-20",
+            json!({"parts_months": 24, "labor_months": 24, "max_mileage_km": 20000}),
+            json!({"serial": "KM-0001", "mileage_km": 31500}),
+        ),
+        (
+            "SPLIT-36",
+            json!({"parts_months": 36, "labor_months": 12}),
+            json!({"serial": "SPLIT-0001"}),
+        ),
+    ] {
+        let mut model = models[0].clone();
+        let m = model.as_object_mut().unwrap();
+        m.remove("id");
+        m.insert("code".into(), json!(code));
+        m.insert("name".into(), json!(format!("Model {code}")));
+        m.insert("warranty".into(), policy);
+        let (status, m) = server.post(&admin, "/api/v1/product-models", model).await;
+        assert_eq!(status, 201, "{m}");
+        let mut body = json!({"customer_id": customer_id, "model_id": m["id"], "purchase_date": "2025-06-02"});
+        body.as_object_mut().unwrap().extend(asset.as_object().unwrap().clone());
+        let (status, a) = server.post(&admin, "/api/v1/assets", body).await;
+        assert_eq!(status, 201, "{a}");
+    }
 
     let mic = temp_path("mic.wav");
     tone_wav(&mic);
@@ -141,6 +169,18 @@ async fn an_agent_answers_in_chromium_and_audio_flows_both_ways() {
     // Screen pop for the caller's number, before answering.
     assert_eq!(r["ringing"]["caller"], phone.as_str(), "{r}");
     assert_eq!(r["ringing"]["name"], name.as_str(), "{r}");
+    // The badges say what decided the warranty, and both dates when parts and labour differ.
+    let badges: Vec<&str> = r["ringing"]["badges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|b| b.as_str())
+        .collect();
+    assert!(badges.contains(&"Expired · 31,500 km, limit 20,000 km"), "{badges:?}");
+    assert!(
+        badges.contains(&"In warranty · parts until 2028-06-01 · labour until 2026-06-01"),
+        "{badges:?}"
+    );
     assert_eq!(r["waitingBoard"]["waiting"], 1, "{r}");
     assert_eq!(r["answeredBoard"]["answered"], 1, "{r}");
     // Caller → page: the page's received track carries sipp's audio.

@@ -461,6 +461,11 @@ async fn declined_and_vanished_agents_pass_the_call_on_and_a_caller_who_gives_up
     let cdr = newest_cdr(&server, &admin).await;
     assert_eq!(cdr["outcome"], "abandoned", "{cdr}");
     assert!(cdr["agent_id"].is_null());
+    let waited = cdr["queue_wait_ms"].as_i64().unwrap_or(0);
+    assert!(
+        (3_000..20_000).contains(&waited),
+        "how long the caller waited before giving up: {cdr}"
+    );
     let (_, report) = server.get(&admin, "/api/v1/reports/call-center?by=quarter").await;
     let general = &report["queues"][0];
     assert_eq!(
@@ -522,12 +527,13 @@ skills = { complaints = 4 }
 [queue.repairs]
 "#;
 
-/// The caller waits, hears the position and the callback offer, presses 1 and waits for our BYE.
+/// The caller waits, hears that nobody is available and the callback offer (at once, long before
+/// the queue's maximum wait of 12 s), presses 1 after 5 s and waits for our BYE.
 fn callback_caller(caller: &str) -> String {
     caller_scenario(caller, None).replace(
         r#"  <nop><action><exec play_pcap_audio="pcap/g711a.pcap"/></action></nop>
 "#,
-        r#"  <pause milliseconds="14500"/>
+        r#"  <pause milliseconds="5000"/>
   <nop><action><exec play_pcap_audio="pcap/dtmf_2833_1.pcap"/></action></nop>
 "#,
     )
@@ -597,7 +603,7 @@ async fn a_caller_who_chooses_a_callback_keeps_their_place_and_is_called_back_fo
     // The customer's phone waits behind the trunk.
     let (_phone_dir, customer) = phone_behind_trunk(trunk_port);
 
-    // Nobody is available: the caller waits, hears their position, then takes the callback.
+    // Nobody is logged in: the caller is told so and offered the callback at once, and takes it.
     let (_dir, caller) = call_in_background(&server, callback_caller(&phone));
     let (code, log) = caller.await.unwrap();
     assert_eq!(code, 0, "the caller pressed 1 and got our BYE:\n{log}");
@@ -609,6 +615,8 @@ async fn a_caller_who_chooses_a_callback_keeps_their_place_and_is_called_back_fo
     assert_eq!(metrics_value(&metrics, "aftercare_callbacks_requested_total"), 1);
     let first = newest_cdr(&server, &admin).await;
     assert_eq!(first["outcome"], "voicemail", "asked for a callback: {first}");
+    let waited = first["queue_wait_ms"].as_i64().unwrap_or(0);
+    assert!((4_000..12_000).contains(&waited), "waited until pressing 1: {first}");
     // Their place is kept: the wallboard does not count them as abandoned.
     let q = wallboard_queue(&server, &admin, "general").await;
     assert_eq!(q["abandoned"], 0, "{q}");

@@ -146,7 +146,7 @@ async fn a_call_becomes_a_repair_order_that_is_assigned_and_worked_to_completion
         .filter(|c| c.is_ascii_digit())
         .collect();
     let dir = Workdir::new();
-    std::fs::write(dir.0.join("serial.xml"), serial_scenario(phone, &digits)).unwrap();
+    std::fs::write(dir.0.join("serial.xml"), serial_scenario(phone, &digits, "88")).unwrap();
     let (code, log) = sipp(&dir.0, &server, &["-sf", "serial.xml"]);
     assert_eq!(code, 0, "{log}");
     let cdr = newest_cdr(&server, &agent).await;

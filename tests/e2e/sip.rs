@@ -145,9 +145,22 @@ pub fn metric(text: &str, name: &str) -> u64 {
 
 /// A scenario of ours: a known customer calls, presses 1, types an asset's serial number and
 /// `#`, hears its warranty status, and the IVR ends the call with a BYE that sipp answers.
-pub fn serial_scenario(caller: &str, digits: &str) -> String {
+/// Menu option 1, the serial's digits and `#`, then `then` (keys pressed right after, during the
+/// readback); the scenario ends with our BYE.
+pub fn serial_scenario(caller: &str, digits: &str, then: &str) -> String {
     let mut keys = String::new();
-    for d in "1".chars().chain(digits.chars()).chain("#".chars()) {
+    let entry = "1".chars().chain(digits.chars()).chain("#".chars()).count();
+    for (i, d) in "1"
+        .chars()
+        .chain(digits.chars())
+        .chain("#".chars())
+        .chain(then.chars())
+        .enumerate()
+    {
+        if i == entry {
+            // The look-up is done and the readback has begun.
+            keys.push_str("  <pause milliseconds=\"2000\"/>\n");
+        }
         let name = match d {
             '#' => "pound".to_string(),
             '*' => "star".to_string(),
@@ -244,11 +257,13 @@ async fn a_known_caller_types_a_serial_number_and_hears_the_warranty_status() {
     let serial = asset["serial"].as_str().unwrap();
     let digits: String = serial.chars().filter(|c| c.is_ascii_digit()).collect();
     let dir = Workdir::new();
-    std::fs::write(dir.0.join("serial.xml"), serial_scenario(&phone, &digits)).unwrap();
+    std::fs::write(dir.0.join("serial.xml"), serial_scenario(&phone, &digits, "88")).unwrap();
     let (code, log) = sipp(&dir.0, &server, &["-sf", "serial.xml"]);
     assert_eq!(code, 0, "the call did not end cleanly:\n{log}");
     let cdr = newest_cdr(&server, &token).await;
-    assert_eq!(cdr["dtmf"], format!("1{digits}#"), "{cdr}");
+    // A key during the readback stops it; 8 is no choice there: the caller is told and asked
+    // again, and a second 8 ends the call with goodbye.
+    assert_eq!(cdr["dtmf"], format!("1{digits}#88"), "{cdr}");
     assert_eq!(cdr["customer_id"], customer["id"], "{cdr}");
     let path = cdr["ivr_path"].as_str().unwrap();
     assert!(
@@ -256,15 +271,48 @@ async fn a_known_caller_types_a_serial_number_and_hears_the_warranty_status() {
         "{path}"
     );
     let state = asset["warranty"]["state"].as_str().unwrap();
-    let said = match state {
-        "in_warranty" => "say_valid",
-        "expiring_soon" => "say_expiring",
+    let said = match (asset["warranty"]["rule"].as_str().unwrap(), state) {
+        ("mileage_exceeded", _) => "say_mileage",
+        ("hours_exceeded", _) => "say_hours",
+        ("no_coverage", _) => "say_no_coverage",
+        (_, "in_warranty") => "say_valid",
+        (_, "expiring_soon") => "say_expiring",
         _ => "say_expired",
     };
     assert!(path.contains(said), "{state}: {path}");
     assert!(path.ends_with(">after_warranty>goodbye"), "{path}");
     assert_eq!(cdr["outcome"], "self_service");
     assert_eq!(cdr["end_reason"], "ivr_hangup");
+    assert_eq!(cdr["serial_owner_id"], customer["id"], "{cdr}");
+
+    // The same caller asks about somebody else's product: the call stays theirs, and the
+    // record names the serial's owner beside them.
+    let mut other = None;
+    for c in customers
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["id"] != customer["id"])
+    {
+        let (_, assets) = server
+            .get(&token, &format!("/api/v1/customers/{}/assets", c["id"]))
+            .await;
+        if let Some(a) = assets.as_array().unwrap().first() {
+            other = Some((c["id"].clone(), a["serial"].as_str().unwrap().to_string()));
+            break;
+        }
+    }
+    let (owner, serial) = other.expect("a second customer with an asset");
+    let digits: String = serial.chars().filter(|c| c.is_ascii_digit()).collect();
+    std::fs::write(dir.0.join("serial.xml"), serial_scenario(&phone, &digits, "88")).unwrap();
+    let (code, log) = sipp(&dir.0, &server, &["-sf", "serial.xml"]);
+    assert_eq!(code, 0, "the call did not end cleanly:\n{log}");
+    let second = cdr_after(&server, &token, &cdr).await;
+    assert_eq!(
+        second["customer_id"], customer["id"],
+        "the caller, not the owner: {second}"
+    );
+    assert_eq!(second["serial_owner_id"], owner, "{second}");
 }
 
 /// A delayed offer (RFC 3261 §13.2.1): the INVITE has no SDP, our 200 carries the offer, and

@@ -185,10 +185,12 @@ pub enum Action {
         agent: AgentId,
         state: AgentState,
     },
+    /// Tell a waiting caller where they are. `ewt_ms` is `None` when no logged-in agent who could
+    /// take the call is working (all logged out or on a break): there is nothing to estimate from.
     Announce {
         caller: CallerId,
         position: usize,
-        ewt_ms: Ms,
+        ewt_ms: Option<Ms>,
     },
     OfferCallback {
         caller: CallerId,
@@ -664,22 +666,29 @@ impl Acd {
         }
     }
 
-    fn ewt(&self, q: QueueId, position: usize) -> Ms {
-        let queue = &self.queues[q];
+    /// Agents working (not logged out, not on a break) who could take this caller.
+    fn staffed_for(&self, caller: &Caller) -> usize {
+        let queue = &self.queues[caller.queue];
+        self.agents
+            .values()
+            .filter(|a| {
+                !matches!(a.state, AgentState::LoggedOut | AgentState::Break(_))
+                    && self.qualifies(a, queue, Some(caller))
+            })
+            .count()
+    }
+
+    /// Expected wait: position × average handle time ÷ agents who could take the call; `None`
+    /// when there are none.
+    fn ewt(&self, caller: &Caller, position: usize) -> Option<Ms> {
+        let queue = &self.queues[caller.queue];
         let aht = if queue.recent_handle.is_empty() {
             180_000
         } else {
             queue.recent_handle.iter().sum::<Ms>() / queue.recent_handle.len() as Ms
         };
-        let staffed = self
-            .agents
-            .values()
-            .filter(|a| {
-                !matches!(a.state, AgentState::LoggedOut | AgentState::Break(_)) && self.qualifies(a, queue, None)
-            })
-            .count()
-            .max(1) as Ms;
-        aht * position as Ms / staffed
+        let staffed = self.staffed_for(caller) as Ms;
+        (staffed > 0).then(|| aht * position as Ms / staffed)
     }
 
     // ---- input ----
@@ -795,13 +804,18 @@ impl Acd {
                 let first_escalation = cfg.escalations.first().map(|e| e.after_ms);
                 let max_wait = cfg.max_wait.map(|(ms, _)| ms);
                 let announce = cfg.announce_every_ms;
+                // With nobody working who could take the call, say so straight away.
+                let nobody = self.callers.get(&caller).is_some_and(|c| self.staffed_for(c) == 0);
+                if nobody {
+                    self.arm(now, TimerKind::Announce, caller, 0);
+                }
                 if let Some(after) = first_escalation {
                     self.arm(now + after, TimerKind::Escalate, caller, 0);
                 }
                 if let Some(ms) = max_wait {
                     self.arm(now + ms, TimerKind::MaxWait, caller, 0);
                 }
-                if let Some(ms) = announce {
+                if let Some(ms) = announce.filter(|_| !nobody) {
                     self.arm(now + ms, TimerKind::Announce, caller, 0);
                 }
                 self.route_queue(now, q, &mut out);
@@ -1028,12 +1042,21 @@ impl Acd {
                     if c.state == CallerState::Waiting && !c.callback {
                         let key = Self::key(c);
                         let position = self.queues[q].waiting.range(..(key, id)).count() + 1;
-                        let ewt_ms = self.ewt(q, position);
+                        let ewt_ms = self.ewt(c, position);
                         out.push(Action::Announce {
                             caller: id,
                             position,
                             ewt_ms,
                         });
+                        // Nobody can take the call now: offer the queue's way out at once rather
+                        // than after its maximum wait.
+                        if ewt_ms.is_none() {
+                            match self.queues[q].cfg.max_wait {
+                                Some((_, MaxWait::Voicemail)) => self.leave(id, Outcome::Voicemail, &mut out),
+                                Some((_, MaxWait::OfferCallback)) => out.push(Action::OfferCallback { caller: id }),
+                                None => {}
+                            }
+                        }
                     }
                     if let Some(every) = self.queues[q].cfg.announce_every_ms {
                         self.arm(now + every, TimerKind::Announce, id, 0);

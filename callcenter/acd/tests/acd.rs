@@ -298,7 +298,7 @@ fn callers_hear_their_position_and_expected_wait() {
     acd.handle(120_000, Input::Answered { agent: 1, caller: 2 });
     arrive(&mut acd, 121_000, 4, "q", 0);
     let out = acd.tick(151_000);
-    let announce: Vec<(u64, usize, u64)> = out
+    let announce: Vec<(u64, usize, Option<u64>)> = out
         .iter()
         .filter_map(|a| match a {
             Action::Announce {
@@ -311,9 +311,75 @@ fn callers_hear_their_position_and_expected_wait() {
         .collect();
     assert_eq!(
         announce,
-        vec![(3, 1, 120_000), (4, 2, 240_000)],
+        vec![(3, 1, Some(120_000)), (4, 2, Some(240_000))],
         "EWT = position × AHT ÷ agents"
     );
+}
+
+#[test]
+fn with_nobody_working_callers_hear_no_estimate_and_get_the_way_out_at_once() {
+    let announces = |out: &[Action]| -> Vec<(u64, Option<u64>)> {
+        out.iter()
+            .filter_map(|a| match a {
+                Action::Announce { caller, ewt_ms, .. } => Some((*caller, *ewt_ms)),
+                _ => None,
+            })
+            .collect()
+    };
+    let mut cb = queue("cb", &[("s", 1)]);
+    cb.announce_every_ms = Some(30_000);
+    cb.max_wait = Some((900_000, MaxWait::OfferCallback));
+    let mut vm = queue("vm", &[("s", 1)]);
+    vm.announce_every_ms = Some(30_000);
+    vm.max_wait = Some((600_000, MaxWait::Voicemail));
+    let mut acd = Acd::new(vec![cb, vm]).unwrap();
+    // An agent with the skill is logged in but on a break; another works without the skill.
+    login(&mut acd, 0, 1, &[("s", 1)]);
+    acd.handle(
+        0,
+        Input::AgentWants {
+            agent: 1,
+            want: Want::Break("lunch".into()),
+        },
+    );
+    login(&mut acd, 0, 2, &[("other", 5)]);
+    arrive(&mut acd, 1_000, 10, "cb", 0);
+    arrive(&mut acd, 1_000, 11, "vm", 0);
+    let out = acd.tick(1_000);
+    assert_eq!(
+        announces(&out),
+        vec![(10, None), (11, None)],
+        "no estimate without agents: {out:?}"
+    );
+    assert!(
+        out.contains(&Action::OfferCallback { caller: 10 }),
+        "callback offered now: {out:?}"
+    );
+    assert!(
+        out.contains(&Action::Left {
+            caller: 11,
+            outcome: Outcome::Voicemail
+        }),
+        "voicemail now: {out:?}"
+    );
+    // Still nobody: the reminder comes with the queue's rhythm, once.
+    let out = acd.tick(31_000);
+    assert_eq!(announces(&out), vec![(10, None)]);
+    assert_eq!(acd.tick(32_000), vec![]);
+    // The agent comes back from the break and takes the call; no more announcements.
+    let out = acd.handle(
+        40_000,
+        Input::AgentWants {
+            agent: 1,
+            want: Want::Available,
+        },
+    );
+    assert_eq!(offers(&out), vec![(10, 1)]);
+    // A caller arriving while someone works waits for the first regular announcement.
+    acd.handle(41_000, Input::Answered { agent: 1, caller: 10 });
+    arrive(&mut acd, 42_000, 12, "cb", 0);
+    assert!(announces(&acd.tick(42_000)).is_empty());
+    assert_eq!(announces(&acd.tick(72_000)), vec![(12, Some(180_000))]);
 }
 
 #[test]

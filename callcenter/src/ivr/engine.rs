@@ -26,6 +26,8 @@ pub enum Value {
     Number(i64),
     /// A first name: read back from the `name_<lower case>` prompt when there is one.
     Name(String),
+    /// A phrase made of prompts, built by a look-up (say, which cover ends when).
+    Phrase(Vec<String>),
 }
 
 impl Value {
@@ -34,6 +36,7 @@ impl Value {
             Value::Text(s) | Value::Digits(s) | Value::Name(s) => s.clone(),
             Value::Date(d) => d.to_string(),
             Value::Number(n) => n.to_string(),
+            Value::Phrase(p) => p.join(" "),
         }
     }
 
@@ -43,6 +46,7 @@ impl Value {
             Value::Date(d) => say_date(*d),
             Value::Number(n) => say_number((*n).clamp(0, u32::MAX as i64) as u32),
             Value::Name(n) => vec![format!("name_{}", n.to_lowercase())],
+            Value::Phrase(p) => p.clone(),
             Value::Text(_) => vec![],
         }
     }
@@ -299,6 +303,8 @@ impl Ivr {
                     None => self.enter(now, missing, &mut out),
                 }
             }
+            // Keys pressed while the CRM is asked wait for the next menu or collection.
+            (Wait::Lookup, Input::Digit(d)) => self.typeahead.push(d),
             (Wait::Recording(_), Input::Digit('#')) => self.recording_end(now, &mut out),
             (Wait::Recording(t), Input::Timer(id)) if t == id => self.recording_end(now, &mut out),
             _ => {}

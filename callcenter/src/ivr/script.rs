@@ -304,6 +304,10 @@ pub const BUILTIN_VARS: &[&str] = &[
     "asset.product_line",
     "asset.warranty",
     "asset.warranty_until",
+    "asset.warranty_rule",
+    "asset.warranty_limit",
+    "asset.warranty_actual",
+    "asset.cover_detail",
 ];
 
 pub const OUTCOMES: &[&str] = &["self_service", "queued", "voicemail", "abandoned"];

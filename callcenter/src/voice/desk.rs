@@ -51,6 +51,9 @@ pub struct Queued {
     pub in_acd: bool,
     pub since: Time,
     pub callback_offered: bool,
+    /// The last announcement said nobody can take the call now (no estimate): the callback
+    /// offer or voicemail that follows says so first.
+    pub nobody_now: bool,
 }
 
 pub struct AgentSession {
@@ -264,6 +267,7 @@ impl Switch {
             in_acd,
             since,
             callback_offered: false,
+            nobody_now: false,
         });
         if !in_acd {
             tracing::warn!(%queue, "the IVR queued a call to a queue not in queues.toml; it waits on hold");
@@ -455,27 +459,26 @@ impl Switch {
                     position,
                     ewt_ms,
                 } => {
-                    let mut prompts = vec!["position_is".to_string()];
-                    prompts.extend(say_number(position as u32));
-                    prompts.push("in_queue".into());
-                    prompts.push("expected_wait".into());
-                    let minutes = ewt_ms.div_ceil(60_000);
-                    if minutes <= 1 {
-                        prompts.push("less_than_minute".into());
-                    } else {
-                        prompts.extend(say_number(minutes as u32));
-                        prompts.push("minutes".into());
+                    let prompts = announcement(position, ewt_ms);
+                    if let Some(q) = self.calls.get_mut(&caller).and_then(|c| c.queued.as_mut()) {
+                        q.nobody_now = ewt_ms.is_none();
                     }
                     self.play(caller, &prompts, SWITCH_PLAY);
                     self.stats.announcements.fetch_add(1, Ordering::Relaxed);
                 }
                 Action::OfferCallback { caller } => {
+                    let mut prompts = vec![];
                     if let Some(q) = self.calls.get_mut(&caller).and_then(|c| c.queued.as_mut()) {
                         q.callback_offered = true;
+                        if q.nobody_now {
+                            prompts.push("nobody_available".to_string());
+                        }
                     }
-                    self.play(caller, &["queue_callback_offer".to_string()], SWITCH_PLAY);
+                    prompts.push("queue_callback_offer".to_string());
+                    self.play(caller, &prompts, SWITCH_PLAY);
                 }
                 Action::ReleaseForCallback { caller } => {
+                    self.note_queue_wait(caller);
                     self.stats.callbacks_requested.fetch_add(1, Ordering::Relaxed);
                     if let Some(c) = self.calls.get_mut(&caller) {
                         self.callback_numbers.insert(caller, (c.caller.clone(), c.pop.clone()));
@@ -525,6 +528,7 @@ impl Switch {
                                 in_acd: false,
                                 since: self.now(),
                                 callback_offered: false,
+                                nobody_now: false,
                             };
                             if let Some(c) = self.calls.get_mut(&leg) {
                                 c.queued = Some(queued);
@@ -552,12 +556,14 @@ impl Switch {
                     (true, _) => {}
                     (false, outcome) => match outcome {
                         Outcome::Abandoned => {
+                            self.note_queue_wait(caller);
                             if let Some(q) = self.calls.get(&caller).and_then(|c| c.queued.as_ref()) {
                                 let queue = q.queue.clone();
                                 self.tally.abandoned(Utc::now(), &queue);
                             }
                         }
                         Outcome::Voicemail => {
+                            self.note_queue_wait(caller);
                             // The queue's maximum wait: a message instead, then goodbye.
                             if let Some(ivr) = self.calls.get_mut(&caller).and_then(|c| c.ivr.as_mut()) {
                                 ivr.set_outcome("voicemail");
@@ -566,7 +572,17 @@ impl Switch {
                                 m.stop();
                                 m.hold(None);
                             }
-                            self.play(caller, &["voicemail".to_string(), "beep".to_string()], SWITCH_PLAY);
+                            let nobody = self
+                                .calls
+                                .get(&caller)
+                                .and_then(|c| c.queued.as_ref())
+                                .is_some_and(|q| q.nobody_now);
+                            let mut prompts = vec![];
+                            if nobody {
+                                prompts.push("nobody_available".to_string());
+                            }
+                            prompts.extend(["voicemail".to_string(), "beep".to_string()]);
+                            self.play(caller, &prompts, SWITCH_PLAY);
                             self.start_voicemail(caller);
                         }
                         Outcome::Answered(_) | Outcome::CalledBack(_) | Outcome::CallbackFailed => {}
@@ -624,6 +640,16 @@ impl Switch {
             }
         }
         true
+    }
+
+    /// How long a caller who left the queue without an agent waited (for the call record).
+    fn note_queue_wait(&mut self, call: CallRef) {
+        let now = self.now();
+        if let Some(c) = self.calls.get_mut(&call) {
+            if c.queue_wait_ms.is_none() {
+                c.queue_wait_ms = c.queued.as_ref().map(|q| now.0.saturating_sub(q.since.0) as i64);
+            }
+        }
     }
 
     fn start_voicemail(&mut self, call: CallRef) {
@@ -1089,8 +1115,39 @@ impl QueueCount {
     }
 }
 
+/// What a waiting caller hears: their place, and the expected wait when there is one to give.
+/// Without anybody working who could take the call there is no estimate to give, so they hear
+/// that (the ACD offers the queue's callback or voicemail with it).
+pub fn announcement(position: usize, ewt_ms: Option<u64>) -> Vec<String> {
+    let Some(ewt_ms) = ewt_ms else {
+        return vec!["nobody_available".to_string()];
+    };
+    let mut prompts = vec!["position_is".to_string()];
+    prompts.extend(say_number(position as u32));
+    prompts.push("in_queue".into());
+    prompts.push("expected_wait".into());
+    let minutes = ewt_ms.div_ceil(60_000);
+    if minutes <= 1 {
+        prompts.push("less_than_minute".into());
+    } else {
+        prompts.extend(say_number(minutes as u32));
+        prompts.push("minutes".into());
+    }
+    prompts
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn an_estimate_is_given_only_when_someone_can_take_the_call() {
+        assert_eq!(super::announcement(2, None), ["nobody_available"]);
+        assert_eq!(
+            super::announcement(2, Some(150_000)),
+            ["position_is", "n2", "in_queue", "expected_wait", "n3", "minutes"]
+        );
+        assert_eq!(super::announcement(1, Some(20_000)).last().unwrap(), "less_than_minute");
+    }
+
     use super::*;
 
     #[test]

@@ -6,10 +6,12 @@ use chrono::NaiveDate;
 use crm_core::model::{AssetView, CustomerKind, ScreenPop};
 use crm_core::screen_pop::{screen_pop, Lookup, ScreenPopSettings};
 use crm_core::types::{PhoneNumber, SerialNumber};
+use crm_core::warranty::WarrantyRule;
 use crm_core::Store;
 
 use crate::ivr::engine::Value;
 use crate::ivr::script::LookupKind;
+use crate::media::prompts::say_date;
 
 /// What was found: the variables for the flow and the customer (for the call record).
 pub struct Found {
@@ -28,7 +30,7 @@ fn customer_vars(pop: &ScreenPop, vars: &mut HashMap<String, Value>) {
     }
 }
 
-fn asset_vars(a: &AssetView, vars: &mut HashMap<String, Value>) {
+fn asset_vars(a: &AssetView, today: NaiveDate, vars: &mut HashMap<String, Value>) {
     vars.insert(
         "asset.serial".into(),
         Value::Digits(a.asset.serial.as_str().to_string()),
@@ -46,6 +48,61 @@ fn asset_vars(a: &AssetView, vars: &mut HashMap<String, Value>) {
     if let Some(until) = a.warranty.until {
         vars.insert("asset.warranty_until".into(), Value::Date(until));
     }
+    warranty_vars(&a.warranty.rule, today, vars);
+}
+
+/// Why the warranty is what it is, for the readback:
+/// - `asset.warranty_rule`: `factory`, `contract`, `mileage_exceeded`, `hours_exceeded` or
+///   `no_coverage`;
+/// - `asset.warranty_limit` and `asset.warranty_actual`: the mileage (km) or operating hours
+///   limit and reading, when one of those ended the warranty;
+/// - `asset.cover_detail`: only when parts and labour cover end on different days, a phrase that
+///   says both ("parts are covered until …, labour cover ended on …").
+pub fn warranty_vars(rule: &WarrantyRule, today: NaiveDate, vars: &mut HashMap<String, Value>) {
+    let name = match rule {
+        WarrantyRule::Factory { .. } => "factory",
+        WarrantyRule::Contract { .. } => "contract",
+        WarrantyRule::MileageExceeded { .. } => "mileage_exceeded",
+        WarrantyRule::HoursExceeded { .. } => "hours_exceeded",
+        WarrantyRule::NoCoverage => "no_coverage",
+    };
+    vars.insert("asset.warranty_rule".into(), Value::Text(name.into()));
+    match *rule {
+        WarrantyRule::MileageExceeded { limit_km, actual_km } => {
+            vars.insert("asset.warranty_limit".into(), Value::Number(limit_km.into()));
+            vars.insert("asset.warranty_actual".into(), Value::Number(actual_km.into()));
+        }
+        WarrantyRule::HoursExceeded {
+            limit_hours,
+            actual_hours,
+        } => {
+            vars.insert("asset.warranty_limit".into(), Value::Number(limit_hours.into()));
+            vars.insert("asset.warranty_actual".into(), Value::Number(actual_hours.into()));
+        }
+        WarrantyRule::Factory {
+            parts_until,
+            labor_until,
+        } if parts_until != labor_until => {
+            vars.insert(
+                "asset.cover_detail".into(),
+                Value::Phrase(cover_detail(parts_until, labor_until, today)),
+            );
+        }
+        _ => {}
+    }
+}
+
+/// "Parts are covered until 3 May 2027, and labour until 3 May 2026" in the tense each needs.
+pub fn cover_detail(parts_until: NaiveDate, labour_until: NaiveDate, today: NaiveDate) -> Vec<String> {
+    let mut out = vec![];
+    for (running, ended, until) in [
+        ("parts_covered_until", "parts_cover_ended", parts_until),
+        ("labour_covered_until", "labour_cover_ended", labour_until),
+    ] {
+        out.push(if until >= today { running } else { ended }.to_string());
+        out.extend(say_date(until));
+    }
+    out
 }
 
 /// Caller ID → customer (and their first asset); typed serial digits → asset and owner.
@@ -67,7 +124,7 @@ pub async fn lookup(
             };
             customer_vars(&pop, &mut vars);
             if let Some(a) = pop.assets.first() {
-                asset_vars(a, &mut vars);
+                asset_vars(a, today, &mut vars);
             }
             Ok(Some(Found {
                 vars,
@@ -84,7 +141,7 @@ pub async fn lookup(
             };
             customer_vars(&pop, &mut vars);
             if let Some(a) = pop.assets.iter().find(|a| a.asset.id == asset.id) {
-                asset_vars(a, &mut vars);
+                asset_vars(a, today, &mut vars);
             }
             Ok(Some(Found {
                 vars,

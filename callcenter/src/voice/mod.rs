@@ -37,6 +37,7 @@ use crate::center::wallboard::{QueueInfo, Tally, Wallboard};
 use crate::center::{CenterIn, Desk};
 use crate::ivr::engine::{Command, Input, Ivr, Now, Value};
 use crate::ivr::library::{Change, Library};
+use crate::ivr::script::LookupKind;
 use crate::media::leg::{Leg, LegConfig, LegEvent};
 use crate::sip::framing::{next_frame, Frame};
 use crate::sip::guard::{Cidr, Guard, GuardConfig, Verdict, MALFORMED_COST};
@@ -207,7 +208,8 @@ pub enum SwitchIn {
     },
     Found {
         call: CallRef,
-        found: Option<(HashMap<String, Value>, i64)>,
+        /// What was looked up, the flow's variables, and the customer found.
+        found: Option<(LookupKind, HashMap<String, Value>, i64)>,
     },
     /// The screen pop for a call is ready (`None`: the caller is unknown).
     Pop {
@@ -240,7 +242,10 @@ struct Call {
     answered_at: Option<DateTime<Utc>>,
     ivr: Option<Ivr>,
     media: Option<MediaHandle>,
+    /// Who the caller is (caller ID), or else the owner of the serial they typed.
     customer_id: Option<i64>,
+    /// The owner of a serial typed in the IVR.
+    serial_owner_id: Option<i64>,
     recording: Option<PathBuf>,
     /// When the INVITE arrived.
     invite_at: Instant,
@@ -725,9 +730,16 @@ impl Switch {
             SwitchIn::Softphone { call, agent, result } => self.softphone_ready(call, agent, result).await,
             SwitchIn::Found { call, found } => {
                 let input = match found {
-                    Some((vars, customer)) => {
+                    Some((what, vars, customer)) => {
                         if let Some(c) = self.calls.get_mut(&call) {
-                            c.customer_id = Some(customer);
+                            if what == LookupKind::Serial {
+                                c.serial_owner_id = Some(customer);
+                            }
+                            // A typed serial does not say who is calling: it names the caller
+                            // only when their number did not.
+                            if what == LookupKind::Caller || c.customer_id.is_none() {
+                                c.customer_id = Some(customer);
+                            }
                         }
                         Input::Found(Some(vars))
                     }
@@ -830,6 +842,7 @@ impl Switch {
                         ivr: Some(Ivr::new(script, &caller, &called)),
                         media,
                         customer_id: None,
+                        serial_owner_id: None,
                         recording,
                         invite_at: self.received_at,
                         pop: None,
@@ -880,6 +893,7 @@ impl Switch {
                     caller,
                     called,
                     customer_id: None,
+                    serial_owner_id: None,
                     started_at: t,
                     answered_at: None,
                     ended_at: t,
@@ -1015,6 +1029,7 @@ impl Switch {
                 ivr: script.map(|s| Ivr::new(s, &callee, &self.cfg.caller_id)),
                 media: Some(media),
                 customer_id: None,
+                serial_owner_id: None,
                 recording: None,
                 invite_at: Instant::now(),
                 pop: None,
@@ -1057,8 +1072,13 @@ impl Switch {
     }
 
     fn finish(&mut self, call: CallRef, end: End) {
-        let Some(c) = self.calls.remove(&call) else { return };
+        let now = self.now();
+        let Some(mut c) = self.calls.remove(&call) else { return };
         self.stats.calls_active.fetch_sub(1, Ordering::Relaxed);
+        // A caller who hung up in the queue waited until now.
+        if c.queue_wait_ms.is_none() {
+            c.queue_wait_ms = c.queued.as_ref().map(|q| now.0.saturating_sub(q.since.0) as i64);
+        }
         self.timers.retain(|(_, k, _)| *k != call);
         // Dropping the handle stops the media, closes its files and frees the port.
         drop(c.media);
@@ -1129,6 +1149,7 @@ impl Switch {
             agent_id: c.agent.map(|(a, _)| i64::from(a)),
             queue_wait_ms: c.queue_wait_ms,
             answered_within_sl: c.answered_within_sl,
+            serial_owner_id: c.serial_owner_id,
         });
     }
 
@@ -1194,7 +1215,7 @@ impl Switch {
                         )
                         .await
                         {
-                            Ok(Ok(f)) => f.map(|f| (f.vars, f.customer_id)),
+                            Ok(Ok(f)) => f.map(|f| (what, f.vars, f.customer_id)),
                             Ok(Err(e)) => {
                                 tracing::error!(error = %e, "IVR look-up failed");
                                 None

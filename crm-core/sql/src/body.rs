@@ -2127,7 +2127,7 @@ impl UserStore for This {
 }
 
 const CDR_COLS: &str = "id, call_id, direction, caller, called, customer_id, started_at, answered_at, ended_at, \
-     ivr_script, ivr_path, dtmf, queue, outcome, end_reason, recording, agent_id, queue_wait_ms, answered_within_sl";
+     ivr_script, ivr_path, dtmf, queue, outcome, end_reason, recording, agent_id, queue_wait_ms, answered_within_sl, serial_owner_id";
 
 fn cdr_from_row(r: &Row) -> StoreResult<Cdr> {
     let direction: String = get(r, "direction")?;
@@ -2153,6 +2153,7 @@ fn cdr_from_row(r: &Row) -> StoreResult<Cdr> {
             agent_id: get(r, "agent_id")?,
             queue_wait_ms: get(r, "queue_wait_ms")?,
             answered_within_sl: get(r, "answered_within_sl")?,
+            serial_owner_id: get(r, "serial_owner_id")?,
         },
     })
 }
@@ -2166,10 +2167,14 @@ impl CallStore for This {
         if let Some(id) = c.agent_id {
             require(&mut *self.conn().await?, "users", id, "agent_id").await?;
         }
+        if let Some(id) = c.serial_owner_id {
+            require(&mut *self.conn().await?, "customers", id, "serial_owner_id").await?;
+        }
         let sql = format!(
             "INSERT INTO cdrs (call_id, direction, caller, called, customer_id, started_at, answered_at, ended_at, \
-             ivr_script, ivr_path, dtmf, queue, outcome, end_reason, recording, agent_id, queue_wait_ms, answered_within_sl) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) RETURNING {CDR_COLS}"
+             ivr_script, ivr_path, dtmf, queue, outcome, end_reason, recording, agent_id, queue_wait_ms, answered_within_sl, \
+             serial_owner_id) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19) RETURNING {CDR_COLS}"
         );
         let mut tx = self.tx().await?;
         let r = sqlx::query::<Db>(&sql)
@@ -2191,6 +2196,7 @@ impl CallStore for This {
             .bind(c.agent_id)
             .bind(c.queue_wait_ms)
             .bind(c.answered_within_sl)
+            .bind(c.serial_owner_id)
             .fetch_one(&mut *tx)
             .await
             .map_err(db_err)?;

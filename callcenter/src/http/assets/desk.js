@@ -114,9 +114,24 @@ function offer(m) {
   if (!current.answered) $("ringing").classList.remove("hidden");
 }
 
+// The warranty state and what decided it: a mileage or hours limit, a contract, or the factory
+// cover (with separate parts and labour dates when they differ).
+function warrantyDetail(w) {
+  const n = (x) => Number(x).toLocaleString("en-GB");
+  switch (w.rule) {
+    case "mileage_exceeded": return ` · ${n(w.actual_km)} km, limit ${n(w.limit_km)} km`;
+    case "hours_exceeded": return ` · ${n(w.actual_hours)} h, limit ${n(w.limit_hours)} h`;
+    case "no_coverage": return " · no cover";
+    case "contract": return ` · ${w.name} until ${w.until}`;
+    case "factory":
+      if (w.parts_until !== w.labor_until) return ` · parts until ${w.parts_until} · labour until ${w.labor_until}`;
+      return ` · until ${w.until}`;
+    default: return w.until ? " · until " + w.until : "";
+  }
+}
 function warrantyBadge(w) {
   const label = { in_warranty: "In warranty", expiring_soon: "Expiring soon", expired: "Expired" }[w.state] || w.state;
-  return h("span", { class: `badge w-${w.state}` }, label, w.until ? " · until " + w.until : "");
+  return h("span", { class: `badge w-${w.state}` }, label, warrantyDetail(w));
 }
 
 function renderPop(m) {
