@@ -288,6 +288,7 @@ async fn serve(cfg: Config, demo: bool) -> anyhow::Result<()> {
             ..ScreenPopSettings::default()
         },
         files_dir: cfg.data_dir.join("files"),
+        voicemail_dir: cfg.data_dir.join("voicemail"),
         photo_max_bytes: cfg.photo_max_kib as usize * 1024,
         map_tiles_url: cfg.map_tiles_url.clone(),
         travel_speed_kmh: f64::from(cfg.travel_speed_kmh),

@@ -23,6 +23,7 @@ str_enum!(
         MaintenanceDue = "maintenance_due",
         WarrantyExpiring = "warranty_expiring",
         Birthday = "birthday",
+        Voicemail = "voicemail",
     }
 );
 str_enum!(AgentTaskStatus { Open = "open", Claimed = "claimed", Done = "done" });
@@ -40,7 +41,7 @@ impl AgentTaskKind {
     pub fn queue(self) -> &'static str {
         use AgentTaskKind::*;
         match self {
-            CallbackNoAnswer | MaintenanceDue | WarrantyExpiring | Birthday => "general",
+            CallbackNoAnswer | MaintenanceDue | WarrantyExpiring | Birthday | Voicemail => "general",
             ComplaintFollowUp => "complaints",
             PoorSurvey | ComplaintEscalated => SUPERVISORS,
         }
@@ -55,11 +56,19 @@ pub struct AgentTask {
     /// What raised it, unique: `callback-<job>-exhausted`, `complaint-<id>-escalated`, …
     pub source: String,
     pub campaign_id: Option<i64>,
-    pub customer_id: i64,
+    /// The customer; none only for a voicemail from a caller the CRM does not know.
+    pub customer_id: Option<i64>,
     pub repair_order_id: Option<i64>,
     pub complaint_id: Option<i64>,
     pub asset_id: Option<i64>,
     pub summary: String,
+    /// The number to call back when it is not the customer's first phone (a voicemail's caller ID).
+    pub callback_number: Option<String>,
+    /// The call that raised it; a voicemail's recording is on that call record.
+    pub cdr_id: Option<i64>,
+    /// The customer's name and the product model's, to read the task by.
+    pub customer_name: Option<String>,
+    pub product: Option<String>,
     pub status: AgentTaskStatus,
     /// Work it not before this (reminders) — the list is ordered by it.
     pub due_at: DateTime<Utc>,
@@ -77,11 +86,13 @@ pub struct NewAgentTask {
     pub kind: AgentTaskKind,
     pub source: String,
     pub campaign_id: Option<i64>,
-    pub customer_id: i64,
+    pub customer_id: Option<i64>,
     pub repair_order_id: Option<i64>,
     pub complaint_id: Option<i64>,
     pub asset_id: Option<i64>,
     pub summary: String,
+    pub callback_number: Option<String>,
+    pub cdr_id: Option<i64>,
     pub due_at: DateTime<Utc>,
 }
 
@@ -229,7 +240,7 @@ pub fn reminder(
             }
             (
                 format!("maintenance-{asset}-{due}"),
-                format!("Routine maintenance of asset {asset} is due on {due}: offer an appointment."),
+                format!("Routine maintenance is due on {due}: offer an appointment."),
             )
         }
         AgentTaskKind::WarrantyExpiring => {
@@ -248,7 +259,7 @@ pub fn reminder(
             }
             (
                 format!("warranty-{asset}-{until}"),
-                format!("The warranty of asset {asset} ends on {until}: offer a check-up or an extended contract."),
+                format!("The warranty ends on {until}: offer a check-up or an extended contract."),
             )
         }
         _ => return None,
@@ -258,11 +269,13 @@ pub fn reminder(
         // The cause alone: a campaign raising the same reminder adds no second task.
         source: cause,
         campaign_id,
-        customer_id: c.customer_id,
+        customer_id: Some(c.customer_id),
         repair_order_id: None,
         complaint_id: None,
         asset_id: c.asset_id,
         summary,
+        callback_number: None,
+        cdr_id: None,
         due_at: now,
     })
 }

@@ -1260,4 +1260,9 @@ pub struct NewCdr {
     /// `customer_id` (who the caller is): a neighbour may ask about someone else's product.
     #[serde(default)]
     pub serial_owner_id: Option<i64>,
+    /// The caller's message, when they left one (a WAV under the voicemail directory; play it
+    /// with `GET /api/v1/cdrs/{id}/voicemail`). Writing a record with one raises an agent task
+    /// to call the caller back, in the same transaction.
+    #[serde(default)]
+    pub voicemail: Option<String>,
 }

@@ -147,7 +147,10 @@ pub trait UserStore {
 /// Call detail records.
 #[async_trait]
 pub trait CallStore {
+    /// Write a call record. One with a voicemail also raises the agent task to call back (in the
+    /// same transaction: a message is never left without its task).
     async fn insert_cdr(&self, cdr: &NewCdr) -> StoreResult<Cdr>;
+    async fn get_cdr(&self, id: i64) -> StoreResult<Cdr>;
     /// Newest first (by start time).
     async fn list_cdrs(&self, limit: u32) -> StoreResult<Vec<Cdr>>;
 }

@@ -1246,6 +1246,7 @@ pub async fn call_detail_records(s: &dyn Store) {
         queue_wait_ms: None,
         answered_within_sl: None,
         serial_owner_id: None,
+        voicemail: None,
     };
     let first = s.insert_cdr(&cdr(1, Some(c.id))).await.unwrap();
     assert_eq!(first.call, {
@@ -1321,6 +1322,31 @@ pub async fn call_detail_records(s: &dyn Store) {
         (newest.call.customer_id, newest.call.serial_owner_id),
         (Some(c.id), Some(owner.id))
     );
+    // A message left by a caller nobody knows is written with its task to call back.
+    let mut message = cdr(8, None);
+    message.caller = "+4930555000111".into();
+    message.outcome = CallOutcome::Voicemail;
+    message.voicemail = Some("/data/voicemail/x.wav".into());
+    let written = s.insert_cdr(&message).await.unwrap();
+    assert_eq!(written.call.voicemail.as_deref(), Some("/data/voicemail/x.wav"));
+    assert_eq!(s.get_cdr(written.id).await.unwrap(), written);
+    let q = crate::care::AgentTaskQuery {
+        kind: Some(crate::care::AgentTaskKind::Voicemail),
+        limit: 10,
+        ..Default::default()
+    };
+    let tasks = s.list_agent_tasks(&q).await.unwrap();
+    assert_eq!(tasks.len(), 1, "{tasks:?}");
+    assert_eq!(
+        (
+            tasks[0].customer_id,
+            tasks[0].callback_number.as_deref(),
+            tasks[0].cdr_id,
+            tasks[0].queue.as_str()
+        ),
+        (None, Some("+4930555000111"), Some(written.id), "general")
+    );
+    assert!(s.get_cdr(written.id + 1000).await.is_err());
 }
 
 pub async fn agent_skills(s: &dyn Store) {
@@ -2338,7 +2364,7 @@ pub async fn agent_tasks(s: &dyn Store) {
     assert_eq!(follow.len(), 1);
     assert_eq!(
         (follow[0].kind, follow[0].complaint_id, follow[0].customer_id),
-        (AgentTaskKind::ComplaintFollowUp, Some(first.id), c.id)
+        (AgentTaskKind::ComplaintFollowUp, Some(first.id), Some(c.id))
     );
     let days = (follow[0].due_at - follow[0].created_at).num_days();
     assert_eq!(days, FOLLOW_UP_DAYS);
@@ -2437,11 +2463,13 @@ pub async fn agent_tasks(s: &dyn Store) {
         kind: AgentTaskKind::Birthday,
         source: "birthday-x".into(),
         campaign_id: None,
-        customer_id: c.id,
+        customer_id: Some(c.id),
         repair_order_id: None,
         complaint_id: None,
         asset_id: None,
         summary: "Birthday".into(),
+        callback_number: None,
+        cdr_id: None,
         due_at: later,
     };
     assert_eq!(
@@ -2630,6 +2658,7 @@ pub async fn reports(s: &dyn Store) {
         queue_wait_ms: Some(wait_s * 1000),
         answered_within_sl: (outcome == CallOutcome::Answered).then_some(wait_s <= 20),
         serial_owner_id: None,
+        voicemail: None,
     };
     for cdr in [
         call(0, Some("general"), CallOutcome::Answered, 5),
@@ -3163,11 +3192,13 @@ pub async fn repeated_writes_race(s: &dyn Store) {
         kind: AgentTaskKind::MaintenanceDue,
         source: format!("maintenance-{asset}-{today}"),
         campaign_id: None,
-        customer_id: c.id,
+        customer_id: Some(c.id),
         repair_order_id: None,
         complaint_id: None,
         asset_id: Some(asset),
         summary: "Maintenance due".into(),
+        callback_number: None,
+        cdr_id: None,
         due_at: Utc::now(),
     };
     let campaign = NewCampaign {

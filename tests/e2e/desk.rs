@@ -645,6 +645,111 @@ async fn a_caller_who_chooses_a_callback_keeps_their_place_and_is_called_back_fo
     assert!(back["agent_id"].is_i64());
 }
 
+/// Queues whose callers go to voicemail when nobody can take the call.
+const VOICEMAIL_QUEUES: &str = r#"
+[queue.general]
+skills = { general = 1 }
+max_wait = { seconds = 600, then = "voicemail" }
+
+[queue.complaints]
+skills = { complaints = 4 }
+
+[queue.repairs]
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_voicemail_becomes_a_task_to_call_back_with_its_message_playable() {
+    require_sipp();
+    let ivr = IvrDir::with(&[("direct.toml", DIRECT_FLOW), ("queues.toml", VOICEMAIL_QUEUES)]);
+    let db = crm_sql::testing::TestDb::sqlite().await;
+    let server = demo_server(&ivr, &db).await;
+    let admin = server.login("supervisor", "demo").await;
+    let agent = server.login("agent2", "demo").await;
+    let (customer_id, name, phone) = a_customer(&server, &admin).await;
+
+    // Nobody is logged in: a known customer and then an unknown number each leave a message.
+    let mut records = vec![];
+    for number in [phone.as_str(), "+4930999000111"] {
+        let (_dir, caller) = call_in_background(&server, caller_scenario(number, Some(12_000)));
+        let (code, log) = caller.await.unwrap();
+        assert_eq!(code, 0, "{log}");
+        let cdr = match records.last() {
+            None => newest_cdr(&server, &admin).await,
+            Some(earlier) => cdr_after(&server, &admin, earlier).await,
+        };
+        assert_eq!(cdr["outcome"], "voicemail", "{cdr}");
+        assert!(cdr["voicemail"].is_string(), "{cdr}");
+        records.push(cdr);
+    }
+
+    // Each message is a task for the queue's agents, with the number to call back.
+    let (status, tasks) = server.get(&agent, "/api/v1/agent-tasks?kind=voicemail&limit=50").await;
+    assert_eq!(status, 200, "{tasks}");
+    let task_of = |cdr: &Value| {
+        tasks
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["cdr_id"] == cdr["id"])
+            .unwrap_or_else(|| panic!("a task for call record {}: {tasks}", cdr["id"]))
+            .clone()
+    };
+    let known = task_of(&records[0]);
+    assert_eq!(
+        (
+            &known["customer_id"],
+            known["customer_name"].as_str(),
+            known["callback_number"].as_str()
+        ),
+        (&json!(customer_id), Some(name.as_str()), Some(phone.as_str())),
+        "{known}"
+    );
+    assert_eq!(known["queue"], "general");
+    let unknown = task_of(&records[1]);
+    assert!(unknown["customer_id"].is_null(), "{unknown}");
+    assert_eq!(unknown["callback_number"], "+4930999000111");
+
+    // The message plays: a WAV with the caller's audio in it, for staff only.
+    let id = records[1]["id"].as_i64().unwrap();
+    let (status, kind, wav) = server.get_bytes(&agent, &format!("/api/v1/cdrs/{id}/voicemail")).await;
+    assert_eq!((status, kind.as_str()), (200, "audio/wav"));
+    let reader = hound::WavReader::new(std::io::Cursor::new(wav)).expect("a WAV file");
+    let spec = reader.spec();
+    let samples: Vec<i16> = reader.into_samples::<i16>().map(|s| s.unwrap()).collect();
+    assert_eq!((spec.channels, spec.sample_rate), (1, 8000));
+    let loud = samples.iter().filter(|s| s.unsigned_abs() > 1000).count();
+    assert!(
+        samples.len() > 8000 * 3 && loud > 8000,
+        "seconds of the caller's audio: {} samples, {loud} loud",
+        samples.len()
+    );
+    let root = server.login("admin", "demo").await;
+    let tech = server.technician_login(&root, 1).await;
+    let (status, _, _) = server.get_bytes(&tech, &format!("/api/v1/cdrs/{id}/voicemail")).await;
+    assert_eq!(status, 403, "technicians do not hear callers' messages");
+    let (status, _, _) = server
+        .get_bytes(&agent, &format!("/api/v1/cdrs/{}/voicemail", id + 100))
+        .await;
+    assert_eq!(status, 404, "no such call record");
+
+    // The agent claims the unknown caller's task and calls the number back (preview dial).
+    let (status, claimed) = server
+        .post(
+            &agent,
+            &format!("/api/v1/agent-tasks/{}/claim", unknown["id"]),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, 200, "{claimed}");
+    let mut desk = AgentDesk::connect(&server, &agent).await;
+    desk.expect("hello", 10).await;
+    desk.send(json!({"type": "preview_dial", "task": unknown["id"]})).await;
+    // The task passes the desk's checks (a number to call although no customer); what stops
+    // the dial is only that the agent is not available yet.
+    let e = desk.expect("error", 5).await;
+    assert!(e["message"].as_str().unwrap().contains("available"), "{e}");
+}
+
 /// Preview dial: an agent claims a task (a resolved complaint's follow-up), calls the customer
 /// from the desk through the trunk, talks, hangs up and finishes the task; the queue's inbound
 /// figures do not count the call.

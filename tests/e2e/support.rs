@@ -204,6 +204,12 @@ impl Server {
 
     /// A GET whose answer is not JSON: status, content type and body.
     pub async fn get_text(&self, token: &str, path: &str) -> (u16, String, String) {
+        let (status, kind, bytes) = self.get_bytes(token, path).await;
+        (status, kind, String::from_utf8_lossy(&bytes).into_owned())
+    }
+
+    /// A GET of a file: status, content type and the bytes.
+    pub async fn get_bytes(&self, token: &str, path: &str) -> (u16, String, Vec<u8>) {
         let resp = self
             .client
             .get(self.url(path))
@@ -218,7 +224,7 @@ impl Server {
             .and_then(|v| v.to_str().ok())
             .unwrap_or("")
             .to_string();
-        (status, kind, resp.text().await.expect("body"))
+        (status, kind, resp.bytes().await.expect("body").to_vec())
     }
 
     /// The Prometheus text at `/metrics`.

@@ -51,6 +51,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(get_agent_skills, set_agent_skills))
         .routes(routes!(list_audit))
         .routes(routes!(list_cdrs))
+        .routes(routes!(get_voicemail))
         .routes(routes!(place_call))
 }
 
@@ -100,6 +101,41 @@ async fn list_cdrs(
 ) -> ApiResult<Json<Vec<Cdr>>> {
     me.require(STAFF)?;
     Ok(Json(st.store.list_cdrs(limit(p.limit, 20, 200)?).await?))
+}
+
+/// The message a caller left on this call (mono WAV, 8 kHz), for staff: agents play it from the
+/// voicemail's task before calling back.
+#[utoipa::path(get, path = "/api/v1/cdrs/{id}/voicemail", tag = "calls", params(("id" = i64, Path)),
+    security(("bearer" = [])),
+    responses((status = 200, content_type = "audio/wav", description = "The recording (WAV)"),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody)))]
+async fn get_voicemail(State(st): State<AppState>, me: AuthUser, Id(id): Id) -> ApiResult<axum::response::Response> {
+    use axum::response::IntoResponse;
+    me.require(STAFF)?;
+    let cdr = st.store.get_cdr(id).await?;
+    let path = cdr.call.voicemail.ok_or_else(|| ApiError::not_found("voicemail"))?;
+    // Only files the switch wrote to the voicemail directory, whatever the record says.
+    let path = std::path::PathBuf::from(path);
+    let inside = match (
+        tokio::fs::canonicalize(&path).await,
+        tokio::fs::canonicalize(&st.settings.voicemail_dir).await,
+    ) {
+        (Ok(file), Ok(dir)) => file.starts_with(dir).then_some(file),
+        _ => None,
+    };
+    let file = inside.ok_or_else(|| ApiError::not_found("voicemail"))?;
+    let bytes = tokio::fs::read(file)
+        .await
+        .map_err(|_| ApiError::not_found("voicemail"))?;
+    Ok((
+        [
+            (axum::http::header::CONTENT_TYPE, "audio/wav"),
+            (axum::http::header::CACHE_CONTROL, "private, max-age=3600"),
+        ],
+        bytes,
+    )
+        .into_response())
 }
 
 type Created<T> = (StatusCode, Json<T>);

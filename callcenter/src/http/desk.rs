@@ -109,24 +109,32 @@ async fn preview_dial(store: &dyn crm_core::Store, user_id: i64, session: u64, t
     if t.status != crm_core::care::AgentTaskStatus::Claimed || t.claimed_by != Some(user_id) {
         return Err("task: claim the task before calling".into());
     }
-    let customer = store
-        .get_customer(t.customer_id)
-        .await
-        .map_err(|e| format!("task: {e}"))?;
-    let Some(phone) = customer.phones.first() else {
-        return Err("task: the customer has no phone number".into());
+    // The number the task names (a voicemail's caller ID), else the customer's first phone.
+    let number = match (&t.callback_number, t.customer_id) {
+        (Some(n), _) => n.clone(),
+        (None, Some(id)) => {
+            let customer = store.get_customer(id).await.map_err(|e| format!("task: {e}"))?;
+            let Some(phone) = customer.phones.first() else {
+                return Err("task: the customer has no phone number".into());
+            };
+            phone.number.as_str().to_string()
+        }
+        (None, None) => return Err("task: nobody to call".into()),
     };
     let today = chrono::Utc::now().date_naive();
-    let pop = crm_core::screen_pop::screen_pop(
-        store,
-        &crm_core::screen_pop::Lookup::Phone(phone.number.clone()),
-        today,
-        crm_core::screen_pop::ScreenPopSettings::default(),
-    )
-    .await
-    .ok()
-    .flatten()
-    .and_then(|p| serde_json::to_value(p).ok());
+    let pop = match crm_core::types::PhoneNumber::parse(&number) {
+        Ok(phone) => crm_core::screen_pop::screen_pop(
+            store,
+            &crm_core::screen_pop::Lookup::Phone(phone),
+            today,
+            crm_core::screen_pop::ScreenPopSettings::default(),
+        )
+        .await
+        .ok()
+        .flatten()
+        .and_then(|p| serde_json::to_value(p).ok()),
+        Err(_) => None,
+    };
     // Supervisors' alerts have no ACD queue: their calls count under `general`.
     let queue = if t.queue == crm_core::care::SUPERVISORS {
         "general".to_string()
@@ -138,7 +146,7 @@ async fn preview_dial(store: &dyn crm_core::Store, user_id: i64, session: u64, t
         session,
         task,
         queue,
-        number: phone.number.as_str().to_string(),
+        number,
         pop,
     })
 }

@@ -41,6 +41,8 @@ pub struct Settings {
     pub screen_pop: ScreenPopSettings,
     /// Where uploaded photos and signatures are written (`data_dir/files`).
     pub files_dir: std::path::PathBuf,
+    /// Where the switch writes callers' messages (`data_dir/voicemail`); only files there are served.
+    pub voicemail_dir: std::path::PathBuf,
     /// Largest photo accepted, in bytes.
     pub photo_max_bytes: usize,
     /// Map tiles for the dispatcher's page, `{z}/{x}/{y}` placeholders; empty: no tiles.
@@ -62,6 +64,7 @@ impl Settings {
         Settings {
             session_ttl: chrono::Duration::hours(12),
             screen_pop: ScreenPopSettings::default(),
+            voicemail_dir: files_dir.with_file_name("voicemail"),
             files_dir,
             photo_max_bytes: 8 * 1024 * 1024,
             map_tiles_url: String::new(),

@@ -660,7 +660,10 @@ impl Switch {
             super::file_safe(&c.call_id)
         ));
         if let Some(m) = &c.media {
-            m.capture(Some(path));
+            m.capture(Some(path.clone()));
+        }
+        if let Some(c) = self.calls.get_mut(&call) {
+            c.voicemail = Some(path);
         }
         // Two minutes of message at most.
         let at = Time(self.now().0 + 120_000);

@@ -246,6 +246,8 @@ struct Call {
     customer_id: Option<i64>,
     /// The owner of a serial typed in the IVR.
     serial_owner_id: Option<i64>,
+    /// The caller's message, when they left one.
+    voicemail: Option<PathBuf>,
     recording: Option<PathBuf>,
     /// When the INVITE arrived.
     invite_at: Instant,
@@ -843,6 +845,7 @@ impl Switch {
                         media,
                         customer_id: None,
                         serial_owner_id: None,
+                        voicemail: None,
                         recording,
                         invite_at: self.received_at,
                         pop: None,
@@ -894,6 +897,7 @@ impl Switch {
                     called,
                     customer_id: None,
                     serial_owner_id: None,
+                    voicemail: None,
                     started_at: t,
                     answered_at: None,
                     ended_at: t,
@@ -1030,6 +1034,7 @@ impl Switch {
                 media: Some(media),
                 customer_id: None,
                 serial_owner_id: None,
+                voicemail: None,
                 recording: None,
                 invite_at: Instant::now(),
                 pop: None,
@@ -1150,6 +1155,7 @@ impl Switch {
             queue_wait_ms: c.queue_wait_ms,
             answered_within_sl: c.answered_within_sl,
             serial_owner_id: c.serial_owner_id,
+            voicemail: c.voicemail.map(|p| p.display().to_string()),
         });
     }
 
@@ -1255,8 +1261,11 @@ impl Switch {
                     if let Some(m) = media {
                         m.capture(Some(path.clone()));
                     }
-                    if let Some(s) = self.calls.get_mut(&call).and_then(|c| c.survey.as_mut()) {
-                        s.comment = Some(path);
+                    if let Some(c) = self.calls.get_mut(&call) {
+                        match c.survey.as_mut() {
+                            Some(s) => s.comment = Some(path),
+                            None => c.voicemail = Some(path),
+                        }
                     }
                 }
                 Command::Survey {

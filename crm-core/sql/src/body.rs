@@ -1637,13 +1637,15 @@ impl ServiceStore for This {
                 kind: crm_core::care::AgentTaskKind::ComplaintFollowUp,
                 source: crm_core::care::follow_up_source(id),
                 campaign_id: None,
-                customer_id: out.customer_id,
+                customer_id: Some(out.customer_id),
                 repair_order_id: out.repair_order_id,
                 complaint_id: Some(id),
                 asset_id: None,
                 summary: format!(
                     "Complaint {id} was resolved: call the customer to check it is settled for them, then close it."
                 ),
+                callback_number: None,
+                cdr_id: None,
                 due_at: at + chrono::Duration::days(crm_core::care::FOLLOW_UP_DAYS),
             };
             raise(&mut tx, &task, at).await?;
@@ -1679,7 +1681,7 @@ impl ServiceStore for This {
                 kind: crm_core::care::AgentTaskKind::ComplaintEscalated,
                 source: crm_core::care::escalation_source(k.id),
                 campaign_id: None,
-                customer_id: k.customer_id,
+                customer_id: Some(k.customer_id),
                 repair_order_id: k.repair_order_id,
                 complaint_id: Some(k.id),
                 asset_id: None,
@@ -1689,6 +1691,8 @@ impl ServiceStore for This {
                     k.category.as_str(),
                     k.due_on.map(|d| d.to_string()).unwrap_or_default()
                 ),
+                callback_number: None,
+                cdr_id: None,
                 due_at: now,
             };
             raise(&mut tx, &task, now).await?;
@@ -2127,7 +2131,7 @@ impl UserStore for This {
 }
 
 const CDR_COLS: &str = "id, call_id, direction, caller, called, customer_id, started_at, answered_at, ended_at, \
-     ivr_script, ivr_path, dtmf, queue, outcome, end_reason, recording, agent_id, queue_wait_ms, answered_within_sl, serial_owner_id";
+     ivr_script, ivr_path, dtmf, queue, outcome, end_reason, recording, agent_id, queue_wait_ms, answered_within_sl, serial_owner_id, voicemail";
 
 fn cdr_from_row(r: &Row) -> StoreResult<Cdr> {
     let direction: String = get(r, "direction")?;
@@ -2154,6 +2158,7 @@ fn cdr_from_row(r: &Row) -> StoreResult<Cdr> {
             queue_wait_ms: get(r, "queue_wait_ms")?,
             answered_within_sl: get(r, "answered_within_sl")?,
             serial_owner_id: get(r, "serial_owner_id")?,
+            voicemail: get(r, "voicemail")?,
         },
     })
 }
@@ -2173,8 +2178,9 @@ impl CallStore for This {
         let sql = format!(
             "INSERT INTO cdrs (call_id, direction, caller, called, customer_id, started_at, answered_at, ended_at, \
              ivr_script, ivr_path, dtmf, queue, outcome, end_reason, recording, agent_id, queue_wait_ms, answered_within_sl, \
-             serial_owner_id) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19) RETURNING {CDR_COLS}"
+             serial_owner_id, voicemail) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20) \
+             RETURNING {CDR_COLS}"
         );
         let mut tx = self.tx().await?;
         let r = sqlx::query::<Db>(&sql)
@@ -2197,13 +2203,45 @@ impl CallStore for This {
             .bind(c.queue_wait_ms)
             .bind(c.answered_within_sl)
             .bind(c.serial_owner_id)
+            .bind(&c.voicemail)
             .fetch_one(&mut *tx)
             .await
             .map_err(db_err)?;
         // The call-center report reads these running sums, written with the record.
         roll_up_call(&mut tx, c).await?;
+        let cdr = cdr_from_row(&r)?;
+        // A message left for us is a promise to call back: its task is written with the record.
+        if c.voicemail.is_some() {
+            let task = crm_core::care::NewAgentTask {
+                kind: crm_core::care::AgentTaskKind::Voicemail,
+                source: format!("voicemail-{}", cdr.id),
+                campaign_id: None,
+                customer_id: c.customer_id,
+                repair_order_id: None,
+                complaint_id: None,
+                asset_id: None,
+                summary: match &c.queue {
+                    Some(q) => format!("Voicemail left while waiting in {q}: listen and call back."),
+                    None => "Voicemail left outside opening hours: listen and call back.".to_string(),
+                },
+                callback_number: Some(c.caller.clone()).filter(|n| !n.is_empty()),
+                cdr_id: Some(cdr.id),
+                due_at: c.ended_at,
+            };
+            raise(&mut tx, &task, c.ended_at).await?;
+        }
         commit(tx).await?;
-        cdr_from_row(&r)
+        Ok(cdr)
+    }
+
+    async fn get_cdr(&self, id: i64) -> StoreResult<Cdr> {
+        let sql = format!("SELECT {CDR_COLS} FROM cdrs WHERE id = $1");
+        let row = sqlx::query::<Db>(&sql)
+            .bind(id)
+            .fetch_optional(&mut *self.conn().await?)
+            .await
+            .map_err(db_err)?;
+        cdr_from_row(&row.ok_or(StoreError::not_found("call record"))?)
     }
 
     async fn list_cdrs(&self, limit: u32) -> StoreResult<Vec<Cdr>> {

@@ -84,7 +84,7 @@ async fn settle_job(c: &mut Conn, job_id: i64, now: DateTime<Utc>, after: AfterA
             kind: crm_core::care::AgentTaskKind::CallbackNoAnswer,
             source: crm_core::care::callback_source(job_id),
             campaign_id: None,
-            customer_id: job.customer_id,
+            customer_id: Some(job.customer_id),
             repair_order_id: Some(job.repair_order_id),
             complaint_id: None,
             asset_id: None,
@@ -92,6 +92,8 @@ async fn settle_job(c: &mut Conn, job_id: i64, now: DateTime<Utc>, after: AfterA
                 "Satisfaction callback for repair order {} unanswered after {} attempts: call the customer and take the survey.",
                 job.repair_order_id, job.attempts
             ),
+            callback_number: None,
+            cdr_id: None,
             due_at: now,
         };
         raise(c, &task, now).await?;
@@ -396,11 +398,13 @@ impl CallbackStore for This {
                     kind: crm_core::care::AgentTaskKind::PoorSurvey,
                     source: crm_core::care::poor_survey_source(id),
                     campaign_id: None,
-                    customer_id: ro.customer_id,
+                    customer_id: Some(ro.customer_id),
                     repair_order_id: Some(ro.id),
                     complaint_id: Some(cid),
                     asset_id: Some(ro.asset_id),
                     summary: format!("Poor survey on repair order {} opened complaint {cid}: {description}", ro.id),
+                    callback_number: None,
+                    cdr_id: None,
                     due_at: now,
                 };
                 raise(&mut tx, &alert, now).await?;

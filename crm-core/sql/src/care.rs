@@ -5,7 +5,14 @@
 use crm_core::care::*;
 
 const AGENT_TASK_COLS: &str = "id, kind, queue, source, campaign_id, customer_id, repair_order_id, complaint_id, asset_id, summary, \
-     status, due_at, created_at, claimed_by, claimed_at, finished_at, outcome, note";
+     status, due_at, created_at, claimed_by, claimed_at, finished_at, outcome, note, callback_number, cdr_id, \
+     customer_name, product";
+
+/// Tasks with the names an agent reads them by (the customer, the product model); the
+/// subquery keeps the table's name so filters stay unqualified.
+const AGENT_TASKS: &str = "(SELECT t.*, c.name AS customer_name, m.name AS product FROM agent_tasks t \
+     LEFT JOIN customers c ON c.id = t.customer_id LEFT JOIN assets a ON a.id = t.asset_id \
+     LEFT JOIN product_models m ON m.id = a.model_id) agent_tasks";
 
 fn agent_task_from_row(r: &Row) -> StoreResult<AgentTask> {
     Ok(AgentTask {
@@ -19,6 +26,10 @@ fn agent_task_from_row(r: &Row) -> StoreResult<AgentTask> {
         complaint_id: get(r, "complaint_id")?,
         asset_id: get(r, "asset_id")?,
         summary: get(r, "summary")?,
+        callback_number: get(r, "callback_number")?,
+        cdr_id: get(r, "cdr_id")?,
+        customer_name: get(r, "customer_name")?,
+        product: get(r, "product")?,
         status: decode(AgentTaskStatus::parse(&get::<String>(r, "status")?), "status")?,
         due_at: get(r, "due_at")?,
         created_at: get(r, "created_at")?,
@@ -33,7 +44,7 @@ fn agent_task_from_row(r: &Row) -> StoreResult<AgentTask> {
 }
 
 async fn load_agent_task(c: &mut Conn, id: i64) -> StoreResult<AgentTask> {
-    let sql = format!("SELECT {AGENT_TASK_COLS} FROM agent_tasks WHERE id = $1");
+    let sql = format!("SELECT {AGENT_TASK_COLS} FROM {AGENT_TASKS} WHERE id = $1");
     let row = sqlx::query::<Db>(&sql).bind(id).fetch_optional(&mut *c).await.map_err(db_err)?;
     agent_task_from_row(&row.ok_or(StoreError::not_found("agent task"))?)
 }
@@ -43,7 +54,8 @@ async fn load_agent_task(c: &mut Conn, id: i64) -> StoreResult<AgentTask> {
 async fn raise(c: &mut Conn, t: &NewAgentTask, now: DateTime<Utc>) -> StoreResult<u32> {
     let n = sqlx::query::<Db>(
         "INSERT INTO agent_tasks (kind, queue, source, campaign_id, customer_id, repair_order_id, complaint_id, asset_id, \
-         summary, status, due_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'open', $10, $11) \
+         summary, status, due_at, created_at, callback_number, cdr_id) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'open', $10, $11, $12, $13) \
          ON CONFLICT (source) DO UPDATE SET campaign_id = excluded.campaign_id \
          WHERE agent_tasks.campaign_id IS NULL AND excluded.campaign_id IS NOT NULL AND agent_tasks.status = 'open'",
     )
@@ -58,6 +70,8 @@ async fn raise(c: &mut Conn, t: &NewAgentTask, now: DateTime<Utc>) -> StoreResul
     .bind(&t.summary)
     .bind(trunc(t.due_at))
     .bind(trunc(now))
+    .bind(&t.callback_number)
+    .bind(t.cdr_id)
     .execute(&mut *c)
     .await
     .map_err(db_err)?
@@ -343,7 +357,7 @@ impl CareStore for This {
             clauses.push(format!("campaign_id = ${n}"));
         }
         let sql = format!(
-            "SELECT {AGENT_TASK_COLS} FROM agent_tasks WHERE {} ORDER BY due_at, id LIMIT ${}",
+            "SELECT {AGENT_TASK_COLS} FROM {AGENT_TASKS} WHERE {} ORDER BY due_at, id LIMIT ${}",
             clauses.join(" AND "),
             n + 1
         );

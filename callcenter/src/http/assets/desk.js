@@ -33,12 +33,31 @@ async function loadTasks() {
         h("select", { "data-outcome": t.id, style: "width:auto" }, outcomes.map((o) => h("option", {}, o))), " ",
         h("button", { "data-finish": t.id }, "Done")]
       : h("span", { class: "muted" }, "taken");
-    return h("tr", {}, h("td", {}, t.kind.replace(/_/g, " ")), h("td", {}, t.summary), h("td", {}, act));
+    // Who and what it is about first; a voicemail shows the number to call and its message.
+    const who = [t.customer_name || (t.callback_number ? "Unknown caller" : ""), t.product].filter(Boolean).join(" · ");
+    const about = h("td", {}, h("div", { class: "task-who" }, who),
+      t.callback_number ? h("div", { class: "muted" }, "Call back " + t.callback_number) : "",
+      h("div", { class: "muted task-summary" }, t.summary),
+      t.kind === "voicemail" && t.cdr_id ? h("button", { "data-play": t.cdr_id, class: "small" }, "▶ Play message") : "");
+    return h("tr", { "data-task": t.id }, h("td", {}, t.kind.replace(/_/g, " ")), about, h("td", {}, act));
   }) : h("tr", {}, h("td", { class: "muted" }, "No tasks.")));
+  for (const b of document.querySelectorAll("[data-play]")) b.onclick = () => playMessage(b);
   for (const b of document.querySelectorAll("[data-claim]")) b.onclick = () => taskDo(`/api/v1/agent-tasks/${b.dataset.claim}/claim`, {});
   for (const b of document.querySelectorAll("[data-call]")) b.onclick = () => { $("taskResult").textContent = "calling…"; send({ type: "preview_dial", task: Number(b.dataset.call) }); };
   for (const b of document.querySelectorAll("[data-finish]")) b.onclick = () =>
     taskDo(`/api/v1/agent-tasks/${b.dataset.finish}/finish`, { outcome: document.querySelector(`[data-outcome="${b.dataset.finish}"]`).value });
+}
+// A voicemail's recording: fetched with the session's token (an <audio> element cannot send it),
+// then played from a blob.
+async function playMessage(button) {
+  try {
+    const r = await fetch(`/api/v1/cdrs/${button.dataset.play}/voicemail`, { headers: { "Authorization": "Bearer " + token } });
+    if (!r.ok) throw new Error(r.status === 404 ? "the message is not there" : r.statusText);
+    const audio = h("audio", { controls: "", src: URL.createObjectURL(await r.blob()), class: "message" });
+    button.replaceWith(audio);
+    window.desk.played = (window.desk.played || 0) + 1;
+    audio.play().catch(() => {});
+  } catch (e) { $("taskResult").textContent = "message: " + e.message; }
 }
 async function taskDo(path, body) {
   try { await api("POST", path, body); $("taskResult").textContent = ""; } catch (e) { $("taskResult").textContent = e.message; }
