@@ -32,7 +32,8 @@ const browser = await chromium.launch({
   ],
 });
 try {
-  const context = await browser.newContext({ viewport: { width: 1360, height: 900 } });
+  // The screen of a typical call-center PC.
+  const context = await browser.newContext({ viewport: { width: 1366, height: 768 } });
   const desk = await context.newPage();
   const board = await context.newPage();
   desk.on("console", (m) => m.type() === "error" && console.error("desk console:", m.text()));
@@ -43,6 +44,12 @@ try {
   await desk.fill("#password", password);
   await desk.click("button[type=submit]");
   await until(desk, () => window.desk && document.getElementById("agentName").textContent !== "", null, 10000, "desk hello");
+  await until(desk, () => window.desk.state !== "logged_out", null, 10000, "first state");
+  const start = await desk.evaluate(() => ({
+    state: window.desk.state,
+    badge: document.getElementById("stateBadge").textContent,
+    transfer: document.getElementById("transferQueue").value,
+  }));
   await desk.click("#btnAvailable");
   await until(desk, () => window.desk.state === "available", null, 10000, "agent available");
 
@@ -55,14 +62,29 @@ try {
   await until(board, () => window.board && window.board.queues.length > 0, null, 10000, "wallboard data");
   console.log("READY");
 
+  // A first caller gives up while it rings: the desk says the call was missed.
+  await until(desk, () => !document.getElementById("ringing").classList.contains("hidden"), null, 60000, "first ringing");
+  await until(desk, () => !document.getElementById("missed").classList.contains("hidden"), null, 20000, "missed notice");
+  const missed = await desk.evaluate(() => ({
+    text: document.getElementById("missed").textContent,
+    ringing: !document.getElementById("ringing").classList.contains("hidden"),
+  }));
+  if (shots) await desk.screenshot({ path: `${shots}/desk-missed.png` });
+  console.log("MISSED");
+
   // The call arrives: the screen pop is on the page before anyone answers.
-  await until(desk, () => !document.getElementById("ringing").classList.contains("hidden"), null, 60000, "ringing");
+  await until(desk, () => window.desk.offers.length >= 2 && !document.getElementById("ringing").classList.contains("hidden"), null, 60000, "ringing");
   await until(desk, () => window.desk.offers.some((o) => o.pop), null, 5000, "screen pop");
   const ringing = await desk.evaluate(() => ({
     caller: document.getElementById("ringCaller").textContent,
     name: (document.getElementById("popName") || {}).textContent || null,
     badges: [...document.querySelectorAll("#popAssets .badge")].map((b) => b.textContent),
     offer: window.desk.offers[window.desk.offers.length - 1],
+    missedShown: !document.getElementById("missed").classList.contains("hidden"),
+    // On a 1366×768 screen the answer button and the softphone are in view without scrolling.
+    answerBottom: document.getElementById("btnAnswer").getBoundingClientRect().bottom,
+    phoneBottom: document.getElementById("phoneStatus").getBoundingClientRect().bottom,
+    height: window.innerHeight,
   }));
   await until(board, () => window.board.queues.find((q) => q.name === "general").waiting === 1, null, 5000, "wallboard waiting");
   const waitingBoard = await board.evaluate(() => window.board.queues.find((q) => q.name === "general"));
@@ -82,9 +104,26 @@ try {
     await desk.screenshot({ path: `${shots}/desk-on-call.png` });
     await board.screenshot({ path: `${shots}/wallboard-answered.png` });
   }
+  const onCall = await desk.evaluate(() => ({
+    hangupBottom: document.getElementById("btnHangup").getBoundingClientRect().bottom,
+    phoneBottom: document.getElementById("phoneStatus").getBoundingClientRect().bottom,
+  }));
   await desk.click("#btnHangup");
   await until(desk, () => window.desk.lastEnded !== null, null, 10000, "call ended");
   const ended = await desk.evaluate(() => window.desk.lastEnded);
+  // The wrap-up form is up; when the wrap-up time ends (nothing typed) it goes with it.
+  const wrapShown = await desk.evaluate(() => !document.getElementById("wrapCard").classList.contains("hidden"));
+  // Filed as a repair order: the panel says who comes and when (auto-assigned at once).
+  await desk.selectOption("#disposition", "repair_order");
+  const assetValue = await desk.evaluate(() => [...document.getElementById("wrapAsset").options].map((o) => o.value).find((v) => v));
+  await desk.selectOption("#wrapAsset", assetValue);
+  await desk.fill("#wrapSubject", "Drum does not turn");
+  await desk.click("#btnSaveWrap");
+  await until(desk, () => document.getElementById("wrapVisit").textContent !== "", null, 10000, "visit shown");
+  const visit = await desk.evaluate(() => ({ line: document.getElementById("wrapVisit").textContent, ro: window.desk.wrapUp.repair_order }));
+  if (shots) await desk.screenshot({ path: `${shots}/desk-wrap-up.png` });
+  await until(desk, () => window.desk.state === "available", null, 40000, "available after wrap-up");
+  const wrapAfter = await desk.evaluate(() => !document.getElementById("wrapCard").classList.contains("hidden"));
 
   // The desk lists the agent's tasks; the wallboard the supervisors' alerts.
   await until(desk, () => Array.isArray(window.desk.tasks), null, 10000, "task list");
@@ -101,8 +140,8 @@ try {
   for (;;) {
     await reports.goto(`${base}/reports?token=${login.token}`);
     await until(reports, () => window.lastReport && window.lastReport.tab === "call-center", null, 10000, "call-center report");
-    const queues = await reports.evaluate(() => window.lastReport.data.queues.length);
-    if (queues > 0 || Date.now() > recordBy) break;
+    const answered = await reports.evaluate(() => window.lastReport.data.queues.some((q) => q.answered > 0));
+    if (answered || Date.now() > recordBy) break;
     await reports.waitForTimeout(500);
   }
   const callCenter = await reports.evaluate(() => ({
@@ -117,7 +156,7 @@ try {
     tableRows: document.querySelectorAll("#table tbody tr").length,
   }));
   if (shots) await reports.screenshot({ path: `${shots}/reports-service.png` });
-  console.log(JSON.stringify({ ringing, waitingBoard, answeredBoard, rx, ended, tasks, alerts, callCenter, service }));
+  console.log(JSON.stringify({ start, missed, ringing, onCall, waitingBoard, answeredBoard, rx, ended, wrapShown, visit, wrapAfter, tasks, alerts, callCenter, service }));
 } catch (e) {
   fail(e.message);
 } finally {

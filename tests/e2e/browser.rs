@@ -70,6 +70,15 @@ impl PageScript {
         PageScript { node, lines }
     }
 
+    /// Wait for the script to print `line` (a step it reached).
+    async fn reached(&mut self, line: &str, secs: u64) {
+        let got = tokio::time::timeout(Duration::from_secs(secs), self.lines.next_line()).await;
+        assert!(
+            matches!(&got, Ok(Ok(Some(l))) if l == line),
+            "the page did not reach {line}: {got:?}"
+        );
+    }
+
     /// The JSON line the script prints at the end; it must exit successfully.
     async fn result(mut self, secs: u64) -> Value {
         let result = tokio::time::timeout(Duration::from_secs(secs), self.lines.next_line()).await;
@@ -163,8 +172,52 @@ async fn an_agent_answers_in_chromium_and_audio_flows_both_ways() {
     )
     .await;
 
+    // A caller who hangs up while it rings, then the call the agent answers.
+    let mut page = page;
+    let (_first_dir, first) = call_in_background(&server, caller_scenario(&phone, Some(4000)));
+    page.reached("MISSED", 60).await;
+    let (code, log) = first.await.unwrap();
+    assert_eq!(code, 0, "{log}");
     let (_dir, caller) = call_in_background(&server, caller_scenario(&phone, None));
-    let r = page.result(90).await;
+    let r = page.result(150).await;
+
+    // Signed in, the agent is not ready (not on a break) and no transfer target is preset.
+    assert_eq!(r["start"]["state"], "not_ready", "{r}");
+    assert_eq!(r["start"]["badge"], "not ready", "{r}");
+    assert_eq!(r["start"]["transfer"], "", "{r}");
+    // The missed call is said, with the caller's number; the next call clears it.
+    let missed = r["missed"]["text"].as_str().unwrap();
+    assert!(
+        missed.starts_with("Missed call from") && missed.contains(&phone),
+        "{missed}"
+    );
+    assert_eq!(r["missed"]["ringing"], false, "{r}");
+    assert_eq!(r["ringing"]["missedShown"], false, "{r}");
+    // 1366×768: answering, hanging up and the softphone need no scrolling.
+    let height = r["ringing"]["height"].as_f64().unwrap();
+    for (what, bottom) in [
+        ("answer button", &r["ringing"]["answerBottom"]),
+        ("softphone while ringing", &r["ringing"]["phoneBottom"]),
+        ("hang-up button", &r["onCall"]["hangupBottom"]),
+        ("softphone on the call", &r["onCall"]["phoneBottom"]),
+    ] {
+        assert!(bottom.as_f64().unwrap() <= height, "{what} below the fold: {r}");
+    }
+    // After Save the panel names the repair order's technician and visit.
+    let ro = &r["visit"]["ro"];
+    let line = r["visit"]["line"].as_str().unwrap();
+    if ro["technician_id"].is_i64() {
+        assert!(line.starts_with("Technician: ") && line.contains(" · visit "), "{line}");
+        assert!(!line.contains('#'), "the technician by name: {line}");
+    } else {
+        assert!(line.starts_with("No technician yet"), "{line} {ro}");
+    }
+    // The wrap-up form follows the wrap-up time.
+    assert_eq!(
+        (r["wrapShown"].as_bool(), r["wrapAfter"].as_bool()),
+        (Some(true), Some(false)),
+        "{r}"
+    );
 
     // Screen pop for the caller's number, before answering.
     assert_eq!(r["ringing"]["caller"], phone.as_str(), "{r}");

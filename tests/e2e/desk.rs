@@ -264,7 +264,13 @@ async fn a_queued_call_pops_on_the_desk_is_answered_and_filed_as_a_repair_order(
         .iter()
         .any(|s| s["skill"] == "general"));
     assert_eq!(hello["queues"], json!(["complaints", "general", "repairs"]));
-    desk.expect_state("break", 5).await;
+    // Signed in, not on a break: not ready until the agent says so.
+    let first = desk.expect("state", 5).await;
+    assert_eq!(
+        (first["state"].as_str(), &first["reason"]),
+        (Some("not_ready"), &Value::Null),
+        "{first}"
+    );
     desk.send(json!({"type": "state", "state": "available"})).await;
     desk.expect_state("available", 5).await;
 

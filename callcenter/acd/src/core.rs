@@ -86,6 +86,9 @@ pub enum AgentState {
     OnCall(CallerId),
     WrapUp,
     Break(String),
+    /// Signed in to the desk but not yet ready for calls (the state after login, until the
+    /// agent says available).
+    NotReady,
 }
 
 /// What an agent asks for; honoured at once, or after the call and wrap-up.
@@ -672,8 +675,10 @@ impl Acd {
         self.agents
             .values()
             .filter(|a| {
-                !matches!(a.state, AgentState::LoggedOut | AgentState::Break(_))
-                    && self.qualifies(a, queue, Some(caller))
+                !matches!(
+                    a.state,
+                    AgentState::LoggedOut | AgentState::Break(_) | AgentState::NotReady
+                ) && self.qualifies(a, queue, Some(caller))
             })
             .count()
     }
@@ -726,7 +731,7 @@ impl Acd {
                             handling: None,
                         },
                     );
-                    self.set_state(now, agent, AgentState::Break("logged in".into()), &mut out);
+                    self.set_state(now, agent, AgentState::NotReady, &mut out);
                 }
             }
             Input::AgentWants { agent, want } => {

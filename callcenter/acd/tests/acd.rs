@@ -795,3 +795,26 @@ fn handle_time_is_talk_plus_after_call_work() {
     let s = acd.stats("quick").unwrap();
     assert_eq!((s.handled, s.handle_ms_total), (1, 5_000));
 }
+
+#[test]
+fn a_signed_in_agent_is_not_ready_until_they_say_so_and_gets_no_call() {
+    let mut acd = Acd::new(vec![queue("q", &[("s", 1)])]).unwrap();
+    acd.handle(
+        0,
+        Input::AgentLogin {
+            agent: 1,
+            skills: vec![("s".into(), 1)],
+        },
+    );
+    assert_eq!(acd.agent_state(1), Some(&AgentState::NotReady));
+    let out = arrive(&mut acd, 1, 100, "q", 0);
+    assert_eq!(offers(&out), vec![], "not ready: no offer");
+    let out = acd.handle(
+        2,
+        Input::AgentWants {
+            agent: 1,
+            want: Want::Available,
+        },
+    );
+    assert_eq!(offers(&out), vec![(100, 1)]);
+}

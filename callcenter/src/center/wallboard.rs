@@ -56,6 +56,8 @@ pub struct AgentCounts {
     pub on_call: u32,
     pub wrap_up: u32,
     pub on_break: u32,
+    /// Signed in, not yet ready for calls.
+    pub not_ready: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]

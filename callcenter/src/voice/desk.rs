@@ -83,6 +83,7 @@ fn state_name(s: &AgentState) -> (&'static str, Option<String>) {
         AgentState::OnCall(_) => ("on_call", None),
         AgentState::WrapUp => ("wrap_up", None),
         AgentState::Break(r) => ("break", Some(r.clone())),
+        AgentState::NotReady => ("not_ready", None),
     }
 }
 
@@ -446,7 +447,7 @@ impl Switch {
                     }
                     if matches!(
                         state,
-                        AgentState::Available | AgentState::LoggedOut | AgentState::Break(_)
+                        AgentState::Available | AgentState::LoggedOut | AgentState::Break(_) | AgentState::NotReady
                     ) {
                         s.pending = None;
                     }
@@ -1058,6 +1059,7 @@ impl Switch {
                     AgentState::OnCall(_) => counts.on_call += 1,
                     AgentState::WrapUp => counts.wrap_up += 1,
                     AgentState::Break(_) => counts.on_break += 1,
+                    AgentState::NotReady => counts.not_ready += 1,
                 }
                 counts.logged_in += 1;
             }

@@ -87,8 +87,19 @@ function setState(s) {
   const b = $("stateBadge"); b.className = "badge st-" + s.state;
   b.textContent = s.state.replace("_", " ") + (s.reason ? ` (${s.reason})` : "");
   $("pending").textContent = s.pending ? `next: ${s.pending}` : "";
+  const was = window.desk.previous; window.desk.previous = s.state;
   if (s.state === "wrap_up") { wrapStarted = Date.now(); }
-  if (s.state !== "wrap_up" && s.state !== "on_call") { /* keep the wrap-up form until saved */ }
+  // Wrap-up time over (the timer made the agent available): the form goes unless it holds
+  // unsaved work, which stays with a warning until saved, discarded or the next call rings.
+  if (was === "wrap_up" && s.state !== "wrap_up" && s.state !== "on_call" && !$("wrapCard").classList.contains("hidden")) {
+    if (wrapDirty()) $("wrapResult").textContent = "Wrap-up time is over: save these notes now (or press Ready to discard).";
+    else hideWrap();
+  }
+}
+function wrapDirty() { return !window.desk.wrapSaved && ($("wrapNotes").value.trim() !== "" || $("wrapSubject").value.trim() !== ""); }
+function hideWrap() {
+  $("wrapCard").classList.add("hidden");
+  $("wrapNotes").value = ""; $("wrapSubject").value = ""; $("wrapResult").textContent = "";
 }
 
 function handle(m) {
@@ -96,7 +107,8 @@ function handle(m) {
     case "hello":
       $("agentName").textContent = m.name;
       window.desk.userId = m.agent; loadTasks();
-      fill($("transferQueue"), m.queues.map((q) => h("option", {}, q)));
+      // No queue is picked for the agent: a transfer names its target.
+      fill($("transferQueue"), h("option", { value: "", selected: "" }, "— queue —"), m.queues.map((q) => h("option", { value: q }, q)));
       break;
     case "state": setState(m); break;
     case "queues":
@@ -106,7 +118,14 @@ function handle(m) {
       break;
     case "offer": offer(m); break;
     case "withdrawn":
-      if (current && current.call === m.call && !current.answered) { current = null; $("ringing").classList.add("hidden"); }
+      if (current && current.call === m.call && !current.answered) {
+        // The caller hung up (or the call went to another agent) while it rang here.
+        const at = new Date().toLocaleTimeString("en-GB", { hour: "2-digit", minute: "2-digit" });
+        $("missed").textContent = `Missed call from ${current.caller} at ${at}: it stopped ringing before it was answered.`;
+        $("missed").classList.remove("hidden");
+        window.desk.missed = (window.desk.missed || 0) + 1;
+        current = null; $("ringing").classList.add("hidden");
+      }
       break;
     case "connected":
       if (current && current.call === m.call) { current.connected = true; showCall(); }
@@ -123,6 +142,8 @@ function handle(m) {
 
 function offer(m) {
   const again = current && current.call === m.call;
+  // A new call rings: the last call's form goes (its notes were saved or the time is over).
+  if (!again) { hideWrap(); $("missed").classList.add("hidden"); window.desk.wrapSaved = false; }
   current = Object.assign(current && again ? current : {}, m);
   window.desk.offers.push({ call: m.call, caller: m.caller, invite_at_us: m.invite_at_us, received_ms: Date.now(), pop: !!m.pop });
   if (m.pop) window.desk.popAt = Date.now();
@@ -238,11 +259,14 @@ $("btnDecline").onclick = () => { if (current) send({ type: "decline", call: cur
 $("btnHangup").onclick = () => send({ type: "hangup" });
 $("btnHold").onclick = () => { onHold = !onHold; send({ type: "hold", on: onHold }); $("btnHold").textContent = onHold ? "Resume" : "Hold"; };
 $("btnMute").onclick = () => { muted = !muted; localStream && localStream.getAudioTracks().forEach((t) => (t.enabled = !muted)); $("btnMute").textContent = muted ? "Unmute" : "Mute"; };
-$("btnTransfer").onclick = () => send({ type: "transfer", queue: $("transferQueue").value });
+$("btnTransfer").onclick = () => {
+  if (!$("transferQueue").value) { $("phoneStatus").textContent = "pick the queue to transfer to"; return; }
+  send({ type: "transfer", queue: $("transferQueue").value });
+};
 $("btnAvailable").onclick = () => send({ type: "state", state: "available" });
 $("btnBreak").onclick = () => send({ type: "state", state: "break", reason: $("breakReason").value });
 $("btnLogout").onclick = () => send({ type: "state", state: "logged_out" });
-$("btnReady").onclick = () => { send({ type: "wrap_up_done" }); $("wrapCard").classList.add("hidden"); };
+$("btnReady").onclick = () => { send({ type: "wrap_up_done" }); hideWrap(); };
 "123456789*0#".split("").forEach((d) => { const b = document.createElement("button"); b.textContent = d; b.onclick = () => send({ type: "dtmf", digits: d }); $("keypad").appendChild(b); });
 
 $("btnSaveWrap").onclick = async () => {
@@ -254,9 +278,31 @@ $("btnSaveWrap").onclick = async () => {
   try {
     const r = await api("POST", "/api/v1/desk/wrap-up", body);
     $("wrapResult").textContent = "Saved" + (r.ticket ? ` · service request #${r.ticket.id}` : "") + (r.repair_order ? ` · repair order ${r.repair_order.id}` : "");
-    window.desk.wrapUp = r;
+    window.desk.wrapUp = r; window.desk.wrapSaved = true;
+    if (r.repair_order) await showVisit(r.repair_order);
   } catch (err) { $("wrapResult").textContent = "⚠ " + err.message; }
 };
+
+// What the agent tells the caller before hanging up: who comes and when, or why nobody is booked yet.
+async function showVisit(ro) {
+  let line;
+  if (ro.technician_id) {
+    const techs = await api("GET", "/api/v1/technicians" + (ro.station_id ? "?station_id=" + ro.station_id : "")).catch(() => []);
+    const t = techs.find((x) => x.id === ro.technician_id);
+    const when = ro.appointment ? `${fmtTime(ro.appointment.from)}–${fmtTime(ro.appointment.to, true)}`
+      : ro.scheduled_for ? fmtTime(ro.scheduled_for) : "day not planned yet";
+    line = `Technician: ${t ? t.name : "#" + ro.technician_id} · visit ${when}`;
+  } else {
+    line = "No technician yet" + (ro.unassigned_reason ? ` (${ro.unassigned_reason.replace(/_/g, " ")})` : "") + ": dispatch will plan it.";
+  }
+  $("wrapVisit").textContent = line;
+  window.desk.visit = line;
+}
+function fmtTime(iso, timeOnly) {
+  const d = new Date(iso);
+  const opts = timeOnly ? { hour: "2-digit", minute: "2-digit" } : { weekday: "short", day: "numeric", month: "short", hour: "2-digit", minute: "2-digit" };
+  return d.toLocaleString("en-GB", opts);
+}
 
 $("btnSearch").onclick = async () => {
   try {

@@ -60,7 +60,7 @@ function render(b) {
         kpi(q.abandon_rate > 0.1 ? "poor" : "", pct(q.abandon_rate), "abandoned"),
         kpi("", pct(q.occupancy), "occupancy")),
       h("div", { class: "muted", style: "margin-top:6px" },
-        `Agents: ${a.available} available · ${a.ringing} ringing · ${a.on_call} on call · ${a.wrap_up} wrap-up · ${a.on_break} break`),
+        `Agents: ${a.available} available · ${a.ringing} ringing · ${a.on_call} on call · ${a.wrap_up} wrap-up · ${a.on_break} break · ${a.not_ready} not ready`),
       h("div", { class: `advice ${short ? "poor" : ""}` },
         `Staffing: ${adv.agents_needed ?? "–"} needed (Erlang C, ${adv.arrivals_per_hour.toFixed(0)} calls/h × ${Math.round(adv.aht_seconds)} s) · ${adv.agents_logged_in} logged in`));
   }));
