@@ -625,6 +625,94 @@ async fn baresip_calls_the_ivr_and_records_speech_not_silence() {
     let _ = std::fs::remove_dir_all(&data);
 }
 
+/// linphone's console client (Debian `linphone-cli`), kept to loopback: IPv4 only, bound to
+/// 127.0.0.1 and announcing 127.0.0.1 in its SDP (else it offers the host's other addresses and
+/// our RTP would leave loopback), sound from and to WAV files.
+fn linphone_config(rtp_port: u16) -> String {
+    format!(
+        "[sip]\nsip_tcp_port=-1\nsip_tls_port=-1\nuse_ipv6=0\nipv6_migration_done=1\nguess_hostname=0\n\
+         bind_address=127.0.0.1\n[net]\nmtu=0\nnat_address=127.0.0.1\nfirewall_policy=1\n\
+         [rtp]\naudio_rtp_port={rtp_port}\nbind_address=127.0.0.1\n[sound]\nechocancellation=0\n"
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn linphone_calls_the_ivr_presses_a_key_and_hears_the_prompts() {
+    use tokio::io::AsyncWriteExt;
+    assert!(
+        Command::new("linphonec").arg("-v").output().is_ok(),
+        "linphonec is needed (Debian package linphone-cli; .ci/run installs it)"
+    );
+    let db = TestDb::sqlite().await;
+    let server = Server::start(&db, &["--demo"], &[("AFTERCARE_DEMO_CUSTOMERS", "150")]).await;
+    let dir = Workdir::new();
+    let mic = dir.0.join("mic.wav");
+    let heard = dir.0.join("heard.wav");
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: 8000,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut w = hound::WavWriter::create(&mic, spec).unwrap();
+    for i in 0..8000 * 15u32 {
+        w.write_sample(((i.wrapping_mul(2_654_435_761) >> 24) as i16) - 128)
+            .unwrap();
+    }
+    w.finalize().unwrap();
+    std::fs::write(dir.0.join("linphonerc"), linphone_config(free_media_port())).unwrap();
+    let sip_port = free_media_port();
+    let mut phone = tokio::process::Command::new("linphonec")
+        .arg("-c")
+        .arg(dir.0.join("linphonerc"))
+        .args(["-d", "0"])
+        .env("HOME", &dir.0)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("linphonec runs");
+    let mut keyboard = phone.stdin.take().unwrap();
+    let mut say = async |line: String| {
+        keyboard.write_all(format!("{line}\n").as_bytes()).await.unwrap();
+        keyboard.flush().await.unwrap();
+    };
+    say(format!("ports sip {sip_port}")).await;
+    say("soundcard use files".into()).await;
+    say(format!("play {}", mic.display())).await;
+    say(format!("record {}", heard.display())).await;
+    say(format!("call sip:800@{}", server.sip)).await;
+    // The greeting and the main menu, then option 1 (warranty status) as linphone sends it.
+    tokio::time::sleep(Duration::from_secs(9)).await;
+    say("1".into()).await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    say("terminate".into()).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    say("quit".into()).await;
+    let out = tokio::time::timeout(Duration::from_secs(20), phone.wait_with_output())
+        .await
+        .expect("linphonec quits")
+        .unwrap();
+    let log = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(log.contains("connected"), "linphone could not call:\n{log}");
+
+    // Its key reached the IVR, which took the caller to the serial number entry.
+    let token = server.login("agent1", "demo").await;
+    let cdr = newest_cdr(&server, &token).await;
+    assert_eq!(cdr["dtmf"], "1", "{cdr}\n{log}");
+    assert!(cdr["ivr_path"].as_str().unwrap().ends_with(">menu>warranty"), "{cdr}");
+    assert_eq!(cdr["end_reason"], "caller_hangup");
+    // And linphone heard the prompts: speech, not silence.
+    let mut reader = hound::WavReader::open(&heard).unwrap_or_else(|e| panic!("{e}: {log}"));
+    // linphone's header may promise a few bytes more than it wrote: read what is there.
+    let samples: Vec<i16> = reader.samples::<i16>().map_while(Result::ok).collect();
+    let rate = reader.spec().sample_rate as usize;
+    assert!(samples.len() > rate * 8, "{} samples at {rate} Hz", samples.len());
+    let rms = (samples.iter().map(|&s| (s as f64).powi(2)).sum::<f64>() / samples.len() as f64).sqrt();
+    assert!(rms > 300.0, "linphone heard the prompts: RMS {rms:.0}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn calls_over_tcp_work_like_calls_over_udp() {
     require_sipp();
