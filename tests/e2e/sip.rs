@@ -625,6 +625,72 @@ async fn baresip_calls_the_ivr_and_records_speech_not_silence() {
     let _ = std::fs::remove_dir_all(&data);
 }
 
+/// sipp's recording of key `digit` as RFC 4733 events, without its end packets: a sender whose
+/// end packets are lost or that sends none.
+fn dtmf_pcap_without_end(digit: char) -> Vec<u8> {
+    let b = std::fs::read(Path::new(PCAPS).join(format!("dtmf_2833_{digit}.pcap"))).unwrap();
+    let mut out = b[..24].to_vec();
+    let mut at = 24;
+    let mut kept = 0;
+    while at + 16 <= b.len() {
+        let len = u32::from_le_bytes(b[at + 8..at + 12].try_into().unwrap()) as usize;
+        let frame = &b[at + 16..at + 16 + len];
+        let ip_header = usize::from(frame[14] & 0x0f) * 4;
+        let event = &frame[14 + ip_header + 8 + 12..];
+        if event[1] & 0x80 == 0 {
+            out.extend_from_slice(&b[at..at + 16 + len]);
+            kept += 1;
+        }
+        at += 16 + len;
+    }
+    assert!((5..10).contains(&kept), "{kept} of sipp's packets kept");
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_whose_end_packets_never_come_counts_once_it_goes_quiet() {
+    require_sipp();
+    let db = TestDb::sqlite().await;
+    let server = Server::start(&db, &["--demo"], &[("AFTERCARE_DEMO_CUSTOMERS", "150")]).await;
+    let token = server.login("agent1", "demo").await;
+    let dir = Workdir::new();
+    std::fs::write(dir.0.join("one_no_end.pcap"), dtmf_pcap_without_end('1')).unwrap();
+    // Option 1 without end packets and nothing after it: only its going quiet can count it.
+    let call = serial_scenario("quiet", "", "");
+    let head = &call[..call
+        .find("  <pause milliseconds=\"1500\"/>\n")
+        .expect("the answered call")];
+    let scenario = format!(
+        r#"{head}  <pause milliseconds="1500"/>
+  <nop><action><exec play_pcap_audio="one_no_end.pcap"/></action></nop>
+  <pause milliseconds="3000"/>
+  <send retrans="500">
+    <![CDATA[
+      BYE sip:800@[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: "Customer" <sip:quiet@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      To: <sip:800@[remote_ip]:[remote_port]>[peer_tag_param]
+      Call-ID: [call_id]
+      CSeq: 2 BYE
+      Max-Forwards: 70
+      Content-Length: 0
+    ]]>
+  </send>
+  <recv response="200"/>
+</scenario>
+"#
+    );
+    std::fs::write(dir.0.join("quiet.xml"), scenario).unwrap();
+    let (code, log) = sipp(&dir.0, &server, &["-sf", "quiet.xml"]);
+    assert_eq!(code, 0, "{log}");
+    let cdr = newest_cdr(&server, &token).await;
+    assert_eq!(cdr["dtmf"], "1", "the key counted once: {cdr}");
+    assert!(
+        cdr["ivr_path"].as_str().unwrap().ends_with(">menu>warranty"),
+        "and took the caller on: {cdr}"
+    );
+}
+
 /// linphone's console client (Debian `linphone-cli`), kept to loopback: IPv4 only, bound to
 /// 127.0.0.1 and announcing 127.0.0.1 in its SDP (else it offers the host's other addresses and
 /// our RTP would leave loopback), sound from and to WAV files.
