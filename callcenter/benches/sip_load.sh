@@ -85,6 +85,12 @@ sleep "$ramp"
 active=$(curl -s "127.0.0.1:$HTTP/metrics" | awk '/^aftercare_calls_active/ {print $2}')
 hz=$(getconf CLK_TCK)
 c1=$(awk '{print $14+$15}' /proc/$SERVICE/stat); s1=$(date +%s.%N)
+# The receiver's view: a packet capture on loopback of the streams from the first RTP ports
+# (about 10 % of the calls), inter-arrival times per stream. dumpcap (Debian tshark) when present.
+if command -v dumpcap >/dev/null; then
+  timeout 12 dumpcap -q -i lo -f "udp and src portrange 20000-20400" -w "$WORK/rx.pcapng" >/dev/null 2>&1 &
+  CAP=$!
+fi
 sleep 20
 c2=$(awk '{print $14+$15}' /proc/$SERVICE/stat); s2=$(date +%s.%N)
 metrics=$(curl -s "127.0.0.1:$HTTP/metrics")
@@ -94,3 +100,20 @@ echo "calls in the IVR: $active at the start of the window, $active2 at its end"
 echo "service CPU: $core of one core; per call: $(echo "scale=3; $core * 1000000 / $active2" | bc) micro-cores"
 echo "RTP send-interval jitter (|interval - 20 ms|, all streams):"
 echo "$metrics" | grep '^aftercare_rtp_send_jitter_ms'
+if [ -n "${CAP:-}" ]; then
+  wait "$CAP" 2>/dev/null || true
+  echo "RTP inter-arrival jitter at the receiver (|gap - 20 ms| per stream, packet capture on lo, ports 20000-20400):"
+  tshark -r "$WORK/rx.pcapng" -T fields -e frame.time_epoch -e udp.srcport 2>/dev/null | python3 -c '
+import sys, collections
+last, dev = {}, []
+for line in sys.stdin:
+    t, port = line.split()
+    t = float(t)
+    if port in last:
+        dev.append(abs((t - last[port]) * 1000 - 20))
+    last[port] = t
+dev.sort()
+q = lambda p: dev[min(len(dev) - 1, int(p * len(dev)))]
+print(f"  {len(last)} streams, {len(dev)} gaps: p50 {q(0.5):.2f} ms, p99 {q(0.99):.2f} ms, p99.9 {q(0.999):.2f} ms")
+'
+fi
