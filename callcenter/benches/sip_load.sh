@@ -13,6 +13,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 RATES=${RATES:-"1000 2000 3000 4000 5000"}
+CPS=${CPS:-1}                    # CPS=0: only the concurrent-calls run
 CONCURRENT=${CONCURRENT:-2000}
 command -v sipp >/dev/null || { echo "sipp is needed (apt-get install sip-tester)"; exit 1; }
 
@@ -55,6 +56,7 @@ run_uac() {
   echo "${ok:-0} ${fail:-0} $(echo "$end - $start" | bc)"
 }
 
+if [ "$CPS" != 0 ]; then
 echo "== 1. calls per second (sipp uac, 10 s per rate)"
 SIP=$(free_port); HTTP=$(free_port); UAS=$(free_port)
 start_service "$WORK/cps" "$SIP" "$HTTP"
@@ -73,6 +75,7 @@ done
 echo "highest rate with 0 failed calls: sipp uas $best_uas cps, aftercare $best_ivr cps"
 if [ "$best_uas" -gt 0 ]; then echo "ratio aftercare / sipp uas: $(echo "scale=2; $best_ivr / $best_uas" | bc)"; fi
 kill "$SERVICE" 2>/dev/null || true; wait "$SERVICE" 2>/dev/null || true
+fi
 
 echo "== 2. $CONCURRENT concurrent calls with prompt audio"
 SIP=$(free_port); HTTP=$(free_port)
@@ -84,25 +87,35 @@ PIDS+=($!)
 sleep "$ramp"
 active=$(curl -s "127.0.0.1:$HTTP/metrics" | awk '/^aftercare_calls_active/ {print $2}')
 hz=$(getconf CLK_TCK)
+threads() { for t in /proc/$SERVICE/task/*; do echo "$(cat "$t/comm") $(awk '{print $14, $15}' "$t/stat")"; done | sort; }
+t1=$(threads)
 c1=$(awk '{print $14+$15}' /proc/$SERVICE/stat); s1=$(date +%s.%N)
-# The receiver's view: a packet capture on loopback of the streams from the first RTP ports
-# (about 10 % of the calls), inter-arrival times per stream. dumpcap (Debian tshark) when present.
+# The receiver's view: a packet capture on loopback of one stream in 16, spread over all calls
+# (RTP ports divisible by 32), inter-arrival times per stream. dumpcap (Debian tshark) when present.
 if command -v dumpcap >/dev/null; then
-  timeout 12 dumpcap -q -i lo -f "udp and src portrange 20000-20400" -w "$WORK/rx.pcapng" >/dev/null 2>&1 &
+  timeout 12 dumpcap -q -i lo -f "udp and udp[0:2] >= 20000 and udp[0:2] < 40000 and udp[0:2] & 31 = 0" \
+    -w "$WORK/rx.pcapng" >/dev/null 2>&1 &
   CAP=$!
 fi
 sleep 20
 c2=$(awk '{print $14+$15}' /proc/$SERVICE/stat); s2=$(date +%s.%N)
+t2=$(threads)
 metrics=$(curl -s "127.0.0.1:$HTTP/metrics")
 active2=$(echo "$metrics" | awk '/^aftercare_calls_active/ {print $2}')
 core=$(echo "scale=3; ($c2 - $c1) / $hz / ($s2 - $s1)" | bc)
 echo "calls in the IVR: $active at the start of the window, $active2 at its end"
 echo "service CPU: $core of one core; per call: $(echo "scale=3; $core * 1000000 / $active2" | bc) micro-cores"
+echo "where the time goes (threads by name, share of one core over the window):"
+sum() { awk '{u[$1]+=$2; k[$1]+=$3} END {for (n in u) print n, u[n], k[n]}' | sort; }
+join <(echo "$t1" | sum) <(echo "$t2" | sum) |
+  awk -v hz="$hz" -v secs="$(echo "$s2 - $s1" | bc)" \
+    '{u = ($4 - $2) / hz / secs; k = ($5 - $3) / hz / secs; printf "  %-18s %.3f (user %.3f, kernel %.3f)\n", $1, u + k, u, k}' |
+  sort -k2 -nr | head -4
 echo "RTP send-interval jitter (|interval - 20 ms|, all streams):"
 echo "$metrics" | grep '^aftercare_rtp_send_jitter_ms'
 if [ -n "${CAP:-}" ]; then
   wait "$CAP" 2>/dev/null || true
-  echo "RTP inter-arrival jitter at the receiver (|gap - 20 ms| per stream, packet capture on lo, ports 20000-20400):"
+  echo "RTP inter-arrival jitter at the receiver (|gap - 20 ms| per stream, packet capture on lo, 1 stream in 16):"
   tshark -r "$WORK/rx.pcapng" -T fields -e frame.time_epoch -e udp.srcport 2>/dev/null | python3 -c '
 import sys, collections
 last, dev = {}, []
