@@ -1143,17 +1143,17 @@ pub fn announcement(position: usize, ewt_ms: Option<u64>) -> Vec<String> {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
     fn an_estimate_is_given_only_when_someone_can_take_the_call() {
-        assert_eq!(super::announcement(2, None), ["nobody_available"]);
+        assert_eq!(announcement(2, None), ["nobody_available"]);
         assert_eq!(
-            super::announcement(2, Some(150_000)),
+            announcement(2, Some(150_000)),
             ["position_is", "n2", "in_queue", "expected_wait", "n3", "minutes"]
         );
-        assert_eq!(super::announcement(1, Some(20_000)).last().unwrap(), "less_than_minute");
+        assert_eq!(announcement(1, Some(20_000)).last().unwrap(), "less_than_minute");
     }
-
-    use super::*;
 
     #[test]
     fn agent_tones_are_heard_as_the_digits() {
