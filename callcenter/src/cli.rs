@@ -383,7 +383,7 @@ fn voice_config(cfg: &Config) -> anyhow::Result<crate::voice::VoiceConfig> {
         trusted: cfg.sip_trusted.clone(),
         trunk: cfg.sip_trunk,
         trunk_credentials: match (&cfg.sip_trunk_username, &cfg.sip_trunk_password) {
-            (Some(u), Some(p)) => Some(crate::sip::ua::Credentials {
+            (Some(u), Some(p)) => Some(telephony::sip::ua::Credentials {
                 username: u.clone(),
                 password: p.clone(),
             }),

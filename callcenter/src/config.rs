@@ -336,7 +336,7 @@ impl Config {
         }
         self.rtp_range().map_err(|e| ConfigError(format!("rtp_ports: {e}")))?;
         for t in &self.sip_trusted {
-            crate::sip::guard::Cidr::parse(t).map_err(|e| ConfigError(format!("sip_trusted: {e}")))?;
+            telephony::sip::guard::Cidr::parse(t).map_err(|e| ConfigError(format!("sip_trusted: {e}")))?;
         }
         if self.max_calls == 0 {
             return Err(ConfigError("max_calls: must be at least 1".into()));

@@ -12,7 +12,5 @@ pub mod fieldops;
 pub mod housekeeping;
 pub mod http;
 pub mod import;
-pub mod ivr;
-pub mod media;
-pub mod sip;
+
 pub mod voice;

@@ -4,12 +4,12 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use callcenter::ivr::engine::{Command, Input, Ivr, Now, Value};
-use callcenter::ivr::library::{Change, Library};
-use callcenter::ivr::script::{self, LookupKind, Script};
-use callcenter::media::prompts::Prompts;
-use callcenter::sip::transaction::Time;
+use callcenter::voice::library::{Change, Library};
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+use telephony::ivr::engine::{Command, Input, Ivr, Now, Value};
+use telephony::ivr::script::{self, LookupKind, Script};
+use telephony::media::prompts::Prompts;
+use telephony::Time;
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../ivr-scripts")

@@ -1001,9 +1001,9 @@ async fn an_agent_holds_sends_tones_and_transfers_the_caller_to_the_experts() {
     let path = std::path::PathBuf::from(cdr["recording"].as_str().expect("recorded"));
     let (_, samples) = crate::support::finished_wav(&path).await;
     let ours: Vec<i16> = samples.iter().skip(1).step_by(2).copied().collect();
-    let mut detector = callcenter::media::dtmf::ToneDetector::default();
+    let mut detector = telephony::media::dtmf::ToneDetector::default();
     let heard: String = ours
-        .chunks_exact(callcenter::media::dtmf::BLOCK)
+        .chunks_exact(telephony::media::dtmf::BLOCK)
         .filter_map(|b| detector.on_block(b))
         .collect();
     assert_eq!(heard, "12", "tones in what the caller heard");

@@ -12,7 +12,7 @@ use crm_sql::testing::TestDb;
 
 use crate::support::Server;
 
-#[path = "../../callcenter/tests/common/rfc4475.rs"]
+#[path = "../../callcenter/telephony/tests/common/rfc4475.rs"]
 mod table;
 use table::{message, rows, Row};
 

@@ -7,7 +7,7 @@ use acd::{Escalation, EscalationAction, MaxWait, QueueConfig, Strategy};
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::ivr::script::ScriptError;
+use telephony::ivr::script::ScriptError;
 
 pub const FILE: &str = "queues.toml";
 

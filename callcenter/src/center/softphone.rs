@@ -21,8 +21,8 @@ use webrtc::rtp_transceiver::rtp_codec::{RTCRtpCodecCapability, RTCRtpCodecParam
 use webrtc::track::track_local::track_local_static_sample::TrackLocalStaticSample;
 use webrtc::track::track_local::TrackLocal;
 
-use crate::sip::sdp::Codec;
 use crate::voice::media::Feeder;
+use telephony::media::sdp::Codec;
 
 /// Largest SDP offer accepted from a browser.
 pub const MAX_OFFER: usize = 16 * 1024;

@@ -20,9 +20,9 @@ use super::{Switch, SwitchIn};
 use crate::center::softphone::{self, Softphone};
 use crate::center::wallboard::{AgentCounts, AgentRow, Live};
 use crate::center::{CenterIn, DeskIn, DeskOut, QueueCount, StateView};
-use crate::media::prompts::{say_number, Clip};
-use crate::sip::transaction::Time;
-use crate::sip::ua::{CallRef, Output};
+use telephony::media::prompts::{say_number, Clip};
+use telephony::sip::ua::{CallRef, Output};
+use telephony::Time;
 
 /// Play tokens from here up are the switch's own: when such a play ends, the call is hung up.
 pub const HANG_UP_AFTER: u64 = 1 << 62;
@@ -295,7 +295,7 @@ impl Switch {
         if offered && digit == '1' && self.calls.get(&call).is_some_and(|c| c.agent.is_none()) {
             return self.acd_input(acd::Input::CallbackRequested { caller: call }).await;
         }
-        self.ivr_commands_for(call, crate::ivr::engine::Input::Digit(digit))
+        self.ivr_commands_for(call, telephony::ivr::engine::Input::Digit(digit))
             .await
     }
 
@@ -1158,10 +1158,10 @@ mod tests {
     #[test]
     fn agent_tones_are_heard_as_the_digits() {
         let clip = dtmf_clip("5#");
-        let mut det = crate::media::dtmf::ToneDetector::default();
+        let mut det = telephony::media::dtmf::ToneDetector::default();
         let got: String = clip
             .samples
-            .chunks_exact(crate::media::dtmf::BLOCK)
+            .chunks_exact(telephony::media::dtmf::BLOCK)
             .filter_map(|b| det.on_block(b))
             .collect();
         assert_eq!(got, "5#");

@@ -9,9 +9,9 @@ use crm_core::types::{PhoneNumber, SerialNumber};
 use crm_core::warranty::WarrantyRule;
 use crm_core::Store;
 
-use crate::ivr::engine::Value;
-use crate::ivr::script::LookupKind;
-use crate::media::prompts::say_date;
+use telephony::ivr::engine::Value;
+use telephony::ivr::script::LookupKind;
+use telephony::media::prompts::say_date;
 
 /// What was found: the variables for the flow and the customer (for the call record).
 pub struct Found {

@@ -14,10 +14,10 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 
-use crate::media::leg::{Leg, LegEvent};
-use crate::media::prompts::Clip;
-use crate::sip::sdp::Codec;
-use crate::sip::ua::CallRef;
+use telephony::media::leg::{Leg, LegEvent};
+use telephony::media::prompts::Clip;
+use telephony::media::sdp::Codec;
+use telephony::sip::ua::CallRef;
 
 /// Even RTP ports of the configured range.
 pub struct PortPool {

@@ -1,8 +1,8 @@
 //! The voice adapter: sockets and tasks around the SIP, media and IVR cores.
 //!
 //! - UDP and TCP listeners feed every SIP message to one switch task.
-//! - The switch owns the [`UserAgent`](crate::sip::ua::UserAgent), the per-source
-//!   [`Guard`](crate::sip::guard::Guard) and each call's [`Ivr`]; it turns their commands into
+//! - The switch owns the [`UserAgent`](telephony::sip::ua::UserAgent), the per-source
+//!   [`Guard`](telephony::sip::guard::Guard) and each call's [`Ivr`]; it turns their commands into
 //!   socket writes, media commands, CRM look-ups and call records.
 //! - Each call's media runs in its own task ([`media`]).
 //!
@@ -10,6 +10,7 @@
 
 mod desk;
 pub use desk::DESK_BUFFER;
+pub mod library;
 pub mod lookup;
 pub mod media;
 
@@ -35,17 +36,17 @@ use tokio::time::Instant;
 use crate::center::softphone::Softphone;
 use crate::center::wallboard::{QueueInfo, Tally, Wallboard};
 use crate::center::{CenterIn, Desk};
-use crate::ivr::engine::{Command, Input, Ivr, Now, Value};
-use crate::ivr::library::{Change, Library};
-use crate::ivr::script::LookupKind;
-use crate::media::leg::{Leg, LegConfig, LegEvent};
-use crate::sip::framing::{next_frame, Frame};
-use crate::sip::guard::{Cidr, Guard, GuardConfig, Verdict, MALFORMED_COST};
-use crate::sip::message::MAX_MESSAGE;
-use crate::sip::screen::Policy;
-use crate::sip::transaction::Time;
-use crate::sip::ua::{CallRef, End, Event, Output, Peer, Transport, UaConfig, UserAgent};
+use crate::voice::library::{Change, Library};
 use media::{MediaEngine, MediaHandle, MediaStats, PortPool};
+use telephony::ivr::engine::{Command, Input, Ivr, Now, Value};
+use telephony::ivr::script::LookupKind;
+use telephony::media::leg::{Leg, LegConfig, LegEvent};
+use telephony::sip::framing::{next_frame, Frame};
+use telephony::sip::guard::{Cidr, Guard, GuardConfig, Verdict, MALFORMED_COST};
+use telephony::sip::message::MAX_MESSAGE;
+use telephony::sip::screen::Policy;
+use telephony::sip::ua::{CallRef, End, Event, Output, Peer, Transport, UaConfig, UserAgent};
+use telephony::Time;
 
 #[derive(Debug, Clone)]
 pub struct VoiceConfig {
@@ -64,7 +65,7 @@ pub struct VoiceConfig {
     pub trusted: Vec<String>,
     pub screen_pop: ScreenPopSettings,
     pub trunk: Option<SocketAddr>,
-    pub trunk_credentials: Option<crate::sip::ua::Credentials>,
+    pub trunk_credentials: Option<telephony::sip::ua::Credentials>,
     pub caller_id: String,
 }
 
@@ -291,7 +292,7 @@ fn advertised_ip(bound: IpAddr, public: Option<IpAddr>) -> IpAddr {
 /// Bind the SIP sockets and start the switch. It runs until `shutdown` turns true, then hangs
 /// up every call and writes their records.
 pub async fn start(cfg: VoiceConfig, store: Arc<dyn Store>, shutdown: watch::Receiver<bool>) -> anyhow::Result<Voice> {
-    let prompts = Arc::new(crate::media::prompts::Prompts::load(&cfg.ivr_dir.join("prompts"))?);
+    let prompts = Arc::new(telephony::media::prompts::Prompts::load(&cfg.ivr_dir.join("prompts"))?);
     let library = Arc::new(Library::load(&cfg.ivr_dir, prompts)?);
     let queue_defs = library.queue_defs();
     let acd = acd::Acd::new(queue_defs.iter().map(|q| q.acd.clone()).collect()).map_err(anyhow::Error::msg)?;
@@ -664,7 +665,7 @@ impl Switch {
     fn noticed_ban(&self, before: u64, ip: std::net::IpAddr) {
         if self.guard.bans > before {
             self.stats.sip_bans.fetch_add(1, Ordering::Relaxed);
-            tracing::warn!(source = %crate::sip::guard::masked(ip), "SIP source banned by the rate limiter");
+            tracing::warn!(source = %telephony::sip::guard::masked(ip), "SIP source banned by the rate limiter");
         }
     }
 
@@ -701,7 +702,7 @@ impl Switch {
                     .iter()
                     .any(|o| matches!(o, Output::Send { bytes, .. } if bytes.starts_with(b"SIP/2.0 400")))
                     || (outs.is_empty()
-                        && crate::sip::message::parse(&bytes, from.transport == Transport::Udp).is_err());
+                        && telephony::sip::message::parse(&bytes, from.transport == Transport::Udp).is_err());
                 if malformed {
                     let bans = self.guard.bans;
                     self.guard.check(now, from.addr.ip(), MALFORMED_COST - 1.0);
@@ -799,11 +800,11 @@ impl Switch {
                 // Delayed offer (no SDP in the INVITE): our offer goes in the 200 and the answer
                 // comes with the ACK (`MediaChanged`, before `Confirmed`). Until then the leg
                 // has nowhere to send and stays silent.
-                let a = agreed.unwrap_or(crate::sip::sdp::Agreed {
-                    codec: crate::sip::sdp::Codec::Pcmu,
+                let a = agreed.unwrap_or(telephony::media::sdp::Agreed {
+                    codec: telephony::media::sdp::Codec::Pcmu,
                     dtmf_pt: Some(101),
                     remote: SocketAddr::new(std::net::Ipv4Addr::UNSPECIFIED.into(), 0),
-                    direction: crate::sip::sdp::Direction::SendRecv,
+                    direction: telephony::media::sdp::Direction::SendRecv,
                     index: 0,
                 });
                 let recording = self.cfg.recordings.as_ref().map(|dir| {
@@ -960,7 +961,7 @@ impl Switch {
     fn dial_with(
         &mut self,
         to: &str,
-        script: Option<Arc<crate::ivr::script::Script>>,
+        script: Option<Arc<telephony::ivr::script::Script>>,
         callback_for: Option<acd::CallerId>,
         call_id_stem: Option<String>,
     ) -> Result<(CallRef, String, Vec<Output>), DialError> {
@@ -990,7 +991,7 @@ impl Switch {
         let leg = {
             let mut rng = rand::thread_rng();
             Leg::new(LegConfig {
-                codec: crate::sip::sdp::Codec::Pcmu,
+                codec: telephony::media::sdp::Codec::Pcmu,
                 dtmf_pt: Some(101),
                 remote: SocketAddr::from(([0, 0, 0, 0], 0)),
                 ssrc: rng.gen(),
@@ -1006,7 +1007,7 @@ impl Switch {
             .map_err(|e| DialError::Unavailable(format!("no RTP port: {e}")))?;
         let (call, outs) = self.ua.dial(
             now,
-            crate::sip::ua::Dial {
+            telephony::sip::ua::Dial {
                 target,
                 from_user: self.cfg.caller_id.clone(),
                 peer: Peer {

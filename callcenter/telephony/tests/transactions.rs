@@ -1,8 +1,8 @@
 //! The SIP transaction layer in virtual time: exact retransmission schedules, timeouts, absorbed
 //! retransmissions, and a seeded lossy link between a client and a server.
 
-use callcenter::sip::message::{parse, Message};
-use callcenter::sip::transaction::{Action, Time, Transactions};
+use telephony::sip::message::{parse, Message};
+use telephony::sip::transaction::{Action, Time, Transactions};
 
 fn request(method: &str, branch: &str) -> Message {
     let raw = format!(
@@ -82,7 +82,7 @@ fn server_invite_retransmits_final_until_ack_then_absorbs() {
     assert_eq!(resent, vec![1, 1, 1, 1]);
     let mut ack = request("ACK", "s1");
     ack.headers.retain(|h| h.name != "CSeq");
-    ack.headers.push(callcenter::sip::message::Header {
+    ack.headers.push(telephony::sip::message::Header {
         name: "CSeq".into(),
         value: "1 ACK".into(),
     });

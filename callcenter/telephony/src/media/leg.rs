@@ -20,7 +20,7 @@ use super::dtmf::{EventReceiver, ToneDetector, BLOCK};
 use super::g711;
 use super::prompts::Clip;
 use super::rtp::{self, Packet};
-use crate::sip::sdp::Codec;
+use crate::media::sdp::Codec;
 
 #[derive(Debug, Clone, Copy)]
 pub struct LegConfig {

@@ -1,8 +1,8 @@
 //! RFC 4475 torture messages (copied unchanged from shared/conformance into tests/fixtures) against
 //! the SIP message layer and UAS screening. Every row of EXPECTED.tsv is asserted.
 
-use callcenter::sip::message::parse;
-use callcenter::sip::screen::{screen, Policy, Verdict};
+use telephony::sip::message::parse;
+use telephony::sip::screen::{screen, Policy, Verdict};
 
 #[path = "common/rfc4475.rs"]
 mod torture;
@@ -148,7 +148,7 @@ fn valid_messages_parse_into_the_right_fields() {
     let m = parse(&message("unreason"), true).unwrap();
     assert!(matches!(
         m.start,
-        callcenter::sip::message::StartLine::Response { code: 200, .. }
+        telephony::sip::message::StartLine::Response { code: 200, .. }
     ));
 }
 

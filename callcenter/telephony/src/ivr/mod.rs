@@ -1,6 +1,6 @@
 //! The IVR: flows as declarative files ([`script`]), walked per call by a core without IO or
-//! clock ([`engine`]); [`library`] loads a directory of flows and reloads them when they change.
+//! clock ([`engine`]). Loading a directory of flows and reloading it on change is the adapter's
+//! (`voice::library`).
 
 pub mod engine;
-pub mod library;
 pub mod script;

@@ -14,15 +14,7 @@ pub const T1: u64 = 500;
 pub const T2: u64 = 4_000;
 pub const T4: u64 = 5_000;
 
-/// Milliseconds on the caller's clock.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Time(pub u64);
-
-impl Time {
-    pub fn after(self, ms: u64) -> Time {
-        Time(self.0 + ms)
-    }
-}
+pub use crate::time::Time;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {

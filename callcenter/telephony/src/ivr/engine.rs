@@ -8,7 +8,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 
 use super::script::{Cond, Item, Kind, LookupKind, Script, SkillRef};
 use crate::media::prompts::{say_date, say_digits, say_number};
-use crate::sip::transaction::Time;
+use crate::time::Time;
 
 /// Both clocks: `mono` for timers, `wall` for business hours.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -5,11 +5,11 @@
 
 use std::net::SocketAddr;
 
-use callcenter::sip::digest;
-use callcenter::sip::message::{parse, Message};
-use callcenter::sip::screen::Policy;
-use callcenter::sip::transaction::Time;
-use callcenter::sip::ua::{End, Event, Output, Peer, Transport, UaConfig, UserAgent};
+use telephony::sip::digest;
+use telephony::sip::message::{parse, Message};
+use telephony::sip::screen::Policy;
+use telephony::sip::ua::{End, Event, Output, Peer, Transport, UaConfig, UserAgent};
+use telephony::Time;
 
 fn ua() -> UserAgent {
     UserAgent::new(UaConfig {

@@ -9,9 +9,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::time::SystemTime;
 
-use super::script::{self, Script, ScriptError};
 use crate::center::queues::{self, QueueDef};
-use crate::media::prompts::Prompts;
+use telephony::ivr::script::{self, Script, ScriptError};
+use telephony::media::prompts::Prompts;
 
 struct Entry {
     file: PathBuf,

@@ -2,7 +2,15 @@
 //! (`tests/fixtures/rfc4475/EXPECTED.tsv`), read once for the message-layer tests
 //! (`tests/rfc4475.rs`) and the live run against the service (`tests/e2e/torture.rs`).
 
-pub const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/rfc4475");
+/// The fixtures' folder, found from whichever package includes this file (telephony or the e2e
+/// suite): the first ancestor of the package that holds `callcenter/telephony/tests/fixtures`.
+fn dir() -> std::path::PathBuf {
+    let here = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    here.ancestors()
+        .map(|a| a.join("callcenter/telephony/tests/fixtures/rfc4475"))
+        .find(|d| d.is_dir())
+        .expect("callcenter/telephony/tests/fixtures/rfc4475 above the package")
+}
 
 pub struct Row {
     pub file: String,
@@ -11,7 +19,7 @@ pub struct Row {
 }
 
 pub fn rows() -> Vec<Row> {
-    let tsv = std::fs::read_to_string(format!("{DIR}/EXPECTED.tsv")).expect("EXPECTED.tsv");
+    let tsv = std::fs::read_to_string(dir().join("EXPECTED.tsv")).expect("EXPECTED.tsv");
     tsv.lines()
         .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
         .map(|l| {
@@ -26,5 +34,5 @@ pub fn rows() -> Vec<Row> {
 }
 
 pub fn message(file: &str) -> Vec<u8> {
-    std::fs::read(format!("{DIR}/{file}.dat")).expect("fixture")
+    std::fs::read(dir().join(format!("{file}.dat"))).expect("fixture")
 }

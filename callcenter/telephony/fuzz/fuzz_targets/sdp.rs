@@ -2,7 +2,7 @@
 //! must parse again and agree on the same codec.
 #![no_main]
 
-use callcenter::sip::sdp::{negotiate, parse, write};
+use telephony::media::sdp::{negotiate, parse, write};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -3,10 +3,10 @@
 
 use std::path::{Path, PathBuf};
 
-use callcenter::media::dtmf::goertzel;
+use telephony::media::dtmf::goertzel;
 
 fn prompts_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../ivr-scripts/prompts")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../ivr-scripts/prompts")
 }
 
 /// (sample rate, channels, bits, samples) of a PCM WAV file.

@@ -2,10 +2,10 @@
 //! whole user agent: nothing may panic, and what parses must survive a write/parse round trip.
 #![no_main]
 
-use callcenter::sip::message::parse;
-use callcenter::sip::screen::Policy;
-use callcenter::sip::transaction::Time;
-use callcenter::sip::ua::{Peer, Transport, UaConfig, UserAgent};
+use telephony::sip::message::parse;
+use telephony::sip::screen::Policy;
+use telephony::Time;
+use telephony::sip::ua::{Peer, Transport, UaConfig, UserAgent};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

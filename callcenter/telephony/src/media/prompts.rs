@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use super::g711;
-use crate::sip::sdp::Codec;
+use crate::media::sdp::Codec;
 
 /// One playable piece of audio.
 #[derive(Debug)]
@@ -176,7 +176,7 @@ mod tests {
 
     #[test]
     fn the_shipped_prompts_load_and_cover_every_generated_name() {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../ivr-scripts/prompts");
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../ivr-scripts/prompts");
         let p = Prompts::load(&dir).unwrap();
         for n in (0..20).chain((20..100).step_by(10)) {
             assert!(p.contains(&format!("n{n}")), "n{n}");
@@ -193,7 +193,7 @@ mod tests {
     /// Talk-off: none of the spoken prompts (about three minutes of speech) looks like a key.
     #[test]
     fn speech_is_not_taken_for_dtmf() {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../ivr-scripts/prompts");
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../ivr-scripts/prompts");
         let p = Prompts::load(&dir).unwrap();
         let mut seconds = 0;
         for clip in p.clips.values() {

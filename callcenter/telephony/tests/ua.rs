@@ -4,14 +4,14 @@
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 
-use callcenter::sip::digest;
-use callcenter::sip::message::parse;
-use callcenter::sip::screen::Policy;
-use callcenter::sip::sdp::{Codec, Direction};
-use callcenter::sip::transaction::Time;
-use callcenter::sip::ua::{CallRef, Credentials, Dial, End, Event, Output, Peer, Transport, UaConfig, UserAgent};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use telephony::media::sdp::{Codec, Direction};
+use telephony::sip::digest;
+use telephony::sip::message::parse;
+use telephony::sip::screen::Policy;
+use telephony::sip::ua::{CallRef, Credentials, Dial, End, Event, Output, Peer, Transport, UaConfig, UserAgent};
+use telephony::Time;
 
 fn addr(s: &str) -> SocketAddr {
     s.parse().unwrap()
@@ -354,11 +354,11 @@ fn a_trunk_challenge_is_answered_with_digest_credentials() {
         "{invite:?}"
     );
     let mut challenge = invite.response(401, "Unauthorized", Some("t1"));
-    challenge.headers.push(callcenter::sip::message::Header {
+    challenge.headers.push(telephony::sip::message::Header {
         name: "WWW-Authenticate".into(),
         value: r#"Digest realm="trunk.example", nonce="n0nce", algorithm=MD5, qop="auth""#.into(),
     });
-    challenge.headers.push(callcenter::sip::message::Header {
+    challenge.headers.push(telephony::sip::message::Header {
         name: "WWW-Authenticate".into(),
         value: r#"Digest realm="trunk.example", nonce="n0nce", algorithm=SHA-256, qop="auth""#.into(),
     });
@@ -391,7 +391,7 @@ fn a_trunk_challenge_is_answered_with_digest_credentials() {
     // A second challenge is not answered again: the call fails.
     let outs = a.receive(Time(40), trunk, &{
         let mut c2 = again.response(401, "Unauthorized", Some("t2"));
-        c2.headers.push(callcenter::sip::message::Header {
+        c2.headers.push(telephony::sip::message::Header {
             name: "WWW-Authenticate".into(),
             value: r#"Digest realm="trunk.example", nonce="other""#.into(),
         });

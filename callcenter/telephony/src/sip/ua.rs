@@ -20,8 +20,8 @@ use rand::{Rng, SeedableRng};
 use super::digest;
 use super::message::{parse, Header, Message, StartLine};
 use super::screen::{screen, Policy, Verdict};
-use super::sdp::{self, Agreed, Session};
 use super::transaction::{key_of, Action, Key, Time, Transactions, T1, T2};
+use crate::media::sdp::{self, Agreed, Session};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Transport {
