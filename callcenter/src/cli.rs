@@ -255,14 +255,14 @@ async fn serve(cfg: Config, demo: bool) -> anyhow::Result<()> {
                 println!("Demo data: {} customers, {} assets.", summary.customers, summary.assets);
                 // The backlog goes into routes over the next working days, or gets its reason
                 // (with auto-assignment off, the dispatcher does that by hand).
-                let rules = crate::fieldops::DayRules {
+                let rules = fieldops::DayRules {
                     speed_kmh: f64::from(cfg.travel_speed_kmh),
                     reach_km: dispatch::candidates::REACH_KM,
                     break_minutes: f64::from(cfg.break_minutes),
                 };
                 let started = std::time::Instant::now();
                 if cfg.auto_assign {
-                    let h = crate::fieldops::plan_backlog(store.as_ref(), Utc::now(), rules).await?;
+                    let h = fieldops::plan_backlog(store.as_ref(), Utc::now(), rules).await?;
                     tracing::info!(
                         days = h.days.len(),
                         routes = h.days.iter().map(|d| d.routes.len()).sum::<usize>(),
@@ -300,7 +300,7 @@ async fn serve(cfg: Config, demo: bool) -> anyhow::Result<()> {
     // Shared live events (several nodes), before anything is served.
     let bus = match &cfg.redis_url {
         Some(url) => {
-            let bus = crate::bus::Bus::redis(url, format!("{}:field", cfg.redis_prefix))
+            let bus = fieldops::bus::Bus::redis(url, format!("{}:field", cfg.redis_prefix))
                 .await
                 .map_err(|e| anyhow::anyhow!("redis_url: cannot reach {}: {e}", crm_sql::redact_url(url)))?;
             tracing::info!("live events shared through Redis");
@@ -352,11 +352,12 @@ async fn serve(cfg: Config, demo: bool) -> anyhow::Result<()> {
         state = state.with_bus(bus);
     }
     if state.settings.auto_assign {
-        tokio::spawn(crate::fieldops::roll_over_every(
-            state.clone(),
-            std::time::Duration::from_secs(300),
-            stop_rx.clone(),
-        ));
+        tokio::spawn(
+            state
+                .field
+                .clone()
+                .roll_over_every(std::time::Duration::from_secs(300), stop_rx.clone()),
+        );
     }
     let mut http_stop = stop_rx;
     http::run(listener, state, async move {

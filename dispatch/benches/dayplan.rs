@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use dispatch::candidates::Point;
-use dispatch::dayplan::{check, straight_line, timeline, Break, Job, Plan, Planner, Problem, SkillBits, Vehicle};
+use dispatch::dayplan::{check, timeline, Break, Job, Plan, Planner, Problem, SkillBits, Vehicle};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -72,7 +72,7 @@ fn main() {
             }
         })
         .collect();
-    let travel = straight_line(50.0, 1.3, 51.0);
+    let travel = dispatch::travel::StraightLine::roads(50.0, 51.0);
     let p = Problem {
         vehicles,
         jobs,

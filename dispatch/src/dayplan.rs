@@ -128,7 +128,7 @@ impl SkillBits {
 pub struct Problem<'a> {
     pub vehicles: Vec<Vehicle>,
     pub jobs: Vec<Job>,
-    /// Any [`TravelModel`]: [`straight_line`] now, a road network later.
+    /// Any [`TravelModel`]: [`StraightLine::roads`](crate::travel::StraightLine::roads) now, a road network later.
     pub travel: &'a dyn TravelModel,
 }
 
@@ -872,11 +872,6 @@ impl<'a> Planner<'a> {
     }
 }
 
-/// Straight-line travel minutes on a local plane (equirectangular), × detour, at a speed.
-pub fn straight_line(speed_kmh: f64, detour: f64, reference_lat: f64) -> crate::travel::StraightLine {
-    crate::travel::StraightLine::new(speed_kmh, detour, reference_lat)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -949,7 +944,7 @@ mod tests {
 
     #[test]
     fn every_left_out_job_has_its_reason() {
-        let tr = straight_line(40.0, 1.3, 52.5);
+        let tr = crate::travel::StraightLine::roads(40.0, 52.5);
         let truck = SkillBits::have(1, 3);
         let p = Problem {
             vehicles: vec![veh(1, 52.5, 13.4, truck)],
@@ -997,7 +992,7 @@ mod tests {
 
     #[test]
     fn must_serve_jobs_come_before_nice_to_have_ones() {
-        let tr = straight_line(40.0, 1.3, 52.5);
+        let tr = crate::travel::StraightLine::roads(40.0, 52.5);
         let mut v = veh(1, 52.5, 13.4, SkillBits::have(0, 5));
         v.max_work = 100.0;
         let p = Problem {
@@ -1017,7 +1012,7 @@ mod tests {
 
     #[test]
     fn plans_are_valid_repeatable_and_do_not_depend_on_input_order() {
-        let tr = straight_line(40.0, 1.3, 52.5);
+        let tr = crate::travel::StraightLine::roads(40.0, 52.5);
         let (vehicles, jobs) = random(200, 40, 11);
         let p = Problem {
             vehicles: vehicles.clone(),
@@ -1055,7 +1050,7 @@ mod tests {
 
     #[test]
     fn appointment_slots_fit_the_plan_without_moving_anyone() {
-        let tr = straight_line(40.0, 1.3, 52.5);
+        let tr = crate::travel::StraightLine::roads(40.0, 52.5);
         let v = veh(1, 52.5, 13.4, SkillBits::have(0, 5));
         let p = Problem {
             vehicles: vec![v],
@@ -1104,7 +1099,7 @@ mod tests {
 
     #[test]
     fn an_urgent_job_is_fitted_into_the_running_plan() {
-        let tr = straight_line(40.0, 1.3, 52.5);
+        let tr = crate::travel::StraightLine::roads(40.0, 52.5);
         let (vehicles, mut jobs) = random(120, 20, 4);
         let p = Problem {
             vehicles: vehicles.clone(),
@@ -1136,7 +1131,7 @@ mod tests {
 
     #[test]
     fn breaks_are_taken_in_their_window_and_never_during_a_visit() {
-        let tr = straight_line(40.0, 1.3, 52.5);
+        let tr = crate::travel::StraightLine::roads(40.0, 52.5);
         let mut v = veh(1, 52.5, 13.4, SkillBits::have(0, 5));
         // A split shift 8:00–12:00 and 14:00–17:00 (a fixed break of two hours), and a pause of
         // a quarter of an hour starting between 15:00 and 15:30.
@@ -1202,7 +1197,7 @@ mod tests {
 
     #[test]
     fn a_break_fills_a_wait_before_it_delays_a_visit() {
-        let tr = straight_line(40.0, 1.3, 52.5);
+        let tr = crate::travel::StraightLine::roads(40.0, 52.5);
         let mut v = veh(1, 52.5, 13.4, SkillBits::have(0, 5));
         v.breaks = vec![Break {
             window: (660.0, 780.0),
@@ -1254,7 +1249,7 @@ mod tests {
 
     #[test]
     fn deadlines_are_met_first_where_the_day_allows() {
-        let tr = straight_line(40.0, 1.3, 52.5);
+        let tr = crate::travel::StraightLine::roads(40.0, 52.5);
         let v = veh(1, 52.5, 13.4, SkillBits::have(0, 5));
         let near = |id, lat| job(id, lat, 13.4, SkillBits::need(0, 1), (480.0, 1000.0), true);
         // Three visits of an hour on the way out; the far one is due by 9:30.
@@ -1286,7 +1281,7 @@ mod tests {
 
     #[test]
     fn a_re_plan_moves_orders_only_when_that_serves_the_day() {
-        let tr = straight_line(40.0, 1.3, 52.5);
+        let tr = crate::travel::StraightLine::roads(40.0, 52.5);
         let skills = SkillBits::have(0, 5);
         // Two technicians 4 km apart; each job is a little nearer the other one.
         let a = veh(1, 52.50, 13.40, skills);
@@ -1365,7 +1360,7 @@ mod tests {
 
     #[test]
     fn a_booked_visit_stays_with_its_technician() {
-        let tr = straight_line(40.0, 1.3, 52.5);
+        let tr = crate::travel::StraightLine::roads(40.0, 52.5);
         let skills = SkillBits::have(0, 5);
         let a = veh(1, 52.50, 13.40, skills);
         let b = veh(2, 52.80, 13.40, skills);
@@ -1412,7 +1407,7 @@ mod tests {
 
     #[test]
     fn technicians_take_other_stations_orders_only_within_reach() {
-        let tr = straight_line(60.0, 1.0, 52.0);
+        let tr = crate::travel::StraightLine::new(60.0, 1.0, 52.0);
         let skills = SkillBits::have(0, 5);
         // Station 1 in Berlin (one technician, a short shift), station 2 in Leipzig (~150 km).
         let berlin = Vehicle {

@@ -25,6 +25,10 @@ pub struct StraightLine {
     cos_lat: f64,
 }
 
+/// How much longer the road is than the straight line, on average: the one detour factor the
+/// service plans with ([`StraightLine::roads`]).
+pub const DETOUR: f64 = 1.3;
+
 /// Kilometres per degree of latitude.
 const KM_PER_DEG: f64 = 111.195;
 
@@ -35,6 +39,12 @@ impl StraightLine {
             detour,
             cos_lat: reference_lat.to_radians().cos(),
         }
+    }
+
+    /// The travel model the service plans with everywhere: the straight line times [`DETOUR`],
+    /// at `speed_kmh`.
+    pub fn roads(speed_kmh: f64, reference_lat: f64) -> StraightLine {
+        StraightLine::new(speed_kmh, DETOUR, reference_lat)
     }
 
     pub fn km(&self, a: Point, b: Point) -> f64 {

@@ -22,7 +22,6 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
-use callcenter::fieldops::{self, DayRules, Horizon, PlanAsk};
 use chrono::{DateTime, Datelike, Duration, NaiveDate, TimeZone, Timelike, Utc};
 use chrono_tz::Europe::Berlin;
 use crm_core::field::{DispatchDecision, TaskAction, TaskReport, TaskStatus, TaskStep, TaskWrite};
@@ -30,6 +29,7 @@ use crm_core::model::{Actor, Appointment, CustomerQuery, NewRepairOrder, NewTick
 use crm_core::types::{GeoPoint, Text};
 use crm_core::Store;
 use crm_sql::testing::TestDb;
+use fieldops::{DayRules, Horizon, PlanAsk};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 

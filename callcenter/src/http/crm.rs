@@ -559,9 +559,7 @@ async fn create_repair_order(
         r.scheduled_for = super::dispatch::check_named(&st, id, &r).await?;
     }
     let ro = st.store.create_repair_order(me.actor(), &r).await?;
-    Ok(created(
-        crate::fieldops::dispatch_new(&st, me.actor(), ro, chrono::Utc::now()).await,
-    ))
+    Ok(created(st.field.dispatch_new(me.actor(), ro, chrono::Utc::now()).await))
 }
 
 #[utoipa::path(get, path = "/api/v1/repair-orders/{id}", tag = "service", params(("id" = i64, Path)), security(("bearer" = [])),

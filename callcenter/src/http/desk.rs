@@ -447,7 +447,7 @@ async fn wrap_up(
         (true, ro) => (StatusCode::OK, ro),
         (false, Some(ro)) => (
             StatusCode::CREATED,
-            Some(crate::fieldops::dispatch_new(&st, me.actor(), ro, chrono::Utc::now()).await),
+            Some(st.field.dispatch_new(me.actor(), ro, chrono::Utc::now()).await),
         ),
         (false, None) => (StatusCode::CREATED, None),
     };

@@ -24,7 +24,7 @@ use super::auth::{token_hash, AuthUser, MANAGERS, STAFF};
 use super::error::{ApiError, ApiResult, ErrorBody};
 use super::extract::{Body, Id, Params};
 use super::AppState;
-use crate::fieldops::{self, FieldEvent};
+use fieldops::FieldEvent;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -308,7 +308,7 @@ async fn assign(
             },
         )
         .await?;
-    let _ = st.events.send(FieldEvent::dispatch(&ro));
+    st.field.publish(FieldEvent::dispatch(&ro));
     Ok(Json(ro))
 }
 
@@ -319,7 +319,7 @@ async fn assign(
 async fn auto_assign(State(st): State<AppState>, me: AuthUser, Id(id): Id) -> ApiResult<Json<RepairOrder>> {
     me.require(STAFF)?;
     let ro = fieldops::auto_assign(st.store.as_ref(), me.actor(), id, Utc::now()).await?;
-    let _ = st.events.send(FieldEvent::dispatch(&ro));
+    st.field.publish(FieldEvent::dispatch(&ro));
     Ok(Json(ro))
 }
 
@@ -357,7 +357,7 @@ async fn appointment_slots(
         return Err(ApiError::bad_request(Some("date"), "must not be in the past"));
     }
     let ro = st.store.get_repair_order(id).await?;
-    match fieldops::slots(st.store.as_ref(), &ro, date, now, st.settings.day_rules(), n).await? {
+    match fieldops::slots(st.store.as_ref(), &ro, date, now, st.field.rules, n).await? {
         Some(slots) => Ok(Json(slots)),
         None => Err(ApiError::invalid(
             "repair_order",
@@ -452,10 +452,10 @@ async fn plan(
         seed: p.seed.unwrap_or(1),
         apply: !p.preview.unwrap_or(false),
     };
-    let plan = fieldops::plan(st.store.as_ref(), me.actor(), &ask, now, st.settings.day_rules()).await?;
+    let plan = fieldops::plan(st.store.as_ref(), me.actor(), &ask, now, st.field.rules).await?;
     if plan.applied {
         for d in &plan.days {
-            let _ = st.events.send(FieldEvent::Planned { date: d.date });
+            st.field.publish(FieldEvent::Planned { date: d.date });
         }
     }
     Ok(Json(plan))
@@ -497,7 +497,7 @@ async fn day_timelines(
         return Err(ApiError::invalid("date", "within a year of today"));
     }
     Ok(Json(
-        fieldops::timelines(st.store.as_ref(), date, st.settings.day_rules(), p.station_id).await?,
+        fieldops::timelines(st.store.as_ref(), date, st.field.rules, p.station_id).await?,
     ))
 }
 
@@ -649,7 +649,7 @@ async fn dispatch_socket(
     if !STAFF.contains(&user.role) {
         return Err(ApiError::forbidden());
     }
-    let rx = st.events.subscribe();
+    let rx = st.field.events.subscribe();
     let ended = super::auth::session_ended(&st, token_hash(&p.token));
     Ok(ws.on_upgrade(move |socket| feed(socket, rx, ended)))
 }

@@ -77,8 +77,8 @@ impl Settings {
     }
 
     /// How technicians' days run, for the planner.
-    pub fn day_rules(&self) -> crate::fieldops::DayRules {
-        crate::fieldops::DayRules {
+    pub fn day_rules(&self) -> fieldops::DayRules {
+        fieldops::DayRules {
             speed_kmh: self.travel_speed_kmh,
             reach_km: ::dispatch::candidates::REACH_KM,
             break_minutes: self.break_minutes,
@@ -97,10 +97,8 @@ pub struct AppState {
     pub dialer: Option<crate::voice::Dialer>,
     /// The ACD's agent desk and wallboard, when the voice front end runs.
     pub desk: Option<crate::center::Desk>,
-    /// Re-plans today in the background (urgent orders, technicians falling behind).
-    pub replan: Arc<crate::fieldops::Replanner>,
-    /// Live field events for the dispatcher's map.
-    pub events: Arc<crate::bus::Bus>,
+    /// The dispatch adapter: plans, assignments, re-plans and the live field events.
+    pub field: fieldops::FieldOps,
     /// Verified against when a username is unknown, so login timing does not reveal users.
     dummy_hash: Arc<String>,
     /// Login attempts per address and failures per username.
@@ -111,6 +109,7 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(store: Arc<dyn Store>, settings: Settings) -> Self {
+        let field = fieldops::FieldOps::new(store.clone(), settings.day_rules(), settings.auto_assign);
         AppState {
             store,
             settings: Arc::new(settings),
@@ -118,8 +117,7 @@ impl AppState {
             voice: None,
             dialer: None,
             desk: None,
-            events: Arc::default(),
-            replan: Arc::default(),
+            field,
             dummy_hash: Arc::new(auth::hash_password("not a real password")),
             logins: Arc::default(),
             signed_out: tokio::sync::broadcast::channel(256).0,
@@ -129,8 +127,8 @@ impl AppState {
 
 impl AppState {
     /// Share live events with other nodes (Redis).
-    pub fn with_bus(mut self, bus: crate::bus::Bus) -> Self {
-        self.events = Arc::new(bus);
+    pub fn with_bus(mut self, bus: fieldops::bus::Bus) -> Self {
+        self.field = self.field.with_bus(bus);
         self
     }
 

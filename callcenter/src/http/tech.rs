@@ -24,7 +24,7 @@ use super::auth::AuthUser;
 use super::error::{ApiError, ApiResult, ErrorBody};
 use super::extract::{is_json, parse_json, Id};
 use super::AppState;
-use crate::fieldops::{self, FieldEvent};
+use fieldops::FieldEvent;
 
 pub fn router() -> OpenApiRouter<AppState> {
     let (paths, spec, photos) = routes!(add_photo);
@@ -111,7 +111,7 @@ async fn apply(
 ) -> ApiResult<Task> {
     match st.store.task_write(me.actor(), tech, id, idem, w).await {
         Ok(task) => {
-            let _ = st.events.send(FieldEvent::Task {
+            st.field.publish(FieldEvent::Task {
                 repair_order_id: id,
                 technician_id: tech,
                 status: task.status,
@@ -206,7 +206,7 @@ async fn list_tasks(State(st): State<AppState>, me: AuthUser) -> ApiResult<Json<
         )
     });
     if let Some(from) = from {
-        let travel = fieldops::travel(st.settings.travel_speed_kmh, from.lat);
+        let travel = st.field.travel(from.lat);
         let today_idx: Vec<usize> = (0..items.len()).filter(|&i| items[i].day == Day::Today).collect();
         let visits: Vec<_> = today_idx
             .iter()
@@ -299,7 +299,7 @@ async fn use_part(State(st): State<AppState>, me: AuthUser, Id(id): Id, w: Write
 async fn alert_low_stock(st: &AppState, station: i64) {
     if let Ok(levels) = st.store.stock_levels(station).await {
         for l in levels.into_iter().filter(|l| l.below_safety_stock) {
-            let _ = st.events.send(FieldEvent::StockAlert {
+            st.field.publish(FieldEvent::StockAlert {
                 station_id: station,
                 part_id: l.part_id,
                 quantity: l.quantity,
@@ -553,7 +553,7 @@ async fn report_position(
         return Ok((StatusCode::ACCEPTED, Json(ack)));
     }
     if st.store.record_position(tech, at, time).await? {
-        let _ = st.events.send(FieldEvent::Position {
+        st.field.publish(FieldEvent::Position {
             technician_id: tech,
             lat: at.lat,
             lon: at.lon,
@@ -568,7 +568,7 @@ async fn report_position(
         {
             // Their station's day: they and the colleagues who could take over their visits.
             let station = st.store.get_technician(tech).await?.station_id;
-            fieldops::replan_soon(&st, "technician behind", &[station]);
+            st.field.replan_soon("technician behind", &[station]);
         }
     }
     Ok((StatusCode::ACCEPTED, Json(ack)))

@@ -1,10 +1,18 @@
 //! The dispatch adapter: reads stations, technicians, shifts, stock and open orders from the CRM
 //! store, runs the dispatch engine's cores (candidate search, day planner) and writes their
-//! decisions back. The clock is read by the callers and passed in as `now`.
+//! decisions back.
+//!
+//! [`FieldOps`] is what the HTTP handlers and the jobs hold: the store, the live event [`bus`],
+//! the background re-planner and the day rules. Every function that decides takes `now`; only
+//! the background runs ([`FieldOps::replan_soon`], [`FieldOps::roll_over_every`]) read the
+//! clock, when they start a run.
 //!
 //! Shifts are local times at the technician's station (its time zone); everything else is UTC.
 
+pub mod bus;
+
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveTime, TimeZone, Timelike, Utc};
 use crm_core::field::{DispatchDecision, TaskStatus};
@@ -60,13 +68,154 @@ impl FieldEvent {
     }
 }
 
-/// How much longer the road is than the straight line, on average.
-pub const DETOUR: f64 = 1.3;
-
-/// The travel model the dispatch adapter uses everywhere: the straight line, times
-/// [`DETOUR`], at `speed_kmh`.
+/// The travel model the dispatch adapter uses everywhere ([`StraightLine::roads`]).
 pub fn travel(speed_kmh: f64, reference_lat: f64) -> StraightLine {
-    StraightLine::new(speed_kmh, DETOUR, reference_lat)
+    StraightLine::roads(speed_kmh, reference_lat)
+}
+
+/// The dispatch adapter as the service holds it: cheap to clone, shared by the HTTP handlers and
+/// the jobs.
+#[derive(Clone)]
+pub struct FieldOps {
+    pub store: Arc<dyn Store>,
+    /// Live field events for the dispatcher's map.
+    pub events: Arc<bus::Bus>,
+    /// Re-plans regions in the background (urgent orders, technicians falling behind).
+    pub replanner: Arc<Replanner>,
+    pub rules: DayRules,
+    /// Assign new repair orders to the best candidate as they are created.
+    pub auto_assign: bool,
+}
+
+impl FieldOps {
+    /// In-process events; [`FieldOps::with_bus`] shares them with other nodes.
+    pub fn new(store: Arc<dyn Store>, rules: DayRules, auto_assign: bool) -> FieldOps {
+        FieldOps {
+            store,
+            events: Arc::default(),
+            replanner: Arc::default(),
+            rules,
+            auto_assign,
+        }
+    }
+
+    pub fn with_bus(mut self, bus: bus::Bus) -> FieldOps {
+        self.events = Arc::new(bus);
+        self
+    }
+
+    /// Tell the dispatcher's pages (on every node) what happened.
+    pub fn publish(&self, event: FieldEvent) {
+        let _ = self.events.send(event);
+    }
+
+    /// The travel model for ETAs near `reference_lat`.
+    pub fn travel(&self, reference_lat: f64) -> StraightLine {
+        travel(self.rules.speed_kmh, reference_lat)
+    }
+
+    /// A repair order just created: assign it when auto-assignment is on and nobody was named.
+    /// The order exists either way; a failure here is logged and the order stays `new`.
+    pub async fn dispatch_new(&self, actor: Actor, ro: RepairOrder, now: DateTime<Utc>) -> RepairOrder {
+        if !self.auto_assign || ro.technician_id.is_some() {
+            return ro;
+        }
+        match auto_assign(self.store.as_ref(), actor, ro.id, now).await {
+            Ok(done) => {
+                self.publish(FieldEvent::dispatch(&done));
+                let urgent = self
+                    .store
+                    .get_ticket(done.ticket_id)
+                    .await
+                    .is_ok_and(|t| t.priority == crm_core::model::Priority::Urgent);
+                if urgent {
+                    if let Some(station) = done.station_id {
+                        self.replan_soon("urgent order", &[station]);
+                    }
+                }
+                done
+            }
+            Err(e) => {
+                tracing::warn!(repair_order = ro.id, error = %e, "auto-assignment failed");
+                ro
+            }
+        }
+    }
+
+    /// A technician fell behind or an urgent order arrived: re-plan those stations' day (their
+    /// technicians, who may take over each other's visits, and their orders), from now on.
+    /// Started work stays; orders keep their technician unless moving serves the day. After the
+    /// shifts have ended, the next working day is planned instead. Requests that arrive while a
+    /// run is under way are gathered into one more run after it.
+    pub fn replan_soon(&self, why: &'static str, stations: &[i64]) {
+        {
+            let mut s = self.replanner.state.lock().unwrap_or_else(|e| e.into_inner());
+            s.pending.extend(stations.iter().copied());
+            s.why.push(why);
+            if s.running || s.pending.is_empty() {
+                return;
+            }
+            s.running = true;
+        }
+        let ops = self.clone();
+        tokio::spawn(async move {
+            loop {
+                let (stations, why) = {
+                    let mut s = ops.replanner.state.lock().unwrap_or_else(|e| e.into_inner());
+                    if s.pending.is_empty() {
+                        s.running = false;
+                        break;
+                    }
+                    let why = std::mem::take(&mut s.why);
+                    (std::mem::take(&mut s.pending).into_iter().collect::<Vec<_>>(), why)
+                };
+                match replan_region(ops.store.as_ref(), &stations, Utc::now(), ops.rules).await {
+                    Ok(h) => {
+                        tracing::info!(
+                            reason = why.first().copied().unwrap_or(""),
+                            stations = stations.len(),
+                            days = h.days.len(),
+                            moved = h.moved.len(),
+                            unassigned = h.unassigned.len(),
+                            "re-planned a region"
+                        );
+                        for d in &h.days {
+                            ops.publish(FieldEvent::Planned { date: d.date });
+                        }
+                    }
+                    Err(e) => tracing::warn!(error = %e, "re-planning failed"),
+                }
+            }
+        });
+    }
+
+    /// Run [`roll_over`] every `every` until shutdown, telling the dispatcher's pages what was
+    /// re-planned. On several nodes at once each may re-plan the same stations; the writes are
+    /// the same decisions, so the last one stands.
+    pub async fn roll_over_every(self, every: std::time::Duration, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+        loop {
+            let now = Utc::now();
+            match roll_over(self.store.as_ref(), now, self.rules).await {
+                Ok(done) => {
+                    for h in done {
+                        tracing::info!(
+                            moved = h.moved.len(),
+                            unassigned = h.unassigned.len(),
+                            "rolled over ended days"
+                        );
+                        for d in &h.days {
+                            self.publish(FieldEvent::Planned { date: d.date });
+                        }
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "rolling over ended days failed; retrying later"),
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(every) => {}
+                _ = shutdown.wait_for(|v| *v) => break,
+            }
+        }
+    }
 }
 
 /// Minutes since the Unix epoch.
@@ -338,43 +487,10 @@ pub async fn auto_assign(store: &dyn Store, actor: Actor, id: i64, now: DateTime
     store.set_dispatch(actor, id, &decision).await
 }
 
-/// A repair order just created: assign it when auto-assignment is on and nobody was named. The
-/// order exists either way; a failure here is logged and the order stays `new`.
-pub async fn dispatch_new(
-    st: &crate::http::AppState,
-    actor: Actor,
-    ro: RepairOrder,
-    now: DateTime<Utc>,
-) -> RepairOrder {
-    if !st.settings.auto_assign || ro.technician_id.is_some() {
-        return ro;
-    }
-    match auto_assign(st.store.as_ref(), actor, ro.id, now).await {
-        Ok(done) => {
-            let _ = st.events.send(FieldEvent::dispatch(&done));
-            let urgent = st
-                .store
-                .get_ticket(done.ticket_id)
-                .await
-                .is_ok_and(|t| t.priority == crm_core::model::Priority::Urgent);
-            if urgent {
-                if let Some(station) = done.station_id {
-                    replan_soon(st, "urgent order", &[station]);
-                }
-            }
-            done
-        }
-        Err(e) => {
-            tracing::warn!(repair_order = ro.id, error = %e, "auto-assignment failed");
-            ro
-        }
-    }
-}
-
 // ---------------------------------------------------------------- re-planning
 
-/// Re-plans regions in the background when asked to; requests that arrive while one runs are
-/// gathered (their stations joined) into one more run after it.
+/// Re-plans regions in the background when asked to ([`FieldOps::replan_soon`]); requests that
+/// arrive while one runs are gathered (their stations joined) into one more run after it.
 #[derive(Default)]
 pub struct Replanner {
     state: std::sync::Mutex<ReplanState>,
@@ -388,54 +504,8 @@ struct ReplanState {
     why: Vec<&'static str>,
 }
 
-/// A technician fell behind or an urgent order arrived: re-plan those stations' day (their
-/// technicians, who may take over each other's visits, and their orders), from now on.
-/// Started work stays; orders keep their technician unless moving serves the day. After the
-/// shifts have ended, the next working day is planned instead.
-pub fn replan_soon(st: &crate::http::AppState, why: &'static str, stations: &[i64]) {
-    {
-        let mut s = st.replan.state.lock().unwrap_or_else(|e| e.into_inner());
-        s.pending.extend(stations.iter().copied());
-        s.why.push(why);
-        if s.running || s.pending.is_empty() {
-            return;
-        }
-        s.running = true;
-    }
-    let st = st.clone();
-    tokio::spawn(async move {
-        loop {
-            let (stations, why) = {
-                let mut s = st.replan.state.lock().unwrap_or_else(|e| e.into_inner());
-                if s.pending.is_empty() {
-                    s.running = false;
-                    break;
-                }
-                let why = std::mem::take(&mut s.why);
-                (std::mem::take(&mut s.pending).into_iter().collect::<Vec<_>>(), why)
-            };
-            match replan_region(st.store.as_ref(), &stations, Utc::now(), st.settings.day_rules()).await {
-                Ok(h) => {
-                    tracing::info!(
-                        reason = why.first().copied().unwrap_or(""),
-                        stations = stations.len(),
-                        days = h.days.len(),
-                        moved = h.moved.len(),
-                        unassigned = h.unassigned.len(),
-                        "re-planned a region"
-                    );
-                    for d in &h.days {
-                        let _ = st.events.send(FieldEvent::Planned { date: d.date });
-                    }
-                }
-                Err(e) => tracing::warn!(error = %e, "re-planning failed"),
-            }
-        }
-    });
-}
-
 /// Re-plan these stations from `now` to the end of the next working day (today, while shift
-/// time is left): what [`replan_soon`] runs.
+/// time is left): what [`FieldOps::replan_soon`] runs.
 pub async fn replan_region(
     store: &dyn Store,
     stations: &[i64],
@@ -503,38 +573,6 @@ pub async fn roll_over(store: &dyn Store, now: DateTime<Utc>, rules: DayRules) -
     }
     let stations: Vec<i64> = stations.into_iter().collect();
     Ok(vec![replan_region(store, &stations, now, rules).await?])
-}
-
-/// Run [`roll_over`] every `every` until shutdown, telling the dispatcher's pages what was
-/// re-planned. On several nodes at once each may re-plan the same stations; the writes are the
-/// same decisions, so the last one stands.
-pub async fn roll_over_every(
-    st: crate::http::AppState,
-    every: std::time::Duration,
-    mut shutdown: tokio::sync::watch::Receiver<bool>,
-) {
-    loop {
-        let now = Utc::now();
-        match roll_over(st.store.as_ref(), now, st.settings.day_rules()).await {
-            Ok(done) => {
-                for h in done {
-                    tracing::info!(
-                        moved = h.moved.len(),
-                        unassigned = h.unassigned.len(),
-                        "rolled over ended days"
-                    );
-                    for d in &h.days {
-                        let _ = st.events.send(FieldEvent::Planned { date: d.date });
-                    }
-                }
-            }
-            Err(e) => tracing::warn!(error = %e, "rolling over ended days failed; retrying later"),
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(every) => {}
-            _ = shutdown.wait_for(|v| *v) => break,
-        }
-    }
 }
 
 /// Whether a technician at `at` can no longer reach their next visit today in time (30 minutes

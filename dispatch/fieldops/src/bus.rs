@@ -8,7 +8,7 @@ use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{broadcast, mpsc};
 
-use crate::fieldops::FieldEvent;
+use crate::FieldEvent;
 
 /// What goes over Redis: the event and the node that published it (which ignores its own).
 #[derive(Serialize, Deserialize)]
