@@ -1,11 +1,15 @@
 //! SQLite and PostgreSQL implementations of the crm-core storage traits.
 //!
-//! Both backends compile the same source (`body.rs`) against their own sqlx driver, so the SQL is
-//! written once in the dialect both speak and each backend is still a concrete, separately tested
-//! type. The backend is picked from the database URL's scheme; migrations for each live in
+//! Both backends compile the same source (the files in `store/`, one per storage trait) against
+//! their own sqlx driver: `sqlite.rs` and `postgres.rs` each declare them as `#[path]` modules
+//! beside their `Db` type and backend constants. So the SQL is written once in the dialect both
+//! speak and each backend is still a concrete, separately tested type. The backend is picked from the database URL's scheme; migrations for each live in
 //! `migrations/<backend>/` at the repository root and run on connect.
 //!
 //! Architecture invariant: sqlx types stay in this crate; callers see `crm_core::Store` only.
+
+// Each file in `store/` is compiled twice on purpose, once per backend.
+#![allow(clippy::duplicate_mod)]
 
 use std::path::Path;
 use std::str::FromStr;
@@ -105,90 +109,8 @@ mod common {
     }
 }
 
-pub mod sqlite {
-    //! The embedded default: one SQLite file in WAL mode.
-    type Db = sqlx::Sqlite;
-    const BACKEND: &str = "sqlite";
-    /// Write transactions take the write lock at once, so a busy database is waited for
-    /// (busy_timeout) instead of failing when a read snapshot would have to be upgraded.
-    const BEGIN_WRITE: &str = "BEGIN IMMEDIATE";
-    /// One writer at a time: nothing to skip.
-    const SKIP_LOCKED: &str = "";
-    /// A write transaction holds the database's write lock already (`BEGIN IMMEDIATE`).
-    const FOR_UPDATE: &str = "";
-    /// Imports run one at a time; the write lock sees to that.
-    const IMPORT_LOCK: &str = "SELECT 1";
-    /// Whole seconds since 1970 of a timestamp column.
-    fn epoch(col: &str) -> String {
-        format!("CAST(strftime('%s', {col}) AS INTEGER)")
-    }
-    /// `MM-DD` of a date column.
-    fn month_day(col: &str) -> String {
-        format!("strftime('%m-%d', {col})")
-    }
-
-    pub struct SqliteStore {
-        pool: sqlx::SqlitePool,
-    }
-    type This = SqliteStore;
-
-    impl SqliteStore {
-        pub fn from_pool(pool: sqlx::SqlitePool) -> Self {
-            SqliteStore { pool }
-        }
-        pub fn pool(&self) -> &sqlx::SqlitePool {
-            &self.pool
-        }
-    }
-
-    include!("body.rs");
-    include!("field.rs");
-    include!("callback.rs");
-    include!("care.rs");
-    include!("reports.rs");
-}
-
-pub mod postgres {
-    //! Production: PostgreSQL.
-    type Db = sqlx::Postgres;
-    const BACKEND: &str = "postgres";
-    const BEGIN_WRITE: &str = "BEGIN";
-    /// Nodes claiming callbacks at once skip each other's rows.
-    const SKIP_LOCKED: &str = "FOR UPDATE SKIP LOCKED";
-    /// Locks the rows read, until the transaction ends.
-    const FOR_UPDATE: &str = "FOR UPDATE";
-    /// Imports run one at a time: a lock held until the importing transaction ends.
-    const IMPORT_LOCK: &str = "SELECT pg_advisory_xact_lock(7100)";
-    /// Whole seconds since 1970 of a timestamp column.
-    fn epoch(col: &str) -> String {
-        format!("CAST(FLOOR(EXTRACT(EPOCH FROM {col})) AS BIGINT)")
-    }
-    /// `MM-DD` of a date column.
-    fn month_day(col: &str) -> String {
-        format!("to_char({col}, 'MM-DD')")
-    }
-
-    pub struct PgStore {
-        pool: sqlx::PgPool,
-    }
-    type This = PgStore;
-
-    impl PgStore {
-        pub fn from_pool(pool: sqlx::PgPool) -> Self {
-            PgStore { pool }
-        }
-        pub fn pool(&self) -> &sqlx::PgPool {
-            &self.pool
-        }
-    }
-
-    include!("body.rs");
-    include!("field.rs");
-    include!("callback.rs");
-    include!("care.rs");
-    include!("reports.rs");
-}
-
+pub mod postgres;
+pub mod sqlite;
 pub mod testing;
 
 pub mod clock {

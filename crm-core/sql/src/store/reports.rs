@@ -1,20 +1,19 @@
-// Reports, written once for both backends like `body.rs` (and included after `field.rs` and
-// `callback.rs`). `epoch(col)` is the backend's seconds-since-1970 of a timestamp column.
-// Service, station and settlement figures group `repair_facts`, written by `record_completion`
-// in the completion's own transaction.
+//! Reports, written once for both backends like the other store files. `epoch(col)` is the
+//! backend's seconds-since-1970 of a timestamp column. Service, station and settlement figures
+//! group `repair_facts`, written by `record_completion` in the completion's own transaction.
 
-use crm_core::reports::*;
+use super::*;
 
 /// Everything a completion writes beside the order itself, in its transaction: the
 /// satisfaction callback (the outbox) and the repair's facts for reports.
-async fn record_completion(c: &mut Conn, repair_order_id: i64, at: DateTime<Utc>) -> StoreResult<()> {
+pub(super) async fn record_completion(c: &mut Conn, repair_order_id: i64, at: DateTime<Utc>) -> StoreResult<()> {
     enqueue_callback(c, repair_order_id, at).await?;
     write_repair_facts(c, repair_order_id, at).await
 }
 
 /// The facts of a completed repair, once (completing again changes nothing). A repair opened at
 /// most 30 days after the asset's previous repair was completed repeats it.
-async fn write_repair_facts(c: &mut Conn, id: i64, at: DateTime<Utc>) -> StoreResult<()> {
+pub(super) async fn write_repair_facts(c: &mut Conn, id: i64, at: DateTime<Utc>) -> StoreResult<()> {
     let ro = load_repair_order(c, id).await?;
     let asset = load_asset(c, ro.asset_id).await?;
     let report = sqlx::query::<Db>("SELECT labour_hours, check_in_at FROM field_reports WHERE repair_order_id = $1")
@@ -92,17 +91,22 @@ async fn write_repair_facts(c: &mut Conn, id: i64, at: DateTime<Utc>) -> StoreRe
 
 /// Add a queued call to its queue's 15-minute interval and, when an agent answered, to the
 /// agent's day: the call-center report sums these instead of every call record.
-async fn roll_up_call(c: &mut Conn, call: &crm_core::model::NewCdr) -> StoreResult<()> {
+pub(super) async fn roll_up_call(c: &mut Conn, call: &crm_core::model::NewCdr) -> StoreResult<()> {
     let Some(queue) = &call.queue else { return Ok(()) };
     let answered = call.outcome == CallOutcome::Answered;
     let abandoned = call.outcome == CallOutcome::Abandoned;
-    let wait = if answered { call.queue_wait_ms.unwrap_or(0).max(0) } else { 0 };
+    let wait = if answered {
+        call.queue_wait_ms.unwrap_or(0).max(0)
+    } else {
+        0
+    };
     let talk = match (answered, call.answered_at) {
         (true, Some(a)) => (call.ended_at - a).num_seconds().max(0),
         _ => 0,
     };
     let within = answered && call.answered_within_sl == Some(true);
-    let start = DateTime::from_timestamp(call.started_at.timestamp().div_euclid(900) * 900, 0).unwrap_or(call.started_at);
+    let start =
+        DateTime::from_timestamp(call.started_at.timestamp().div_euclid(900) * 900, 0).unwrap_or(call.started_at);
     sqlx::query::<Db>(
         "INSERT INTO queue_intervals (queue, interval_start, offered, answered, abandoned, answered_within_sl, wait_ms, talk_s) \
          VALUES ($1, $2, 1, $3, $4, $5, $6, $7) ON CONFLICT (queue, interval_start) DO UPDATE SET \
@@ -141,11 +145,11 @@ async fn roll_up_call(c: &mut Conn, call: &crm_core::model::NewCdr) -> StoreResu
 }
 
 /// The columns that sum a group of facts into [`RepairSums`] (with `s` the survey joined).
-const FACT_SUMS: &str = "COUNT(*) AS repairs, CAST(SUM(CASE WHEN f.repeated THEN 1 ELSE 0 END) AS BIGINT) AS repeated, \
+pub(super) const FACT_SUMS: &str = "COUNT(*) AS repairs, CAST(SUM(CASE WHEN f.repeated THEN 1 ELSE 0 END) AS BIGINT) AS repeated, \
      SUM(f.labour_hours) AS labour, CAST(SUM(f.response_minutes) AS BIGINT) AS response, COUNT(s.repair_score) AS surveys, \
      CAST(SUM(s.repair_score) AS BIGINT) AS score, CAST(SUM(CASE WHEN s.fixed_first_time THEN 1 ELSE 0 END) AS BIGINT) AS fixed";
 
-fn repair_sums(r: &Row) -> StoreResult<RepairSums> {
+pub(super) fn repair_sums(r: &Row) -> StoreResult<RepairSums> {
     Ok(RepairSums {
         repairs: get(r, "repairs")?,
         repeated: get::<Option<i64>>(r, "repeated")?.unwrap_or(0),
@@ -157,10 +161,10 @@ fn repair_sums(r: &Row) -> StoreResult<RepairSums> {
     })
 }
 
-const SETTLEMENT_COLS: &str = "id, station_id, period_from, period_to, status, orders, labour_hours_warranty, labour_hours_paid, \
+pub(super) const SETTLEMENT_COLS: &str = "id, station_id, period_from, period_to, status, orders, labour_hours_warranty, labour_hours_paid, \
      parts_warranty_minor, parts_paid_minor, labour_rate_minor, warranty_amount_minor, currency, created_by, created_at, approved_by, approved_at";
 
-fn settlement_from_row(r: &Row) -> StoreResult<Settlement> {
+pub(super) fn settlement_from_row(r: &Row) -> StoreResult<Settlement> {
     Ok(Settlement {
         id: get(r, "id")?,
         station_id: get(r, "station_id")?,
@@ -184,13 +188,17 @@ fn settlement_from_row(r: &Row) -> StoreResult<Settlement> {
     })
 }
 
-async fn load_settlement(c: &mut Conn, id: i64) -> StoreResult<Settlement> {
+pub(super) async fn load_settlement(c: &mut Conn, id: i64) -> StoreResult<Settlement> {
     let sql = format!("SELECT {SETTLEMENT_COLS} FROM settlements WHERE id = $1");
-    let row = sqlx::query::<Db>(&sql).bind(id).fetch_optional(&mut *c).await.map_err(db_err)?;
+    let row = sqlx::query::<Db>(&sql)
+        .bind(id)
+        .fetch_optional(&mut *c)
+        .await
+        .map_err(db_err)?;
     settlement_from_row(&row.ok_or(StoreError::not_found("settlement"))?)
 }
 
-async fn load_settlement_lines(c: &mut Conn, id: i64) -> StoreResult<Vec<SettlementLine>> {
+pub(super) async fn load_settlement_lines(c: &mut Conn, id: i64) -> StoreResult<Vec<SettlementLine>> {
     let rows = sqlx::query::<Db>(
         "SELECT f.repair_order_id, f.completed_on, f.technician_id, m.code, f.fault_code, f.labour_hours, f.labour_warranty, \
          f.parts_warranty_minor, f.parts_paid_minor FROM repair_facts f JOIN product_models m ON m.id = f.model_id \
@@ -264,7 +272,13 @@ impl ReportStore for This {
             .await
             .map_err(db_err)?
             .iter()
-            .map(|r| Ok((get::<i64>(r, "agent_id")?, get::<String>(r, "display_name")?, sums_of(r)?)))
+            .map(|r| {
+                Ok((
+                    get::<i64>(r, "agent_id")?,
+                    get::<String>(r, "display_name")?,
+                    sums_of(r)?,
+                ))
+            })
             .collect::<StoreResult<Vec<_>>>()?;
         Ok(CallCenterReport::build(period, interval, cells, agents))
     }
@@ -398,7 +412,14 @@ impl ReportStore for This {
         })
     }
 
-    async fn create_settlement(&self, actor: Actor, s: &NewSettlement, rate_minor: i64, currency: &str, now: DateTime<Utc>) -> StoreResult<Settlement> {
+    async fn create_settlement(
+        &self,
+        actor: Actor,
+        s: &NewSettlement,
+        rate_minor: i64,
+        currency: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Settlement> {
         let period = Period::new(s.from, s.to)?;
         if period.to > now.date_naive() {
             return Err(StoreError::invalid("to", "a settlement cannot cover days to come"));
@@ -438,7 +459,10 @@ impl ReportStore for This {
         let lines = load_settlement_lines(&mut tx, id).await?;
         if lines.is_empty() {
             // Dropping the transaction rolls the empty draft back.
-            return Err(StoreError::conflict("to", "no completed repair of this station in the period is left to settle"));
+            return Err(StoreError::conflict(
+                "to",
+                "no completed repair of this station in the period is left to settle",
+            ));
         }
         let t = SettlementTotals::of(&lines, rate_minor);
         sqlx::query::<Db>(
@@ -468,7 +492,13 @@ impl ReportStore for This {
     async fn list_settlements(&self, station_id: Option<i64>, limit: u32) -> StoreResult<Vec<Settlement>> {
         let rows = Filter::default()
             .eq_int("station_id", station_id)
-            .fetch(&mut *self.conn().await?, SETTLEMENT_COLS, "settlements", "id DESC", limit)
+            .fetch(
+                &mut *self.conn().await?,
+                SETTLEMENT_COLS,
+                "settlements",
+                "id DESC",
+                limit,
+            )
             .await?;
         rows.iter().map(settlement_from_row).collect()
     }
@@ -481,7 +511,10 @@ impl ReportStore for This {
             return Err(StoreError::conflict("status", "the settlement is approved already"));
         }
         if actor.user_id.is_some() && cur.created_by == actor.user_id {
-            return Err(StoreError::conflict("approved_by", "a settlement is approved by someone other than who drew it up"));
+            return Err(StoreError::conflict(
+                "approved_by",
+                "a settlement is approved by someone other than who drew it up",
+            ));
         }
         sqlx::query::<Db>("UPDATE settlements SET status = 'approved', approved_by = $1, approved_at = $2 WHERE id = $3 AND status = 'draft'")
             .bind(actor.user_id)
@@ -513,11 +546,12 @@ impl ReportStore for This {
         .map_err(db_err)?;
         for id in &ids {
             let mut tx = self.tx().await?;
-            let at: Option<DateTime<Utc>> = sqlx::query_scalar::<Db, Option<DateTime<Utc>>>("SELECT completed_at FROM repair_orders WHERE id = $1")
-                .bind(id)
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(db_err)?;
+            let at: Option<DateTime<Utc>> =
+                sqlx::query_scalar::<Db, Option<DateTime<Utc>>>("SELECT completed_at FROM repair_orders WHERE id = $1")
+                    .bind(id)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
             if let Some(at) = at {
                 write_repair_facts(&mut tx, *id, at).await?;
             }

@@ -1,20 +1,21 @@
-// Agent tasks, written once for both backends like `body.rs` (and included after it). `raise`
-// runs inside the transaction of whatever caused the task (a callback ending exhausted, a
-// complaint escalated or resolved, a poor survey), so the cause never lands without its task.
+//! Agent tasks, written once for both backends like the other store files. `raise` runs inside the
+//! transaction of whatever caused the task (a callback ending exhausted, a complaint escalated or
+//! resolved, a poor survey), so the cause never lands without its task.
 
-use crm_core::care::*;
+use super::*;
 
-const AGENT_TASK_COLS: &str = "id, kind, queue, source, campaign_id, customer_id, repair_order_id, complaint_id, asset_id, summary, \
+pub(super) const AGENT_TASK_COLS: &str =
+    "id, kind, queue, source, campaign_id, customer_id, repair_order_id, complaint_id, asset_id, summary, \
      status, due_at, created_at, claimed_by, claimed_at, finished_at, outcome, note, callback_number, cdr_id, \
      customer_name, product";
 
 /// Tasks with the names an agent reads them by (the customer, the product model); the
 /// subquery keeps the table's name so filters stay unqualified.
-const AGENT_TASKS: &str = "(SELECT t.*, c.name AS customer_name, m.name AS product FROM agent_tasks t \
+pub(super) const AGENT_TASKS: &str = "(SELECT t.*, c.name AS customer_name, m.name AS product FROM agent_tasks t \
      LEFT JOIN customers c ON c.id = t.customer_id LEFT JOIN assets a ON a.id = t.asset_id \
      LEFT JOIN product_models m ON m.id = a.model_id) agent_tasks";
 
-fn agent_task_from_row(r: &Row) -> StoreResult<AgentTask> {
+pub(super) fn agent_task_from_row(r: &Row) -> StoreResult<AgentTask> {
     Ok(AgentTask {
         id: get(r, "id")?,
         kind: decode(AgentTaskKind::parse(&get::<String>(r, "kind")?), "kind")?,
@@ -43,15 +44,19 @@ fn agent_task_from_row(r: &Row) -> StoreResult<AgentTask> {
     })
 }
 
-async fn load_agent_task(c: &mut Conn, id: i64) -> StoreResult<AgentTask> {
+pub(super) async fn load_agent_task(c: &mut Conn, id: i64) -> StoreResult<AgentTask> {
     let sql = format!("SELECT {AGENT_TASK_COLS} FROM {AGENT_TASKS} WHERE id = $1");
-    let row = sqlx::query::<Db>(&sql).bind(id).fetch_optional(&mut *c).await.map_err(db_err)?;
+    let row = sqlx::query::<Db>(&sql)
+        .bind(id)
+        .fetch_optional(&mut *c)
+        .await
+        .map_err(db_err)?;
     agent_task_from_row(&row.ok_or(StoreError::not_found("agent task"))?)
 }
 
 /// Raise one task in the caller's transaction; nothing when its source raised one already,
 /// except that a campaign adopts an open task of its cause that no campaign holds yet.
-async fn raise(c: &mut Conn, t: &NewAgentTask, now: DateTime<Utc>) -> StoreResult<u32> {
+pub(super) async fn raise(c: &mut Conn, t: &NewAgentTask, now: DateTime<Utc>) -> StoreResult<u32> {
     let n = sqlx::query::<Db>(
         "INSERT INTO agent_tasks (kind, queue, source, campaign_id, customer_id, repair_order_id, complaint_id, asset_id, \
          summary, status, due_at, created_at, callback_number, cdr_id) \
@@ -81,27 +86,35 @@ async fn raise(c: &mut Conn, t: &NewAgentTask, now: DateTime<Utc>) -> StoreResul
 
 /// Who owns a new complaint nobody was named for: the agent with the `complaints` skill (best
 /// level first) holding the fewest unresolved complaints, else the least loaded supervisor.
-async fn pick_complaint_owner(c: &mut Conn) -> StoreResult<Option<i64>> {
-    let load = "(SELECT COUNT(*) FROM complaints k WHERE k.owner_user_id = u.id AND k.status IN ('open', 'in_progress'))";
+pub(super) async fn pick_complaint_owner(c: &mut Conn) -> StoreResult<Option<i64>> {
+    let load =
+        "(SELECT COUNT(*) FROM complaints k WHERE k.owner_user_id = u.id AND k.status IN ('open', 'in_progress'))";
     let sql = format!(
         "SELECT u.id FROM users u JOIN agent_skills s ON s.user_id = u.id AND s.skill = 'complaints' \
          ORDER BY {load}, s.level DESC, u.id LIMIT 1"
     );
-    if let Some(id) = sqlx::query_scalar::<Db, i64>(&sql).fetch_optional(&mut *c).await.map_err(db_err)? {
+    if let Some(id) = sqlx::query_scalar::<Db, i64>(&sql)
+        .fetch_optional(&mut *c)
+        .await
+        .map_err(db_err)?
+    {
         return Ok(Some(id));
     }
     let sql = format!("SELECT u.id FROM users u WHERE u.role = 'supervisor' ORDER BY {load}, u.id LIMIT 1");
-    sqlx::query_scalar::<Db, i64>(&sql).fetch_optional(&mut *c).await.map_err(db_err)
+    sqlx::query_scalar::<Db, i64>(&sql)
+        .fetch_optional(&mut *c)
+        .await
+        .map_err(db_err)
 }
 
-const CAMPAIGN_COLS: &str = "c.id, c.name, c.kind, c.queue, c.created_by, c.created_at, \
+pub(super) const CAMPAIGN_COLS: &str = "c.id, c.name, c.kind, c.queue, c.created_by, c.created_at, \
      (SELECT COUNT(*) FROM agent_tasks t WHERE t.campaign_id = c.id) AS tasks, \
      (SELECT COUNT(*) FROM agent_tasks t WHERE t.campaign_id = c.id AND t.status = 'open') AS open, \
      (SELECT COUNT(*) FROM agent_tasks t WHERE t.campaign_id = c.id AND t.status = 'claimed') AS claimed, \
      (SELECT COUNT(*) FROM agent_tasks t WHERE t.campaign_id = c.id AND t.status = 'done') AS done, \
      (SELECT COUNT(*) FROM agent_tasks t WHERE t.campaign_id = c.id AND t.outcome = 'reached') AS reached";
 
-fn campaign_from_row(r: &Row) -> StoreResult<Campaign> {
+pub(super) fn campaign_from_row(r: &Row) -> StoreResult<Campaign> {
     Ok(Campaign {
         id: get(r, "id")?,
         name: get(r, "name")?,
@@ -117,15 +130,19 @@ fn campaign_from_row(r: &Row) -> StoreResult<Campaign> {
     })
 }
 
-async fn load_campaign(c: &mut Conn, id: i64) -> StoreResult<Campaign> {
+pub(super) async fn load_campaign(c: &mut Conn, id: i64) -> StoreResult<Campaign> {
     let sql = format!("SELECT {CAMPAIGN_COLS} FROM campaigns c WHERE c.id = $1");
-    let row = sqlx::query::<Db>(&sql).bind(id).fetch_optional(&mut *c).await.map_err(db_err)?;
+    let row = sqlx::query::<Db>(&sql)
+        .bind(id)
+        .fetch_optional(&mut *c)
+        .await
+        .map_err(db_err)?;
     campaign_from_row(&row.ok_or(StoreError::not_found("campaign"))?)
 }
 
 /// Assets (with their customer) as reminders need them, read by chunks of ids: one query for
 /// the assets with their model, customer and last repair, one for their contracts.
-async fn asset_candidates(c: &mut Conn, ids: &[i64]) -> StoreResult<Vec<CareCandidate>> {
+pub(super) async fn asset_candidates(c: &mut Conn, ids: &[i64]) -> StoreResult<Vec<CareCandidate>> {
     let mut out = Vec::with_capacity(ids.len());
     for chunk in ids.chunks(500) {
         let sql = format!(
@@ -164,7 +181,12 @@ async fn asset_candidates(c: &mut Conn, ids: &[i64]) -> StoreResult<Vec<CareCand
 
 #[async_trait]
 impl CareStore for This {
-    async fn care_candidates(&self, kind: AgentTaskKind, today: NaiveDate, horizon_days: u32) -> StoreResult<Vec<CareCandidate>> {
+    async fn care_candidates(
+        &self,
+        kind: AgentTaskKind,
+        today: NaiveDate,
+        horizon_days: u32,
+    ) -> StoreResult<Vec<CareCandidate>> {
         let mut c = self.conn().await?;
         let horizon = chrono::Duration::days(i64::from(horizon_days));
         let ids: Vec<i64> = match kind {
@@ -217,7 +239,8 @@ impl CareStore for This {
                             asset_id: Some(get(r, "id")?),
                             purchase_date: Some(get(r, "purchase_date")?),
                             last_service: get(r, "last_service")?,
-                            maintenance_months: get::<Option<i64>>(r, "maintenance_months")?.map(|m| m.clamp(0, 120) as u16),
+                            maintenance_months: get::<Option<i64>>(r, "maintenance_months")?
+                                .map(|m| m.clamp(0, 120) as u16),
                             ..Default::default()
                         })
                     })
@@ -234,7 +257,10 @@ impl CareStore for This {
                 for m in &models {
                     let policy = json_col::<WarrantyPolicy>(&get::<String>(m, "warranty")?, "warranty")?;
                     let months = chrono::Months::new(u32::from(policy.parts_months.max(policy.labor_months)));
-                    let (Some(from), Some(to)) = (today.checked_sub_months(months), (today + horizon).checked_sub_months(months)) else {
+                    let (Some(from), Some(to)) = (
+                        today.checked_sub_months(months),
+                        (today + horizon).checked_sub_months(months),
+                    ) else {
                         continue;
                     };
                     ids.extend(
@@ -272,7 +298,13 @@ impl CareStore for This {
         asset_candidates(&mut c, &ids).await
     }
 
-    async fn create_campaign(&self, actor: Actor, k: &NewCampaign, tasks: &[NewAgentTask], now: DateTime<Utc>) -> StoreResult<Campaign> {
+    async fn create_campaign(
+        &self,
+        actor: Actor,
+        k: &NewCampaign,
+        tasks: &[NewAgentTask],
+        now: DateTime<Utc>,
+    ) -> StoreResult<Campaign> {
         k.validate()?;
         let mut tx = self.tx().await?;
         let id = sqlx::query_scalar::<Db, i64>(
@@ -408,13 +440,27 @@ impl CareStore for This {
         if n == 0 {
             return Err(StoreError::conflict("status", "another agent holds this task"));
         }
-        audit(&mut tx, Actor::user(user_id), "claim", "agent_task", Some(id), serde_json::json!({})).await?;
+        audit(
+            &mut tx,
+            Actor::user(user_id),
+            "claim",
+            "agent_task",
+            Some(id),
+            serde_json::json!({}),
+        )
+        .await?;
         let out = load_agent_task(&mut tx, id).await?;
         commit(tx).await?;
         Ok(out)
     }
 
-    async fn finish_agent_task(&self, user_id: i64, id: i64, f: &TaskFinish, now: DateTime<Utc>) -> StoreResult<AgentTask> {
+    async fn finish_agent_task(
+        &self,
+        user_id: i64,
+        id: i64,
+        f: &TaskFinish,
+        now: DateTime<Utc>,
+    ) -> StoreResult<AgentTask> {
         f.validate()?;
         let mut tx = self.tx().await?;
         lock_row(&mut tx, "agent_tasks", id, "agent task").await?;
@@ -425,15 +471,25 @@ impl CareStore for This {
         if cur.status != AgentTaskStatus::Claimed || cur.claimed_by != Some(user_id) {
             return Err(StoreError::conflict("status", "claim the task before finishing it"));
         }
-        sqlx::query::<Db>("UPDATE agent_tasks SET status = 'done', finished_at = $1, outcome = $2, note = $3 WHERE id = $4")
-            .bind(trunc(now))
-            .bind(f.outcome.as_str())
-            .bind(f.note.as_deref())
-            .bind(id)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?;
-        audit(&mut tx, Actor::user(user_id), "finish", "agent_task", Some(id), to_json(f)).await?;
+        sqlx::query::<Db>(
+            "UPDATE agent_tasks SET status = 'done', finished_at = $1, outcome = $2, note = $3 WHERE id = $4",
+        )
+        .bind(trunc(now))
+        .bind(f.outcome.as_str())
+        .bind(f.note.as_deref())
+        .bind(id)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        audit(
+            &mut tx,
+            Actor::user(user_id),
+            "finish",
+            "agent_task",
+            Some(id),
+            to_json(f),
+        )
+        .await?;
         let out = load_agent_task(&mut tx, id).await?;
         commit(tx).await?;
         Ok(out)

@@ -1,13 +1,13 @@
-// Field work and station stock operations, written once for both backends like `body.rs` (and
-// included after it, so its helpers are in scope).
+//! Field work and station stock operations, written once for both backends like the other store
+//! files.
 
-use crm_core::field::*;
+use super::*;
 
 /// One movement on a station's ledger: the ledger row is created at 0 when missing, then changed
 /// by one atomic increment whose CHECK (quantity >= 0) refuses going negative, also under
 /// concurrent movements (the row lock orders them). `field` names the input blamed for a refusal.
 #[allow(clippy::too_many_arguments)]
-async fn ledger(
+pub(super) async fn ledger(
     c: &mut Conn,
     actor: Actor,
     station_id: i64,
@@ -32,7 +32,10 @@ async fn ledger(
         .execute(&mut *c)
         .await
         .map_err(|e| match crate::common::is_check_violation(&e) {
-            true => StoreError::conflict(field, format!("stock of part {part_id} at station {station_id} would go below zero")),
+            true => StoreError::conflict(
+                field,
+                format!("stock of part {part_id} at station {station_id} would go below zero"),
+            ),
             false => db_err(e),
         })?;
     let at = now();
@@ -52,7 +55,13 @@ async fn ledger(
     Ok((id, at))
 }
 
-async fn stock_document(c: &mut Conn, actor: Actor, kind: &str, station_id: i64, other: Option<i64>) -> StoreResult<(i64, DateTime<Utc>)> {
+pub(super) async fn stock_document(
+    c: &mut Conn,
+    actor: Actor,
+    kind: &str,
+    station_id: i64,
+    other: Option<i64>,
+) -> StoreResult<(i64, DateTime<Utc>)> {
     let at = now();
     let id = sqlx::query_scalar::<Db, i64>(
         "INSERT INTO stock_documents (kind, station_id, other_station_id, at, user_id) VALUES ($1, $2, $3, $4, $5) RETURNING id",
@@ -68,15 +77,16 @@ async fn stock_document(c: &mut Conn, actor: Actor, kind: &str, station_id: i64,
     Ok((id, at))
 }
 
-const TASK_COLS: &str = "ro.id, ro.status, ro.task_status, ro.scheduled_for, ro.route_seq, ro.duration_minutes, ro.description, \
+pub(super) const TASK_COLS: &str = "ro.id, ro.status, ro.task_status, ro.scheduled_for, ro.route_seq, ro.duration_minutes, ro.description, \
     ro.station_id, ro.fault_code, ro.customer_id, ro.asset_id, a.serial, m.code AS model_code, m.name AS model_name, m.product_line, \
     f.diagnosis, f.work_done, f.labour_hours, f.check_in_at, f.check_in_lat, f.check_in_lon, f.check_in_distance_m, \
     f.cannot_complete_reason, f.signed_by, f.signature_bytes, f.signed_at";
-const TASK_FROM: &str = "repair_orders ro JOIN assets a ON a.id = ro.asset_id JOIN product_models m ON m.id = a.model_id \
+pub(super) const TASK_FROM: &str =
+    "repair_orders ro JOIN assets a ON a.id = ro.asset_id JOIN product_models m ON m.id = a.model_id \
     LEFT JOIN field_reports f ON f.repair_order_id = ro.id";
 
 /// Tasks from rows of `TASK_COLS`, with customers, parts, photos and history attached.
-async fn load_tasks(c: &mut Conn, rows: Vec<Row>) -> StoreResult<Vec<Task>> {
+pub(super) async fn load_tasks(c: &mut Conn, rows: Vec<Row>) -> StoreResult<Vec<Task>> {
     let ids: Vec<i64> = rows.iter().map(|r| get(r, "id")).collect::<StoreResult<_>>()?;
     let mut customer_ids: Vec<i64> = rows.iter().map(|r| get(r, "customer_id")).collect::<StoreResult<_>>()?;
     customer_ids.sort_unstable();
@@ -149,7 +159,11 @@ async fn load_tasks(c: &mut Conn, rows: Vec<Row>) -> StoreResult<Vec<Task>> {
         let customer_id: i64 = get(r, "customer_id")?;
         let customer = customers.get(&customer_id);
         let check_in_at: Option<DateTime<Utc>> = get(r, "check_in_at")?;
-        let check_in = match (check_in_at, get::<Option<f64>>(r, "check_in_lat")?, get::<Option<f64>>(r, "check_in_lon")?) {
+        let check_in = match (
+            check_in_at,
+            get::<Option<f64>>(r, "check_in_lat")?,
+            get::<Option<f64>>(r, "check_in_lon")?,
+        ) {
             (Some(at), Some(lat), Some(lon)) => Some(CheckIn {
                 at,
                 location: decode(GeoPoint::new(lat, lon), "check-in location")?,
@@ -179,7 +193,9 @@ async fn load_tasks(c: &mut Conn, rows: Vec<Row>) -> StoreResult<Vec<Task>> {
             customer: TaskCustomer {
                 id: customer_id,
                 name: customer.map(|k| k.name.clone()).unwrap_or_default(),
-                phone: customer.and_then(|k| k.phones.first()).map(|p| p.number.as_str().to_string()),
+                phone: customer
+                    .and_then(|k| k.phones.first())
+                    .map(|p| p.number.as_str().to_string()),
                 address: customer.and_then(|k| k.addresses.first()).cloned(),
             },
             asset: TaskAsset {
@@ -204,7 +220,7 @@ async fn load_tasks(c: &mut Conn, rows: Vec<Row>) -> StoreResult<Vec<Task>> {
     Ok(out)
 }
 
-async fn load_task(c: &mut Conn, technician_id: i64, repair_order_id: i64) -> StoreResult<Task> {
+pub(super) async fn load_task(c: &mut Conn, technician_id: i64, repair_order_id: i64) -> StoreResult<Task> {
     let sql = format!(
         "SELECT {TASK_COLS} FROM {TASK_FROM} WHERE ro.id = $1 AND ro.technician_id = $2 AND ro.status <> 'new' AND ro.status <> 'cancelled'"
     );
@@ -217,29 +233,36 @@ async fn load_task(c: &mut Conn, technician_id: i64, repair_order_id: i64) -> St
     load_tasks(c, rows).await?.pop().ok_or(StoreError::not_found("task"))
 }
 
-async fn ensure_report(c: &mut Conn, repair_order_id: i64) -> StoreResult<()> {
-    sqlx::query::<Db>("INSERT INTO field_reports (repair_order_id) VALUES ($1) ON CONFLICT (repair_order_id) DO NOTHING")
-        .bind(repair_order_id)
-        .execute(&mut *c)
-        .await
-        .map_err(db_err)?;
+pub(super) async fn ensure_report(c: &mut Conn, repair_order_id: i64) -> StoreResult<()> {
+    sqlx::query::<Db>(
+        "INSERT INTO field_reports (repair_order_id) VALUES ($1) ON CONFLICT (repair_order_id) DO NOTHING",
+    )
+    .bind(repair_order_id)
+    .execute(&mut *c)
+    .await
+    .map_err(db_err)?;
     Ok(())
 }
 
 /// Parts are billed to the warranty when the asset's warranty (or a contract) covers parts today.
-async fn billing_for(c: &mut Conn, asset_id: i64) -> StoreResult<Billing> {
+pub(super) async fn billing_for(c: &mut Conn, asset_id: i64) -> StoreResult<Billing> {
     let status = warranty_today(c, asset_id).await?;
-    Ok(if status.covers_parts { Billing::Warranty } else { Billing::Paid })
+    Ok(if status.covers_parts {
+        Billing::Warranty
+    } else {
+        Billing::Paid
+    })
 }
 
 /// The asset's warranty status today (factory warranty and contracts).
-async fn warranty_today(c: &mut Conn, asset_id: i64) -> StoreResult<crm_core::warranty::WarrantyStatus> {
+pub(super) async fn warranty_today(c: &mut Conn, asset_id: i64) -> StoreResult<crm_core::warranty::WarrantyStatus> {
     let asset = load_asset(c, asset_id).await?;
-    let policy: Option<String> = sqlx::query_scalar::<Db, Option<String>>("SELECT warranty FROM product_models WHERE id = $1")
-        .bind(asset.model_id)
-        .fetch_one(&mut *c)
-        .await
-        .map_err(db_err)?;
+    let policy: Option<String> =
+        sqlx::query_scalar::<Db, Option<String>>("SELECT warranty FROM product_models WHERE id = $1")
+            .bind(asset.model_id)
+            .fetch_one(&mut *c)
+            .await
+            .map_err(db_err)?;
     let policy = policy.map(|w| json_col::<WarrantyPolicy>(&w, "warranty")).transpose()?;
     Ok(crm_core::warranty::determine(
         now().date_naive(),
@@ -254,30 +277,38 @@ async fn warranty_today(c: &mut Conn, asset_id: i64) -> StoreResult<crm_core::wa
     ))
 }
 
-fn refuse_in(status: TaskStatus, what: &str, allowed: &[TaskStatus]) -> StoreResult<()> {
+pub(super) fn refuse_in(status: TaskStatus, what: &str, allowed: &[TaskStatus]) -> StoreResult<()> {
     if allowed.contains(&status) {
         return Ok(());
     }
     let list: Vec<&str> = allowed.iter().map(|s| s.as_str()).collect();
     Err(StoreError::conflict(
         "status",
-        format!("{what} is possible only when the task is {}; it is {}", list.join(" or "), status.as_str()),
+        format!(
+            "{what} is possible only when the task is {}; it is {}",
+            list.join(" or "),
+            status.as_str()
+        ),
     ))
 }
 
 impl This {
     /// The stored answer to an idempotency key, if the key was used before.
     async fn replay(&self, c: &mut Conn, user_id: i64, idem: &Idempotency) -> StoreResult<Option<Task>> {
-        let row = sqlx::query::<Db>("SELECT fingerprint, response FROM idempotency_keys WHERE user_id = $1 AND key = $2")
-            .bind(user_id)
-            .bind(&idem.key)
-            .fetch_optional(&mut *c)
-            .await
-            .map_err(db_err)?;
+        let row =
+            sqlx::query::<Db>("SELECT fingerprint, response FROM idempotency_keys WHERE user_id = $1 AND key = $2")
+                .bind(user_id)
+                .bind(&idem.key)
+                .fetch_optional(&mut *c)
+                .await
+                .map_err(db_err)?;
         let Some(row) = row else { return Ok(None) };
         let fingerprint: String = get(&row, "fingerprint")?;
         if fingerprint != idem.fingerprint {
-            return Err(StoreError::conflict("Idempotency-Key", "this key was used for a different request"));
+            return Err(StoreError::conflict(
+                "Idempotency-Key",
+                "this key was used for a different request",
+            ));
         }
         let response: String = get(&row, "response")?;
         Ok(Some(json_col(&response, "idempotent response")?))
@@ -304,7 +335,11 @@ impl This {
                             "cannot {} a task that is {}; allowed: {}",
                             step.action.as_str(),
                             task.status.as_str(),
-                            if allowed.is_empty() { "none".to_string() } else { allowed.join(", ") }
+                            if allowed.is_empty() {
+                                "none".to_string()
+                            } else {
+                                allowed.join(", ")
+                            }
                         ),
                     ));
                 };
@@ -312,10 +347,16 @@ impl This {
                 if step.action == TaskAction::Complete {
                     // A completion carries its report: what was found, what was done, how long it took.
                     if task.fault_code.is_none() {
-                        return Err(StoreError::invalid("fault_code", "record the fault code before completing"));
+                        return Err(StoreError::invalid(
+                            "fault_code",
+                            "record the fault code before completing",
+                        ));
                     }
                     if task.work_done.is_none() || task.labour_hours.is_none() {
-                        return Err(StoreError::invalid("work_done", "record the work done and labour hours before completing"));
+                        return Err(StoreError::invalid(
+                            "work_done",
+                            "record the work done and labour hours before completing",
+                        ));
                     }
                 }
                 ensure_report(tx, id).await?;
@@ -339,16 +380,27 @@ impl This {
                     .map_err(db_err)?;
                 }
                 if let (TaskAction::CannotComplete, Some(reason)) = (step.action, &step.reason) {
-                    sqlx::query::<Db>("UPDATE field_reports SET cannot_complete_reason = $1 WHERE repair_order_id = $2")
-                        .bind(reason.as_str())
-                        .bind(id)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(db_err)?;
+                    sqlx::query::<Db>(
+                        "UPDATE field_reports SET cannot_complete_reason = $1 WHERE repair_order_id = $2",
+                    )
+                    .bind(reason.as_str())
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
                 }
                 let repair = next.repair_status();
                 if repair != task.repair_status {
-                    record_status(tx, "repair_order", id, Some(task.repair_status.as_str()), repair.as_str(), actor, None).await?;
+                    record_status(
+                        tx,
+                        "repair_order",
+                        id,
+                        Some(task.repair_status.as_str()),
+                        repair.as_str(),
+                        actor,
+                        None,
+                    )
+                    .await?;
                 }
                 let completed_at = (repair == RepairStatus::Completed).then(now);
                 sqlx::query::<Db>(
@@ -404,15 +456,16 @@ impl This {
             TaskWrite::Part(u) => {
                 u.validate()?;
                 refuse_in(task.status, "using parts", &on_site)?;
-                let part = match sqlx::query::<Db>("SELECT sku, price_minor, currency, product_line FROM parts WHERE id = $1")
-                    .bind(u.part_id)
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .map_err(db_err)?
-                {
-                    Some(p) => p,
-                    None => return Err(StoreError::invalid("part_id", "no such part")),
-                };
+                let part =
+                    match sqlx::query::<Db>("SELECT sku, price_minor, currency, product_line FROM parts WHERE id = $1")
+                        .bind(u.part_id)
+                        .fetch_optional(&mut *tx)
+                        .await
+                        .map_err(db_err)?
+                    {
+                        Some(p) => p,
+                        None => return Err(StoreError::invalid("part_id", "no such part")),
+                    };
                 // A part made for one product line does not go into another's product; parts
                 // without a line (screws, fuses) fit any.
                 if let Some(line) = get::<Option<String>>(&part, "product_line")? {
@@ -439,8 +492,17 @@ impl This {
                 let billing = billing_for(tx, task.asset.id).await?;
                 let reference = format!("repair_order:{id}");
                 let delta = -i64::from(u.quantity);
-                let (movement, at) =
-                    ledger(tx, actor, station, u.part_id, delta, StockReason::Consumption, &reference, "quantity").await?;
+                let (movement, at) = ledger(
+                    tx,
+                    actor,
+                    station,
+                    u.part_id,
+                    delta,
+                    StockReason::Consumption,
+                    &reference,
+                    "quantity",
+                )
+                .await?;
                 sqlx::query::<Db>(
                     "INSERT INTO repair_parts (repair_order_id, part_id, station_id, quantity, billing, unit_price_minor, currency, movement_id, at, model_id) \
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
@@ -553,7 +615,9 @@ impl FieldStore for This {
                     .ok_or_else(|| StoreError::Backend("idempotency record vanished".into()));
             }
         }
-        let task = self.apply_task_write(&mut tx, actor, technician_id, repair_order_id, w).await?;
+        let task = self
+            .apply_task_write(&mut tx, actor, technician_id, repair_order_id, w)
+            .await?;
         if let Some(idem) = idempotency {
             sqlx::query::<Db>("UPDATE idempotency_keys SET response = $1 WHERE user_id = $2 AND key = $3")
                 .bind(to_json(&task).to_string())
@@ -609,13 +673,19 @@ impl FieldStore for This {
                 require(&mut tx, "technicians", *technician_id, "technician_id").await?;
                 let reassigned = cur.technician_id != Some(*technician_id);
                 if reassigned && started {
-                    return Err(StoreError::conflict("technician_id", "work has started; the order cannot be reassigned"));
+                    return Err(StoreError::conflict(
+                        "technician_id",
+                        "work has started; the order cannot be reassigned",
+                    ));
                 }
                 let status = match cur.status {
                     RepairStatus::New | RepairStatus::CannotComplete => RepairStatus::Assigned,
                     RepairStatus::Assigned | RepairStatus::InProgress => cur.status,
                     other => {
-                        return Err(StoreError::conflict("status", format!("a {} order is not dispatched", other.as_str())));
+                        return Err(StoreError::conflict(
+                            "status",
+                            format!("a {} order is not dispatched", other.as_str()),
+                        ));
                     }
                 };
                 let task = if reassigned || cur.task_status.is_none() || status != cur.status {
@@ -624,7 +694,16 @@ impl FieldStore for This {
                     cur.task_status.unwrap_or(TaskStatus::Assigned)
                 };
                 if status != cur.status {
-                    record_status(&mut tx, "repair_order", id, Some(cur.status.as_str()), status.as_str(), actor, Some("dispatch")).await?;
+                    record_status(
+                        &mut tx,
+                        "repair_order",
+                        id,
+                        Some(cur.status.as_str()),
+                        status.as_str(),
+                        actor,
+                        Some("dispatch"),
+                    )
+                    .await?;
                 }
                 sqlx::query::<Db>(
                     "UPDATE repair_orders SET status = $1, station_id = $2, technician_id = $3, scheduled_for = $4, route_seq = $5, \
@@ -654,13 +733,28 @@ impl FieldStore for This {
             }
             DispatchDecision::Unassigned { reason } => {
                 if started {
-                    return Err(StoreError::conflict("technician_id", "work has started; the order stays with its technician"));
+                    return Err(StoreError::conflict(
+                        "technician_id",
+                        "work has started; the order stays with its technician",
+                    ));
                 }
                 if !matches!(cur.status, RepairStatus::New | RepairStatus::Assigned) {
-                    return Err(StoreError::conflict("status", format!("a {} order is not dispatched", cur.status.as_str())));
+                    return Err(StoreError::conflict(
+                        "status",
+                        format!("a {} order is not dispatched", cur.status.as_str()),
+                    ));
                 }
                 if cur.status != RepairStatus::New {
-                    record_status(&mut tx, "repair_order", id, Some(cur.status.as_str()), "new", actor, Some(reason)).await?;
+                    record_status(
+                        &mut tx,
+                        "repair_order",
+                        id,
+                        Some(cur.status.as_str()),
+                        "new",
+                        actor,
+                        Some(reason),
+                    )
+                    .await?;
                 }
                 sqlx::query::<Db>(
                     "UPDATE repair_orders SET status = 'new', technician_id = NULL, route_seq = NULL, task_status = NULL, unassigned_reason = $1 WHERE id = $2",
@@ -670,7 +764,15 @@ impl FieldStore for This {
                 .execute(&mut *tx)
                 .await
                 .map_err(db_err)?;
-                audit(&mut tx, actor, "dispatch", "repair_order", Some(id), serde_json::json!({"unassigned": reason})).await?;
+                audit(
+                    &mut tx,
+                    actor,
+                    "dispatch",
+                    "repair_order",
+                    Some(id),
+                    serde_json::json!({"unassigned": reason}),
+                )
+                .await?;
             }
         }
         let out = load_repair_order(&mut tx, id).await?;
@@ -711,7 +813,10 @@ impl FieldStore for This {
                     repair_order_id: get(&r, "id")?,
                     location: get_point(&r)?,
                     product_line: get(&r, "product_line")?,
-                    priority: decode(crm_core::model::Priority::parse(&get::<String>(&r, "priority")?), "priority")?,
+                    priority: decode(
+                        crm_core::model::Priority::parse(&get::<String>(&r, "priority")?),
+                        "priority",
+                    )?,
                     customer: get(&r, "customer")?,
                     address: match (get::<Option<String>>(&r, "line1")?, get::<Option<String>>(&r, "city")?) {
                         (Some(l), Some(c)) => format!("{l}, {c}"),
@@ -733,8 +838,28 @@ impl FieldStore for This {
         let (doc, at) = stock_document(&mut tx, actor, "transfer", t.from_station_id, Some(t.to_station_id)).await?;
         let reference = format!("transfer:{doc}");
         let q = i64::from(t.quantity);
-        let (out_id, _) = ledger(&mut tx, actor, t.from_station_id, t.part_id, -q, StockReason::TransferOut, &reference, "quantity").await?;
-        let (in_id, _) = ledger(&mut tx, actor, t.to_station_id, t.part_id, q, StockReason::TransferIn, &reference, "quantity").await?;
+        let (out_id, _) = ledger(
+            &mut tx,
+            actor,
+            t.from_station_id,
+            t.part_id,
+            -q,
+            StockReason::TransferOut,
+            &reference,
+            "quantity",
+        )
+        .await?;
+        let (in_id, _) = ledger(
+            &mut tx,
+            actor,
+            t.to_station_id,
+            t.part_id,
+            q,
+            StockReason::TransferIn,
+            &reference,
+            "quantity",
+        )
+        .await?;
         audit(&mut tx, actor, "create", "stock_transfer", Some(doc), to_json(t)).await?;
         commit(tx).await?;
         Ok(Transfer {
@@ -759,16 +884,28 @@ impl FieldStore for This {
             if !exists(&mut tx, "parts", c.part_id).await? {
                 return Err(StoreError::invalid(format!("counts[{i}].part_id"), "no such part"));
             }
-            let expected = sqlx::query_scalar::<Db, i64>("SELECT quantity FROM station_stock WHERE station_id = $1 AND part_id = $2")
-                .bind(station_id)
-                .bind(c.part_id)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(db_err)?
-                .unwrap_or(0);
+            let expected = sqlx::query_scalar::<Db, i64>(
+                "SELECT quantity FROM station_stock WHERE station_id = $1 AND part_id = $2",
+            )
+            .bind(station_id)
+            .bind(c.part_id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db_err)?
+            .unwrap_or(0);
             let variance = i64::from(c.counted) - expected;
             if variance != 0 {
-                ledger(&mut tx, actor, station_id, c.part_id, variance, StockReason::Stocktake, &reference, "counted").await?;
+                ledger(
+                    &mut tx,
+                    actor,
+                    station_id,
+                    c.part_id,
+                    variance,
+                    StockReason::Stocktake,
+                    &reference,
+                    "counted",
+                )
+                .await?;
             }
             lines.push(Variance {
                 part_id: c.part_id,

@@ -1,14 +1,14 @@
-// Satisfaction callbacks, written once for both backends like `body.rs` (and included after
-// it, so its helpers are in scope). `SKIP_LOCKED` is the backend's row-locking clause for
-// claiming jobs: PostgreSQL skips rows another node is claiming; SQLite has one writer anyway.
+//! Satisfaction callbacks, written once for both backends like the other store files. `SKIP_LOCKED`
+//! is the backend's row-locking clause for claiming jobs: PostgreSQL skips rows another node is
+//! claiming; SQLite has one writer anyway.
 
-use crm_core::callback::*;
+use super::*;
 
-const JOB_COLS: &str =
+pub(super) const JOB_COLS: &str =
     "id, repair_order_id, customer_id, status, due_at, attempts, lease_owner, lease_until, created_at, finished_at";
-const ATTEMPT_COLS: &str = "id, job_id, attempt, idempotency_key, node, started_at, finished_at, outcome";
+pub(super) const ATTEMPT_COLS: &str = "id, job_id, attempt, idempotency_key, node, started_at, finished_at, outcome";
 
-fn job_from_row(r: &Row) -> StoreResult<CallbackJob> {
+pub(super) fn job_from_row(r: &Row) -> StoreResult<CallbackJob> {
     Ok(CallbackJob {
         id: get(r, "id")?,
         repair_order_id: get(r, "repair_order_id")?,
@@ -23,7 +23,7 @@ fn job_from_row(r: &Row) -> StoreResult<CallbackJob> {
     })
 }
 
-fn attempt_from_row(r: &Row) -> StoreResult<CallbackAttempt> {
+pub(super) fn attempt_from_row(r: &Row) -> StoreResult<CallbackAttempt> {
     Ok(CallbackAttempt {
         id: get(r, "id")?,
         job_id: get(r, "job_id")?,
@@ -38,15 +38,19 @@ fn attempt_from_row(r: &Row) -> StoreResult<CallbackAttempt> {
     })
 }
 
-async fn load_job(c: &mut Conn, id: i64) -> StoreResult<CallbackJob> {
+pub(super) async fn load_job(c: &mut Conn, id: i64) -> StoreResult<CallbackJob> {
     let sql = format!("SELECT {JOB_COLS} FROM callback_jobs WHERE id = $1");
-    let row = sqlx::query::<Db>(&sql).bind(id).fetch_optional(&mut *c).await.map_err(db_err)?;
+    let row = sqlx::query::<Db>(&sql)
+        .bind(id)
+        .fetch_optional(&mut *c)
+        .await
+        .map_err(db_err)?;
     job_from_row(&row.ok_or(StoreError::not_found("callback job"))?)
 }
 
 /// The outbox: the callback job owed for a repair order completed at `at`, in the caller's
 /// transaction (the completion's). Completing an order again owes no second job.
-async fn enqueue_callback(c: &mut Conn, repair_order_id: i64, at: DateTime<Utc>) -> StoreResult<()> {
+pub(super) async fn enqueue_callback(c: &mut Conn, repair_order_id: i64, at: DateTime<Utc>) -> StoreResult<()> {
     sqlx::query::<Db>(
         "INSERT INTO callback_jobs (repair_order_id, customer_id, status, due_at, attempts, created_at) \
          SELECT id, customer_id, 'pending', $2, 0, $2 FROM repair_orders WHERE id = $1 \
@@ -61,7 +65,7 @@ async fn enqueue_callback(c: &mut Conn, repair_order_id: i64, at: DateTime<Utc>)
 }
 
 /// Move a job on after an attempt or instead of one, releasing its lease.
-async fn settle_job(c: &mut Conn, job_id: i64, now: DateTime<Utc>, after: AfterAttempt) -> StoreResult<()> {
+pub(super) async fn settle_job(c: &mut Conn, job_id: i64, now: DateTime<Utc>, after: AfterAttempt) -> StoreResult<()> {
     let (status, due, finished) = match after {
         AfterAttempt::Retry(due) => (JobStatus::Pending, Some(trunc(due)), None),
         AfterAttempt::End(status) => (status, None, Some(trunc(now))),
@@ -103,33 +107,47 @@ async fn settle_job(c: &mut Conn, job_id: i64, now: DateTime<Utc>, after: AfterA
 
 /// A rolling score: the mean of the last 50 survey answers about a station or technician, which
 /// dispatch's candidate ranking reads as its rating. Unchanged until it has an answer.
-async fn roll_rating(c: &mut Conn, table: &str, column: &str, by: &str, id: Option<i64>) -> StoreResult<()> {
+pub(super) async fn roll_rating(c: &mut Conn, table: &str, column: &str, by: &str, id: Option<i64>) -> StoreResult<()> {
     let Some(id) = id else { return Ok(()) };
     let sql = format!(
         "UPDATE {table} SET rating = (SELECT AVG(CAST(v AS DOUBLE PRECISION)) FROM            (SELECT {column} AS v FROM survey_results WHERE {by} = $1 ORDER BY answered_at DESC, id DESC LIMIT 50) recent)          WHERE id = $1"
     );
-    sqlx::query::<Db>(&sql).bind(id).execute(&mut *c).await.map_err(db_err)?;
+    sqlx::query::<Db>(&sql)
+        .bind(id)
+        .execute(&mut *c)
+        .await
+        .map_err(db_err)?;
     Ok(())
 }
 
 /// `Conflict` unless `node` holds the job's lease at `now` and the job is still pending.
-fn check_lease(job: &CallbackJob, node: &str, now: DateTime<Utc>) -> StoreResult<()> {
+pub(super) fn check_lease(job: &CallbackJob, node: &str, now: DateTime<Utc>) -> StoreResult<()> {
     if job.status != JobStatus::Pending {
-        return Err(StoreError::conflict("status", format!("the callback is {}", job.status.as_str())));
+        return Err(StoreError::conflict(
+            "status",
+            format!("the callback is {}", job.status.as_str()),
+        ));
     }
     if job.lease_owner.as_deref() != Some(node) || job.lease_until.is_none_or(|u| u < now) {
-        return Err(StoreError::conflict("lease", "this node does not hold the callback's lease"));
+        return Err(StoreError::conflict(
+            "lease",
+            "this node does not hold the callback's lease",
+        ));
     }
     Ok(())
 }
 
-async fn score(c: &mut Conn, column: &str, by: &str, id: i64) -> StoreResult<Score> {
+pub(super) async fn score(c: &mut Conn, column: &str, by: &str, id: i64) -> StoreResult<Score> {
     let sql = format!(
         "SELECT COUNT(*) AS n, AVG(CAST({column} AS DOUBLE PRECISION)) AS mean, \
          AVG(CASE WHEN fixed_first_time THEN CAST(1 AS DOUBLE PRECISION) ELSE CAST(0 AS DOUBLE PRECISION) END) AS ftf \
          FROM survey_results WHERE {by} = $1"
     );
-    let r = sqlx::query::<Db>(&sql).bind(id).fetch_one(&mut *c).await.map_err(db_err)?;
+    let r = sqlx::query::<Db>(&sql)
+        .bind(id)
+        .fetch_one(&mut *c)
+        .await
+        .map_err(db_err)?;
     Ok(Score {
         surveys: get::<i64>(&r, "n")?.max(0) as u32,
         mean: get::<Option<f64>>(&r, "mean")?.map(|m| (m * 100.0).round() / 100.0),
@@ -139,7 +157,13 @@ async fn score(c: &mut Conn, column: &str, by: &str, id: i64) -> StoreResult<Sco
 
 #[async_trait]
 impl CallbackStore for This {
-    async fn claim_callbacks(&self, node: &str, now: DateTime<Utc>, lease_seconds: u32, limit: u32) -> StoreResult<Vec<CallbackJob>> {
+    async fn claim_callbacks(
+        &self,
+        node: &str,
+        now: DateTime<Utc>,
+        lease_seconds: u32,
+        limit: u32,
+    ) -> StoreResult<Vec<CallbackJob>> {
         let now = trunc(now);
         let until = now + chrono::Duration::seconds(i64::from(lease_seconds));
         let mut tx = self.tx().await?;
@@ -179,7 +203,10 @@ impl CallbackStore for This {
         .rows_affected();
         commit(tx).await?;
         if renewed == 0 {
-            return Err(StoreError::conflict("lease", "this node does not hold the callback's lease"));
+            return Err(StoreError::conflict(
+                "lease",
+                "this node does not hold the callback's lease",
+            ));
         }
         Ok(())
     }
@@ -216,7 +243,13 @@ impl CallbackStore for This {
         Ok(attempt)
     }
 
-    async fn finish_attempt(&self, attempt_id: i64, outcome: Outcome, now: DateTime<Utc>, after: AfterAttempt) -> StoreResult<CallbackJob> {
+    async fn finish_attempt(
+        &self,
+        attempt_id: i64,
+        outcome: Outcome,
+        now: DateTime<Utc>,
+        after: AfterAttempt,
+    ) -> StoreResult<CallbackJob> {
         let now = trunc(now);
         let mut tx = self.tx().await?;
         let sql = format!("SELECT {ATTEMPT_COLS} FROM callback_attempts WHERE id = $1");
@@ -228,7 +261,10 @@ impl CallbackStore for This {
             .ok_or(StoreError::not_found("callback attempt"))?;
         let attempt = attempt_from_row(&row)?;
         if let Some(o) = attempt.outcome {
-            return Err(StoreError::conflict("outcome", format!("the attempt already ended: {}", o.as_str())));
+            return Err(StoreError::conflict(
+                "outcome",
+                format!("the attempt already ended: {}", o.as_str()),
+            ));
         }
         sqlx::query::<Db>("UPDATE callback_attempts SET outcome = $1, finished_at = $2 WHERE id = $3")
             .bind(outcome.as_str())
@@ -247,7 +283,13 @@ impl CallbackStore for This {
         Ok(job)
     }
 
-    async fn defer_callback(&self, node: &str, job_id: i64, now: DateTime<Utc>, after: AfterAttempt) -> StoreResult<CallbackJob> {
+    async fn defer_callback(
+        &self,
+        node: &str,
+        job_id: i64,
+        now: DateTime<Utc>,
+        after: AfterAttempt,
+    ) -> StoreResult<CallbackJob> {
         let now = trunc(now);
         let mut tx = self.tx().await?;
         let job = load_job(&mut tx, job_id).await?;
@@ -276,12 +318,14 @@ impl CallbackStore for This {
 
     async fn customer_attempts_since(&self, customer_id: i64, since: DateTime<Utc>) -> StoreResult<u32> {
         let mut c = self.conn().await?;
-        let n: i64 = sqlx::query_scalar::<Db, i64>("SELECT COUNT(*) FROM callback_attempts WHERE customer_id = $1 AND started_at >= $2")
-            .bind(customer_id)
-            .bind(trunc(since))
-            .fetch_one(&mut *c)
-            .await
-            .map_err(db_err)?;
+        let n: i64 = sqlx::query_scalar::<Db, i64>(
+            "SELECT COUNT(*) FROM callback_attempts WHERE customer_id = $1 AND started_at >= $2",
+        )
+        .bind(customer_id)
+        .bind(trunc(since))
+        .fetch_one(&mut *c)
+        .await
+        .map_err(db_err)?;
         Ok(n.max(0) as u32)
     }
 
@@ -304,7 +348,11 @@ impl CallbackStore for This {
     async fn callback_attempts(&self, job_id: i64) -> StoreResult<Vec<CallbackAttempt>> {
         let mut c = self.conn().await?;
         let sql = format!("SELECT {ATTEMPT_COLS} FROM callback_attempts WHERE job_id = $1 ORDER BY attempt");
-        let rows = sqlx::query::<Db>(&sql).bind(job_id).fetch_all(&mut *c).await.map_err(db_err)?;
+        let rows = sqlx::query::<Db>(&sql)
+            .bind(job_id)
+            .fetch_all(&mut *c)
+            .await
+            .map_err(db_err)?;
         rows.iter().map(attempt_from_row).collect()
     }
 
@@ -312,17 +360,27 @@ impl CallbackStore for This {
         s.validate()?;
         let now = trunc(now);
         let mut tx = self.tx().await?;
-        let ro = load_repair_order(&mut tx, s.repair_order_id).await.map_err(|e| match e {
-            StoreError::NotFound { .. } => StoreError::invalid("repair_order_id", "no such repair order"),
-            e => e,
-        })?;
+        let ro = load_repair_order(&mut tx, s.repair_order_id)
+            .await
+            .map_err(|e| match e {
+                StoreError::NotFound { .. } => StoreError::invalid("repair_order_id", "no such repair order"),
+                e => e,
+            })?;
         if ro.status != RepairStatus::Completed {
-            return Err(StoreError::conflict("repair_order_id", "only a completed repair is surveyed"));
+            return Err(StoreError::conflict(
+                "repair_order_id",
+                "only a completed repair is surveyed",
+            ));
         }
         if let Some(j) = s.job_id {
-            let job = load_job(&mut tx, j).await.map_err(|_| StoreError::invalid("job_id", "no such callback job"))?;
+            let job = load_job(&mut tx, j)
+                .await
+                .map_err(|_| StoreError::invalid("job_id", "no such callback job"))?;
             if job.repair_order_id != ro.id {
-                return Err(StoreError::invalid("job_id", "the callback job is for another repair order"));
+                return Err(StoreError::invalid(
+                    "job_id",
+                    "the callback job is for another repair order",
+                ));
             }
         }
         let id = sqlx::query_scalar::<Db, i64>(
@@ -370,7 +428,14 @@ impl CallbackStore for This {
             .await
             .map_err(db_err)?;
         roll_rating(&mut tx, "stations", "repair_score", "station_id", ro.station_id).await?;
-        roll_rating(&mut tx, "technicians", "technician_score", "technician_id", ro.technician_id).await?;
+        roll_rating(
+            &mut tx,
+            "technicians",
+            "technician_score",
+            "technician_id",
+            ro.technician_id,
+        )
+        .await?;
         // A poor answer opens a complaint about the repair, due in three days, with an owner,
         // and alerts the supervisors.
         let complaint_id = match s.complaint() {
@@ -393,7 +458,15 @@ impl CallbackStore for This {
                 .fetch_one(&mut *tx)
                 .await
                 .map_err(db_err)?;
-                audit(&mut tx, actor, "create", "complaint", Some(cid), serde_json::json!({"survey_result": id})).await?;
+                audit(
+                    &mut tx,
+                    actor,
+                    "create",
+                    "complaint",
+                    Some(cid),
+                    serde_json::json!({"survey_result": id}),
+                )
+                .await?;
                 let alert = crm_core::care::NewAgentTask {
                     kind: crm_core::care::AgentTaskKind::PoorSurvey,
                     source: crm_core::care::poor_survey_source(id),
@@ -402,7 +475,10 @@ impl CallbackStore for This {
                     repair_order_id: Some(ro.id),
                     complaint_id: Some(cid),
                     asset_id: Some(ro.asset_id),
-                    summary: format!("Poor survey on repair order {} opened complaint {cid}: {description}", ro.id),
+                    summary: format!(
+                        "Poor survey on repair order {} opened complaint {cid}: {description}",
+                        ro.id
+                    ),
                     callback_number: None,
                     cdr_id: None,
                     due_at: now,
