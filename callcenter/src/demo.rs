@@ -2,9 +2,9 @@
 //! logins (all with the password `demo`).
 
 use chrono::NaiveDate;
-use crm_core::demo::{generate, seed, DemoSize};
 use crm_core::model::{Actor, AgentSkill, NewUserRecord, Role};
 use crm_core::Store;
+use crm_fixtures::demo::{generate, seed, DemoSize};
 
 use crate::http::auth::hash_password;
 

@@ -92,7 +92,7 @@ async fn import_writes_all_or_nothing(db: TestDb) {
     let model = store
         .create_model(
             crm_core::model::Actor::SYSTEM,
-            &crm_core::testsuite::sample_model("WM-7000", 24, 24),
+            &crm_fixtures::testsuite::sample_model("WM-7000", 24, 24),
         )
         .await
         .unwrap();

@@ -132,14 +132,14 @@ struct Week {
 impl Week {
     async fn run(store: Arc<dyn Store>, clock: Arc<Mutex<DateTime<Utc>>>, start: DateTime<Utc>) -> Figures {
         let day0 = start.with_timezone(&Berlin).date_naive();
-        let size = crm_core::demo::DemoSize {
+        let size = crm_fixtures::demo::DemoSize {
             customers: 300,
             stations: 5,
             technicians_per_station: 4,
         };
-        let data = crm_core::demo::generate(11, day0, size);
+        let data = crm_fixtures::demo::generate(11, day0, size);
         let clock_for_seed = clock.clone();
-        crm_core::demo::seed(store.as_ref(), &data, &mut |_, _, _| {}, &mut |t| {
+        crm_fixtures::demo::seed(store.as_ref(), &data, &mut |_, _, _| {}, &mut |t| {
             *clock_for_seed.lock().unwrap() = t.unwrap_or(start)
         })
         .await

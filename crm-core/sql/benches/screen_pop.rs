@@ -47,7 +47,10 @@ where
 {
     for (code, parts, labor) in [("WM-7000", 24, 24), ("DW-6000", 24, 12), ("RF-350", 60, 24)] {
         store
-            .create_model(Actor::SYSTEM, &crm_core::testsuite::sample_model(code, parts, labor))
+            .create_model(
+                Actor::SYSTEM,
+                &crm_fixtures::testsuite::sample_model(code, parts, labor),
+            )
             .await?;
     }
     let now = Utc::now();

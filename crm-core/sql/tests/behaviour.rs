@@ -2,12 +2,12 @@
 
 mod sqlite {
     use crm_sql::testing::TestDb;
-    crm_core::behaviour_tests!(async { Some(TestDb::sqlite().await.open().await) });
+    crm_fixtures::behaviour_tests!(async { Some(TestDb::sqlite().await.open().await) });
 }
 
 mod postgres {
     use crm_sql::testing::TestDb;
-    crm_core::behaviour_tests!(async {
+    crm_fixtures::behaviour_tests!(async {
         match TestDb::postgres().await {
             Some(db) => Some(db.open().await),
             None => None,
