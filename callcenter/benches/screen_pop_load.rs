@@ -3,7 +3,7 @@
 //! For every call, latency = the moment the agent's socket delivers the offer with the screen
 //! pop − the moment the service read the INVITE from its socket (`invite_at_us`, same clock).
 //!
-//! `cargo bench -p callcenter --bench screen_pop_load [-- CPS SECONDS AGENTS]` (default 200 cps
+//! `cargo bench -p aftercare --bench screen_pop_load [-- CPS SECONDS AGENTS]` (default 200 cps
 //! for 20 s with 300 agents). Needs sipp. As a reference in the same run, the same screen pop is
 //! fetched over HTTP (`GET /api/v1/screen-pop`) by a client at 20 requests/s.
 

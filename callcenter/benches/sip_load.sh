@@ -17,7 +17,7 @@ CPS=${CPS:-1}                    # CPS=0: only the concurrent-calls run
 CONCURRENT=${CONCURRENT:-2000}
 command -v sipp >/dev/null || { echo "sipp is needed (apt-get install sip-tester)"; exit 1; }
 
-cargo build --release -q -p callcenter --bin aftercare
+cargo build --release -q -p aftercare --bin aftercare
 BIN=$PWD/target/release/aftercare
 WORK=$(mktemp -d /tmp/aftercare-load.XXXXXX)
 PIDS=()

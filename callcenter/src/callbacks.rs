@@ -13,7 +13,7 @@ use crm_core::model::Actor;
 use crm_core::{Store, StoreResult};
 use tokio::sync::watch;
 
-use crate::voice::{DialError, Dialer, SurveyEnd};
+use voice::{DialError, Dialer, SurveyEnd};
 
 #[derive(Debug, Clone)]
 pub struct Settings {

@@ -316,7 +316,7 @@ async fn serve(cfg: Config, demo: bool) -> anyhow::Result<()> {
         shutdown.await;
         let _ = stop_tx.send(true);
     });
-    let voice = crate::voice::start(voice_config(&cfg)?, store.clone(), stop_rx.clone()).await?;
+    let voice = voice::start(voice_config(&cfg)?, store.clone(), stop_rx.clone()).await?;
     tokio::spawn(crate::housekeeping::run(
         store.clone(),
         std::time::Duration::from_secs(600),
@@ -368,8 +368,8 @@ async fn serve(cfg: Config, demo: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn voice_config(cfg: &Config) -> anyhow::Result<crate::voice::VoiceConfig> {
-    Ok(crate::voice::VoiceConfig {
+fn voice_config(cfg: &Config) -> anyhow::Result<voice::VoiceConfig> {
+    Ok(voice::VoiceConfig {
         sip: cfg.sip,
         public_ip: cfg.sip_public_ip,
         rtp_ports: cfg.rtp_range().map_err(anyhow::Error::msg)?,

@@ -396,7 +396,7 @@ impl Config {
         }
         let installed = self.data_dir.join("ivr-scripts");
         if !installed.is_dir() {
-            for (name, bytes) in crate::voice::SHIPPED {
+            for (name, bytes) in voice::shipped() {
                 let path = installed.join(name);
                 if let Some(parent) = path.parent() {
                     std::fs::create_dir_all(parent)?;

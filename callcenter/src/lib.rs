@@ -1,15 +1,13 @@
-//! The Aftercare service: configuration, the HTTP adapter, demo data and imports, and the
-//! `aftercare` command line. Later: the SIP front end, IVR and ACD adapters.
+//! The Aftercare service: the `aftercare` command line ([`cli`]), configuration ([`config`]), the
+//! HTTP API and pages ([`http`]), and the jobs beside them ([`housekeeping`], [`callbacks`],
+//! [`care`], [`import`], [`demo`]). The switch lives in the `voice` crate, the dispatch adapter in
+//! `fieldops`, storage in `crm-sql`; `cli::serve` starts them all.
 
 pub mod callbacks;
 pub mod care;
-pub mod center;
 pub mod cli;
 pub mod config;
 pub mod demo;
-
 pub mod housekeeping;
 pub mod http;
 pub mod import;
-
-pub mod voice;

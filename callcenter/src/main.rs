@@ -1,4 +1,4 @@
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    callcenter::cli::main().await
+    aftercare::cli::main().await
 }

@@ -85,8 +85,8 @@ async fn place_call(
     };
     match dialer.dial(&c.to, &c.flow).await {
         Ok(call_id) => Ok((StatusCode::ACCEPTED, Json(PlacedCall { call_id }))),
-        Err(crate::voice::DialError::Invalid(field, message)) => Err(ApiError::invalid(field, message)),
-        Err(crate::voice::DialError::Unavailable(message)) => Err(ApiError::unavailable(message)),
+        Err(voice::DialError::Invalid(field, message)) => Err(ApiError::invalid(field, message)),
+        Err(voice::DialError::Unavailable(message)) => Err(ApiError::unavailable(message)),
     }
 }
 

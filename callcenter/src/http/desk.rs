@@ -26,8 +26,8 @@ use super::auth::{close_signed_out, session_ended, token_hash, AuthUser, MANAGER
 use super::error::{ApiError, ApiResult, ErrorBody};
 use super::extract::{Body, Params};
 use super::AppState;
-use crate::center::wallboard::Wallboard;
-use crate::center::{CenterIn, Desk, DeskIn, DeskOut};
+use voice::desk::{CenterIn, Desk, DeskIn, DeskOut};
+use voice::wallboard::Wallboard;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(wallboard)).routes(routes!(wrap_up))
@@ -159,7 +159,7 @@ async fn agent_session(
     skills: Vec<AgentSkill>,
     ended: impl std::future::Future<Output = ()>,
 ) {
-    let (tx, mut rx) = mpsc::channel::<DeskOut>(crate::voice::DESK_BUFFER);
+    let (tx, mut rx) = mpsc::channel::<DeskOut>(voice::DESK_BUFFER);
     let (reply, answer) = oneshot::channel();
     let user_id = user.id;
     tracing::info!(agent = user_id, "agent desk connected");

@@ -73,7 +73,7 @@ const VOICE: [(&str, &str); 16] = [
     ("aftercare_media_streams", "Media streams running."),
 ];
 
-fn voice_values(v: &crate::voice::VoiceStats) -> [u64; 16] {
+fn voice_values(v: &voice::VoiceStats) -> [u64; 16] {
     use std::sync::atomic::Ordering::Relaxed;
     [
         v.calls_offered.load(Relaxed),
@@ -154,7 +154,7 @@ impl Metrics {
         self.duration.with_label_values(&[method, route]).observe(seconds);
     }
 
-    pub fn render(&self, voice: Option<&crate::voice::VoiceStats>) -> String {
+    pub fn render(&self, voice: Option<&voice::VoiceStats>) -> String {
         if let Some(v) = voice {
             for ((_, gauge), value) in self.voice.iter().zip(voice_values(v)) {
                 gauge.set(i64::try_from(value).unwrap_or(i64::MAX));

@@ -92,11 +92,11 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     pub metrics: Arc<Metrics>,
     /// The voice front end's counters, when it runs.
-    pub voice: Option<Arc<crate::voice::VoiceStats>>,
+    pub voice: Option<Arc<voice::VoiceStats>>,
     /// Places outbound calls, when the voice front end runs.
-    pub dialer: Option<crate::voice::Dialer>,
+    pub dialer: Option<voice::Dialer>,
     /// The ACD's agent desk and wallboard, when the voice front end runs.
-    pub desk: Option<crate::center::Desk>,
+    pub desk: Option<voice::desk::Desk>,
     /// The dispatch adapter: plans, assignments, re-plans and the live field events.
     pub field: fieldops::FieldOps,
     /// Verified against when a username is unknown, so login timing does not reveal users.
@@ -132,7 +132,7 @@ impl AppState {
         self
     }
 
-    pub fn with_voice(mut self, voice: &crate::voice::Voice) -> Self {
+    pub fn with_voice(mut self, voice: &voice::Voice) -> Self {
         self.voice = Some(voice.stats.clone());
         self.metrics = Arc::new(Metrics::with_voice());
         self.dialer = Some(voice.dialer());

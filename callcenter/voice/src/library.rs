@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::time::SystemTime;
 
-use crate::center::queues::{self, QueueDef};
+use crate::queues::{self, QueueDef};
 use telephony::ivr::script::{self, Script, ScriptError};
 use telephony::media::prompts::Prompts;
 
@@ -49,7 +49,7 @@ fn flow_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().and_then(|e| e.to_str()) == Some("toml"))
         // The ACD's queues live beside the flows but are not a flow.
-        .filter(|p| p.file_name().and_then(|n| n.to_str()) != Some(crate::center::queues::FILE))
+        .filter(|p| p.file_name().and_then(|n| n.to_str()) != Some(crate::queues::FILE))
         .collect();
     files.sort();
     Ok(files)

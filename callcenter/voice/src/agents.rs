@@ -16,10 +16,10 @@ use crm_core::screen_pop::{screen_pop, Lookup};
 use crm_core::types::PhoneNumber;
 use tokio::sync::mpsc;
 
-use super::{Switch, SwitchIn};
-use crate::center::softphone::{self, Softphone};
-use crate::center::wallboard::{AgentCounts, AgentRow, Live};
-use crate::center::{CenterIn, DeskIn, DeskOut, QueueCount, StateView};
+use crate::desk::{CenterIn, DeskIn, DeskOut, QueueCount, StateView};
+use crate::softphone::{self, Softphone};
+use crate::wallboard::{AgentCounts, AgentRow, Live};
+use crate::{Switch, SwitchIn};
 use telephony::media::prompts::{say_number, Clip};
 use telephony::sip::ua::{CallRef, Output};
 use telephony::Time;
@@ -658,7 +658,7 @@ impl Switch {
         let path = self.cfg.voicemail_dir.join(format!(
             "{}-{}.wav",
             Utc::now().format("%Y%m%dT%H%M%S"),
-            super::file_safe(&c.call_id)
+            crate::file_safe(&c.call_id)
         ));
         if let Some(m) = &c.media {
             m.capture(Some(path.clone()));
@@ -1107,7 +1107,7 @@ impl Switch {
 }
 
 impl QueueCount {
-    fn from_board(b: &crate::center::wallboard::Wallboard) -> Vec<QueueCount> {
+    fn from_board(b: &crate::wallboard::Wallboard) -> Vec<QueueCount> {
         b.queues
             .iter()
             .map(|q| QueueCount {

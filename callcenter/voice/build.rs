@@ -1,11 +1,12 @@
-//! Build the shipped IVR flows and prompts (`../ivr-scripts`) into the binary, so `aftercare
-//! serve` works from any directory: on first start it writes them to its data directory.
+//! Pack the shipped IVR flows and prompts (`../../ivr-scripts`) into one file that the crate embeds
+//! with `include_bytes!`, so `aftercare serve` works from any directory: on first start it writes
+//! them to its data directory. The format is what `shipped()` in `lib.rs` reads: per file, its
+//! path under the flow directory, a NUL byte, its length as 8 bytes little-endian, its bytes.
 
-use std::fmt::Write as _;
 use std::path::Path;
 
 fn main() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../ivr-scripts");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../ivr-scripts");
     println!("cargo:rerun-if-changed={}", root.display());
     println!("cargo:rerun-if-changed={}", root.join("prompts").display());
     let mut files = vec![];
@@ -21,11 +22,14 @@ fn main() {
         }
     }
     files.sort();
-    let mut out = String::from("/// The shipped flows and prompts: (path under the flow directory, contents).\npub const SHIPPED: &[(&str, &[u8])] = &[\n");
+    let mut out = Vec::new();
     for (name, path) in files {
-        let _ = writeln!(out, "    ({name:?}, include_bytes!({:?})),", path.display().to_string());
+        let bytes = std::fs::read(&path).unwrap();
+        out.extend_from_slice(name.as_bytes());
+        out.push(0);
+        out.extend_from_slice(&(bytes.len() as u64).to_le_bytes());
+        out.extend_from_slice(&bytes);
     }
-    out.push_str("];\n");
-    let dest = Path::new(&std::env::var("OUT_DIR").unwrap()).join("shipped_flows.rs");
+    let dest = Path::new(&std::env::var("OUT_DIR").unwrap()).join("shipped.bin");
     std::fs::write(dest, out).unwrap();
 }

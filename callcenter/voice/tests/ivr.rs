@@ -4,15 +4,15 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use callcenter::voice::library::{Change, Library};
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use telephony::ivr::engine::{Command, Input, Ivr, Now, Value};
 use telephony::ivr::script::{self, LookupKind, Script};
 use telephony::media::prompts::Prompts;
 use telephony::Time;
+use voice::library::{Change, Library};
 
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../ivr-scripts")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../ivr-scripts")
 }
 
 fn prompts() -> Arc<Prompts> {
@@ -646,7 +646,7 @@ fn a_warranty_ended_by_mileage_or_hours_says_why_and_split_cover_gives_both_date
             vars.remove("asset.warranty_until");
         }
         let today = NaiveDate::from_ymd_opt(2026, 11, 22).unwrap();
-        callcenter::voice::lookup::warranty_vars(&rule, today, &mut vars);
+        voice::lookup::warranty_vars(&rule, today, &mut vars);
         let mut c = at_serial_lookup();
         c.send(Input::Found(Some(vars)));
         assert_eq!(c.last_played()[..SERIAL_4711.len()], SERIAL_4711, "the serial first");

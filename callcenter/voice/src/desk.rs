@@ -2,17 +2,13 @@
 //! softphone bridge and the wallboard. The ACD itself runs inside the voice switch (which owns
 //! the calls); agents and supervisors reach it through [`Desk`].
 
-pub mod queues;
-pub mod softphone;
-pub mod wallboard;
-
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot, watch};
 
+use crate::wallboard::Wallboard;
 use crm_core::model::{AgentSkill, User};
-use wallboard::Wallboard;
 
 /// What an agent's page sends over its WebSocket.
 #[derive(Debug, Clone, PartialEq, Deserialize)]

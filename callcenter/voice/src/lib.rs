@@ -1,20 +1,44 @@
-//! The voice adapter: sockets and tasks around the SIP, media and IVR cores.
+//! The voice adapter: the switch, with the sockets, tasks and media IO around the telephony cores
+//! and the ACD; the agent desk's protocol, the softphone and the wallboard.
 //!
-//! - UDP and TCP listeners feed every SIP message to one switch task.
+//! - UDP and TCP listeners feed every SIP message to one switch task ([`start`]).
 //! - The switch owns the [`UserAgent`](telephony::sip::ua::UserAgent), the per-source
-//!   [`Guard`](telephony::sip::guard::Guard) and each call's [`Ivr`]; it turns their commands into
-//!   socket writes, media commands, CRM look-ups and call records.
-//! - Each call's media runs in its own task ([`media`]).
+//!   [`Guard`](telephony::sip::guard::Guard), each call's [`Ivr`] and the ACD ([`agents`]); it
+//!   turns their commands into socket writes, media commands, CRM look-ups and call records.
+//! - Each call's media runs on the clock threads and a receive task ([`media`]).
+//! - Agents and supervisors reach the switch through [`desk::Desk`] (the desk protocol); an
+//!   agent's audio goes through the WebRTC [`softphone`]; [`wallboard`] counts queue events.
+//! - [`library`] loads the IVR flows and `queues.toml` ([`queues`]) and reloads them on change;
+//!   [`lookup`] turns CRM look-ups into flow variables.
 //!
 //! Nothing here decides anything a core could decide; this is wiring.
 
-mod desk;
-pub use desk::DESK_BUFFER;
+mod agents;
+pub use agents::DESK_BUFFER;
+pub mod desk;
 pub mod library;
 pub mod lookup;
 pub mod media;
+pub mod queues;
+pub mod softphone;
+pub mod wallboard;
 
-include!(concat!(env!("OUT_DIR"), "/shipped_flows.rs"));
+/// The shipped flows and prompts (`ivr-scripts/`, packed by `build.rs`).
+static SHIPPED: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/shipped.bin"));
+
+/// The shipped flows and prompts: (path under the flow directory, contents).
+pub fn shipped() -> Vec<(&'static str, &'static [u8])> {
+    let mut files = vec![];
+    let mut rest = SHIPPED;
+    while let Some(nul) = rest.iter().position(|&b| b == 0) {
+        let name = std::str::from_utf8(&rest[..nul]).expect("build.rs writes UTF-8 names");
+        let len = u64::from_le_bytes(rest[nul + 1..nul + 9].try_into().expect("8 length bytes")) as usize;
+        let start = nul + 9;
+        files.push((name, &rest[start..start + len]));
+        rest = &rest[start + len..];
+    }
+    files
+}
 
 use std::collections::{BTreeSet, HashMap};
 use std::net::{IpAddr, SocketAddr};
@@ -33,10 +57,10 @@ use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
-use crate::center::softphone::Softphone;
-use crate::center::wallboard::{QueueInfo, Tally, Wallboard};
-use crate::center::{CenterIn, Desk};
-use crate::voice::library::{Change, Library};
+use crate::desk::{CenterIn, Desk};
+use crate::library::{Change, Library};
+use crate::softphone::Softphone;
+use crate::wallboard::{QueueInfo, Tally, Wallboard};
 use media::{MediaEngine, MediaHandle, MediaStats, PortPool};
 use telephony::ivr::engine::{Command, Input, Ivr, Now, Value};
 use telephony::ivr::script::LookupKind;
@@ -193,7 +217,7 @@ impl Voice {
 
 pub enum SwitchIn {
     /// `queues.toml` changed and was accepted (checked against the flows): apply it.
-    Queues(Vec<crate::center::queues::QueueDef>),
+    Queues(Vec<crate::queues::QueueDef>),
     Sip {
         from: Peer,
         bytes: Vec<u8>,
@@ -215,7 +239,7 @@ pub enum SwitchIn {
     /// The screen pop for a call is ready (`None`: the caller is unknown).
     Pop {
         call: CallRef,
-        pop: desk::Pop,
+        pop: agents::Pop,
     },
     /// The softphone answer for an agent's call is ready (or failed).
     Softphone {
@@ -252,9 +276,9 @@ struct Call {
     recording: Option<PathBuf>,
     /// When the INVITE arrived.
     invite_at: Instant,
-    pop: Option<desk::Pop>,
+    pop: Option<agents::Pop>,
     /// In the ACD: the queue and what the caller needs.
-    queued: Option<desk::Queued>,
+    queued: Option<agents::Queued>,
     /// The agent who answered, and when (switch clock).
     agent: Option<(acd::AgentId, Time)>,
     queue_wait_ms: Option<i64>,
@@ -547,17 +571,17 @@ struct Switch {
     tx: mpsc::Sender<SwitchIn>,
     cfg: VoiceConfig,
     acd: acd::Acd,
-    queue_defs: Vec<crate::center::queues::QueueDef>,
-    agents: HashMap<acd::AgentId, desk::AgentSession>,
+    queue_defs: Vec<crate::queues::QueueDef>,
+    agents: HashMap<acd::AgentId, agents::AgentSession>,
     next_session: u64,
     tally: Tally,
     wall_tx: watch::Sender<Arc<Wallboard>>,
     /// ACD callers being called back: the outbound call that carries them.
     callback_legs: HashMap<acd::CallerId, CallRef>,
     /// Numbers to call back, for callers who chose a callback and hung up.
-    callback_numbers: HashMap<acd::CallerId, (String, Option<desk::Pop>)>,
+    callback_numbers: HashMap<acd::CallerId, (String, Option<agents::Pop>)>,
     /// ACD callers that are agents' own calls (preview dials), numbered from
-    /// `desk::PREVIEW_CALLERS` so they never meet an inbound call's reference.
+    /// `agents::PREVIEW_CALLERS` so they never meet an inbound call's reference.
     preview_callers: std::collections::HashSet<acd::CallerId>,
     preview_seq: u64,
     /// When the SIP message being handled was read from its socket.
@@ -605,7 +629,7 @@ impl Switch {
                 },
                 Some((call, event)) = media_rx.recv() => {
                     let outs = match event {
-                        LegEvent::PlayDone(t) if t >= desk::HANG_UP_AFTER => {
+                        LegEvent::PlayDone(t) if t >= agents::HANG_UP_AFTER => {
                             let now = self.now();
                             self.ua.hangup(now, call)
                         }
@@ -651,7 +675,7 @@ impl Switch {
                 break;
             }
             self.timers.remove(&(at, call, id));
-            if id >= desk::HANG_UP_AFTER {
+            if id >= agents::HANG_UP_AFTER {
                 let outs = self.ua.hangup(now, call);
                 self.carry_out(outs).await;
                 continue;

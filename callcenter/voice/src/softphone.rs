@@ -21,7 +21,7 @@ use webrtc::rtp_transceiver::rtp_codec::{RTCRtpCodecCapability, RTCRtpCodecParam
 use webrtc::track::track_local::track_local_static_sample::TrackLocalStaticSample;
 use webrtc::track::track_local::TrackLocal;
 
-use crate::voice::media::Feeder;
+use crate::media::Feeder;
 use telephony::media::sdp::Codec;
 
 /// Largest SDP offer accepted from a browser.
