@@ -132,7 +132,7 @@ async fn preview_dial(store: &dyn crm_core::Store, user_id: i64, session: u64, t
         .await
         .ok()
         .flatten()
-        .and_then(|p| serde_json::to_value(p).ok()),
+        .map(Box::new),
         Err(_) => None,
     };
     // Supervisors' alerts have no ACD queue: their calls count under `general`.

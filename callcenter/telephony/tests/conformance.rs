@@ -478,3 +478,45 @@ fn the_same_request_over_udp_and_over_tcp_is_two_transactions() {
         assert_eq!(got.iter().map(|m| m.status().unwrap()).collect::<Vec<_>>(), vec![486]);
     }
 }
+
+/// The user agent says which messages it refused as malformed, so the adapter can charge their
+/// source without reading the answers: a 400 (a header field missing, CSeq not matching) or a
+/// message it could not read at all; never a well-formed request, nor one refused for another
+/// reason (an extension it does not support, 420).
+#[test]
+fn the_user_agent_names_malformed_messages() {
+    let from = peer("192.0.2.7:5060", Transport::Udp);
+    let malformed = |bytes: &[u8]| {
+        let outs = ua().receive(Time(0), from, bytes);
+        let flagged = outs
+            .iter()
+            .filter(|o| matches!(o, Output::Event(Event::Malformed { from: f }) if *f == from))
+            .count();
+        assert!(flagged <= 1, "{outs:?}");
+        flagged == 1
+    };
+    let options = request("OPTIONS", "192.0.2.7:5060;branch=z9hG4bKm1", "m1", 1, "");
+    assert!(!malformed(options.as_bytes()), "a well-formed OPTIONS");
+    let no_call_id = options.replace("Call-ID: m1\r\n", "");
+    assert!(malformed(no_call_id.as_bytes()), "Call-ID missing: 400");
+    let wrong_cseq = options.replace("CSeq: 1 OPTIONS", "CSeq: 1 INVITE");
+    assert!(malformed(wrong_cseq.as_bytes()), "CSeq method differs: 400");
+    assert!(malformed(b"\x00\x01 not SIP at all\r\n\r\n"), "unreadable: dropped");
+    let require = request(
+        "OPTIONS",
+        "192.0.2.7:5060;branch=z9hG4bKm2",
+        "m2",
+        1,
+        "Require: x-unheard-of\r\n",
+    );
+    let outs = ua().receive(Time(0), from, require.as_bytes());
+    assert!(
+        outs.iter()
+            .any(|o| matches!(o, Output::Send { bytes, .. } if bytes.starts_with(b"SIP/2.0 420"))),
+        "{outs:?}"
+    );
+    assert!(
+        !malformed(require.as_bytes()),
+        "an extension we lack (420) is not malformed"
+    );
+}

@@ -10,8 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use acd::{Action, AgentId, AgentState, CallerId, Outcome, Want};
-use chrono::Utc;
-use crm_core::model::{AgentSkill, KbQuery};
+use crm_core::model::{AgentSkill, KbArticle, KbQuery, ScreenPop};
 use crm_core::screen_pop::{screen_pop, Lookup};
 use crm_core::types::PhoneNumber;
 use tokio::sync::mpsc;
@@ -19,8 +18,9 @@ use tokio::sync::mpsc;
 use crate::desk::{CenterIn, DeskIn, DeskOut, QueueCount, StateView};
 use crate::softphone::{self, Softphone};
 use crate::wallboard::{AgentCounts, AgentRow, Live};
-use crate::{Switch, SwitchIn};
-use telephony::media::prompts::{say_number, Clip};
+use crate::{call, Switch, SwitchIn};
+use telephony::media::dtmf;
+use telephony::media::prompts::Clip;
 use telephony::sip::ua::{CallRef, Output};
 use telephony::Time;
 
@@ -35,11 +35,19 @@ pub const DESK_BUFFER: usize = 256;
 /// reference the user agent hands out (and below 2^53, so pages read them exactly).
 pub const PREVIEW_CALLERS: u64 = 1 << 40;
 
-/// The screen pop prepared for a call while it is in the IVR.
+/// The screen pop prepared for a call while it is in the IVR, typed until it goes on the wire in
+/// [`DeskOut::Offer`].
 #[derive(Debug, Clone, Default)]
 pub struct Pop {
-    pub pop: Option<serde_json::Value>,
-    pub articles: Vec<serde_json::Value>,
+    pub pop: Option<Box<ScreenPop>>,
+    pub articles: Vec<KbArticle>,
+}
+
+impl Pop {
+    /// The customer the pop is about, if any.
+    pub fn customer_id(&self) -> Option<i64> {
+        self.pop.as_ref().map(|p| p.customer.id)
+    }
 }
 
 /// A call in (or handed to) a queue.
@@ -87,34 +95,6 @@ fn state_name(s: &AgentState) -> (&'static str, Option<String>) {
     }
 }
 
-/// DTMF keypad frequencies (low, high) in Hz.
-fn dtmf_freqs(d: char) -> Option<(f32, f32)> {
-    let rows = [697.0, 770.0, 852.0, 941.0];
-    let cols = [1209.0, 1336.0, 1477.0, 1633.0];
-    let keys = ["123A", "456B", "789C", "*0#D"];
-    for (r, row) in keys.iter().enumerate() {
-        if let Some(c) = row.find(d.to_ascii_uppercase()) {
-            return Some((rows[r], cols[c]));
-        }
-    }
-    None
-}
-
-/// In-band tones for `digits`: 100 ms each with 60 ms gaps.
-fn dtmf_clip(digits: &str) -> Clip {
-    let mut samples = vec![];
-    for d in digits.chars() {
-        let Some((lo, hi)) = dtmf_freqs(d) else { continue };
-        for n in 0..800 {
-            let t = n as f32 / 8000.0;
-            let v = (2.0 * std::f32::consts::PI * lo * t).sin() + (2.0 * std::f32::consts::PI * hi * t).sin();
-            samples.push((v * 6000.0) as i16);
-        }
-        samples.extend(std::iter::repeat_n(0i16, 480));
-    }
-    Clip::from_samples("dtmf", samples)
-}
-
 impl Switch {
     fn ms(&self) -> u64 {
         self.now().0
@@ -143,8 +123,8 @@ impl Switch {
         let store = self.store.clone();
         let tx = self.tx.clone();
         let settings = self.cfg.screen_pop;
+        let today = Switch::wall().date_naive();
         tokio::spawn(async move {
-            let today = Utc::now().date_naive();
             let found = tokio::time::timeout(
                 Duration::from_secs(2),
                 screen_pop(store.as_ref(), &Lookup::Phone(phone), today, settings),
@@ -153,26 +133,19 @@ impl Switch {
             .unwrap_or_else(|_| Err(crm_core::StoreError::Backend("timed out".into())));
             let pop = match found {
                 Ok(Some(p)) => {
-                    let mut lines: Vec<_> = p.assets.iter().map(|a| a.product_line.clone()).collect();
-                    lines.sort_by(|a, b| a.as_str().cmp(b.as_str()));
-                    lines.dedup();
-                    let mut articles: Vec<serde_json::Value> = vec![];
-                    for line in lines.into_iter().take(3) {
+                    let mut articles: Vec<KbArticle> = vec![];
+                    for line in call::pop_lines(&p) {
                         let q = KbQuery {
                             q: None,
                             product_line: Some(line),
-                            limit: 3,
+                            limit: call::ARTICLES_PER_LINE,
                         };
                         if let Ok(found) = store.search_articles(&q).await {
-                            for a in found {
-                                if !articles.iter().any(|x| x["id"] == a.id) {
-                                    articles.extend(serde_json::to_value(a).ok());
-                                }
-                            }
+                            call::add_articles(&mut articles, found);
                         }
                     }
                     Pop {
-                        pop: serde_json::to_value(p).ok(),
+                        pop: Some(Box::new(p)),
                         articles,
                     }
                 }
@@ -191,7 +164,7 @@ impl Switch {
             return vec![];
         };
         if c.customer_id.is_none() {
-            c.customer_id = pop.pop.as_ref().and_then(|p| p["customer"]["id"].as_i64());
+            c.customer_id = pop.customer_id();
         }
         c.pop = Some(pop);
         // Already ringing an agent without it: send the offer again, now complete.
@@ -215,7 +188,7 @@ impl Switch {
         // it waits, and `pop_ready` sends it.
         let Some(pop) = c.pop.clone() else { return };
         let q = c.queued.as_ref();
-        let invite_wall = Utc::now() - chrono::Duration::from_std(c.invite_at.elapsed()).unwrap_or_default();
+        let invite_wall = Switch::wall() - chrono::Duration::from_std(c.invite_at.elapsed()).unwrap_or_default();
         // On a callback the customer is the one we called.
         let customer_number = match c.direction {
             crm_core::model::Direction::Outbound => c.called.clone(),
@@ -274,7 +247,7 @@ impl Switch {
             tracing::warn!(%queue, "the IVR queued a call to a queue not in queues.toml; it waits on hold");
             return vec![];
         }
-        self.tally.offered(Utc::now(), queue);
+        self.tally.offered(Switch::wall(), queue);
         let level = min_level.clamp(1, 5);
         self.acd_input(acd::Input::CallerArrived {
             caller: call,
@@ -403,12 +376,12 @@ impl Switch {
                     let now = self.now();
                     if let Some(c) = self.calls.get_mut(&leg) {
                         c.agent = Some((agent, now));
-                        let waited = c.queued.as_ref().map(|q| now.0.saturating_sub(q.since.0));
+                        let waited = c.queued.as_ref().map(|q| now.since(q.since));
                         c.queue_wait_ms = waited.map(|w| w as i64);
                         if let (Some(q), Some(w)) = (c.queued.as_ref(), waited) {
                             let queue = q.queue.clone();
-                            c.answered_within_sl = self.tally.threshold_ms(&queue).map(|t| w <= t);
-                            self.tally.answered(Utc::now(), &queue, w);
+                            c.answered_within_sl = call::within_service_level(w, self.tally.threshold_ms(&queue));
+                            self.tally.answered(Switch::wall(), &queue, w);
                         }
                         if let Some(m) = &c.media {
                             // A callback's greeting plays out; queue announcements stop.
@@ -437,8 +410,7 @@ impl Switch {
                     }
                     if state != AgentState::WrapUp {
                         if let Some((queue, talk, ended)) = s.handling.take() {
-                            self.tally
-                                .handled(Utc::now(), &queue, talk + now.0.saturating_sub(ended.0));
+                            self.tally.handled(Switch::wall(), &queue, talk + now.since(ended));
                         }
                     }
                     let Some(s) = self.agents.get_mut(&agent) else { continue };
@@ -460,7 +432,7 @@ impl Switch {
                     position,
                     ewt_ms,
                 } => {
-                    let prompts = announcement(position, ewt_ms);
+                    let prompts = call::announcement(position, ewt_ms);
                     if let Some(q) = self.calls.get_mut(&caller).and_then(|c| c.queued.as_mut()) {
                         q.nobody_now = ewt_ms.is_none();
                     }
@@ -506,10 +478,7 @@ impl Switch {
                         Ok((leg, _, outs)) => {
                             // The screen pop learned on the first call serves the callback.
                             if let Some(c) = self.calls.get_mut(&leg) {
-                                c.customer_id = pop
-                                    .as_ref()
-                                    .and_then(|p| p.pop.as_ref())
-                                    .and_then(|p| p["customer"]["id"].as_i64());
+                                c.customer_id = pop.as_ref().and_then(Pop::customer_id);
                                 c.pop = pop;
                             }
                             self.stats.callbacks_placed.fetch_add(1, Ordering::Relaxed);
@@ -551,7 +520,7 @@ impl Switch {
                     if let Some(q) = self.calls.get_mut(&caller).and_then(|c| c.queued.as_mut()) {
                         q.queue = to.clone();
                     }
-                    self.tally.offered(Utc::now(), &to);
+                    self.tally.offered(Switch::wall(), &to);
                 }
                 Action::Left { caller, outcome } => match (self.preview_callers.remove(&caller), outcome) {
                     (true, _) => {}
@@ -560,7 +529,7 @@ impl Switch {
                             self.note_queue_wait(caller);
                             if let Some(q) = self.calls.get(&caller).and_then(|c| c.queued.as_ref()) {
                                 let queue = q.queue.clone();
-                                self.tally.abandoned(Utc::now(), &queue);
+                                self.tally.abandoned(Switch::wall(), &queue);
                             }
                         }
                         Outcome::Voicemail => {
@@ -636,8 +605,7 @@ impl Switch {
             s.talk_ms += talk;
             // Counted when the wrap-up ends (the ACD's next state for the agent).
             if let Some((queue, talk, ended)) = s.handling.replace((queue, talk, now)) {
-                self.tally
-                    .handled(Utc::now(), &queue, talk + now.0.saturating_sub(ended.0));
+                self.tally.handled(Switch::wall(), &queue, talk + now.since(ended));
             }
         }
         true
@@ -657,7 +625,7 @@ impl Switch {
         let Some(c) = self.calls.get(&call) else { return };
         let path = self.cfg.voicemail_dir.join(format!(
             "{}-{}.wav",
-            Utc::now().format("%Y%m%dT%H%M%S"),
+            Switch::wall().format("%Y%m%dT%H%M%S"),
             crate::file_safe(&c.call_id)
         ));
         if let Some(m) = &c.media {
@@ -784,7 +752,7 @@ impl Switch {
                 }
                 self.preview_seq += 1;
                 let caller = PREVIEW_CALLERS + self.preview_seq;
-                let customer = pop.as_ref().and_then(|p| p["customer"]["id"].as_i64());
+                let customer = pop.as_ref().map(|p| p.customer.id);
                 tracing::info!(agent = user_id, task, customer, "preview dial");
                 self.callback_numbers
                     .insert(caller, (number, Some(Pop { pop, articles: vec![] })));
@@ -908,12 +876,18 @@ impl Switch {
                 let AgentState::OnCall(caller) = current else {
                     return self.error(agent, "no call for tones");
                 };
-                if digits.is_empty() || digits.len() > 32 || digits.chars().any(|d| dtmf_freqs(d).is_none()) {
+                if digits.is_empty()
+                    || digits.len() > 32
+                    || !digits.chars().all(|d| dtmf::is_key(d.to_ascii_uppercase()))
+                {
                     return self.error(agent, "digits: 1 to 32 of 0-9, *, #, A-D");
                 }
                 let leg = self.leg_of(caller);
                 if let Some(m) = self.calls.get(&leg).and_then(|c| c.media.as_ref()) {
-                    m.play(SWITCH_PLAY, vec![Arc::new(dtmf_clip(&digits))]);
+                    m.play(
+                        SWITCH_PLAY,
+                        vec![Arc::new(Clip::from_samples("dtmf", dtmf::tones(&digits)))],
+                    );
                 }
                 vec![]
             }
@@ -1094,7 +1068,7 @@ impl Switch {
             })
             .collect();
         rows.sort_by(|a, b| a.name.cmp(&b.name));
-        let board = self.tally.board(Utc::now(), &live, rows);
+        let board = self.tally.board(Switch::wall(), &live, rows);
         let counts = QueueCount::from_board(&board);
         self.wall_tx.send_replace(Arc::new(board));
         for id in self.agents.keys().copied().collect::<Vec<_>>() {
@@ -1117,54 +1091,5 @@ impl QueueCount {
                 agents_available: q.agents.available,
             })
             .collect()
-    }
-}
-
-/// What a waiting caller hears: their place, and the expected wait when there is one to give.
-/// Without anybody working who could take the call there is no estimate to give, so they hear
-/// that (the ACD offers the queue's callback or voicemail with it).
-pub fn announcement(position: usize, ewt_ms: Option<u64>) -> Vec<String> {
-    let Some(ewt_ms) = ewt_ms else {
-        return vec!["nobody_available".to_string()];
-    };
-    let mut prompts = vec!["position_is".to_string()];
-    prompts.extend(say_number(position as u32));
-    prompts.push("in_queue".into());
-    prompts.push("expected_wait".into());
-    let minutes = ewt_ms.div_ceil(60_000);
-    if minutes <= 1 {
-        prompts.push("less_than_minute".into());
-    } else {
-        prompts.extend(say_number(minutes as u32));
-        prompts.push("minutes".into());
-    }
-    prompts
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn an_estimate_is_given_only_when_someone_can_take_the_call() {
-        assert_eq!(announcement(2, None), ["nobody_available"]);
-        assert_eq!(
-            announcement(2, Some(150_000)),
-            ["position_is", "n2", "in_queue", "expected_wait", "n3", "minutes"]
-        );
-        assert_eq!(announcement(1, Some(20_000)).last().unwrap(), "less_than_minute");
-    }
-
-    #[test]
-    fn agent_tones_are_heard_as_the_digits() {
-        let clip = dtmf_clip("5#");
-        let mut det = telephony::media::dtmf::ToneDetector::default();
-        let got: String = clip
-            .samples
-            .chunks_exact(telephony::media::dtmf::BLOCK)
-            .filter_map(|b| det.on_block(b))
-            .collect();
-        assert_eq!(got, "5#");
-        assert!(dtmf_freqs('x').is_none());
     }
 }

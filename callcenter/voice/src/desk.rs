@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::wallboard::Wallboard;
-use crm_core::model::{AgentSkill, User};
+use crm_core::model::{AgentSkill, KbArticle, ScreenPop, User};
 
 /// What an agent's page sends over its WebSocket.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -87,9 +87,9 @@ pub enum DeskOut {
         invite_at_us: i64,
         /// The customer 360, or null for an unknown caller (the page offers search and
         /// quick-create).
-        pop: Option<serde_json::Value>,
+        pop: Option<Box<ScreenPop>>,
         /// Knowledge-base articles for the caller's product lines.
-        articles: Vec<serde_json::Value>,
+        articles: Vec<KbArticle>,
         callback: bool,
     },
     Withdrawn {
@@ -151,7 +151,7 @@ pub enum CenterIn {
         task: i64,
         queue: String,
         number: String,
-        pop: Option<serde_json::Value>,
+        pop: Option<Box<ScreenPop>>,
     },
 }
 

@@ -15,6 +15,7 @@
 
 mod agents;
 pub use agents::DESK_BUFFER;
+pub mod call;
 pub mod desk;
 pub mod library;
 pub mod lookup;
@@ -588,15 +589,22 @@ struct Switch {
     received_at: Instant,
 }
 
+/// The switch reads its clocks here and nowhere else: [`Switch::now`] for the cores (one
+/// [`Time`] for SIP, media, IVR and ACD), [`Switch::wall`] for what people and records see
+/// (call records, the wallboard's intervals, file names).
 impl Switch {
     fn now(&self) -> Time {
         Time(self.epoch.elapsed().as_millis() as u64)
     }
 
+    fn wall() -> DateTime<Utc> {
+        Utc::now()
+    }
+
     fn clocks(&self) -> Now {
         Now {
             mono: self.now(),
-            wall: Utc::now(),
+            wall: Switch::wall(),
         }
     }
 
@@ -721,17 +729,6 @@ impl Switch {
                     return;
                 }
                 let outs = self.ua.receive(now, from, &bytes);
-                // Refused as malformed (answered 400 or dropped): charge the source extra.
-                let malformed = outs
-                    .iter()
-                    .any(|o| matches!(o, Output::Send { bytes, .. } if bytes.starts_with(b"SIP/2.0 400")))
-                    || (outs.is_empty()
-                        && telephony::sip::message::parse(&bytes, from.transport == Transport::Udp).is_err());
-                if malformed {
-                    let bans = self.guard.bans;
-                    self.guard.check(now, from.addr.ip(), MALFORMED_COST - 1.0);
-                    self.noticed_ban(bans, from.addr.ip());
-                }
                 self.carry_out(outs).await;
             }
             SwitchIn::TcpOpen { addr, tx } => {
@@ -832,7 +829,7 @@ impl Switch {
                     index: 0,
                 });
                 let recording = self.cfg.recordings.as_ref().map(|dir| {
-                    dir.join(Utc::now().format("%Y-%m-%d").to_string())
+                    dir.join(Switch::wall().format("%Y-%m-%d").to_string())
                         .join(format!("{}.wav", file_safe(&call_id)))
                 });
                 let leg = {
@@ -864,7 +861,7 @@ impl Switch {
                         call_id,
                         caller: caller.clone(),
                         called: called.clone(),
-                        started_at: Utc::now(),
+                        started_at: Switch::wall(),
                         answered_at: None,
                         ivr: Some(Ivr::new(script, &caller, &called)),
                         media,
@@ -890,7 +887,7 @@ impl Switch {
             }
             Event::Confirmed { call } => {
                 if let Some(c) = self.calls.get_mut(&call) {
-                    c.answered_at = Some(Utc::now());
+                    c.answered_at = Some(Switch::wall());
                 }
                 self.ivr_commands_for(call, Input::Start).await
             }
@@ -901,6 +898,13 @@ impl Switch {
                 vec![]
             }
             Event::Dtmf { call, digit } => self.digit(call, digit).await,
+            Event::Malformed { from } => {
+                // A malformed message costs its source more than a well-formed one.
+                let bans = self.guard.bans;
+                self.guard.check(self.now(), from.addr.ip(), MALFORMED_COST - 1.0);
+                self.noticed_ban(bans, from.addr.ip());
+                vec![]
+            }
             Event::Ended { call, end } => {
                 let mut outs = self.left_call(call).await;
                 self.finish(call, end);
@@ -914,7 +918,7 @@ impl Switch {
                 code,
             } => {
                 self.stats.calls_refused.fetch_add(1, Ordering::Relaxed);
-                let t = Utc::now();
+                let t = Switch::wall();
                 self.write_cdr(NewCdr {
                     call_id,
                     direction: Direction::Inbound,
@@ -943,7 +947,7 @@ impl Switch {
                 let Some(c) = self.calls.get_mut(&call) else {
                     return vec![];
                 };
-                c.answered_at = Some(Utc::now());
+                c.answered_at = Some(Switch::wall());
                 if let Some(m) = &c.media {
                     m.renegotiate(agreed.codec, agreed.dtmf_pt, agreed.remote);
                 }
@@ -1053,7 +1057,7 @@ impl Switch {
                 call_id: call_id.clone(),
                 caller: self.cfg.caller_id.clone(),
                 called: callee.clone(),
-                started_at: Utc::now(),
+                started_at: Switch::wall(),
                 answered_at: None,
                 ivr: script.map(|s| Ivr::new(s, &callee, &self.cfg.caller_id)),
                 media: Some(media),
@@ -1107,40 +1111,22 @@ impl Switch {
         self.stats.calls_active.fetch_sub(1, Ordering::Relaxed);
         // A caller who hung up in the queue waited until now.
         if c.queue_wait_ms.is_none() {
-            c.queue_wait_ms = c.queued.as_ref().map(|q| now.0.saturating_sub(q.since.0) as i64);
+            c.queue_wait_ms = c.queued.as_ref().map(|q| call::queue_wait_ms(q.since, now));
         }
         self.timers.retain(|(_, k, _)| *k != call);
         // Dropping the handle stops the media, closes its files and frees the port.
         drop(c.media);
         let ivr = c.ivr.as_ref();
-        let outcome = match (ivr.and_then(|i| i.outcome()), end) {
-            (Some(o), _) => CallOutcome::parse(o).unwrap_or(CallOutcome::Abandoned),
-            (None, End::Rejected(_)) => CallOutcome::Rejected,
-            // The flow hung up (not a silent line, not an agent): the caller did not give up.
-            (None, End::Local) if !c.rtp_timeout && c.agent.is_none() => CallOutcome::IvrEnded,
-            (None, _) => CallOutcome::Abandoned,
-        };
-        let end_reason = match (end, c.direction) {
-            (End::RemoteBye, Direction::Outbound) => "callee_hangup".to_string(),
-            (End::RemoteBye, _) => "caller_hangup".to_string(),
-            (End::Local, _) if c.rtp_timeout => "rtp_timeout".to_string(),
-            (End::Local, _) if c.agent.is_some() => "agent_hangup".to_string(),
-            (End::Local, _) => "ivr_hangup".to_string(),
-            (End::Cancelled, _) => "cancelled".to_string(),
-            (End::NoAck, _) => "no_ack".to_string(),
-            (End::Timeout, _) => "timeout".to_string(),
-            (End::Rejected(code), _) => format!("sip_{code}"),
-        };
+        let call::Ended { outcome, end_reason } = call::ended(&call::Facts {
+            end,
+            direction: c.direction,
+            flow_outcome: ivr.and_then(|i| i.outcome()),
+            answered: c.answered_at.is_some(),
+            agent: c.agent.is_some(),
+            rtp_timeout: c.rtp_timeout,
+            waiting_in_acd: c.queued.as_ref().is_some_and(|q| q.in_acd),
+        });
         tracing::info!(call, outcome = outcome.as_str(), reason = %end_reason, "call ended");
-        let outcome = match (c.direction, c.answered_at) {
-            (Direction::Outbound, None) => CallOutcome::Failed,
-            _ if c.agent.is_some() => CallOutcome::Answered,
-            // Hung up while waiting in a queue the ACD runs.
-            _ if c.queued.as_ref().is_some_and(|q| q.in_acd) && outcome == CallOutcome::Queued => {
-                CallOutcome::Abandoned
-            }
-            _ => outcome,
-        };
         if let Some(phone) = c.softphone {
             tokio::spawn(phone.close());
         }
@@ -1168,7 +1154,7 @@ impl Switch {
             customer_id: c.customer_id,
             started_at: c.started_at,
             answered_at: c.answered_at,
-            ended_at: Utc::now(),
+            ended_at: Switch::wall(),
             ivr_script: ivr.map(|i| i.script_name().to_string()),
             ivr_path: ivr.map(|i| i.path()).unwrap_or_default(),
             dtmf: ivr.map(|i| i.digits().to_string()).unwrap_or_default(),
@@ -1238,8 +1224,8 @@ impl Switch {
                     let store = self.store.clone();
                     let tx = self.tx.clone();
                     let settings = self.cfg.screen_pop;
+                    let today = Switch::wall().date_naive();
                     tokio::spawn(async move {
-                        let today = Utc::now().date_naive();
                         let found = match tokio::time::timeout(
                             Duration::from_secs(3),
                             lookup::lookup(store.as_ref(), what, &key, today, settings),
@@ -1280,7 +1266,7 @@ impl Switch {
                 Command::StartRecording { .. } => {
                     let path = self.cfg.voicemail_dir.join(format!(
                         "{}-{}.wav",
-                        Utc::now().format("%Y%m%dT%H%M%S"),
+                        Switch::wall().format("%Y%m%dT%H%M%S"),
                         file_safe(&self.calls[&call].call_id)
                     ));
                     if let Some(m) = media {

@@ -182,6 +182,22 @@ impl ToneDetector {
     }
 }
 
+/// Whether `c` is a key of the DTMF keypad (`0`–`9`, `*`, `#`, `A`–`D`).
+pub fn is_key(c: char) -> bool {
+    KEYS.iter().any(|row| row.contains(&c))
+}
+
+/// In-band tones for `digits` as an agent's keypad sends them into a call: 100 ms per key and
+/// 60 ms of silence after it; characters that are not keys are skipped.
+pub fn tones(digits: &str) -> Vec<i16> {
+    let mut samples = vec![];
+    for d in digits.chars().map(|d| d.to_ascii_uppercase()).filter(|&d| is_key(d)) {
+        samples.extend(tone(d, 100, 12_000.0));
+        samples.extend(std::iter::repeat_n(0i16, 480));
+    }
+    samples
+}
+
 /// Two-tone samples for a digit (for tests and for sending in-band tones).
 pub fn tone(digit: char, ms: usize, amplitude: f32) -> Vec<i16> {
     let (r, c) = KEYS
@@ -201,6 +217,18 @@ pub fn tone(digit: char, ms: usize, amplitude: f32) -> Vec<i16> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sent_tones_are_heard_as_the_digits() {
+        let mut det = ToneDetector::default();
+        let got: String = tones("5#a")
+            .chunks_exact(BLOCK)
+            .filter_map(|b| det.on_block(b))
+            .collect();
+        assert_eq!(got, "5#A");
+        assert!(!is_key('x') && is_key('*') && is_key('D'));
+        assert!(tones("x").is_empty());
+    }
 
     fn event(code: u8, end: bool, duration: u16) -> [u8; 4] {
         let d = duration.to_be_bytes();

@@ -136,6 +136,11 @@ pub enum Event {
         call: CallRef,
         end: End,
     },
+    /// A message refused as malformed: answered 400, or dropped because it could not be read.
+    /// The adapter may charge its source more than for a well-formed message.
+    Malformed {
+        from: Peer,
+    },
     /// A new INVITE refused before it became a call (capacity, media), for the call record.
     Refused {
         call_id: String,
@@ -413,6 +418,9 @@ impl UserAgent {
                 self.carry_out(now, from.transport, None, actions, &mut out);
             }
             Verdict::Respond { code, reason, headers } => {
+                if code == 400 {
+                    out.push(Output::Event(Event::Malformed { from }));
+                }
                 let datagram = from.transport == Transport::Udp;
                 match parse(bytes, datagram) {
                     Ok(mut m) if m.method() != Some("ACK") => {
@@ -437,7 +445,7 @@ impl UserAgent {
                     }
                 }
             }
-            Verdict::Drop(_) => {}
+            Verdict::Drop(_) => out.push(Output::Event(Event::Malformed { from })),
         }
         out
     }
