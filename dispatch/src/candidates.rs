@@ -80,7 +80,7 @@ impl Default for Settings {
     fn default() -> Self {
         Settings {
             speed_kmh: 50.0,
-            detour: 1.3,
+            detour: crate::travel::DETOUR,
             transfer_handling_minutes: 60,
             max_examined: 400,
             reach_km: REACH_KM,

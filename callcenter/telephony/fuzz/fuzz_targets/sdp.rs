@@ -2,8 +2,8 @@
 //! must parse again and agree on the same codec.
 #![no_main]
 
-use telephony::media::sdp::{negotiate, parse, write};
 use libfuzzer_sys::fuzz_target;
+use telephony::media::sdp::{negotiate, parse, write};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(offer) = parse(data) else { return };

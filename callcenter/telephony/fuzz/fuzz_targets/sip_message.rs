@@ -2,11 +2,11 @@
 //! whole user agent: nothing may panic, and what parses must survive a write/parse round trip.
 #![no_main]
 
+use libfuzzer_sys::fuzz_target;
 use telephony::sip::message::parse;
 use telephony::sip::screen::Policy;
-use telephony::Time;
 use telephony::sip::ua::{Peer, Transport, UaConfig, UserAgent};
-use libfuzzer_sys::fuzz_target;
+use telephony::Time;
 
 fuzz_target!(|data: &[u8]| {
     for datagram in [true, false] {
