@@ -97,7 +97,7 @@ fn state_name(s: &AgentState) -> (&'static str, Option<String>) {
 
 impl Switch {
     fn ms(&self) -> u64 {
-        self.now().0
+        self.now().ms()
     }
 
     /// The call that carries an ACD caller: the original call, or its callback.
