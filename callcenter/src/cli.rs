@@ -294,8 +294,11 @@ async fn serve(cfg: Config, demo: bool) -> anyhow::Result<()> {
         travel_speed_kmh: f64::from(cfg.travel_speed_kmh),
         break_minutes: f64::from(cfg.break_minutes),
         auto_assign: cfg.auto_assign,
-        labour_rate_minor: i64::from(cfg.labour_rate_minor),
-        currency: cfg.currency.clone(),
+        claim_rules: crm_core::claims::ClaimRules {
+            travel_bands: crm_core::claims::DEFAULT_TRAVEL_BANDS.to_vec(),
+            default_rate_minor: i64::from(cfg.labour_rate_minor),
+            currency: cfg.currency.clone(),
+        },
     };
     // Shared live events (several nodes), before anything is served.
     let bus = match &cfg.redis_url {

@@ -47,32 +47,58 @@ pub async fn seed_demo(store: &dyn Store, today: NaiveDate, customers: usize) ->
     };
     let seeded = crm_sql::clock::run_at(clock, seed(store, &data, &mut report, &mut at)).await?;
 
-    let mut logins: Vec<(String, String, Role, Option<i64>)> = vec![
-        ("admin".into(), "Demo Administrator".into(), Role::Admin, None),
-        ("supervisor".into(), "Demo Supervisor".into(), Role::Supervisor, None),
+    // The station manager runs the first approved station; the regional supervisor sees the
+    // stations of the north.
+    let first_station = store
+        .list_stations()
+        .await?
+        .into_iter()
+        .find(|s| s.status.takes_work())
+        .map(|s| s.id);
+    let login = |u: &str, name: &str, role| Login {
+        username: u.into(),
+        display_name: name.into(),
+        role,
+        technician_id: None,
+        station_id: None,
+        region: None,
+    };
+    let mut logins = vec![
+        login("admin", "Demo Administrator", Role::Admin),
+        login("supervisor", "Demo Supervisor", Role::Supervisor),
+        Login {
+            region: Some("north".into()),
+            ..login("supervisor-north", "Demo Supervisor North", Role::Supervisor)
+        },
+        login("reviewer", "Demo Claims Reviewer", Role::Reviewer),
+        Login {
+            station_id: first_station,
+            ..login("station", "Demo Station Manager", Role::StationManager)
+        },
     ];
     for i in 1..=10 {
-        logins.push((format!("agent{i}"), format!("Demo Agent {i}"), Role::Agent, None));
+        logins.push(login(&format!("agent{i}"), &format!("Demo Agent {i}"), Role::Agent));
     }
     for (i, tech) in seeded.technician_ids.iter().take(20).enumerate() {
         let n = i + 1;
-        logins.push((
-            format!("tech{n}"),
-            format!("Demo Technician {n}"),
-            Role::Technician,
-            Some(*tech),
-        ));
+        logins.push(Login {
+            technician_id: Some(*tech),
+            ..login(&format!("tech{n}"), &format!("Demo Technician {n}"), Role::Technician)
+        });
     }
     let mut out = Vec::with_capacity(logins.len());
-    for (username, display_name, role, technician_id) in logins {
+    for l in logins {
+        let (username, role) = (l.username.clone(), l.role);
         let user = store
             .create_user(
                 Actor::SYSTEM,
                 &NewUserRecord {
-                    username: username.clone(),
-                    display_name,
+                    username: l.username,
+                    display_name: l.display_name,
                     role,
-                    technician_id,
+                    technician_id: l.technician_id,
+                    station_id: l.station_id,
+                    region: l.region,
                     password_hash: hash_password(DEMO_PASSWORD),
                 },
             )
@@ -112,4 +138,13 @@ fn demo_skills(agent: u32) -> Vec<AgentSkill> {
         });
     }
     skills
+}
+
+struct Login {
+    username: String,
+    display_name: String,
+    role: Role,
+    technician_id: Option<i64>,
+    station_id: Option<i64>,
+    region: Option<String>,
 }

@@ -4,6 +4,7 @@
 //! - [`model`]: entities and the inputs that create or change them.
 //! - [`field`]: technicians' tasks, their status flow and reports; stock transfers and stocktakes.
 //! - [`warranty`]: warranty determination, a pure function.
+//! - [`claims`]: warranty claims: drafting, automatic checks, review, appeal, returns, settlement.
 //! - [`callback`]: when a satisfaction callback may be attempted, a pure function.
 //! - [`care`]: agent tasks (preview-dial work, supervisors' alerts, reminders).
 //! - [`reports`]: report shapes and the arithmetic on the sums the store aggregates.
@@ -19,6 +20,7 @@
 pub mod model;
 pub mod callback;
 pub mod care;
+pub mod claims;
 pub mod error;
 pub mod field;
 pub mod reports;

@@ -36,7 +36,10 @@ macro_rules! str_enum {
 
 str_enum!(
     /// A user's role; it decides which routes the user may call.
-    Role { Admin = "admin", Supervisor = "supervisor", Agent = "agent", Technician = "technician" }
+    Role {
+        Admin = "admin", Supervisor = "supervisor", Agent = "agent", Technician = "technician",
+        StationManager = "station_manager", Reviewer = "reviewer",
+    }
 );
 str_enum!(CustomerKind { Person = "person", Company = "company" });
 str_enum!(PhoneLabel { Mobile = "mobile", Home = "home", Work = "work", Other = "other" });
@@ -638,6 +641,9 @@ pub struct RepairOrder {
     pub unassigned_reason: Option<String>,
     /// The technician's status flow, once somebody is assigned.
     pub task_status: Option<crate::field::TaskStatus>,
+    /// When the station dispatch gave it to accepted it (in the station portal); cleared when
+    /// it moves to another station.
+    pub station_accepted_at: Option<DateTime<Utc>>,
     /// Parts the repair is expected to need.
     pub parts_needed: Vec<NeededPart>,
     pub history: Vec<StatusChange>,
@@ -830,11 +836,179 @@ fn validate_skills(skills: &[Skill]) -> Result<(), FieldError> {
     Ok(())
 }
 
+str_enum!(
+    /// Where a station stands with the manufacturer. Only an approved station gets work; a
+    /// suspended one keeps its history and can be approved again; terminated is final.
+    StationStatus { Applying = "applying", Approved = "approved", Suspended = "suspended", Terminated = "terminated" }
+);
+str_enum!(StationKind { Own = "own", Franchised = "franchised" });
+
+impl StationStatus {
+    /// The lifecycle: applying → approved or terminated; approved ⇄ suspended; either → terminated.
+    pub fn can_become(self, to: StationStatus) -> bool {
+        use StationStatus::*;
+        matches!(
+            (self, to),
+            (Applying, Approved)
+                | (Applying, Terminated)
+                | (Approved, Suspended)
+                | (Suspended, Approved)
+                | (Approved, Terminated)
+                | (Suspended, Terminated)
+        )
+    }
+    pub fn takes_work(self) -> bool {
+        self == StationStatus::Approved
+    }
+}
+
+/// A person at a station the manufacturer deals with.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Contact {
+    pub name: Text,
+    /// What they do there (`owner`, `workshop`, `accounts`).
+    #[serde(default)]
+    pub role: Option<Text>,
+    #[serde(default)]
+    pub phone: Option<PhoneNumber>,
+    #[serde(default)]
+    pub email: Option<Email>,
+}
+
+/// Where the manufacturer pays a station's settlements.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BankDetails {
+    pub holder: Text,
+    pub iban: Iban,
+    #[serde(default)]
+    pub bic: Option<Text>,
+}
+
+/// The service contract between the manufacturer and a station.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Contract {
+    pub from: NaiveDate,
+    /// Open-ended when absent.
+    #[serde(default)]
+    pub to: Option<NaiveDate>,
+    /// What the manufacturer pays per labour hour of warranty work.
+    pub labour_rate: Money,
+    /// The product lines the station may repair under warranty (empty: all it has skills for).
+    #[serde(default)]
+    #[schema(max_items = 50)]
+    pub product_lines: Vec<SkillName>,
+}
+
+impl Contract {
+    pub fn in_force(&self, day: NaiveDate) -> bool {
+        self.from <= day && self.to.is_none_or(|to| day <= to)
+    }
+    pub fn covers(&self, line: &SkillName) -> bool {
+        self.product_lines.is_empty() || self.product_lines.contains(line)
+    }
+    fn validate(&self) -> Result<(), FieldError> {
+        if self.to.is_some_and(|to| to < self.from) {
+            return Err(FieldError::new("partner.contract.to", "must not be before from"));
+        }
+        if self.labour_rate.minor <= 0 || self.labour_rate.minor > MAX_PRICE_MINOR {
+            return Err(FieldError::new(
+                "partner.contract.labour_rate.minor",
+                if self.labour_rate.minor <= 0 {
+                    "must be above 0"
+                } else {
+                    "must be at most 10000000000"
+                },
+            ));
+        }
+        check_len("partner.contract.product_lines", self.product_lines.len(), 50)
+    }
+}
+
+/// A station as a contracted partner: who it is, how to reach and pay it, what it may do.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Partner {
+    #[serde(default)]
+    pub kind: StationKind,
+    #[serde(default)]
+    pub address: Option<Text>,
+    #[serde(default)]
+    #[schema(max_items = 20)]
+    pub contacts: Vec<Contact>,
+    #[serde(default)]
+    pub bank: Option<BankDetails>,
+    #[serde(default)]
+    pub contract: Option<Contract>,
+    /// Certificates the station holds (`high_voltage`, `gas_appliances`).
+    #[serde(default)]
+    #[schema(max_items = 50)]
+    pub qualifications: Vec<SkillName>,
+}
+
+// The enum comes from `str_enum!`, which cannot take `#[default]`.
+#[allow(clippy::derivable_impls)]
+impl Default for StationKind {
+    fn default() -> Self {
+        StationKind::Own
+    }
+}
+
+impl Partner {
+    pub fn validate(&self) -> Result<(), FieldError> {
+        check_len("partner.contacts", self.contacts.len(), 20)?;
+        check_len("partner.qualifications", self.qualifications.len(), 50)?;
+        if let Some(c) = &self.contract {
+            c.validate()?;
+        }
+        Ok(())
+    }
+}
+
+/// A move in a station's lifecycle, with its reason (required for suspension and termination).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StationStatusChange {
+    pub status: StationStatus,
+    #[serde(default)]
+    pub reason: Option<Text>,
+}
+
+impl StationStatusChange {
+    pub fn check(&self, from: StationStatus) -> Result<(), FieldError> {
+        if !from.can_become(self.status) {
+            return Err(FieldError::new(
+                "status",
+                format!("a station {} cannot become {}", from.as_str(), self.status.as_str()),
+            ));
+        }
+        if matches!(self.status, StationStatus::Suspended | StationStatus::Terminated) && self.reason.is_none() {
+            return Err(FieldError::new("reason", "a suspension or termination needs a reason"));
+        }
+        Ok(())
+    }
+}
+
+/// What a lifecycle move did: the station, and the open orders it gave back to dispatch.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct StationStatusChanged {
+    pub station: Station,
+    pub released_orders: Vec<i64>,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct Station {
     pub id: i64,
     pub name: String,
     pub city: String,
+    pub status: StationStatus,
+    /// Why it was last suspended or terminated.
+    pub status_reason: Option<String>,
+    /// The region a supervisor may be scoped to.
+    pub region: Option<String>,
+    pub partner: Partner,
     pub location: GeoPoint,
     pub time_zone: TimeZone,
     pub skills: Vec<Skill>,
@@ -861,10 +1035,25 @@ pub struct NewStation {
     #[serde(default)]
     #[schema(max_items = 21)]
     pub opening_hours: Vec<OpeningHours>,
+    /// `approved` (the default) for a contracted station, `applying` for an applicant.
+    #[serde(default = "approved")]
+    pub status: StationStatus,
+    #[serde(default)]
+    pub region: Option<SkillName>,
+    #[serde(default)]
+    pub partner: Partner,
+}
+
+fn approved() -> StationStatus {
+    StationStatus::Approved
 }
 
 impl NewStation {
     pub fn validate(&self) -> Result<(), FieldError> {
+        if !matches!(self.status, StationStatus::Applying | StationStatus::Approved) {
+            return Err(FieldError::new("status", "a new station is applying or approved"));
+        }
+        self.partner.validate()?;
         validate_skills(&self.skills)?;
         validate_hours("opening_hours", &self.opening_hours)?;
         if self.capacity_per_day == 0 || self.capacity_per_day > 10_000 {
@@ -886,10 +1075,16 @@ pub struct StationPatch {
     pub opening_hours: Option<Vec<OpeningHours>>,
     #[schema(minimum = 0, maximum = 5)]
     pub rating: Option<f64>,
+    pub region: Option<SkillName>,
+    /// Replaces the partner record as a whole.
+    pub partner: Option<Partner>,
 }
 
 impl StationPatch {
     pub fn validate(&self) -> Result<(), FieldError> {
+        if let Some(p) = &self.partner {
+            p.validate()?;
+        }
         if let Some(s) = &self.skills {
             validate_skills(s)?;
         }
@@ -1121,6 +1316,10 @@ pub struct User {
     pub role: Role,
     /// Set for technicians: the technician record this login works as.
     pub technician_id: Option<i64>,
+    /// Set for station managers: the station they run (and see, and nothing else).
+    pub station_id: Option<i64>,
+    /// A supervisor scoped to a region sees only its stations; none sees all.
+    pub region: Option<String>,
 }
 
 /// A skill an agent has, with a level from 1 (normal seat) to 5 (expert).
@@ -1169,6 +1368,8 @@ pub struct NewUserRecord {
     pub display_name: String,
     pub role: Role,
     pub technician_id: Option<i64>,
+    pub station_id: Option<i64>,
+    pub region: Option<String>,
     pub password_hash: String,
 }
 

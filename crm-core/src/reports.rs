@@ -4,7 +4,7 @@
 //! row per completed repair, written in the completion's transaction: labour, parts by billing,
 //! response time, and whether it repeated an earlier repair of the same asset within 30 days).
 //! This module holds the report shapes and the arithmetic on the sums (service level, ASA,
-//! AHT, rates, settlement amounts), pure and tested here.
+//! AHT, rates), pure and tested here. Settlement arithmetic is in `claims`.
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
@@ -389,72 +389,30 @@ pub struct PartsReport {
 
 str_enum!(SettlementStatus { Draft = "draft", Approved = "approved" });
 
-/// What a station is owed for a period's completed repairs: labour and parts, split by who
-/// pays (the manufacturer for warranty work, the customer otherwise). Drafted, approved by a
-/// supervisor, then exported; an order is settled once.
+/// What the manufacturer pays a station for a period: the approved (and cut) lines of its
+/// decided warranty claims completed in the period. Drafted, approved by a second person, then
+/// exported; a claim is settled once. Every figure is a sum of the lines
+/// (`claims::PaidTotals::of`), in minor units.
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct Settlement {
     pub id: i64,
     pub station_id: i64,
     pub period: Period,
     pub status: SettlementStatus,
-    pub orders: i64,
-    pub labour_hours_warranty: f64,
-    pub labour_hours_paid: f64,
-    pub parts_warranty_minor: i64,
-    pub parts_paid_minor: i64,
-    /// Per labour hour, minor units.
-    pub labour_rate_minor: i64,
-    /// What the manufacturer owes the station: warranty hours at the rate plus warranty parts.
-    pub warranty_amount_minor: i64,
+    /// Claims with a paid line.
+    pub claims: i64,
+    pub lines: i64,
+    pub labour_minor: i64,
+    pub parts_minor: i64,
+    pub travel_minor: i64,
+    /// Claimed on the paid lines, before cuts.
+    pub claimed_minor: i64,
+    pub amount_minor: i64,
     pub currency: String,
     pub created_by: Option<i64>,
     pub created_at: DateTime<Utc>,
     pub approved_by: Option<i64>,
     pub approved_at: Option<DateTime<Utc>>,
-}
-
-/// The manufacturer's share: warranty hours at the rate (rounded to the minor unit) plus parts.
-pub fn warranty_amount(hours: f64, rate_minor: i64, parts_minor: i64) -> i64 {
-    (hours * rate_minor as f64).round() as i64 + parts_minor
-}
-
-impl SettlementLine {
-    /// What the manufacturer owes for this repair: warranty labour at the rate (rounded to the
-    /// minor unit, per line) and the warranty parts. A settlement's amount is the sum of these.
-    pub fn amount_minor(&self, rate_minor: i64) -> i64 {
-        let hours = if self.labour_warranty { self.labour_hours } else { 0.0 };
-        warranty_amount(hours, rate_minor, self.parts_warranty_minor)
-    }
-}
-
-/// A settlement's figures from its lines, so the total always adds up line by line.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
-pub struct SettlementTotals {
-    pub orders: i64,
-    pub labour_hours_warranty: f64,
-    pub labour_hours_paid: f64,
-    pub parts_warranty_minor: i64,
-    pub parts_paid_minor: i64,
-    pub warranty_amount_minor: i64,
-}
-
-impl SettlementTotals {
-    pub fn of(lines: &[SettlementLine], rate_minor: i64) -> SettlementTotals {
-        let mut t = SettlementTotals::default();
-        for l in lines {
-            t.orders += 1;
-            if l.labour_warranty {
-                t.labour_hours_warranty += l.labour_hours;
-            } else {
-                t.labour_hours_paid += l.labour_hours;
-            }
-            t.parts_warranty_minor += l.parts_warranty_minor;
-            t.parts_paid_minor += l.parts_paid_minor;
-            t.warranty_amount_minor += l.amount_minor(rate_minor);
-        }
-        t
-    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -463,20 +421,6 @@ pub struct NewSettlement {
     pub station_id: i64,
     pub from: NaiveDate,
     pub to: NaiveDate,
-}
-
-/// One settled repair.
-#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
-pub struct SettlementLine {
-    pub repair_order_id: i64,
-    pub completed_on: NaiveDate,
-    pub technician_id: Option<i64>,
-    pub model: String,
-    pub fault_code: Option<String>,
-    pub labour_hours: f64,
-    pub labour_warranty: bool,
-    pub parts_warranty_minor: i64,
-    pub parts_paid_minor: i64,
 }
 
 #[cfg(test)]
@@ -624,11 +568,5 @@ mod tests {
         );
         let t = StockTurn::new(1, "North".into(), "P-1".into(), 0, 0, 0, 0);
         assert_eq!((t.turnover, t.safety_breach), (None, false));
-    }
-
-    #[test]
-    fn the_manufacturer_pays_warranty_hours_and_parts() {
-        assert_eq!(warranty_amount(2.5, 4_500, 1_999), 11_250 + 1_999);
-        assert_eq!(warranty_amount(0.0, 4_500, 0), 0);
     }
 }

@@ -98,7 +98,37 @@ pub trait NetworkStore {
     async fn create_station(&self, actor: Actor, s: &NewStation) -> StoreResult<Station>;
     async fn get_station(&self, id: i64) -> StoreResult<Station>;
     async fn update_station(&self, actor: Actor, id: i64, p: &StationPatch) -> StoreResult<Station>;
+    /// Move a station in its lifecycle (`StationStatus::can_become`; else `Conflict` on
+    /// `status`). A station that stops taking work gives its open orders not yet started back to
+    /// dispatch, with the reason. Asking for the status it has changes nothing.
+    async fn set_station_status(
+        &self,
+        actor: Actor,
+        id: i64,
+        change: &StationStatusChange,
+    ) -> StoreResult<StationStatusChanged>;
     async fn list_stations(&self) -> StoreResult<Vec<Station>>;
+    /// The station takes an order dispatch gave it (`NotFound` unless the order is open and at
+    /// this station). Accepting again changes nothing.
+    async fn accept_order(
+        &self,
+        actor: Actor,
+        station_id: i64,
+        repair_order_id: i64,
+        now: DateTime<Utc>,
+    ) -> StoreResult<RepairOrder>;
+    /// The station declines an order not yet started: it goes back to dispatch (no station, no
+    /// technician, `new`, the reason as why), and dispatch never gives it to this station again.
+    async fn decline_order(
+        &self,
+        actor: Actor,
+        station_id: i64,
+        repair_order_id: i64,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<RepairOrder>;
+    /// The stations that declined an order.
+    async fn declined_stations(&self, repair_order_id: i64) -> StoreResult<Vec<i64>>;
     async fn create_technician(&self, actor: Actor, t: &NewTechnician) -> StoreResult<Technician>;
     async fn get_technician(&self, id: i64) -> StoreResult<Technician>;
     async fn update_technician(&self, actor: Actor, id: i64, p: &TechnicianPatch) -> StoreResult<Technician>;
@@ -302,6 +332,69 @@ pub trait CareStore {
     ) -> StoreResult<crate::care::AgentTask>;
 }
 
+/// Warranty claims: bills of materials and standard times they are drafted from, the claims,
+/// their review, appeal and old-part returns. Every write locks the claim and writes its audit
+/// entry in one transaction.
+#[async_trait]
+pub trait ClaimStore {
+    /// Replace a model's bill of materials; answers it sorted.
+    async fn set_bill_of_materials(&self, actor: Actor, model_id: i64, part_ids: &[i64]) -> StoreResult<Vec<i64>>;
+    async fn bill_of_materials(&self, model_id: i64) -> StoreResult<Vec<i64>>;
+    /// Add the next version of a model's standard time for a code.
+    async fn add_standard_time(
+        &self,
+        actor: Actor,
+        t: &crate::claims::NewStandardTime,
+        now: DateTime<Utc>,
+    ) -> StoreResult<crate::claims::StandardTime>;
+    /// Every version, by model, code, then version.
+    async fn standard_times(&self, model_id: Option<i64>) -> StoreResult<Vec<crate::claims::StandardTime>>;
+    /// Draft and file the claim for a completed warranty repair. Submitting it again, at once or
+    /// later, answers the claim there is (`true`: replayed) and changes nothing.
+    async fn submit_claim(
+        &self,
+        actor: Actor,
+        c: &crate::claims::NewClaim,
+        rules: &crate::claims::ClaimRules,
+        now: DateTime<Utc>,
+    ) -> StoreResult<(crate::claims::Claim, bool)>;
+    async fn get_claim(&self, id: i64) -> StoreResult<crate::claims::Claim>;
+    /// Newest first, with their lines.
+    async fn list_claims(&self, q: &crate::claims::ClaimQuery) -> StoreResult<Vec<crate::claims::Claim>>;
+    /// Decide one line (`claims::decide`). The same decision again changes nothing.
+    async fn review_line(
+        &self,
+        actor: Actor,
+        claim_id: i64,
+        line_id: i64,
+        r: &crate::claims::Review,
+        now: DateTime<Utc>,
+    ) -> StoreResult<crate::claims::Claim>;
+    /// The station's one appeal: reopens the cut and rejected lines.
+    async fn appeal_claim(
+        &self,
+        actor: Actor,
+        claim_id: i64,
+        a: &crate::claims::Appeal,
+        now: DateTime<Utc>,
+    ) -> StoreResult<crate::claims::Claim>;
+    /// Move a line's old-part return one step (`claims::return_step`).
+    async fn return_step(
+        &self,
+        actor: Actor,
+        claim_id: i64,
+        line_id: i64,
+        s: &crate::claims::ReturnStep,
+        now: DateTime<Utc>,
+    ) -> StoreResult<crate::claims::Claim>;
+    /// Claims completed in the period, grouped.
+    async fn claims_report(
+        &self,
+        period: crate::reports::Period,
+        by: crate::claims::ClaimsBy,
+    ) -> StoreResult<Vec<crate::claims::ClaimsRow>>;
+}
+
 /// Reports: aggregates over indexed columns and the per-repair facts written at completion.
 #[async_trait]
 pub trait ReportStore {
@@ -324,15 +417,13 @@ pub trait ReportStore {
         period: crate::reports::Period,
         by: crate::reports::PartsBy,
     ) -> StoreResult<crate::reports::PartsReport>;
-    /// Draft a station's settlement of the period's completed repairs not yet settled
-    /// (`Conflict` when there are none); not for days to come. Repairs
-    /// completed later on a day already settled go to the next settlement.
+    /// Draft a station's settlement of the decided claims completed in the period and not yet
+    /// settled (`Conflict` when there are none); not for days to come. A claim decided later
+    /// goes to the next settlement.
     async fn create_settlement(
         &self,
         actor: Actor,
         s: &crate::reports::NewSettlement,
-        labour_rate_minor: i64,
-        currency: &str,
         now: DateTime<Utc>,
     ) -> StoreResult<crate::reports::Settlement>;
     async fn settlement(&self, id: i64) -> StoreResult<crate::reports::Settlement>;
@@ -348,7 +439,8 @@ pub trait ReportStore {
         id: i64,
         now: DateTime<Utc>,
     ) -> StoreResult<crate::reports::Settlement>;
-    async fn settlement_lines(&self, id: i64) -> StoreResult<Vec<crate::reports::SettlementLine>>;
+    /// The paid claim lines, by claim then line.
+    async fn settlement_lines(&self, id: i64) -> StoreResult<Vec<crate::claims::PaidLine>>;
     /// Write the facts of up to `limit` completed repairs that have none (completed before the
     /// facts existed); returns how many.
     async fn backfill_repair_facts(&self, limit: u32) -> StoreResult<u32>;
@@ -368,6 +460,7 @@ pub trait Store:
     + CallbackStore
     + CareStore
     + ReportStore
+    + ClaimStore
     + Send
     + Sync
 {

@@ -50,6 +50,15 @@ RULES = [
     (r"^(no_skill_match|no_capacity|window_infeasible|parts_missing|no_shift_left|out_of_reach)", "no technician can serve the order (stored data)"),
     (r"^the report is empty$", "a report needs one of its fields (one of several)"),
     (r"^(checking in needs the GPS position|say why the work cannot be completed)$", "an action and its fields together"),
+    (r"^IBAN check digits do not match$", "an IBAN's check digits (arithmetic JSON Schema cannot do)"),
+    (r"^a new station is applying or approved$", "a station's first status is a subset of the lifecycle"),
+    (r"^must be above 0$", "a contract's labour rate is money above 0 (the money type allows 0 elsewhere)"),
+    (r"^a cut pays more than 0 and less than the \d+ claimed$", "the line's claimed amount (stored data)"),
+    (r"^(an approval takes no amount|a cut needs amount_minor|a rejection needs its code)", "a decision and its fields together"),
+    (r"^a shipped part needs its carrier and tracking reference$", "a return step and its fields together"),
+    (r"^only a part line has an old part$", "the line's kind (stored data)"),
+    (r"^(a station manager needs their station|only a station manager has a station|only a supervisor is scoped to a region)$",
+     "role and station_id or region together (two fields)"),
     (r"^maintenance_due, warranty_expiring or birthday$", "a campaign's kind is one of the reminders (a subset of the task kinds)"),
 ]
 

@@ -132,12 +132,18 @@ async fn a_call_becomes_a_repair_order_that_is_assigned_and_worked_to_completion
         let (_, assets) = server
             .get(&agent, &format!("/api/v1/customers/{}/assets", c["id"]))
             .await;
-        if let Some(a) = assets.as_array().unwrap().first() {
+        // Labour in warranty, so the station can claim the repair from the manufacturer.
+        if let Some(a) = assets
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["warranty"]["covers_labor"] == true)
+        {
             pick = Some((c.clone(), a.clone()));
             break;
         }
     }
-    let (customer, asset) = pick.expect("a demo person with an address and an asset");
+    let (customer, asset) = pick.expect("a demo person with an address and an asset in warranty");
     let phone = customer["phones"][0]["number"].as_str().unwrap();
     let digits: String = asset["serial"]
         .as_str()

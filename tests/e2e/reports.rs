@@ -111,9 +111,10 @@ async fn reports_answer_in_json_and_csv_and_refuse_bad_input() {
     assert_eq!((status, body["field"].as_str()), (422, Some("to")), "{body}");
 }
 
-/// Called by the field test once its repair is complete: the repair's fault code, part and
-/// labour appear in the reports, and in its station's settlement, which a second supervisor
-/// approves before it can be exported.
+/// Called by the field test once its repair (labour in warranty) is complete: the repair's
+/// fault code, part and labour appear in the reports; the station claims it, a reviewer
+/// approves its lines, and it is in its station's settlement, which a second person approves
+/// before it can be exported.
 pub async fn the_repair_is_reported_and_settled(
     server: &Server,
     order: i64,
@@ -123,6 +124,7 @@ pub async fn the_repair_is_reported_and_settled(
 ) {
     let boss = server.login("supervisor", "demo").await;
     let admin = server.login("admin", "demo").await;
+    let reviewer = server.login("reviewer", "demo").await;
     let (_, faults) = server.get(&boss, "/api/v1/reports/service?by=fault_code").await;
     let row = faults
         .as_array()
@@ -140,48 +142,80 @@ pub async fn the_repair_is_reported_and_settled(
             .any(|r| r["quantity"].as_i64() >= Some(1)),
         "{parts}"
     );
+    // The claim, filed twice (a double click): one claim.
+    let (status, filed) = server
+        .post(&boss, "/api/v1/claims", json!({"repair_order_id": order}))
+        .await;
+    assert_eq!(status, 201, "{filed}");
+    let (status, again) = server
+        .post(&boss, "/api/v1/claims", json!({"repair_order_id": order}))
+        .await;
+    assert_eq!((status, again["replayed"].as_bool()), (200, Some(true)), "{again}");
+    let claim = &filed["claim"];
+    assert_eq!(claim["id"], again["claim"]["id"]);
+    assert_eq!(
+        (claim["station_id"].as_i64(), claim["status"].as_str()),
+        (Some(station_id), Some("submitted"))
+    );
+    assert_eq!(claim["evidence"]["labour_hours_reported"].as_f64(), Some(labour_hours));
+    let id = claim["id"].as_i64().unwrap();
+    for line in claim["lines"].as_array().unwrap() {
+        let path = format!("/api/v1/claims/{id}/lines/{}/review", line["id"]);
+        let (status, body) = server.post(&boss, &path, json!({"decision": "approve"})).await;
+        assert_eq!(status, 403, "supervisors do not review claims: {body}");
+        let (status, body) = server.post(&reviewer, &path, json!({"decision": "approve"})).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let (_, decided) = server.get(&reviewer, &format!("/api/v1/claims/{id}")).await;
+    assert_eq!(decided["status"], "decided", "{decided}");
+    let claimed = decided["claimed_minor"].as_i64().unwrap();
+    assert_eq!(decided["approved_minor"].as_i64(), Some(claimed));
+
     let today = chrono::Utc::now().date_naive();
     let (status, drafted) = server
         .post(
-            &boss,
+            &reviewer,
             "/api/v1/settlements",
             json!({"station_id": station_id, "from": today, "to": today}),
         )
         .await;
     assert_eq!(status, 201, "{drafted}");
-    let id = drafted["id"].as_i64().unwrap();
-    let (_, view) = server.get(&boss, &format!("/api/v1/settlements/{id}")).await;
-    let line = view["lines"]
+    let sid = drafted["id"].as_i64().unwrap();
+    let (_, view) = server.get(&boss, &format!("/api/v1/settlements/{sid}")).await;
+    let lines = view["lines"].as_array().unwrap();
+    let ours: i64 = lines
+        .iter()
+        .filter(|l| l["repair_order_id"] == order)
+        .map(|l| l["amount_minor"].as_i64().unwrap())
+        .sum();
+    assert_eq!(ours, claimed, "{view}");
+    let sum: i64 = lines.iter().map(|l| l["amount_minor"].as_i64().unwrap()).sum();
+    assert_eq!(drafted["amount_minor"].as_i64(), Some(sum), "adds up line by line");
+    let by_tech: i64 = view["technicians"]
         .as_array()
         .unwrap()
         .iter()
-        .find(|l| l["repair_order_id"] == order)
-        .unwrap_or_else(|| panic!("order {order} in {view}"));
-    assert_eq!(line["labour_hours"].as_f64(), Some(labour_hours));
-    let hours = drafted["labour_hours_warranty"].as_f64().unwrap() + drafted["labour_hours_paid"].as_f64().unwrap();
-    assert!(hours >= labour_hours, "{drafted}");
+        .map(|t| t["amount_minor"].as_i64().unwrap())
+        .sum();
+    assert_eq!(by_tech, sum);
     // Settled once: a second draft finds nothing left.
     let (status, body) = server
         .post(
-            &boss,
+            &reviewer,
             "/api/v1/settlements",
             json!({"station_id": station_id, "from": today, "to": today}),
         )
         .await;
     assert_eq!((status, body["field"].as_str()), (409, Some("to")), "{body}");
-    let export = format!("/api/v1/settlements/{id}/export");
+    let export = format!("/api/v1/settlements/{sid}/export");
     let (status, _, _) = server.get_text(&boss, &export).await;
     assert_eq!(status, 409, "a draft is not exported");
     let (status, body) = server
-        .post(&boss, &format!("/api/v1/settlements/{id}/approve"), json!({}))
+        .post(&reviewer, &format!("/api/v1/settlements/{sid}/approve"), json!({}))
         .await;
-    assert_eq!(
-        (status, body["field"].as_str()),
-        (409, Some("approved_by")),
-        "not by who drew it up: {body}"
-    );
+    assert_eq!(status, 403, "a reviewer drafts, a supervisor or admin approves: {body}");
     let (status, approved) = server
-        .post(&admin, &format!("/api/v1/settlements/{id}/approve"), json!({}))
+        .post(&admin, &format!("/api/v1/settlements/{sid}/approve"), json!({}))
         .await;
     assert_eq!(
         (status, approved["status"].as_str()),
@@ -190,18 +224,22 @@ pub async fn the_repair_is_reported_and_settled(
     );
     let (status, kind, csv) = server.get_text(&boss, &export).await;
     assert_eq!((status, kind.as_str()), (200, "text/csv; charset=utf-8"));
-    let (header, lines) = csv_lines(&csv);
+    let (header, rows) = csv_lines(&csv);
     assert!(
-        header.starts_with("settlement_id,station_id,repair_order_id"),
+        header.starts_with("settlement_id,station_id,row,claim_id,repair_order_id"),
         "{header}"
     );
+    let technicians = view["technicians"].as_array().unwrap().len();
     assert_eq!(
-        lines.len() as i64,
-        drafted["orders"].as_i64().unwrap() + 1,
-        "one line per order and a total"
+        rows.len(),
+        lines.len() + technicians + 1,
+        "a row per line, per technician, and the total"
     );
-    assert!(lines.iter().any(|l| l.contains(&format!(",{order},"))), "{csv}");
-    let total: Vec<&str> = lines.last().unwrap().split(',').collect();
-    assert_eq!(total[4], "TOTAL");
-    assert_eq!(total[6].parse::<f64>().ok(), Some(hours));
+    assert!(
+        rows.iter().any(|l| l.contains(&format!(",line,{id},{order},"))),
+        "{csv}"
+    );
+    let total: Vec<&str> = rows.last().unwrap().split(',').collect();
+    assert_eq!(total[2], "total");
+    assert_eq!(total[total.len() - 2].parse::<i64>().ok(), Some(sum), "{csv}");
 }

@@ -64,6 +64,27 @@ impl AuthUser {
     pub fn is(&self, role: Role) -> bool {
         self.user.role == role
     }
+    /// The stations this user may see.
+    pub async fn scope(&self, st: &AppState) -> ApiResult<Scope> {
+        Ok(match (self.user.role, self.user.station_id, &self.user.region) {
+            (Role::StationManager, Some(id), _) => Scope::Stations(vec![id]),
+            (Role::StationManager, None, _) => Scope::Stations(vec![]),
+            (Role::Technician, ..) => match self.user.technician_id {
+                Some(t) => Scope::Stations(vec![st.store.get_technician(t).await?.station_id]),
+                None => Scope::Stations(vec![]),
+            },
+            (Role::Supervisor, _, Some(region)) => Scope::Stations(
+                st.store
+                    .list_stations()
+                    .await?
+                    .into_iter()
+                    .filter(|s| s.region.as_deref() == Some(region.as_str()))
+                    .map(|s| s.id)
+                    .collect(),
+            ),
+            _ => Scope::All,
+        })
+    }
 }
 
 impl FromRequestParts<AppState> for AuthUser {
@@ -152,6 +173,43 @@ pub const ALL: &[Role] = &[Role::Admin, Role::Supervisor, Role::Agent, Role::Tec
 pub const STAFF: &[Role] = &[Role::Admin, Role::Supervisor, Role::Agent];
 pub const MANAGERS: &[Role] = &[Role::Admin, Role::Supervisor];
 pub const ADMIN: &[Role] = &[Role::Admin];
+/// Who works the service network's claims and settlements from the manufacturer's side.
+pub const REVIEWERS: &[Role] = &[Role::Admin, Role::Supervisor, Role::Reviewer];
+/// Who may read a station's claims and settlements: the manufacturer's side and the station's
+/// own manager (scoped by [`AuthUser::scope`]).
+pub const NETWORK: &[Role] = &[Role::Admin, Role::Supervisor, Role::Reviewer, Role::StationManager];
+
+/// The stations a user may see: all of them, or a set (a station manager's own, a regional
+/// supervisor's region, a technician's home station). Objects outside are answered 404.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Scope {
+    All,
+    Stations(Vec<i64>),
+}
+
+impl Scope {
+    pub fn allows(&self, station_id: i64) -> bool {
+        match self {
+            Scope::All => true,
+            Scope::Stations(ids) => ids.contains(&station_id),
+        }
+    }
+    /// 404 (not 403) outside the scope, so ids of other stations' objects do not leak.
+    pub fn check(&self, station_id: Option<i64>, what: &str) -> ApiResult<()> {
+        match station_id {
+            Some(id) if self.allows(id) => Ok(()),
+            None if *self == Scope::All => Ok(()),
+            _ => Err(ApiError::not_found(what)),
+        }
+    }
+    /// For list queries: `None` for every station.
+    pub fn stations(&self) -> Option<Vec<i64>> {
+        match self {
+            Scope::All => None,
+            Scope::Stations(ids) => Some(ids.clone()),
+        }
+    }
+}
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -325,7 +325,13 @@ async fn screen_pop(
 #[utoipa::path(get, path = "/api/v1/product-models", tag = "catalogue", security(("bearer" = [])),
     responses((status = 200, body = Vec<ProductModel>)))]
 async fn list_models(State(st): State<AppState>, me: AuthUser) -> ApiResult<Json<Vec<ProductModel>>> {
-    me.require(ALL)?;
+    me.require(&[
+        Role::Admin,
+        Role::Supervisor,
+        Role::Agent,
+        Role::Technician,
+        Role::Reviewer,
+    ])?;
     Ok(Json(st.store.list_models().await?))
 }
 
@@ -646,8 +652,24 @@ async fn update_complaint(
 
 #[utoipa::path(get, path = "/api/v1/stations", tag = "network", security(("bearer" = [])), responses((status = 200, body = Vec<Station>)))]
 async fn list_stations(State(st): State<AppState>, me: AuthUser) -> ApiResult<Json<Vec<Station>>> {
-    me.require(ALL)?;
-    Ok(Json(st.store.list_stations().await?))
+    me.require(&[
+        Role::Admin,
+        Role::Supervisor,
+        Role::Agent,
+        Role::Technician,
+        Role::Reviewer,
+    ])?;
+    let stations = st.store.list_stations().await?;
+    Ok(Json(stations.into_iter().map(|s| partner_view(&me, s)).collect()))
+}
+
+/// Bank details and contract terms are for the manufacturer's managers and reviewers only.
+fn partner_view(me: &AuthUser, mut s: Station) -> Station {
+    if !matches!(me.user.role, Role::Admin | Role::Supervisor | Role::Reviewer) {
+        s.partner.bank = None;
+        s.partner.contract = None;
+    }
+    s
 }
 
 #[utoipa::path(post, path = "/api/v1/stations", tag = "network", request_body = NewStation, security(("bearer" = [])),
@@ -665,8 +687,14 @@ async fn create_station(
 #[utoipa::path(get, path = "/api/v1/stations/{id}", tag = "network", params(("id" = i64, Path)), security(("bearer" = [])),
     responses((status = 200, body = Station), (status = 404, body = ErrorBody)))]
 async fn get_station(State(st): State<AppState>, me: AuthUser, Id(id): Id) -> ApiResult<Json<Station>> {
-    me.require(ALL)?;
-    Ok(Json(st.store.get_station(id).await?))
+    me.require(&[
+        Role::Admin,
+        Role::Supervisor,
+        Role::Agent,
+        Role::Technician,
+        Role::Reviewer,
+    ])?;
+    Ok(Json(partner_view(&me, st.store.get_station(id).await?)))
 }
 
 #[utoipa::path(patch, path = "/api/v1/stations/{id}", tag = "network", params(("id" = i64, Path)), request_body = StationPatch,
@@ -882,6 +910,12 @@ pub struct NewUser {
     /// Required for the technician role: the technician record this login works as.
     #[serde(default)]
     technician_id: Option<i64>,
+    /// Required for the station manager role: the station they run (and all they see).
+    #[serde(default)]
+    station_id: Option<i64>,
+    /// A supervisor's region: they see only its stations. None: every station.
+    #[serde(default)]
+    region: Option<SkillName>,
     /// 8 to 1024 characters.
     #[schema(pattern = "^[^\\x00]{8,1024}$")]
     password: String,
@@ -924,6 +958,8 @@ async fn create_user(State(st): State<AppState>, me: AuthUser, Body(u): Body<New
         display_name: u.display_name.trim().to_string(),
         role: u.role,
         technician_id: u.technician_id,
+        station_id: u.station_id,
+        region: u.region.map(|r| r.as_str().to_string()),
         password_hash: hash_password(&u.password),
     };
     Ok(created(st.store.create_user(me.actor(), &record).await?))

@@ -27,6 +27,10 @@ const SCRIPTS: &[(&str, &str)] = &[
     ("reports.js", include_str!("assets/reports.js")),
     ("docs.js", include_str!("assets/docs.js")),
     ("dispatch.css", include_str!("assets/dispatch.css")),
+    ("network.js", include_str!("assets/network.js")),
+    ("network.css", include_str!("assets/network.css")),
+    ("station.js", include_str!("assets/station.js")),
+    ("claims.js", include_str!("assets/claims.js")),
 ];
 
 pub async fn script(axum::extract::Path(name): axum::extract::Path<String>) -> axum::response::Response {

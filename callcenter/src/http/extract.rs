@@ -260,6 +260,25 @@ impl<S: Send + Sync> FromRequestParts<S> for Id {
     }
 }
 
+/// Two numeric ids in the path (`/claims/{id}/lines/{line_id}`); anything else → 400 naming it.
+pub struct Ids(pub i64, pub i64);
+
+impl<S: Send + Sync> FromRequestParts<S> for Ids {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let axum::extract::Path((a, b)) = axum::extract::Path::<(String, String)>::from_request_parts(parts, state)
+            .await
+            .map_err(|_| ApiError::bad_request(Some("id"), "missing id"))?;
+        let key = |raw: &str, name: &'static str| {
+            parse_key(raw)
+                .filter(|v| *v > 0)
+                .ok_or_else(|| ApiError::bad_request(Some(name), format!("{name} must be a positive integer")))
+        };
+        Ok(Ids(key(&a, "id")?, key(&b, "line_id")?))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

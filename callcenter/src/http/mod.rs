@@ -12,6 +12,7 @@ mod docs;
 pub mod error;
 pub mod extract;
 mod metrics;
+mod network;
 mod reports;
 mod strict;
 mod tech;
@@ -53,9 +54,9 @@ pub struct Settings {
     pub break_minutes: f64,
     /// Assign new repair orders to the best candidate as they are created.
     pub auto_assign: bool,
-    /// Labour rate per hour in minor units, and the currency, for settlements.
-    pub labour_rate_minor: i64,
-    pub currency: String,
+    /// Labour rate per hour in minor units, and the currency, for stations without a contract;
+    /// travel bands: what warranty claims are priced with.
+    pub claim_rules: crm_core::claims::ClaimRules,
 }
 
 impl Settings {
@@ -71,8 +72,7 @@ impl Settings {
             travel_speed_kmh: 40.0,
             break_minutes: 30.0,
             auto_assign: true,
-            labour_rate_minor: 4500,
-            currency: "EUR".into(),
+            claim_rules: crm_core::claims::ClaimRules::default(),
         }
     }
 
@@ -155,7 +155,9 @@ impl AppState {
         (name = "knowledge base", description = "FAQ and fault → fix articles"),
         (name = "users", description = "Users and the audit log"),
         (name = "calls", description = "Call detail records"),
-        (name = "reports", description = "Reports (call center, service quality, station ranking, parts; JSON or CSV; page at /reports) and labour-hour settlements"),
+        (name = "reports", description = "Reports (call center, service quality, station ranking, parts; JSON or CSV; page at /reports) claims; settlements of approved claim lines"),
+        (name = "station portal", description = "A station manager's day (page at /station): the station's orders to accept, decline or assign, its stock, its repairs to claim"),
+        (name = "claims", description = "Warranty claims from stations: submitted for completed warranty repairs, reviewed line by line, appealed once, old parts returned"),
         (name = "care", description = "Agent tasks: unanswered satisfaction callbacks, complaint follow-ups and escalations, customer-care reminders and campaigns"),
         (name = "technician", description = "The technician's mobile task API: own tasks, status flow, check-in, report, parts, photos, signature, position. Every write takes an Idempotency-Key header."),
         (name = "dispatch", description = "Auto-assignment, day plans, the dispatcher's board (page at /dispatch; WebSocket at /api/v1/dispatch/ws), station stock operations"),
@@ -243,6 +245,7 @@ pub fn app(state: AppState) -> Router {
         .merge(callbacks::router())
         .merge(care::router())
         .merge(reports::router())
+        .merge(network::router())
         .split_for_parts();
     let mut openapi = openapi;
     document_common_errors(&mut openapi);
@@ -266,6 +269,7 @@ pub fn app(state: AppState) -> Router {
         .merge(desk::pages())
         .merge(dispatch::pages())
         .merge(reports::pages())
+        .merge(network::pages())
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(extract::MAX_BODY))
         .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track));

@@ -13,7 +13,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::auth::{AuthUser, MANAGERS};
+use super::auth::{AuthUser, MANAGERS, NETWORK, REVIEWERS};
 use super::crm::limit;
 use super::error::{ApiError, ApiResult, ErrorBody};
 use super::extract::{Body, Id, Params};
@@ -25,6 +25,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(service))
         .routes(routes!(stations))
         .routes(routes!(parts))
+        .routes(routes!(claims))
         .routes(routes!(list_settlements, create_settlement))
         .routes(routes!(get_settlement))
         .routes(routes!(approve_settlement))
@@ -92,6 +93,7 @@ macro_rules! report_query {
 report_query!(CallCenterQuery, by: Interval = "`quarter` (15 minutes), `hour` (default) or `day`.");
 report_query!(ServiceQuery, by: Dimension = "`model` (default), `serial_batch`, `fault_code` or `station`.");
 report_query!(StationsQuery);
+report_query!(ClaimsQuery, by: crm_core::claims::ClaimsBy = "`station` (default), `model`, `fault_code` or `cut_reason`.");
 report_query!(PartsQuery, by: PartsBy = "`model` (default) or `station`.",
     table: PartsTable = "The table for CSV: `consumption` (default) or `stock`.");
 
@@ -249,6 +251,21 @@ async fn parts(State(st): State<AppState>, me: AuthUser, Params(q): Params<Parts
     Ok(Json(r).into_response())
 }
 
+/// Warranty claims completed in the period: claimed, approved and reduced, per station, model or
+/// fault code, or the cut and rejected lines by reason.
+#[utoipa::path(get, path = "/api/v1/reports/claims", tag = "reports", params(ClaimsQuery), security(("bearer" = [])),
+    responses((status = 200, description = "The report (JSON), or with `format=csv` its rows", content((Vec<crm_core::claims::ClaimsRow> = "application/json"), (String = "text/csv"))), (status = 400, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn claims(State(st): State<AppState>, me: AuthUser, Params(q): Params<ClaimsQuery>) -> ApiResult<Response> {
+    me.require(REVIEWERS)?;
+    let period = q.period()?;
+    let by = q.by.unwrap_or(crm_core::claims::ClaimsBy::Station);
+    let rows = st.store.claims_report(period, by).await?;
+    if q.csv() {
+        return csv_response(&format!("claims-{}", by.as_str()), period, &rows);
+    }
+    Ok(Json(rows).into_response())
+}
+
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
@@ -259,6 +276,7 @@ pub struct SettlementSearch {
     limit: Option<u32>,
 }
 
+/// Newest first; a station manager sees only their station's.
 #[utoipa::path(get, path = "/api/v1/settlements", tag = "reports", params(SettlementSearch), security(("bearer" = [])),
     responses((status = 200, body = Vec<Settlement>)))]
 async fn list_settlements(
@@ -266,17 +284,22 @@ async fn list_settlements(
     me: AuthUser,
     Params(p): Params<SettlementSearch>,
 ) -> ApiResult<Json<Vec<Settlement>>> {
-    me.require(MANAGERS)?;
-    Ok(Json(
-        st.store
-            .list_settlements(p.station_id, limit(p.limit, 50, 200)?)
-            .await?,
-    ))
+    me.require(NETWORK)?;
+    let scope = me.scope(&st).await?;
+    let limit = limit(p.limit, 50, 200)?;
+    let station = match (p.station_id, scope.stations()) {
+        (Some(id), _) if !scope.allows(id) => return Ok(Json(vec![])),
+        (Some(id), _) => Some(id),
+        (None, Some(ids)) if ids.len() == 1 => Some(ids[0]),
+        (None, _) => None,
+    };
+    let mut list = st.store.list_settlements(station, limit).await?;
+    list.retain(|s| scope.allows(s.station_id));
+    Ok(Json(list))
 }
 
-/// Draft the labour-hour settlement of a station's completed repairs in the period that no
-/// settlement holds yet (409 when none is left); the labour rate and currency come from the
-/// configuration.
+/// Draw up the settlement of a station's decided warranty claims completed in the period that
+/// no settlement holds yet (409 when none is left).
 #[utoipa::path(post, path = "/api/v1/settlements", tag = "reports", request_body = NewSettlement, security(("bearer" = [])),
     responses((status = 201, body = Settlement), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn create_settlement(
@@ -284,49 +307,62 @@ async fn create_settlement(
     me: AuthUser,
     Body(s): Body<NewSettlement>,
 ) -> ApiResult<(StatusCode, Json<Settlement>)> {
-    me.require(MANAGERS)?;
-    let out = st
-        .store
-        .create_settlement(
-            me.actor(),
-            &s,
-            st.settings.labour_rate_minor,
-            &st.settings.currency,
-            Utc::now(),
-        )
-        .await?;
+    me.require(REVIEWERS)?;
+    if !me.scope(&st).await?.allows(s.station_id) {
+        return Err(ApiError::invalid(
+            "station_id",
+            format!("no station with id {}", s.station_id),
+        ));
+    }
+    let out = st.store.create_settlement(me.actor(), &s, Utc::now()).await?;
     Ok((StatusCode::CREATED, Json(out)))
 }
 
 #[derive(Serialize, ToSchema)]
 pub struct SettlementView {
     pub settlement: Settlement,
-    pub lines: Vec<SettlementLine>,
+    /// The paid claim lines.
+    pub lines: Vec<crm_core::claims::PaidLine>,
+    /// Each technician's claims, labour minutes and amount; they add up to the settlement.
+    pub technicians: Vec<crm_core::claims::TechnicianFigures>,
+}
+
+async fn scoped_settlement(st: &AppState, me: &AuthUser, id: i64) -> ApiResult<Settlement> {
+    let s = st.store.settlement(id).await?;
+    me.scope(st).await?.check(Some(s.station_id), "settlement")?;
+    Ok(s)
 }
 
 #[utoipa::path(get, path = "/api/v1/settlements/{id}", tag = "reports", params(("id" = i64, Path)), security(("bearer" = [])),
     responses((status = 200, body = SettlementView), (status = 404, body = ErrorBody)))]
 async fn get_settlement(State(st): State<AppState>, me: AuthUser, Id(id): Id) -> ApiResult<Json<SettlementView>> {
-    me.require(MANAGERS)?;
-    let settlement = st.store.settlement(id).await?;
+    me.require(NETWORK)?;
+    let settlement = scoped_settlement(&st, &me, id).await?;
     let lines = st.store.settlement_lines(id).await?;
-    Ok(Json(SettlementView { settlement, lines }))
+    let technicians = crm_core::claims::per_technician(&lines);
+    Ok(Json(SettlementView {
+        settlement,
+        lines,
+        technicians,
+    }))
 }
 
-/// A supervisor other than the one who drew it up approves the draft (409 otherwise).
+/// A second person (not the one who drew it up) approves the draft (409 otherwise).
 #[utoipa::path(post, path = "/api/v1/settlements/{id}/approve", tag = "reports", params(("id" = i64, Path)), security(("bearer" = [])),
     responses((status = 200, body = Settlement), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn approve_settlement(State(st): State<AppState>, me: AuthUser, Id(id): Id) -> ApiResult<Json<Settlement>> {
     me.require(MANAGERS)?;
+    scoped_settlement(&st, &me, id).await?;
     Ok(Json(st.store.approve_settlement(me.actor(), id, Utc::now()).await?))
 }
 
-/// An approved settlement as CSV, one line per repair then a total line (409 while a draft).
+/// An approved settlement as CSV: one line per paid claim line, then one per technician, then
+/// the total (409 while a draft).
 #[utoipa::path(get, path = "/api/v1/settlements/{id}/export", tag = "reports", params(("id" = i64, Path)), security(("bearer" = [])),
     responses((status = 200, content_type = "text/csv", body = String), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn export_settlement(State(st): State<AppState>, me: AuthUser, Id(id): Id) -> ApiResult<Response> {
-    me.require(MANAGERS)?;
-    let s = st.store.settlement(id).await?;
+    me.require(NETWORK)?;
+    let s = scoped_settlement(&st, &me, id).await?;
     if s.status != SettlementStatus::Approved {
         return Err(StoreError::conflict("status", "only an approved settlement is exported").into());
     }
@@ -334,55 +370,67 @@ async fn export_settlement(State(st): State<AppState>, me: AuthUser, Id(id): Id)
     struct Line {
         settlement_id: i64,
         station_id: i64,
+        /// `line`, `technician` or `total`.
+        row: &'static str,
+        claim_id: Option<i64>,
         repair_order_id: Option<i64>,
         completed_on: Option<NaiveDate>,
-        model: String,
-        fault_code: Option<String>,
-        labour_hours: f64,
-        labour_billed_to: &'static str,
-        parts_warranty_minor: i64,
-        parts_paid_minor: i64,
-        warranty_amount_minor: i64,
+        technician_id: Option<i64>,
+        kind: String,
+        description: String,
+        decision: String,
+        labour_minutes: Option<i64>,
+        claimed_minor: Option<i64>,
+        amount_minor: i64,
         currency: String,
     }
-    let rate = s.labour_rate_minor;
-    let mut rows: Vec<Line> = st
-        .store
-        .settlement_lines(id)
-        .await?
-        .into_iter()
-        .map(|l| Line {
-            settlement_id: s.id,
-            station_id: s.station_id,
-            repair_order_id: Some(l.repair_order_id),
-            completed_on: Some(l.completed_on),
-            model: l.model,
-            fault_code: l.fault_code,
-            labour_hours: l.labour_hours,
-            labour_billed_to: if l.labour_warranty { "warranty" } else { "customer" },
-            parts_warranty_minor: l.parts_warranty_minor,
-            parts_paid_minor: l.parts_paid_minor,
-            warranty_amount_minor: warranty_amount(
-                if l.labour_warranty { l.labour_hours } else { 0.0 },
-                rate,
-                l.parts_warranty_minor,
-            ),
-            currency: s.currency.clone(),
-        })
-        .collect();
-    rows.push(Line {
+    let lines = st.store.settlement_lines(id).await?;
+    let base = |row| Line {
         settlement_id: s.id,
         station_id: s.station_id,
+        row,
+        claim_id: None,
         repair_order_id: None,
         completed_on: None,
-        model: "TOTAL".into(),
-        fault_code: None,
-        labour_hours: s.labour_hours_warranty + s.labour_hours_paid,
-        labour_billed_to: "",
-        parts_warranty_minor: s.parts_warranty_minor,
-        parts_paid_minor: s.parts_paid_minor,
-        warranty_amount_minor: s.warranty_amount_minor,
+        technician_id: None,
+        kind: String::new(),
+        description: String::new(),
+        decision: String::new(),
+        labour_minutes: None,
+        claimed_minor: None,
+        amount_minor: 0,
         currency: s.currency.clone(),
+    };
+    let mut rows: Vec<Line> = lines
+        .iter()
+        .map(|l| Line {
+            claim_id: Some(l.claim_id),
+            repair_order_id: Some(l.repair_order_id),
+            completed_on: Some(l.completed_on),
+            technician_id: l.technician_id,
+            kind: l.kind.as_str().into(),
+            description: l.description.clone(),
+            decision: l.decision.as_str().into(),
+            labour_minutes: l.minutes.map(i64::from),
+            claimed_minor: Some(l.claimed_minor),
+            amount_minor: l.amount_minor,
+            ..base("line")
+        })
+        .collect();
+    for t in crm_core::claims::per_technician(&lines) {
+        rows.push(Line {
+            technician_id: t.technician_id,
+            description: format!("{} claims", t.claims),
+            labour_minutes: Some(t.labour_minutes),
+            amount_minor: t.amount_minor,
+            ..base("technician")
+        });
+    }
+    rows.push(Line {
+        description: format!("{} claims, {} lines", s.claims, s.lines),
+        claimed_minor: Some(s.claimed_minor),
+        amount_minor: s.amount_minor,
+        ..base("total")
     });
     csv_response(
         &format!("settlement-{}-station-{}", s.id, s.station_id),

@@ -45,6 +45,8 @@ mod calls;
 mod care;
 #[path = "store/catalog.rs"]
 mod catalog;
+#[path = "store/claims.rs"]
+mod claims;
 #[path = "store/customers.rs"]
 mod customers;
 #[path = "store/field.rs"]

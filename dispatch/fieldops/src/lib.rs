@@ -275,7 +275,14 @@ pub struct Network {
 }
 
 pub async fn network(store: &dyn Store) -> StoreResult<Network> {
-    let stations = store.list_stations().await?;
+    // Only approved stations (and their technicians) get work.
+    let stations: Vec<Station> = store
+        .list_stations()
+        .await?
+        .into_iter()
+        .filter(|s| s.status.takes_work())
+        .collect();
+    let working: std::collections::HashSet<i64> = stations.iter().map(|s| s.id).collect();
     let mut stock = vec![];
     for s in &stations {
         let parts = store
@@ -298,7 +305,12 @@ pub async fn network(store: &dyn Store) -> StoreResult<Network> {
     }
     Ok(Network {
         stations,
-        technicians: store.list_technicians(None).await?,
+        technicians: store
+            .list_technicians(None)
+            .await?
+            .into_iter()
+            .filter(|t| working.contains(&t.station_id))
+            .collect(),
         stock,
         booked,
     })
@@ -468,7 +480,12 @@ pub async fn auto_assign(store: &dyn Store, actor: Actor, id: i64, now: DateTime
             reason: Reason::WindowInfeasible.as_str().into(),
         },
         Some(at) => {
-            let net = network(store).await?;
+            let mut net = network(store).await?;
+            // A station that declined the order is not asked again.
+            let declined = store.declined_stations(id).await?;
+            net.stations.retain(|s| !declined.contains(&s.id));
+            net.technicians.retain(|t| !declined.contains(&t.station_id));
+            net.stock.retain(|s| !declined.contains(&s.id));
             match rank(&net, &ro, at, &site.line, need, now, 1) {
                 Ok(best) => DispatchDecision::Assign {
                     station_id: best[0].station,
@@ -1392,7 +1409,15 @@ async fn write(store: &dyn Store, actor: Actor, l: &Loaded, p: &Planned) -> Stor
                 }
             }
         };
-        store.set_dispatch(actor, *id, &decision).await?;
+        match store.set_dispatch(actor, *id, &decision).await {
+            Ok(_) => {}
+            // Refused since the plan read it (its station suspended, or the station declined
+            // the order): the decision is stale; the order stays as it is for the next run.
+            Err(crm_core::StoreError::Conflict { field, message }) => {
+                tracing::debug!(repair_order = id, %field, %message, "a planned decision was refused");
+            }
+            Err(e) => return Err(e),
+        }
     }
     Ok(())
 }

@@ -671,6 +671,28 @@ impl FieldStore for This {
             } => {
                 require(&mut tx, "stations", *station_id, "station_id").await?;
                 require(&mut tx, "technicians", *technician_id, "technician_id").await?;
+                let station_status = sqlx::query_scalar::<Db, String>("SELECT status FROM stations WHERE id = $1")
+                    .bind(station_id)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
+                if station_status != StationStatus::Approved.as_str() {
+                    return Err(StoreError::conflict(
+                        "station_id",
+                        format!("the station is {station_status}; only an approved station gets work"),
+                    ));
+                }
+                let declined = sqlx::query_scalar::<Db, i64>(
+                    "SELECT COUNT(*) FROM station_declines WHERE repair_order_id = $1 AND station_id = $2",
+                )
+                .bind(id)
+                .bind(station_id)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(db_err)?;
+                if declined > 0 {
+                    return Err(StoreError::conflict("station_id", "the station declined this order"));
+                }
                 let reassigned = cur.technician_id != Some(*technician_id);
                 if reassigned && started {
                     return Err(StoreError::conflict(
@@ -707,7 +729,8 @@ impl FieldStore for This {
                 }
                 sqlx::query::<Db>(
                     "UPDATE repair_orders SET status = $1, station_id = $2, technician_id = $3, scheduled_for = $4, route_seq = $5, \
-                     unassigned_reason = NULL, task_status = $6, appointment_from = $7, appointment_to = $8 WHERE id = $9",
+                     unassigned_reason = NULL, task_status = $6, appointment_from = $7, appointment_to = $8, \
+                     station_accepted_at = CASE WHEN station_id = $2 THEN station_accepted_at END WHERE id = $9",
                 )
                 .bind(status.as_str())
                 .bind(station_id)

@@ -161,8 +161,8 @@ pub(super) fn repair_sums(r: &Row) -> StoreResult<RepairSums> {
     })
 }
 
-pub(super) const SETTLEMENT_COLS: &str = "id, station_id, period_from, period_to, status, orders, labour_hours_warranty, labour_hours_paid, \
-     parts_warranty_minor, parts_paid_minor, labour_rate_minor, warranty_amount_minor, currency, created_by, created_at, approved_by, approved_at";
+pub(super) const SETTLEMENT_COLS: &str = "id, station_id, period_from, period_to, status, claims, lines, labour_minor, \
+     parts_warranty_minor, travel_minor, claimed_minor, warranty_amount_minor, currency, created_by, created_at, approved_by, approved_at";
 
 pub(super) fn settlement_from_row(r: &Row) -> StoreResult<Settlement> {
     Ok(Settlement {
@@ -173,13 +173,13 @@ pub(super) fn settlement_from_row(r: &Row) -> StoreResult<Settlement> {
             to: get(r, "period_to")?,
         },
         status: decode(SettlementStatus::parse(&get::<String>(r, "status")?), "status")?,
-        orders: get(r, "orders")?,
-        labour_hours_warranty: get(r, "labour_hours_warranty")?,
-        labour_hours_paid: get(r, "labour_hours_paid")?,
-        parts_warranty_minor: get(r, "parts_warranty_minor")?,
-        parts_paid_minor: get(r, "parts_paid_minor")?,
-        labour_rate_minor: get(r, "labour_rate_minor")?,
-        warranty_amount_minor: get(r, "warranty_amount_minor")?,
+        claims: get(r, "claims")?,
+        lines: get(r, "lines")?,
+        labour_minor: get(r, "labour_minor")?,
+        parts_minor: get(r, "parts_warranty_minor")?,
+        travel_minor: get(r, "travel_minor")?,
+        claimed_minor: get(r, "claimed_minor")?,
+        amount_minor: get(r, "warranty_amount_minor")?,
         currency: get(r, "currency")?,
         created_by: get(r, "created_by")?,
         created_at: get(r, "created_at")?,
@@ -198,11 +198,11 @@ pub(super) async fn load_settlement(c: &mut Conn, id: i64) -> StoreResult<Settle
     settlement_from_row(&row.ok_or(StoreError::not_found("settlement"))?)
 }
 
-pub(super) async fn load_settlement_lines(c: &mut Conn, id: i64) -> StoreResult<Vec<SettlementLine>> {
+pub(super) async fn load_settlement_lines(c: &mut Conn, id: i64) -> StoreResult<Vec<crm_core::claims::PaidLine>> {
     let rows = sqlx::query::<Db>(
-        "SELECT f.repair_order_id, f.completed_on, f.technician_id, m.code, f.fault_code, f.labour_hours, f.labour_warranty, \
-         f.parts_warranty_minor, f.parts_paid_minor FROM repair_facts f JOIN product_models m ON m.id = f.model_id \
-         WHERE f.settlement_id = $1 ORDER BY f.completed_on, f.repair_order_id",
+        "SELECT c.id AS claim_id, l.id AS line_id, c.repair_order_id, c.completed_on, c.technician_id, l.kind, l.description, \
+         l.decision, l.minutes, l.claimed_minor, l.approved_minor FROM claims c JOIN claim_lines l ON l.claim_id = c.id \
+         WHERE c.settlement_id = $1 AND l.approved_minor > 0 ORDER BY c.id, l.id",
     )
     .bind(id)
     .fetch_all(&mut *c)
@@ -210,16 +210,21 @@ pub(super) async fn load_settlement_lines(c: &mut Conn, id: i64) -> StoreResult<
     .map_err(db_err)?;
     rows.iter()
         .map(|r| {
-            Ok(SettlementLine {
+            Ok(crm_core::claims::PaidLine {
+                claim_id: get(r, "claim_id")?,
+                line_id: get(r, "line_id")?,
                 repair_order_id: get(r, "repair_order_id")?,
                 completed_on: get(r, "completed_on")?,
                 technician_id: get(r, "technician_id")?,
-                model: get(r, "code")?,
-                fault_code: get(r, "fault_code")?,
-                labour_hours: get(r, "labour_hours")?,
-                labour_warranty: get(r, "labour_warranty")?,
-                parts_warranty_minor: get(r, "parts_warranty_minor")?,
-                parts_paid_minor: get(r, "parts_paid_minor")?,
+                kind: decode(crm_core::claims::LineKind::parse(&get::<String>(r, "kind")?), "kind")?,
+                description: get(r, "description")?,
+                decision: decode(
+                    crm_core::claims::LineDecision::parse(&get::<String>(r, "decision")?),
+                    "decision",
+                )?,
+                minutes: get_opt_u32(r, "minutes")?,
+                claimed_minor: get(r, "claimed_minor")?,
+                amount_minor: get(r, "approved_minor")?,
             })
         })
         .collect()
@@ -412,14 +417,7 @@ impl ReportStore for This {
         })
     }
 
-    async fn create_settlement(
-        &self,
-        actor: Actor,
-        s: &NewSettlement,
-        rate_minor: i64,
-        currency: &str,
-        now: DateTime<Utc>,
-    ) -> StoreResult<Settlement> {
+    async fn create_settlement(&self, actor: Actor, s: &NewSettlement, now: DateTime<Utc>) -> StoreResult<Settlement> {
         let period = Period::new(s.from, s.to)?;
         if period.to > now.date_naive() {
             return Err(StoreError::invalid("to", "a settlement cannot cover days to come"));
@@ -429,25 +427,23 @@ impl ReportStore for This {
         let id = sqlx::query_scalar::<Db, i64>(
             "INSERT INTO settlements (station_id, period_from, period_to, status, orders, labour_hours_warranty, labour_hours_paid, \
              parts_warranty_minor, parts_paid_minor, labour_rate_minor, warranty_amount_minor, currency, created_by, created_at) \
-             VALUES ($1, $2, $3, 'draft', 0, 0, 0, 0, 0, $4, 0, $5, $6, $7) RETURNING id",
+             VALUES ($1, $2, $3, 'draft', 0, 0, 0, 0, 0, 0, 0, '', $4, $5) RETURNING id",
         )
         .bind(s.station_id)
         .bind(period.from)
         .bind(period.to)
-        .bind(rate_minor)
-        .bind(currency)
         .bind(actor.user_id)
         .bind(trunc(now))
         .fetch_one(&mut *tx)
         .await
         .map_err(db_err)?;
-        // Claim the period's unsettled repairs first and sum only what was claimed. The UPDATE
-        // locks each row it takes; a concurrent draft (a double click) waits for this one, then
-        // finds those rows settled and takes nothing. No read-then-write: a repair is settled at
-        // most once, and the amount is the sum of exactly the lines this settlement holds.
+        // Take the period's decided, unsettled claims first and sum only what was taken. The
+        // UPDATE locks each row it takes; a concurrent draft (a double click) waits for this one,
+        // then finds those claims settled and takes nothing. A claim is settled at most once,
+        // and the amount is the sum of exactly the lines this settlement holds.
         sqlx::query::<Db>(
-            "UPDATE repair_facts SET settlement_id = $1 WHERE station_id = $2 AND completed_on >= $3 AND completed_on <= $4 \
-             AND settlement_id IS NULL",
+            "UPDATE claims SET settlement_id = $1, status = 'settled' WHERE station_id = $2 AND completed_on >= $3 \
+             AND completed_on <= $4 AND status = 'decided' AND settlement_id IS NULL",
         )
         .bind(id)
         .bind(s.station_id)
@@ -456,25 +452,46 @@ impl ReportStore for This {
         .execute(&mut *tx)
         .await
         .map_err(db_err)?;
-        let lines = load_settlement_lines(&mut tx, id).await?;
-        if lines.is_empty() {
-            // Dropping the transaction rolls the empty draft back.
-            return Err(StoreError::conflict(
-                "to",
-                "no completed repair of this station in the period is left to settle",
-            ));
-        }
-        let t = SettlementTotals::of(&lines, rate_minor);
-        sqlx::query::<Db>(
-            "UPDATE settlements SET orders = $1, labour_hours_warranty = $2, labour_hours_paid = $3, parts_warranty_minor = $4, \
-             parts_paid_minor = $5, warranty_amount_minor = $6 WHERE id = $7",
+        let currencies = sqlx::query_scalar::<Db, String>(
+            "SELECT DISTINCT currency FROM claims WHERE settlement_id = $1 ORDER BY currency",
         )
-        .bind(t.orders)
-        .bind(t.labour_hours_warranty)
-        .bind(t.labour_hours_paid)
-        .bind(t.parts_warranty_minor)
-        .bind(t.parts_paid_minor)
-        .bind(t.warranty_amount_minor)
+        .bind(id)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        let lines = load_settlement_lines(&mut tx, id).await?;
+        // Dropping the transaction rolls the draft back.
+        match currencies.len() {
+            0 => {
+                return Err(StoreError::conflict(
+                    "to",
+                    "no decided claim of this station in the period is left to settle",
+                ))
+            }
+            1 => {}
+            _ => {
+                return Err(StoreError::conflict(
+                    "station_id",
+                    format!(
+                        "the claims are in {}: settle one currency at a time",
+                        currencies.join(", ")
+                    ),
+                ))
+            }
+        }
+        let t = crm_core::claims::PaidTotals::of(&lines);
+        sqlx::query::<Db>(
+            "UPDATE settlements SET orders = $1, claims = $1, lines = $2, labour_minor = $3, parts_warranty_minor = $4, \
+             travel_minor = $5, claimed_minor = $6, warranty_amount_minor = $7, currency = $8 WHERE id = $9",
+        )
+        .bind(t.claims)
+        .bind(t.lines)
+        .bind(t.labour_minor)
+        .bind(t.parts_minor)
+        .bind(t.travel_minor)
+        .bind(t.claimed_minor)
+        .bind(t.amount_minor)
+        .bind(&currencies[0])
         .bind(id)
         .execute(&mut *tx)
         .await
@@ -529,7 +546,7 @@ impl ReportStore for This {
         Ok(out)
     }
 
-    async fn settlement_lines(&self, id: i64) -> StoreResult<Vec<SettlementLine>> {
+    async fn settlement_lines(&self, id: i64) -> StoreResult<Vec<crm_core::claims::PaidLine>> {
         let mut c = self.conn().await?;
         load_settlement(&mut c, id).await?;
         load_settlement_lines(&mut c, id).await

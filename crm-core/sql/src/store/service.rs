@@ -118,7 +118,7 @@ pub(super) async fn load_ticket(c: &mut Conn, id: i64) -> StoreResult<Ticket> {
         .ok_or(StoreError::not_found("ticket"))
 }
 
-pub(super) const RO_COLS: &str = "id, ticket_id, customer_id, asset_id, station_id, technician_id, status, fault_code, description, scheduled_for, created_at, completed_at, duration_minutes, route_seq, unassigned_reason, task_status, appointment_from, appointment_to";
+pub(super) const RO_COLS: &str = "id, ticket_id, customer_id, asset_id, station_id, technician_id, status, fault_code, description, scheduled_for, created_at, completed_at, duration_minutes, route_seq, unassigned_reason, task_status, appointment_from, appointment_to, station_accepted_at";
 
 pub(super) async fn load_repair_orders(c: &mut Conn, rows: Vec<Row>) -> StoreResult<Vec<RepairOrder>> {
     let mut out = Vec::with_capacity(rows.len());
@@ -147,6 +147,7 @@ pub(super) async fn load_repair_orders(c: &mut Conn, rows: Vec<Row>) -> StoreRes
             task_status: get::<Option<String>>(r, "task_status")?
                 .map(|t| decode(crm_core::field::TaskStatus::parse(&t), "task_status"))
                 .transpose()?,
+            station_accepted_at: get(r, "station_accepted_at")?,
             parts_needed: vec![],
             history: vec![],
         });

@@ -2,7 +2,7 @@
 
 use super::*;
 
-pub(super) const USER_COLS: &str = "u.id, u.username, u.display_name, u.role, u.technician_id";
+pub(super) const USER_COLS: &str = "u.id, u.username, u.display_name, u.role, u.technician_id, u.station_id, u.region";
 
 pub(super) fn user_from_row(r: &Row) -> StoreResult<User> {
     let role: String = get(r, "role")?;
@@ -12,6 +12,8 @@ pub(super) fn user_from_row(r: &Row) -> StoreResult<User> {
         display_name: get(r, "display_name")?,
         role: decode(Role::parse(&role), "role")?,
         technician_id: get(r, "technician_id")?,
+        station_id: get(r, "station_id")?,
+        region: get(r, "region")?,
     })
 }
 
@@ -22,13 +24,35 @@ impl UserStore for This {
         if let Some(t) = u.technician_id {
             require(&mut tx, "technicians", t, "technician_id").await?;
         }
+        match (u.role, u.station_id) {
+            (Role::StationManager, None) => {
+                return Err(StoreError::invalid(
+                    "station_id",
+                    "a station manager needs their station",
+                ))
+            }
+            (Role::StationManager, Some(st)) => require(&mut tx, "stations", st, "station_id").await?,
+            (_, Some(_)) => {
+                return Err(StoreError::invalid(
+                    "station_id",
+                    "only a station manager has a station",
+                ))
+            }
+            (_, None) => {}
+        }
+        if u.region.is_some() && u.role != Role::Supervisor {
+            return Err(StoreError::invalid("region", "only a supervisor is scoped to a region"));
+        }
         let id = sqlx::query_scalar::<Db, i64>(
-            "INSERT INTO users (username, display_name, role, technician_id, password_hash, created_at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+            "INSERT INTO users (username, display_name, role, technician_id, station_id, region, password_hash, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
         )
         .bind(&u.username)
         .bind(&u.display_name)
         .bind(u.role.as_str())
         .bind(u.technician_id)
+        .bind(u.station_id)
+        .bind(&u.region)
         .bind(&u.password_hash)
         .bind(now())
         .fetch_one(&mut *tx)
@@ -40,7 +64,10 @@ impl UserStore for This {
             "create",
             "user",
             Some(id),
-            serde_json::json!({ "username": u.username, "role": u.role, "technician_id": u.technician_id }),
+            serde_json::json!({
+                "username": u.username, "role": u.role, "technician_id": u.technician_id,
+                "station_id": u.station_id, "region": u.region,
+            }),
         )
         .await?;
         commit(tx).await?;
