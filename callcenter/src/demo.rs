@@ -109,6 +109,15 @@ pub async fn seed_demo(store: &dyn Store, today: NaiveDate, customers: usize) ->
         }
         out.push((username, role));
     }
+    // The demo's settlements were drawn up by the system; an administrator approves the oldest,
+    // so there is one of each state to look at.
+    let admin = store.user_credentials("admin").await?.map(|(u, _)| u.id);
+    let drafts = store.list_settlements(None, 10).await?;
+    if let (Some(admin), Some(oldest)) = (admin, drafts.iter().min_by_key(|s| s.id)) {
+        store
+            .approve_settlement(Actor::user(admin), oldest.id, chrono::Utc::now())
+            .await?;
+    }
     Ok(Some(DemoSummary {
         customers: seeded.customers,
         assets: seeded.assets,

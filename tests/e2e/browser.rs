@@ -527,3 +527,81 @@ async fn markup_in_data_never_runs_on_any_page_and_signing_out_closes_the_pages(
         "{board}"
     );
 }
+
+/// A station manager's and a claims reviewer's day at 1366×768 (`tests/browser/network.mjs`):
+/// orders accepted, declined and assigned in the portal, a repair claimed; the claim reviewed
+/// line by line and the station's settlement drawn up on the claims desk. The API then shows
+/// every step took effect.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_station_manager_and_a_claims_reviewer_do_their_day_in_chromium() {
+    require_browser();
+    let db = crm_sql::testing::TestDb::sqlite().await;
+    let server = Server::demo(&db).await;
+    let admin = server.login("admin", "demo").await;
+    let station = server.login("station", "demo").await;
+    let reviewer = server.login("reviewer", "demo").await;
+    let (_, me) = server.get(&station, "/api/v1/me").await;
+    let mine = me["station_id"]
+        .as_i64()
+        .expect("the demo's station manager has a station");
+    for _ in 0..3 {
+        crate::network::an_assigned_order(&server, &admin, mine).await;
+    }
+    let claimed = crate::network::a_completed_warranty_repair(&server, &admin, mine).await;
+    let shots = screenshot_dir();
+    let page = PageScript::ready(
+        "network.mjs",
+        &[&server.base, &station, &reviewer, &claimed.to_string(), &shots],
+        30,
+    )
+    .await;
+    let out = page.result(120).await;
+    assert!(out["error"].is_null(), "{out}");
+    assert_eq!(out["dialogs"], json!([]), "{out}");
+    assert_eq!(
+        (out["stationCsp"].as_i64(), out["reviewerCsp"].as_i64()),
+        (Some(0), Some(0))
+    );
+    assert_eq!(
+        (out["stationFits"].as_bool(), out["reviewerFits"].as_bool()),
+        (Some(true), Some(true)),
+        "{out}"
+    );
+
+    let order = |id: &Value| {
+        let id = id.as_i64().unwrap();
+        let server = &server;
+        let admin = &admin;
+        async move { server.get(admin, &format!("/api/v1/repair-orders/{id}")).await.1 }
+    };
+    let accepted = order(&out["orders"]["accept"]).await;
+    assert!(accepted["station_accepted_at"].is_string(), "{accepted}");
+    let declined = order(&out["orders"]["decline"]).await;
+    assert_ne!(declined["station_id"].as_i64(), Some(mine), "{declined}");
+    assert!(
+        declined["history"].as_array().unwrap().iter().any(|h| h["note"]
+            .as_str()
+            .is_some_and(|n| n.contains("No refrigeration technician"))),
+        "{declined}"
+    );
+    let assigned = order(&out["orders"]["assign"]).await;
+    assert_eq!(assigned["technician_id"], out["orders"]["tech"], "{assigned}");
+    let claim_id = out["claim"].as_i64().unwrap();
+    let (_, claim) = server.get(&reviewer, &format!("/api/v1/claims/{claim_id}")).await;
+    assert_eq!(
+        (claim["repair_order_id"].as_i64(), claim["status"].as_str()),
+        (Some(claimed), Some("settled")),
+        "{claim}"
+    );
+    let (_, settlements) = server
+        .get(&admin, &format!("/api/v1/settlements?station_id={mine}"))
+        .await;
+    let today = chrono::Utc::now().date_naive().to_string();
+    let s = settlements
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["period"]["to"] == today.as_str())
+        .unwrap_or_else(|| panic!("today's settlement: {settlements}"));
+    assert_eq!(s["amount_minor"], claim["approved_minor"], "{s} {claim}");
+}

@@ -13,7 +13,7 @@ async function claimList(title, query, empty) {
     stations.get(c.station_id) || c.station_id, c.completed_on, Net.status(c.status), Net.money(c.claimed_minor), Net.money(c.approved_minor),
     h("span", { class: "flags" }, c.flags.map((f) => Net.badge(f, "warn")))]), { num: ["Claimed", "Approved"], pick: (i) => detail(list[i].id) })
     : h("p", { class: "muted" }, empty));
-  if (picked && list.some((c) => c.id === picked)) detail(picked); else { $("sideTitle").textContent = "Claim"; fill($("side"), h("p", { class: "muted" }, "Pick a claim.")); }
+  if (picked) detail(picked); else { $("sideTitle").textContent = "Claim"; fill($("side"), h("p", { class: "muted" }, "Pick a claim.")); }
 }
 
 async function queue() {
@@ -23,7 +23,7 @@ async function queue() {
   fill($("list"), list.length ? Net.table(["Claim", "Station", "Completed", "Status", "Claimed", "Checks"], list.map((c) => [c.id, stations.get(c.station_id) || c.station_id,
     c.completed_on, Net.status(c.status), Net.money(c.claimed_minor), h("span", { class: "flags" }, c.flags.map((f) => Net.badge(f, "warn")))]),
     { num: ["Claimed"], pick: (i) => detail(list[i].id) }) : h("p", { class: "muted" }, "Nothing waits for review."));
-  if (picked && list.some((c) => c.id === picked)) detail(picked); else { $("sideTitle").textContent = "Claim"; fill($("side"), h("p", { class: "muted" }, "Pick a claim.")); }
+  if (picked) detail(picked); else { $("sideTitle").textContent = "Claim"; fill($("side"), h("p", { class: "muted" }, "Pick a claim.")); }
 }
 
 async function returns() {
@@ -62,9 +62,9 @@ function actions(c, l) {
   const amount = h("input", { id: `amount${l.id}`, type: "number", min: 0.01, step: 0.01, placeholder: "pay", size: 6 });
   const why = h("input", { id: `why${l.id}`, placeholder: "reason", size: 12 });
   const code = h("select", { id: `code${l.id}` }, REJECT.map((r) => h("option", { value: r }, r.replaceAll("_", " "))));
-  out.push(h("div", {}, h("button", { class: "primary", onclick: () => review(c.id, l.id, { decision: "approve" }) }, "Approve")),
-    h("div", {}, amount, why, h("button", { onclick: () => review(c.id, l.id, { decision: "cut", amount_minor: Math.round(Number(amount.value) * 100), reason: why.value }) }, "Cut")),
-    h("div", {}, code, h("button", { class: "danger", onclick: () => review(c.id, l.id, why.value ? { decision: "reject", code: code.value, reason: why.value } : { decision: "reject", code: code.value }) }, "Reject")));
+  out.push(h("div", {}, h("button", { class: "primary", "data-approve": l.id, onclick: () => review(c.id, l.id, { decision: "approve" }) }, "Approve")),
+    h("div", {}, amount, why, h("button", { "data-cut": l.id, onclick: () => review(c.id, l.id, { decision: "cut", amount_minor: Math.round(Number(amount.value) * 100), reason: why.value }) }, "Cut")),
+    h("div", {}, code, h("button", { class: "danger", "data-reject": l.id, onclick: () => review(c.id, l.id, why.value ? { decision: "reject", code: code.value, reason: why.value } : { decision: "reject", code: code.value }) }, "Reject")));
   return h("div", {}, out);
 }
 

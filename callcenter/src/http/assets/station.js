@@ -26,13 +26,13 @@ function orders() {
   $("listTitle").textContent = `Open orders (${view.open.length})`;
   const rows = view.open.map((p) => {
     const o = p.order;
-    const select = h("select", { "aria-label": `technician for order ${o.id}` },
+    const select = h("select", { "aria-label": `technician for order ${o.id}`, "data-tech-for": o.id },
       view.technicians.map((t) => h("option", { value: t.id, selected: t.id === o.technician_id }, t.name)));
     const started = ["en_route", "on_site", "paused"].includes(o.task_status);
     return [o.id, h("div", {}, p.customer, h("div", { class: "muted" }, p.address)), p.model, Net.when(o.scheduled_for),
-      started ? techName(o.technician_id) : h("span", {}, select, " ", h("button", { onclick: () => assign(o.id, Number(select.value)) }, "Assign")),
-      o.station_accepted_at ? Net.badge("accepted", "ok") : h("button", { class: "primary", onclick: () => accept(o.id) }, "Accept"),
-      started ? "" : h("button", { class: "danger", onclick: () => declineForm(p) }, "Decline")];
+      started ? techName(o.technician_id) : h("span", {}, select, " ", h("button", { "data-assign": o.id, onclick: () => assign(o.id, Number(select.value)) }, "Assign")),
+      o.station_accepted_at ? Net.badge("accepted", "ok") : h("button", { class: "primary", "data-accept": o.id, onclick: () => accept(o.id) }, "Accept"),
+      started ? "" : h("button", { class: "danger", "data-decline": o.id, onclick: () => declineForm(p) }, "Decline")];
   });
   fill($("list"), view.open.length ? Net.table(["#", "Customer", "Product", "Planned", "Technician", "", ""], rows) : h("p", { class: "muted" }, "No open orders."));
   $("sideTitle").textContent = "Technicians";
@@ -64,7 +64,7 @@ async function claims() {
   $("listTitle").textContent = "Completed repairs (60 days)";
   const rows = view.completed.map((p) => [p.order.id, p.customer, p.model, Net.when(p.order.completed_at),
     p.claim_id ? h("button", { onclick: () => claimDetail(p.claim_id) }, `Claim ${p.claim_id}`)
-      : h("button", { class: "primary", onclick: () => fileClaim(p.order.id) }, "File claim")]);
+      : h("button", { class: "primary", "data-claim-order": p.order.id, onclick: () => fileClaim(p.order.id) }, "File claim")]);
   fill($("list"), rows.length ? Net.table(["#", "Customer", "Product", "Completed", "Claim"], rows) : h("p", { class: "muted" }, "No completed repairs."),
     h("h2", {}, `Claims (${list.length})`),
     Net.table(["Claim", "Order", "Status", "Claimed", "Approved", "Flags"], list.map((c) => [c.id, c.repair_order_id, Net.status(c.status),
@@ -73,10 +73,15 @@ async function claims() {
   if (picked) claimDetail(picked); else { $("sideTitle").textContent = "Claim"; fill($("side"), h("p", { class: "muted" }, "Pick a claim or file one.")); }
 }
 
-async function fileClaim(repair_order_id) {
-  const reason = prompt("More labour than the standard time? Give the reason (or leave empty).") || null;
-  const out = await Net.send("POST", "/api/v1/claims", reason ? { repair_order_id, deviation_reason: reason } : { repair_order_id });
-  if (out) { picked = out.claim.id; $("done").textContent = out.replayed ? `Claim ${out.claim.id} was filed already.` : `Claim ${out.claim.id} filed.`; await load(); }
+function fileClaim(repair_order_id) {
+  $("sideTitle").textContent = `File a claim for order ${repair_order_id}`;
+  const why = h("textarea", { id: "deviationReason", rows: 2, cols: 40, placeholder: "Only if the work took longer than the standard time: why" });
+  fill($("side"), h("p", { class: "muted" }, "Labour is paid at the standard time for the model and fault, parts at catalogue price, travel by distance band."),
+    why, h("p", {}, h("button", { class: "primary", id: "claimSend", onclick: async () => {
+      const body = why.value.trim() ? { repair_order_id, deviation_reason: why.value } : { repair_order_id };
+      const out = await Net.send("POST", "/api/v1/claims", body);
+      if (out) { picked = out.claim.id; $("done").textContent = out.replayed ? `Claim ${out.claim.id} was filed already.` : `Claim ${out.claim.id} filed.`; await load(); }
+    } }, "File the claim")));
 }
 
 async function claimDetail(id) {

@@ -1,0 +1,110 @@
+// A station manager's and a claims reviewer's day in headless Chromium (Debian's `chromium`,
+// playwright-core), at 1366×768. Run by tests/e2e/browser.rs:
+//
+//   node network.mjs BASE_URL STATION_TOKEN REVIEWER_TOKEN ORDER_TO_CLAIM SCREENSHOT_DIR
+//
+// The station manager accepts an order, declines another with a reason, assigns a third to a
+// technician and files the claim for a completed repair; the reviewer finds it in the queue,
+// approves its labour, cuts anything else to half and draws up the station's settlement. Any
+// dialog or CSP violation fails the run. Prints `READY`, then one JSON line.
+
+import { chromium } from "playwright-core";
+
+const [base, stationToken, reviewerToken, orderToClaim, shots] = process.argv.slice(2);
+const executablePath = process.env.CHROMIUM || "/usr/bin/chromium";
+const deadline = (ms, what) => new Promise((_, rej) => setTimeout(() => rej(new Error("timed out: " + what)), ms));
+async function until(page, fn, arg, ms, what) {
+  await Promise.race([page.waitForFunction(fn, arg, { timeout: ms, polling: 100 }), deadline(ms + 500, what)]);
+}
+const done = (page, text, what) => until(page, (t) => document.getElementById("done").textContent.includes(t), text, 10000, what);
+
+const browser = await chromium.launch({ executablePath, headless: true, args: ["--no-sandbox"] });
+const dialogs = [];
+const out = {};
+try {
+  const context = await browser.newContext({ viewport: { width: 1366, height: 768 } });
+  const open = async (path) => {
+    const page = await context.newPage();
+    page.on("dialog", async (d) => { dialogs.push(`${path}: ${d.message()}`); await d.dismiss(); });
+    page.on("console", (m) => m.type() === "error" && !/status of 40[9]/.test(m.text()) && console.error(path, "console:", m.text()));
+    await page.addInitScript(() => document.addEventListener("securitypolicyviolation", () => (window.cspViolations = (window.cspViolations || 0) + 1)));
+    await page.goto(base + path);
+    return page;
+  };
+  console.log("READY");
+
+  // The station manager's orders: accept, decline with a reason, assign.
+  const station = await open(`/station?token=${stationToken}`);
+  await until(station, () => document.querySelectorAll("[data-accept], [data-decline]").length >= 3, null, 15000, "the station's open orders");
+  out.title = await station.evaluate(() => document.getElementById("title").textContent);
+  const ids = await station.evaluate(() => [...document.querySelectorAll("[data-decline]")].map((b) => Number(b.dataset.decline)));
+  const [accept, decline, assign] = ids;
+  await station.click(`[data-accept="${accept}"]`);
+  await done(station, `Order ${accept} accepted`, "the acceptance");
+  await station.click(`[data-decline="${decline}"]`);
+  await station.fill("#declineReason", "No refrigeration technician free this week");
+  await station.click("#declineSend");
+  await done(station, `Order ${decline} declined`, "the decline");
+  await until(station, (id) => !document.querySelector(`[data-decline="${id}"]`), decline, 10000, "the declined order leaves the list");
+  const tech = await station.evaluate((id) => { const s = document.querySelector(`[data-tech-for="${id}"]`); const o = s.options[s.options.length - 1]; s.value = o.value; return Number(o.value); }, assign);
+  await station.click(`[data-assign="${assign}"]`);
+  await done(station, `Order ${assign} assigned`, "the assignment");
+  out.orders = { accept, decline, assign, tech };
+  // The actions are on screen without scrolling at 1366×768.
+  out.stationFits = await station.evaluate(() => {
+    const b = document.querySelector("[data-decline]").getBoundingClientRect();
+    return b.right <= window.innerWidth && document.documentElement.scrollWidth <= window.innerWidth;
+  });
+  await station.screenshot({ path: `${shots}/station-orders.png` });
+
+  // The claim for a completed repair.
+  await station.click('#tabs button[data-tab="claims"]');
+  await until(station, (id) => document.querySelector(`[data-claim-order="${id}"]`), orderToClaim, 15000, "the repair to claim");
+  await station.click(`[data-claim-order="${orderToClaim}"]`);
+  await station.click("#claimSend");
+  await done(station, "filed", "the claim");
+  await until(station, () => /^Claim \d+/.test(document.getElementById("sideTitle").textContent), null, 10000, "the claim's detail");
+  out.claim = await station.evaluate(() => Number(document.getElementById("sideTitle").textContent.match(/^Claim (\d+)/)[1]));
+  await station.screenshot({ path: `${shots}/station-claim.png` });
+  out.stationCsp = await station.evaluate(() => window.cspViolations || 0);
+
+  // The reviewer: the claim in the queue, its lines decided.
+  const desk = await open(`/claims?token=${reviewerToken}`);
+  await until(desk, (id) => [...document.querySelectorAll("#list tbody tr")].some((r) => r.firstChild.textContent === String(id)), out.claim, 15000, "the claim in the queue");
+  await desk.evaluate((id) => [...document.querySelectorAll("#list tbody tr")].find((r) => r.firstChild.textContent === String(id)).click(), out.claim);
+  await until(desk, () => document.querySelector("[data-approve]"), null, 10000, "the claim's lines");
+  const lines = await desk.evaluate(() => [...document.querySelectorAll("[data-approve]")].map((b) => Number(b.dataset.approve)));
+  await desk.click(`[data-approve="${lines[0]}"]`);
+  await done(desk, "approved", "the approval");
+  for (const line of lines.slice(1)) {
+    await until(desk, (l) => document.querySelector(`[data-cut="${l}"]`), line, 10000, "the line to cut");
+    const claimed = await desk.evaluate((l) => Number(document.querySelector(`[data-cut="${l}"]`).closest("tr").children[1].textContent), line);
+    await desk.fill(`#amount${line}`, String((claimed / 2).toFixed(2)));
+    await desk.fill(`#why${line}`, "half the distance on the route");
+    await desk.click(`[data-cut="${line}"]`);
+    await done(desk, "cut", "the cut");
+  }
+  out.lines = lines.length;
+  await desk.screenshot({ path: `${shots}/claims-review.png` });
+
+  // The station's settlement for today.
+  await desk.click('#tabs button[data-tab="settlements"]');
+  await until(desk, () => document.getElementById("stDraft"), null, 10000, "the settlement form");
+  const stationName = out.title.replace(/ — station portal$/, "");
+  await desk.evaluate((name) => { const s = document.getElementById("stStation"); s.value = [...s.options].find((o) => o.textContent === name).value; }, stationName);
+  const today = new Date().toISOString().slice(0, 10);
+  await desk.fill("#stFrom", today);
+  await desk.fill("#stTo", today);
+  await desk.click("#stDraft");
+  await done(desk, "drawn up", "the settlement");
+  out.settlement = await desk.evaluate(() => document.getElementById("done").textContent);
+  out.reviewerFits = await desk.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth);
+  await desk.screenshot({ path: `${shots}/claims-settlement.png` });
+  out.reviewerCsp = await desk.evaluate(() => window.cspViolations || 0);
+  out.dialogs = dialogs;
+  console.log(JSON.stringify(out));
+} catch (e) {
+  console.log(JSON.stringify({ error: String(e && e.stack || e), dialogs, ...out }));
+} finally {
+  await browser.close();
+}
