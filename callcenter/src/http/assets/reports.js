@@ -130,8 +130,8 @@ async function settlements() {
     const d = await r.json(); if (!r.ok) { $("error").textContent = `${d.field ? d.field + ": " : ""}${d.message}`; return; } settlements();
   };
   $("tableTitle").textContent = "Settlements";
-  fill($("table"), table(["#", "Station", "Period", "Status", "Orders", "Warranty h", "Paid h", "Warranty parts", "Manufacturer owes", ""],
-    list.map((s) => [s.id, name.get(s.station_id) || s.station_id, `${s.period.from} – ${s.period.to}`, s.status, s.orders, num(s.labour_hours_warranty, 2), num(s.labour_hours_paid, 2), money(s.parts_warranty_minor), `${money(s.warranty_amount_minor)} ${s.currency}`, ""])));
+  fill($("table"), table(["#", "Station", "Period", "Status", "Claims", "Labour", "Parts", "Travel", "Manufacturer owes", ""],
+    list.map((s) => [s.id, name.get(s.station_id) || s.station_id, `${s.period.from} – ${s.period.to}`, s.status, s.claims, money(s.labour_minor), money(s.parts_minor), money(s.travel_minor), `${money(s.amount_minor)} ${s.currency}`, ""])));
   const rows = $("table").querySelectorAll("tbody tr");
   list.forEach((s, i) => {
     const cell = rows[i].lastElementChild, b = document.createElement("button");
