@@ -8,6 +8,7 @@
 //! - [`callback`]: when a satisfaction callback may be attempted, a pure function.
 //! - [`care`]: agent tasks (preview-dial work, supervisors' alerts, reminders).
 //! - [`reports`]: report shapes and the arithmetic on the sums the store aggregates.
+//! - [`supply`]: warehouses, parts orders and their steps, the replenishment suggestion.
 //! - [`store`]: storage traits; backends live in the `crm-sql` crate.
 //! - [`screen_pop`]: the customer 360 an agent sees when a call is offered.
 //!
@@ -26,6 +27,7 @@ pub mod field;
 pub mod reports;
 pub mod screen_pop;
 pub mod store;
+pub mod supply;
 pub mod types;
 pub mod warranty;
 

@@ -75,6 +75,8 @@ str_enum!(
 str_enum!(StockReason {
     Receipt = "receipt", Consumption = "consumption", TransferIn = "transfer_in",
     TransferOut = "transfer_out", Stocktake = "stocktake", Adjustment = "adjustment",
+    // Taken out for good (damaged, obsolete); the reference says why.
+    Scrap = "scrap",
 });
 
 impl TicketStatus {
@@ -1245,7 +1247,10 @@ impl NewStockMovement {
                 format!("at most {MAX_STOCK_UNITS} units either way"),
             ));
         }
-        let outgoing = matches!(self.reason, StockReason::Consumption | StockReason::TransferOut);
+        let outgoing = matches!(
+            self.reason,
+            StockReason::Consumption | StockReason::TransferOut | StockReason::Scrap
+        );
         let incoming = matches!(self.reason, StockReason::Receipt | StockReason::TransferIn);
         if (outgoing && self.delta > 0) || (incoming && self.delta < 0) {
             return Err(FieldError::new(

@@ -395,6 +395,76 @@ pub trait ClaimStore {
     ) -> StoreResult<Vec<crate::claims::ClaimsRow>>;
 }
 
+/// The parts supply chain: warehouses and their ledger, per-station safety stock, parts orders
+/// from stations, and what replenishment needs to know. Every step of an order locks it and
+/// moves the stock it moves in its transaction.
+#[async_trait]
+pub trait SupplyStore {
+    async fn create_warehouse(
+        &self,
+        actor: Actor,
+        w: &crate::supply::NewWarehouse,
+    ) -> StoreResult<crate::supply::Warehouse>;
+    async fn list_warehouses(&self) -> StoreResult<Vec<crate::supply::Warehouse>>;
+    /// One movement in the warehouse's ledger; `Conflict` on `delta` below zero.
+    async fn record_warehouse_movement(
+        &self,
+        actor: Actor,
+        warehouse_id: i64,
+        m: &crate::supply::NewWarehouseMovement,
+    ) -> StoreResult<crate::supply::WarehouseStock>;
+    async fn warehouse_stock(&self, warehouse_id: i64) -> StoreResult<Vec<crate::supply::WarehouseStock>>;
+    /// A station's own safety stock for a part (`None`: the part's).
+    async fn set_safety_stock(&self, actor: Actor, station_id: i64, s: &crate::supply::SafetyStock) -> StoreResult<()>;
+    /// A station asks a warehouse for parts. With a `request_key` seen before at the station the
+    /// first order is answered (`true`) and nothing changes.
+    async fn request_parts(
+        &self,
+        actor: Actor,
+        n: &crate::supply::NewPartsOrder,
+        repair_order_id: Option<i64>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<(crate::supply::PartsOrder, bool)>;
+    async fn parts_order(&self, id: i64) -> StoreResult<crate::supply::PartsOrder>;
+    /// Newest first; `stations` limits them (a scoped user's).
+    async fn list_parts_orders(
+        &self,
+        stations: Option<&[i64]>,
+        open_only: bool,
+        limit: u32,
+    ) -> StoreResult<Vec<crate::supply::PartsOrder>>;
+    async fn approve_parts_order(
+        &self,
+        actor: Actor,
+        id: i64,
+        now: DateTime<Utc>,
+    ) -> StoreResult<crate::supply::PartsOrder>;
+    /// Takes the shipped parts out of the warehouse (`Conflict` on `lines` when it lacks them).
+    async fn ship_parts_order(
+        &self,
+        actor: Actor,
+        id: i64,
+        s: &crate::supply::Shipment,
+        now: DateTime<Utc>,
+    ) -> StoreResult<crate::supply::PartsOrder>;
+    /// Books what arrived into the station's stock, differences noted per line.
+    async fn receive_parts_order(
+        &self,
+        actor: Actor,
+        id: i64,
+        r: &crate::supply::Receipt,
+        now: DateTime<Utc>,
+    ) -> StoreResult<crate::supply::PartsOrder>;
+    async fn cancel_parts_order(&self, actor: Actor, id: i64) -> StoreResult<crate::supply::PartsOrder>;
+    /// Every part at the station: on hand, safety stock, open orders' needs, in transit, used in
+    /// the 30 days before `now`.
+    async fn part_positions(
+        &self,
+        station_id: i64,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Vec<crate::supply::PartPosition>>;
+}
+
 /// Reports: aggregates over indexed columns and the per-repair facts written at completion.
 #[async_trait]
 pub trait ReportStore {
@@ -461,6 +531,7 @@ pub trait Store:
     + CareStore
     + ReportStore
     + ClaimStore
+    + SupplyStore
     + Send
     + Sync
 {

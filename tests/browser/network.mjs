@@ -4,7 +4,8 @@
 //   node network.mjs BASE_URL STATION_TOKEN REVIEWER_TOKEN ORDER_TO_CLAIM SCREENSHOT_DIR
 //
 // The station manager accepts an order, declines another with a reason, assigns a third to a
-// technician and files the claim for a completed repair; the reviewer finds it in the queue,
+// technician, files the claim for a completed repair, orders the replenishment suggestion and
+// books in a shipped parts order; the reviewer finds the claim in the queue,
 // approves its labour, cuts anything else to half and draws up the station's settlement. Any
 // dialog or CSP violation fails the run. Prints `READY`, then one JSON line.
 
@@ -66,6 +67,19 @@ try {
   await until(station, () => /^Claim \d+/.test(document.getElementById("sideTitle").textContent), null, 10000, "the claim's detail");
   out.claim = await station.evaluate(() => Number(document.getElementById("sideTitle").textContent.match(/^Claim (\d+)/)[1]));
   await station.screenshot({ path: `${shots}/station-claim.png` });
+
+  // Stock: order the replenishment suggestion (twice: one order), book in a shipped order.
+  await station.click('#tabs button[data-tab="stock"]');
+  await until(station, () => document.getElementById("orderSuggested"), null, 15000, "the replenishment suggestion");
+  await station.click("#orderSuggested");
+  await done(station, "placed", "the parts order");
+  out.partsOrder = await station.evaluate(() => Number(document.getElementById("done").textContent.match(/Parts order (\d+)/)[1]));
+  await until(station, () => document.querySelector("[data-receive]"), null, 15000, "a shipped parts order");
+  const receive = await station.evaluate(() => Number(document.querySelector("[data-receive]").dataset.receive));
+  await station.click(`[data-receive="${receive}"]`);
+  await done(station, `Parts order ${receive} booked in`, "the receipt");
+  out.received = receive;
+  await station.screenshot({ path: `${shots}/station-stock.png` });
   out.stationCsp = await station.evaluate(() => window.cspViolations || 0);
 
   // The reviewer: the claim in the queue, its lines decided.

@@ -59,6 +59,9 @@ RULES = [
     (r"^only a part line has an old part$", "the line's kind (stored data)"),
     (r"^(a station manager needs their station|only a station manager has a station|only a supervisor is scoped to a region)$",
      "role and station_id or region together (two fields)"),
+    (r"^say why the count differs from what was shipped$|^not on the order$|^more than ordered$",
+     "a shipment or receipt against the order's lines (stored data)"),
+    (r"^the repair order has no station; name the one to supply$|^name the station$", "the order's or the user's station (stored data)"),
     (r"^maintenance_due, warranty_expiring or birthday$", "a campaign's kind is one of the reminders (a subset of the task kinds)"),
 ]
 

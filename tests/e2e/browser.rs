@@ -548,6 +548,35 @@ async fn a_station_manager_and_a_claims_reviewer_do_their_day_in_chromium() {
         crate::network::an_assigned_order(&server, &admin, mine).await;
     }
     let claimed = crate::network::a_completed_warranty_repair(&server, &admin, mine).await;
+    // A parts order on its way to the station, for the page to book in.
+    let (_, warehouses) = server.get(&admin, "/api/v1/warehouses").await;
+    let (_, parts) = server.get(&admin, "/api/v1/parts").await;
+    let (status, filed) = server
+        .post(
+            &admin,
+            "/api/v1/parts-orders",
+            json!({"station_id": mine, "warehouse_id": warehouses[0]["id"], "lines": [{"part_id": parts[0]["id"], "quantity": 3}]}),
+        )
+        .await;
+    assert_eq!(status, 201, "{filed}");
+    let shipped_order = filed["order"]["id"].as_i64().unwrap();
+    let (status, body) = server
+        .post(
+            &admin,
+            &format!("/api/v1/parts-orders/{shipped_order}/approve"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = server
+        .post(
+            &admin,
+            &format!("/api/v1/parts-orders/{shipped_order}/ship"),
+            json!({"carrier": "DHL", "tracking": "JJD777"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let stock_before = server.get(&station, "/api/v1/station/overview").await.1["stock"].clone();
     let shots = screenshot_dir();
     let page = PageScript::ready(
         "network.mjs",
@@ -586,6 +615,31 @@ async fn a_station_manager_and_a_claims_reviewer_do_their_day_in_chromium() {
     );
     let assigned = order(&out["orders"]["assign"]).await;
     assert_eq!(assigned["technician_id"], out["orders"]["tech"], "{assigned}");
+    // The parts: the suggestion ordered once, the shipped order booked into the station's stock.
+    let (_, ordered) = server
+        .get(&admin, &format!("/api/v1/parts-orders/{}", out["partsOrder"]))
+        .await;
+    assert_eq!(
+        (ordered["station_id"].as_i64(), ordered["status"].as_str()),
+        (Some(mine), Some("requested")),
+        "{ordered}"
+    );
+    let received = out["received"].as_i64().unwrap();
+    let (_, booked) = server.get(&admin, &format!("/api/v1/parts-orders/{received}")).await;
+    assert_eq!(booked["status"], "received", "{booked}");
+    if received == shipped_order {
+        let part = parts[0]["id"].as_i64().unwrap();
+        let qty = |stock: &Value| {
+            stock
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|s| s["part_id"] == part)
+                .map_or(0, |s| s["quantity"].as_i64().unwrap())
+        };
+        let after = server.get(&station, "/api/v1/station/overview").await.1["stock"].clone();
+        assert_eq!(qty(&after), qty(&stock_before) + 3, "booked into the station's stock");
+    }
     let claim_id = out["claim"].as_i64().unwrap();
     let (_, claim) = server.get(&reviewer, &format!("/api/v1/claims/{claim_id}")).await;
     assert_eq!(

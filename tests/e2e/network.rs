@@ -217,6 +217,56 @@ async fn a_station_manager_works_only_their_own_station() {
             assert_eq!(server.get(&manager, &path).await.0, 404, "{path}");
         }
     }
+    // Parts orders: only their own are listed; another station's is 404 and stays as it is.
+    let (_, all_orders) = server.get(&admin, "/api/v1/parts-orders").await;
+    let (_, own_orders) = server.get(&manager, "/api/v1/parts-orders").await;
+    assert!(
+        own_orders.as_array().unwrap().iter().all(|o| o["station_id"] == mine),
+        "{own_orders}"
+    );
+    let other_order = all_orders
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["station_id"] != mine)
+        .expect("the demo's parts orders of other stations")
+        .clone();
+    let oid = other_order["id"].as_i64().unwrap();
+    assert_eq!(
+        server.get(&manager, &format!("/api/v1/parts-orders/{oid}")).await.0,
+        404
+    );
+    for route in ["receive", "cancel"] {
+        let (status, body) = server
+            .post(&manager, &format!("/api/v1/parts-orders/{oid}/{route}"), json!({}))
+            .await;
+        assert_eq!(status, 404, "{route}: {body}");
+    }
+    let (status, _) = server
+        .post(&manager, &format!("/api/v1/parts-orders/{oid}/approve"), json!({}))
+        .await;
+    assert_eq!(status, 403, "the manufacturer approves");
+    assert_eq!(
+        server.get(&admin, &format!("/api/v1/parts-orders/{oid}")).await.1,
+        other_order
+    );
+    let other_station = other_order["station_id"].as_i64().unwrap();
+    assert_eq!(
+        server
+            .get(&manager, &format!("/api/v1/stations/{other_station}/replenishment"))
+            .await
+            .0,
+        404
+    );
+    let (status, body) = server
+        .post(
+            &manager,
+            "/api/v1/parts-orders",
+            json!({"station_id": other_station, "warehouse_id": other_order["warehouse_id"], "lines": [{"part_id": 1, "quantity": 1}]}),
+        )
+        .await;
+    assert_eq!((status, body["field"].as_str()), (422, Some("station_id")), "{body}");
+
     // Their own station: an own technician only; the CRM's customer routes are not theirs.
     let (_, overview) = server.get(&manager, "/api/v1/station/overview").await;
     assert_eq!(overview["station"]["id"], mine);

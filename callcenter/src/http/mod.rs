@@ -15,6 +15,7 @@ mod metrics;
 mod network;
 mod reports;
 mod strict;
+mod supply;
 mod tech;
 mod throttle;
 
@@ -157,6 +158,7 @@ impl AppState {
         (name = "calls", description = "Call detail records"),
         (name = "reports", description = "Reports (call center, service quality, station ranking, parts; JSON or CSV; page at /reports) claims; settlements of approved claim lines"),
         (name = "station portal", description = "A station manager's day (page at /station): the station's orders to accept, decline or assign, its stock, its repairs to claim"),
+        (name = "supply", description = "Central warehouses and their ledger, per-station safety stock, replenishment suggestions, parts orders from request to receipt"),
         (name = "claims", description = "Warranty claims from stations: submitted for completed warranty repairs, reviewed line by line, appealed once, old parts returned"),
         (name = "care", description = "Agent tasks: unanswered satisfaction callbacks, complaint follow-ups and escalations, customer-care reminders and campaigns"),
         (name = "technician", description = "The technician's mobile task API: own tasks, status flow, check-in, report, parts, photos, signature, position. Every write takes an Idempotency-Key header."),
@@ -246,6 +248,7 @@ pub fn app(state: AppState) -> Router {
         .merge(care::router())
         .merge(reports::router())
         .merge(network::router())
+        .merge(supply::router())
         .split_for_parts();
     let mut openapi = openapi;
     document_common_errors(&mut openapi);

@@ -59,6 +59,8 @@ mod network;
 mod reports;
 #[path = "store/service.rs"]
 mod service;
+#[path = "store/supply.rs"]
+mod supply;
 #[path = "store/users.rs"]
 mod users;
 

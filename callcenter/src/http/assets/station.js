@@ -16,7 +16,7 @@ async function load() {
 }
 
 function show(t) {
-  tab = t; $("main").classList.toggle("wide", t === "stock");
+  tab = t;
   ({ orders, claims, stock, settlements })[t]();
 }
 
@@ -113,10 +113,31 @@ async function shipPart(claim, line) {
   if (await Net.send("POST", `/api/v1/claims/${claim}/lines/${line}/return`, body)) { $("done").textContent = "Old part on its way."; claimDetail(claim); }
 }
 
-function stock() {
+async function stock() {
+  const id = view.station.id;
+  const [sugg, orders, warehouses] = await Promise.all([`/api/v1/stations/${id}/replenishment`, "/api/v1/parts-orders?limit=50", "/api/v1/warehouses"]
+    .map((p) => Net.api(p).then((r) => r.json())));
   $("listTitle").textContent = "Stock";
   fill($("list"), Net.table(["SKU", "Part", "On hand", "Safety stock", ""], view.stock.map((s) => [s.sku, s.name, s.quantity, s.safety_stock,
     s.below_safety_stock ? Net.badge("below safety stock", "bad") : ""]), { num: ["On hand", "Safety stock"] }));
+  $("sideTitle").textContent = "Replenishment";
+  const from = h("select", { id: "warehouse" }, warehouses.map((w) => h("option", { value: w.id }, w.name)));
+  const send = h("button", { class: "primary", id: "orderSuggested", onclick: async () => {
+    // One key per suggestion shown: a second click answers the same order.
+    const key = `suggested-${id}-${sugg.map((x) => `${x.part_id}x${x.order}`).join("-")}`.slice(0, 64);
+    const out = await Net.send("POST", "/api/v1/parts-orders", { station_id: id, warehouse_id: Number(from.value),
+      lines: sugg.map((x) => ({ part_id: x.part_id, quantity: x.order })), request_key: key.replace(/[^A-Za-z0-9:_-]/g, "-") });
+    if (out) { $("done").textContent = out.replayed ? `Parts order ${out.order.id} was placed already.` : `Parts order ${out.order.id} placed.`; stock(); }
+  } }, "Order these");
+  fill($("side"), sugg.length ? [Net.table(["SKU", "On hand", "Safety", "Needed", "On the way", "Used 30 d", "Order"], sugg.map((x) =>
+    [x.sku, x.on_hand, x.safety_stock, x.needed, x.in_transit, x.used_30_days, h("b", {}, x.order)]), { num: ["On hand", "Safety", "Needed", "On the way", "Used 30 d", "Order"] }),
+    h("div", { class: "controls" }, h("label", {}, "From", from), send)] : h("p", { class: "muted" }, "Nothing to order: stock, safety stock and open orders are covered."),
+    h("h2", {}, "Parts orders"),
+    Net.table(["#", "Status", "Lines", "Tracking", ""], orders.map((o) => [o.id, Net.status(o.status), o.lines.map((l) => `${l.sku} × ${l.quantity}`).join(", "),
+      o.tracking ? `${o.carrier} ${o.tracking}` : "–",
+      o.status === "shipped" ? h("button", { "data-receive": o.id, onclick: async () => {
+        if (await Net.send("POST", `/api/v1/parts-orders/${o.id}/receive`, { lines: [] })) { $("done").textContent = `Parts order ${o.id} booked in.`; await load(); }
+      } }, "Booked in as shipped") : ""])));
 }
 
 async function settlements() {

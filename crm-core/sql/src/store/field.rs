@@ -950,8 +950,9 @@ impl FieldStore for This {
     async fn stock_alerts(&self) -> StoreResult<Vec<StockLevel>> {
         let mut c = self.conn().await?;
         let rows = sqlx::query::<Db>(
-            "SELECT s.station_id, s.part_id, p.sku, p.name, s.quantity, p.safety_stock FROM station_stock s \
-             JOIN parts p ON p.id = s.part_id WHERE s.quantity < p.safety_stock ORDER BY s.station_id, p.sku LIMIT 1000",
+            "SELECT s.station_id, s.part_id, p.sku, p.name, s.quantity, COALESCE(s.safety_stock, p.safety_stock) AS safety_stock \
+             FROM station_stock s JOIN parts p ON p.id = s.part_id WHERE s.quantity < COALESCE(s.safety_stock, p.safety_stock) \
+             ORDER BY s.station_id, p.sku LIMIT 1000",
         )
         .fetch_all(&mut *c)
         .await

@@ -440,7 +440,7 @@ impl NetworkStore for This {
         let mut c = self.conn().await?;
         require_found(&mut c, "stations", station_id, "station").await?;
         let rows = sqlx::query::<Db>(
-            "SELECT s.station_id, s.part_id, p.sku, p.name, s.quantity, p.safety_stock FROM station_stock s \
+            "SELECT s.station_id, s.part_id, p.sku, p.name, s.quantity, COALESCE(s.safety_stock, p.safety_stock) AS safety_stock FROM station_stock s \
              JOIN parts p ON p.id = s.part_id WHERE s.station_id = $1 ORDER BY p.sku",
         )
         .bind(station_id)

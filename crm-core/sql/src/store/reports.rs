@@ -378,7 +378,7 @@ impl ReportStore for This {
             .collect::<StoreResult<Vec<_>>>()?;
         // Closing = today's level less what moved after the period; opening = closing less the
         // period's net movement. Only ledgers that moved since the period began can differ.
-        let sql = "SELECT ss.station_id, st.name AS station, p.sku, ss.quantity, p.safety_stock, \
+        let sql = "SELECT ss.station_id, st.name AS station, p.sku, ss.quantity, COALESCE(ss.safety_stock, p.safety_stock) AS safety_stock, \
                COALESCE(m.after_end, 0) AS after_end, COALESCE(m.within, 0) AS within, COALESCE(m.consumed, 0) AS consumed \
              FROM station_stock ss JOIN stations st ON st.id = ss.station_id JOIN parts p ON p.id = ss.part_id \
              LEFT JOIN (SELECT station_id, part_id, \
