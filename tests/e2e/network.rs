@@ -337,6 +337,79 @@ async fn a_station_manager_works_only_their_own_station() {
         )
         .await;
     assert_eq!((status, body["field"].as_str()), (409, Some("appeal")), "{body}");
+    // A regional supervisor sees the north's stations, technicians and orders only.
+    let north = server.login("supervisor-north", "demo").await;
+    let (_, all) = server.get(&admin, "/api/v1/stations").await;
+    let in_north: Vec<i64> = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["region"] == "north")
+        .map(|s| s["id"].as_i64().unwrap())
+        .collect();
+    let south = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["region"] == "south")
+        .expect("a station in the south")["id"]
+        .as_i64()
+        .unwrap();
+    let (_, seen) = server.get(&north, "/api/v1/stations").await;
+    let seen: Vec<i64> = seen
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(seen, in_north);
+    assert_eq!(server.get(&north, &format!("/api/v1/stations/{south}")).await.0, 404);
+    assert_eq!(
+        server.get(&north, &format!("/api/v1/stations/{south}/stock")).await.0,
+        404
+    );
+    let (_, board) = server.get(&north, "/api/v1/dispatch/board").await;
+    assert!(board["stations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|s| in_north.contains(&s["id"].as_i64().unwrap())));
+    assert!(board["orders"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|o| o["station_id"].as_i64().is_none_or(|s| in_north.contains(&s))));
+    let (_, techs) = server.get(&north, "/api/v1/technicians").await;
+    assert!(techs
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|t| in_north.contains(&t["station_id"].as_i64().unwrap())));
+    let (_, south_orders) = server
+        .get(&admin, &format!("/api/v1/repair-orders?station_id={south}"))
+        .await;
+    if let Some(o) = south_orders.as_array().unwrap().first() {
+        let path = format!("/api/v1/repair-orders/{}", o["id"]);
+        assert_eq!(server.get(&north, &path).await.0, 404);
+        assert_eq!(
+            server
+                .patch(&north, &path, json!({"note": "moved by the north"}))
+                .await
+                .0,
+            404
+        );
+    }
+    let (_, listed) = server
+        .get(&north, &format!("/api/v1/repair-orders?station_id={south}"))
+        .await;
+    assert_eq!(listed, json!([]));
+    let (_, claims_north) = server.get(&north, "/api/v1/claims?limit=200").await;
+    assert!(claims_north
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|c| in_north.contains(&c["station_id"].as_i64().unwrap())));
+
     // A supervisor suspends the station: its orders not started go back to dispatch.
     let boss = server.login("supervisor", "demo").await;
     let (status, body) = server

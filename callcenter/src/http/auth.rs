@@ -64,6 +64,16 @@ impl AuthUser {
     pub fn is(&self, role: Role) -> bool {
         self.user.role == role
     }
+    /// A regional supervisor's stations; the field-service and CRM routes that other roles share
+    /// are limited by region only (a technician's own work is checked where it is served).
+    pub async fn region(&self, st: &AppState) -> ApiResult<Scope> {
+        if self.user.role == Role::Supervisor && self.user.region.is_some() {
+            self.scope(st).await
+        } else {
+            Ok(Scope::All)
+        }
+    }
+
     /// The stations this user may see.
     pub async fn scope(&self, st: &AppState) -> ApiResult<Scope> {
         Ok(match (self.user.role, self.user.station_id, &self.user.region) {
@@ -200,6 +210,14 @@ impl Scope {
             Some(id) if self.allows(id) => Ok(()),
             None if *self == Scope::All => Ok(()),
             _ => Err(ApiError::not_found(what)),
+        }
+    }
+    /// As `check`, but an object no station holds yet (an order waiting for dispatch) is open to
+    /// every scope that may see the route.
+    pub fn check_open(&self, station_id: Option<i64>, what: &str) -> ApiResult<()> {
+        match station_id {
+            None => Ok(()),
+            some => self.check(some, what),
         }
     }
     /// For list queries: `None` for every station.

@@ -14,7 +14,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::auth::{hash_password, AuthUser, ADMIN, ALL, MANAGERS, STAFF};
+use super::auth::{hash_password, AuthUser, Scope, ADMIN, ALL, MANAGERS, STAFF};
 use super::error::{ApiError, ApiResult, ErrorBody};
 use super::extract::{Body, Id, Params};
 use super::AppState;
@@ -540,7 +540,10 @@ async fn list_repair_orders(
             _ => return Ok(Json(vec![])),
         }
     }
-    Ok(Json(st.store.list_repair_orders(&q).await?))
+    let region = me.region(&st).await?;
+    let mut orders = st.store.list_repair_orders(&q).await?;
+    orders.retain(|o| o.station_id.is_none_or(|s| region.allows(s)));
+    Ok(Json(orders))
 }
 
 /// Open a repair order from a service request (the asset defaults to the ticket's). Unless a
@@ -573,6 +576,7 @@ async fn create_repair_order(
 async fn get_repair_order(State(st): State<AppState>, me: AuthUser, Id(id): Id) -> ApiResult<Json<RepairOrder>> {
     me.require(ALL)?;
     let ro = st.store.get_repair_order(id).await?;
+    me.region(&st).await?.check_open(ro.station_id, "repair order")?;
     if me.is(Role::Technician) && (ro.technician_id.is_none() || ro.technician_id != me.user.technician_id) {
         return Err(ApiError::not_found("repair order"));
     }
@@ -589,6 +593,10 @@ async fn update_repair_order(
     Body(p): Body<RepairOrderPatch>,
 ) -> ApiResult<Json<RepairOrder>> {
     me.require(STAFF)?;
+    let region = me.region(&st).await?;
+    if region != Scope::All {
+        region.check_open(st.store.get_repair_order(id).await?.station_id, "repair order")?;
+    }
     Ok(Json(st.store.update_repair_order(me.actor(), id, &p).await?))
 }
 
@@ -659,8 +667,15 @@ async fn list_stations(State(st): State<AppState>, me: AuthUser) -> ApiResult<Js
         Role::Technician,
         Role::Reviewer,
     ])?;
+    let region = me.region(&st).await?;
     let stations = st.store.list_stations().await?;
-    Ok(Json(stations.into_iter().map(|s| partner_view(&me, s)).collect()))
+    Ok(Json(
+        stations
+            .into_iter()
+            .filter(|s| region.allows(s.id))
+            .map(|s| partner_view(&me, s))
+            .collect(),
+    ))
 }
 
 /// Bank details and contract terms are for the manufacturer's managers and reviewers only.
@@ -694,6 +709,7 @@ async fn get_station(State(st): State<AppState>, me: AuthUser, Id(id): Id) -> Ap
         Role::Technician,
         Role::Reviewer,
     ])?;
+    me.region(&st).await?.check(Some(id), "station")?;
     Ok(Json(partner_view(&me, st.store.get_station(id).await?)))
 }
 
@@ -706,6 +722,7 @@ async fn update_station(
     Body(p): Body<StationPatch>,
 ) -> ApiResult<Json<Station>> {
     me.require(MANAGERS)?;
+    me.region(&st).await?.check(Some(id), "station")?;
     p.validate()?;
     Ok(Json(st.store.update_station(me.actor(), id, &p).await?))
 }
@@ -715,6 +732,7 @@ async fn update_station(
     responses((status = 200, body = Vec<StockLevel>), (status = 404, body = ErrorBody)))]
 async fn stock_levels(State(st): State<AppState>, me: AuthUser, Id(id): Id) -> ApiResult<Json<Vec<StockLevel>>> {
     me.require(ALL)?;
+    me.region(&st).await?.check(Some(id), "station")?;
     Ok(Json(st.store.stock_levels(id).await?))
 }
 
@@ -729,6 +747,7 @@ async fn record_stock_movement(
     Body(m): Body<NewStockMovement>,
 ) -> ApiResult<Created<StockMovement>> {
     me.require(MANAGERS)?;
+    me.region(&st).await?.check(Some(id), "station")?;
     m.validate()?;
     Ok(created(st.store.record_stock_movement(me.actor(), id, &m).await?))
 }
@@ -742,6 +761,7 @@ async fn stock_movements(
     Params(p): Params<LimitParam>,
 ) -> ApiResult<Json<Vec<StockMovement>>> {
     me.require(MANAGERS)?;
+    me.region(&st).await?.check(Some(id), "station")?;
     Ok(Json(st.store.stock_movements(id, limit(p.limit, 20, 200)?).await?))
 }
 
@@ -759,7 +779,10 @@ async fn list_technicians(
     Params(p): Params<TechnicianSearch>,
 ) -> ApiResult<Json<Vec<Technician>>> {
     me.require(STAFF)?;
-    Ok(Json(st.store.list_technicians(p.station_id).await?))
+    let region = me.region(&st).await?;
+    let mut techs = st.store.list_technicians(p.station_id).await?;
+    techs.retain(|t| region.allows(t.station_id));
+    Ok(Json(techs))
 }
 
 #[utoipa::path(post, path = "/api/v1/technicians", tag = "network", request_body = NewTechnician, security(("bearer" = [])),
@@ -782,7 +805,9 @@ async fn get_technician(State(st): State<AppState>, me: AuthUser, Id(id): Id) ->
     if me.is(Role::Technician) && me.user.technician_id != Some(id) {
         return Err(ApiError::not_found("technician"));
     }
-    Ok(Json(st.store.get_technician(id).await?))
+    let t = st.store.get_technician(id).await?;
+    me.region(&st).await?.check(Some(t.station_id), "technician")?;
+    Ok(Json(t))
 }
 
 #[utoipa::path(patch, path = "/api/v1/technicians/{id}", tag = "network", params(("id" = i64, Path)), request_body = TechnicianPatch,
@@ -794,6 +819,13 @@ async fn update_technician(
     Body(p): Body<TechnicianPatch>,
 ) -> ApiResult<Json<Technician>> {
     me.require(MANAGERS)?;
+    let region = me.region(&st).await?;
+    if region != Scope::All {
+        region.check(Some(st.store.get_technician(id).await?.station_id), "technician")?;
+        if p.station_id.is_some_and(|s| !region.allows(s)) {
+            return Err(ApiError::invalid("station_id", "not a station of your region"));
+        }
+    }
     p.validate()?;
     Ok(Json(st.store.update_technician(me.actor(), id, &p).await?))
 }

@@ -564,9 +564,15 @@ pub struct Board {
     responses((status = 200, body = Board)))]
 async fn board(State(st): State<AppState>, me: AuthUser) -> ApiResult<Json<Board>> {
     me.require(STAFF)?;
-    let stations = st.store.list_stations().await?;
-    let technicians = st.store.list_technicians(None).await?;
-    let open = st.store.open_repair_orders(5_000).await?;
+    // A regional supervisor's board: their stations, technicians and orders, and the orders
+    // waiting for dispatch.
+    let region = me.region(&st).await?;
+    let mut stations = st.store.list_stations().await?;
+    stations.retain(|s| region.allows(s.id));
+    let mut technicians = st.store.list_technicians(None).await?;
+    technicians.retain(|t| region.allows(t.station_id));
+    let mut open = st.store.open_repair_orders(5_000).await?;
+    open.retain(|o| o.station_id.is_none_or(|s| region.allows(s)));
     let mut sites = fieldops::sites(st.store.as_ref(), &open).await?;
     let mut orders = vec![];
     let nearest = |p: dispatch::candidates::Point| {
