@@ -220,6 +220,15 @@ impl Scope {
             some => self.check(some, what),
         }
     }
+    /// The stations a list asked for (`requested`) within the scope: only it when allowed, none
+    /// when not, else the whole scope (`None`: every station).
+    pub fn narrowed(&self, requested: Option<i64>) -> Option<Vec<i64>> {
+        match requested {
+            Some(id) if !self.allows(id) => Some(vec![]),
+            Some(id) => Some(vec![id]),
+            None => self.stations(),
+        }
+    }
     /// For list queries: `None` for every station.
     pub fn stations(&self) -> Option<Vec<i64>> {
         match self {

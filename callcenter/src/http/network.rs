@@ -371,11 +371,7 @@ async fn list_claims(
 ) -> ApiResult<Json<Vec<Claim>>> {
     me.require(NETWORK)?;
     let scope = me.scope(&st).await?;
-    let stations = match (q.station_id, scope.stations()) {
-        (Some(id), _) if !scope.allows(id) => Some(vec![]),
-        (Some(id), _) => Some(vec![id]),
-        (None, ids) => ids,
-    };
+    let stations = scope.narrowed(q.station_id);
     let query = ClaimQuery {
         stations,
         status: q.status,

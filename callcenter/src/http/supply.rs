@@ -129,11 +129,7 @@ async fn list_parts_orders(
 ) -> ApiResult<Json<Vec<PartsOrder>>> {
     me.require(NETWORK)?;
     let scope = me.scope(&st).await?;
-    let stations = match (q.station_id, scope.stations()) {
-        (Some(id), _) if !scope.allows(id) => Some(vec![]),
-        (Some(id), _) => Some(vec![id]),
-        (None, ids) => ids,
-    };
+    let stations = scope.narrowed(q.station_id);
     let limit = limit(q.limit, 50, 200)?;
     Ok(Json(
         st.store
