@@ -387,11 +387,13 @@ pub trait ClaimStore {
         s: &crate::claims::ReturnStep,
         now: DateTime<Utc>,
     ) -> StoreResult<crate::claims::Claim>;
-    /// Claims completed in the period, grouped.
+    /// Claims completed in the period, grouped; `stations`: only these stations' claims (a
+    /// scoped user's), `None` for every station.
     async fn claims_report(
         &self,
         period: crate::reports::Period,
         by: crate::claims::ClaimsBy,
+        stations: Option<&[i64]>,
     ) -> StoreResult<Vec<crate::claims::ClaimsRow>>;
 }
 
@@ -476,16 +478,24 @@ pub trait ReportStore {
         interval: crate::reports::Interval,
     ) -> StoreResult<crate::reports::CallCenterReport>;
     /// Repairs completed in the period, grouped by model, serial batch, fault code or station.
+    /// In this and the next two reports `stations` limits the figures to those stations' work
+    /// (a regional supervisor's); `None`: every station.
     async fn service_report(
         &self,
         period: crate::reports::Period,
         by: crate::reports::Dimension,
+        stations: Option<&[i64]>,
     ) -> StoreResult<Vec<crate::reports::ServiceRow>>;
-    async fn station_ranking(&self, period: crate::reports::Period) -> StoreResult<Vec<crate::reports::StationRank>>;
+    async fn station_ranking(
+        &self,
+        period: crate::reports::Period,
+        stations: Option<&[i64]>,
+    ) -> StoreResult<Vec<crate::reports::StationRank>>;
     async fn parts_report(
         &self,
         period: crate::reports::Period,
         by: crate::reports::PartsBy,
+        stations: Option<&[i64]>,
     ) -> StoreResult<crate::reports::PartsReport>;
     /// Draft a station's settlement of the decided claims completed in the period and not yet
     /// settled (`Conflict` when there are none); not for days to come. A claim decided later

@@ -410,6 +410,40 @@ async fn a_station_manager_works_only_their_own_station() {
         .iter()
         .all(|c| in_north.contains(&c["station_id"].as_i64().unwrap())));
 
+    // Their reports are the region's: ranking, parts stock and claims name only its stations,
+    // where the same reports for the whole network name the south too.
+    let year = {
+        let to = chrono::Utc::now().date_naive();
+        format!("from={}&to={to}", to - chrono::Duration::days(365))
+    };
+    let stations_in = |v: &serde_json::Value, list: &str, field: &str| -> Vec<i64> {
+        let rows = if list.is_empty() { v } else { &v[list] };
+        rows.as_array()
+            .unwrap_or_else(|| panic!("{v}"))
+            .iter()
+            .map(|r| match &r[field] {
+                serde_json::Value::String(k) => k.parse().unwrap(),
+                n => n.as_i64().unwrap(),
+            })
+            .collect()
+    };
+    for (path, list, field) in [
+        ("/api/v1/reports/stations", "", "station_id"),
+        ("/api/v1/reports/parts", "stock", "station_id"),
+        ("/api/v1/reports/claims", "", "key"),
+    ] {
+        let path = format!("{path}?{year}");
+        let (status, everyone) = server.get(&admin, &path).await;
+        assert_eq!(status, 200, "{path}: {everyone}");
+        let everyone = stations_in(&everyone, list, field);
+        assert!(everyone.iter().any(|s| !in_north.contains(s)), "{path}: {everyone:?}");
+        let (status, region) = server.get(&north, &path).await;
+        assert_eq!(status, 200, "{path}: {region}");
+        let region = stations_in(&region, list, field);
+        assert!(!region.is_empty(), "{path}: the north has figures");
+        assert!(region.iter().all(|s| in_north.contains(s)), "{path}: {region:?}");
+    }
+
     // A supervisor suspends the station: its orders not started go back to dispatch.
     let boss = server.login("supervisor", "demo").await;
     let (status, body) = server

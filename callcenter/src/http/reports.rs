@@ -177,14 +177,15 @@ async fn call_center(
 
 /// Repairs completed in the period by model, serial batch, fault code or station: first-time
 /// fix rate (no repair of the asset within 30 days after), repeats, survey scores, labour and
-/// response time.
+/// response time. A regional supervisor's figures are their region's stations'.
 #[utoipa::path(get, path = "/api/v1/reports/service", tag = "reports", params(ServiceQuery), security(("bearer" = [])),
     responses((status = 200, description = "The report (JSON), or with `format=csv` its rows", content((Vec<ServiceRow> = "application/json"), (String = "text/csv"))), (status = 400, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn service(State(st): State<AppState>, me: AuthUser, Params(q): Params<ServiceQuery>) -> ApiResult<Response> {
     me.require(MANAGERS)?;
+    let mine = me.scope(&st).await?.stations();
     let period = q.period()?;
     let by = q.by.unwrap_or(Dimension::Model);
-    let rows = st.store.service_report(period, by).await?;
+    let rows = st.store.service_report(period, by, mine.as_deref()).await?;
     if q.csv() {
         return csv_response(&format!("service-{}", by.as_str()), period, &rows);
     }
@@ -205,13 +206,15 @@ struct StationCsv<'a> {
     mean_labour_hours: Option<f64>,
 }
 
-/// Stations ranked by mean survey score, then repeat rate, then response time.
+/// Stations ranked by mean survey score, then repeat rate, then response time (a regional
+/// supervisor's region's stations).
 #[utoipa::path(get, path = "/api/v1/reports/stations", tag = "reports", params(StationsQuery), security(("bearer" = [])),
     responses((status = 200, description = "The report (JSON), or with `format=csv` its rows", content((Vec<StationRank> = "application/json"), (String = "text/csv"))), (status = 422, body = ErrorBody)))]
 async fn stations(State(st): State<AppState>, me: AuthUser, Params(q): Params<StationsQuery>) -> ApiResult<Response> {
     me.require(MANAGERS)?;
+    let mine = me.scope(&st).await?.stations();
     let period = q.period()?;
-    let rows = st.store.station_ranking(period).await?;
+    let rows = st.store.station_ranking(period, mine.as_deref()).await?;
     if q.csv() {
         let flat: Vec<StationCsv> = rows
             .iter()
@@ -233,15 +236,17 @@ async fn stations(State(st): State<AppState>, me: AuthUser, Params(q): Params<St
 }
 
 /// Parts used by model or station, warranty against paid; every station's stock of each part
-/// over the period (opening, closing, consumed, turnover) with safety-stock breaches.
+/// over the period (opening, closing, consumed, turnover) with safety-stock breaches; a
+/// regional supervisor's region only.
 #[utoipa::path(get, path = "/api/v1/reports/parts", tag = "reports", params(PartsQuery), security(("bearer" = [])),
     responses((status = 200, description = "The report (JSON), or with `format=csv` its rows", content((PartsReport = "application/json"), (String = "text/csv"))), (status = 400, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn parts(State(st): State<AppState>, me: AuthUser, Params(q): Params<PartsQuery>) -> ApiResult<Response> {
     me.require(MANAGERS)?;
+    let mine = me.scope(&st).await?.stations();
     let period = q.period()?;
     let by = q.by.unwrap_or(PartsBy::Model);
     let stock = q.table == Some(PartsTable::Stock);
-    let r = st.store.parts_report(period, by).await?;
+    let r = st.store.parts_report(period, by, mine.as_deref()).await?;
     if q.csv() {
         return match stock {
             true => csv_response("parts-stock", period, &r.stock),
@@ -252,14 +257,15 @@ async fn parts(State(st): State<AppState>, me: AuthUser, Params(q): Params<Parts
 }
 
 /// Warranty claims completed in the period: claimed, approved and reduced, per station, model or
-/// fault code, or the cut and rejected lines by reason.
+/// fault code, or the cut and rejected lines by reason; a regional supervisor's region only.
 #[utoipa::path(get, path = "/api/v1/reports/claims", tag = "reports", params(ClaimsQuery), security(("bearer" = [])),
     responses((status = 200, description = "The report (JSON), or with `format=csv` its rows", content((Vec<crm_core::claims::ClaimsRow> = "application/json"), (String = "text/csv"))), (status = 400, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn claims(State(st): State<AppState>, me: AuthUser, Params(q): Params<ClaimsQuery>) -> ApiResult<Response> {
     me.require(REVIEWERS)?;
+    let mine = me.scope(&st).await?.stations();
     let period = q.period()?;
     let by = q.by.unwrap_or(crm_core::claims::ClaimsBy::Station);
-    let rows = st.store.claims_report(period, by).await?;
+    let rows = st.store.claims_report(period, by, mine.as_deref()).await?;
     if q.csv() {
         return csv_response(&format!("claims-{}", by.as_str()), period, &rows);
     }

@@ -218,23 +218,23 @@ async fn run(f: &Fixture, name: &str, p: Period) -> usize {
             .call_center_report(p, Interval::Quarter)
             .await
             .map(|r| r.intervals.len()),
-        "service by model" => s.service_report(p, Dimension::Model).await.map(|r| r.len()),
-        "service by serial batch" => s.service_report(p, Dimension::SerialBatch).await.map(|r| r.len()),
-        "service by fault code" => s.service_report(p, Dimension::FaultCode).await.map(|r| r.len()),
-        "service by station" => s.service_report(p, Dimension::Station).await.map(|r| r.len()),
-        "station ranking" => s.station_ranking(p).await.map(|r| r.len()),
+        "service by model" => s.service_report(p, Dimension::Model, None).await.map(|r| r.len()),
+        "service by serial batch" => s.service_report(p, Dimension::SerialBatch, None).await.map(|r| r.len()),
+        "service by fault code" => s.service_report(p, Dimension::FaultCode, None).await.map(|r| r.len()),
+        "service by station" => s.service_report(p, Dimension::Station, None).await.map(|r| r.len()),
+        "station ranking" => s.station_ranking(p, None).await.map(|r| r.len()),
         "parts by model + stock" => s
-            .parts_report(p, PartsBy::Model)
+            .parts_report(p, PartsBy::Model, None)
             .await
             .map(|r| r.consumption.len() + r.stock.len()),
         "parts by station + stock" => s
-            .parts_report(p, PartsBy::Station)
+            .parts_report(p, PartsBy::Station, None)
             .await
             .map(|r| r.consumption.len() + r.stock.len()),
-        "claims by station" => s.claims_report(p, ClaimsBy::Station).await.map(|r| r.len()),
-        "claims by model" => s.claims_report(p, ClaimsBy::Model).await.map(|r| r.len()),
-        "claims by fault code" => s.claims_report(p, ClaimsBy::FaultCode).await.map(|r| r.len()),
-        "claims by cut reason" => s.claims_report(p, ClaimsBy::CutReason).await.map(|r| r.len()),
+        "claims by station" => s.claims_report(p, ClaimsBy::Station, None).await.map(|r| r.len()),
+        "claims by model" => s.claims_report(p, ClaimsBy::Model, None).await.map(|r| r.len()),
+        "claims by fault code" => s.claims_report(p, ClaimsBy::FaultCode, None).await.map(|r| r.len()),
+        "claims by cut reason" => s.claims_report(p, ClaimsBy::CutReason, None).await.map(|r| r.len()),
         "reference: COUNT(*) of repair orders" => sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM repair_orders")
             .fetch_one(&f.pool)
             .await

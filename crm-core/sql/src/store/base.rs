@@ -87,6 +87,19 @@ pub(super) async fn audit(
     Ok(())
 }
 
+/// `AND {col} IN (…)` for a scoped report (`AND 1 = 0` for no station), nothing for `None`.
+/// The ids are integers, written as literals so one statement serves any number of them.
+pub(super) fn among_stations(col: &str, stations: Option<&[i64]>) -> String {
+    match stations {
+        None => String::new(),
+        Some([]) => " AND 1 = 0".to_string(),
+        Some(ids) => {
+            let list: Vec<String> = ids.iter().map(i64::to_string).collect();
+            format!(" AND {col} IN ({})", list.join(", "))
+        }
+    }
+}
+
 pub(super) fn to_json<T: serde::Serialize>(v: &T) -> serde_json::Value {
     serde_json::to_value(v).unwrap_or(serde_json::Value::Null)
 }

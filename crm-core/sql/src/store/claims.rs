@@ -650,8 +650,14 @@ impl ClaimStore for This {
         Ok(out)
     }
 
-    async fn claims_report(&self, period: Period, by: ClaimsBy) -> StoreResult<Vec<ClaimsRow>> {
+    async fn claims_report(
+        &self,
+        period: Period,
+        by: ClaimsBy,
+        stations: Option<&[i64]>,
+    ) -> StoreResult<Vec<ClaimsRow>> {
         let mut c = self.conn().await?;
+        let among = among_stations("c.station_id", stations);
         let decided = "c.status IN ('decided', 'settled')";
         let sql = match by {
             ClaimsBy::Station | ClaimsBy::Model | ClaimsBy::FaultCode => {
@@ -664,17 +670,23 @@ impl ClaimStore for This {
                     "SELECT CAST(g.k AS TEXT) AS key, {label} AS label, g.claims, g.claimed, g.approved, g.reduced FROM ( \
                      SELECT {key} AS k, COUNT(*) AS claims, CAST(SUM(c.claimed_minor) AS BIGINT) AS claimed, CAST(SUM(c.approved_minor) AS BIGINT) AS approved, \
                      CAST(SUM(CASE WHEN {decided} THEN c.claimed_minor - c.approved_minor ELSE 0 END) AS BIGINT) AS reduced \
-                     FROM claims c WHERE c.completed_on >= $1 AND c.completed_on <= $2 GROUP BY {key}) g {join} \
+                     FROM claims c WHERE c.completed_on >= $1 AND c.completed_on <= $2{among} GROUP BY {key}) g {join} \
                      ORDER BY g.claimed DESC, key"
                 )
             }
-            ClaimsBy::CutReason => "SELECT CASE WHEN l.decision = 'cut' THEN 'cut' ELSE l.reject_code END AS key, \
+            ClaimsBy::CutReason => {
+                let mine = match stations {
+                    None => String::new(),
+                    Some(_) => format!(" AND l.claim_id IN (SELECT c.id FROM claims c WHERE c.completed_on >= $1 AND c.completed_on <= $2{among})"),
+                };
+                format!("SELECT CASE WHEN l.decision = 'cut' THEN 'cut' ELSE l.reject_code END AS key, \
                  CASE WHEN l.decision = 'cut' THEN 'cut' ELSE l.reject_code END AS label, \
                  COUNT(DISTINCT l.claim_id) AS claims, CAST(SUM(l.claimed_minor) AS BIGINT) AS claimed, CAST(SUM(l.approved_minor) AS BIGINT) AS approved, \
                  CAST(SUM(l.claimed_minor - l.approved_minor) AS BIGINT) AS reduced FROM claim_lines l \
-                 WHERE l.completed_on >= $1 AND l.completed_on <= $2 AND l.decision IN ('cut', 'rejected') \
+                 WHERE l.completed_on >= $1 AND l.completed_on <= $2 AND l.decision IN ('cut', 'rejected'){mine} \
                  GROUP BY 1, 2 ORDER BY reduced DESC, key"
-                .to_string(),
+                )
+            }
         };
         let rows = sqlx::query::<Db>(&sql)
             .bind(period.from)

@@ -288,7 +288,13 @@ impl ReportStore for This {
         Ok(CallCenterReport::build(period, interval, cells, agents))
     }
 
-    async fn service_report(&self, period: Period, by: Dimension) -> StoreResult<Vec<ServiceRow>> {
+    async fn service_report(
+        &self,
+        period: Period,
+        by: Dimension,
+        stations: Option<&[i64]>,
+    ) -> StoreResult<Vec<ServiceRow>> {
+        let among = among_stations("f.station_id", stations);
         let (key, join) = match by {
             Dimension::Model => ("m.code", "JOIN product_models m ON m.id = f.model_id"),
             Dimension::SerialBatch => ("f.serial_batch", ""),
@@ -298,7 +304,7 @@ impl ReportStore for This {
         let sql = format!(
             "SELECT {key} AS k, {FACT_SUMS} FROM repair_facts f {join} \
              LEFT JOIN survey_results s ON s.repair_order_id = f.repair_order_id \
-             WHERE f.completed_on >= $1 AND f.completed_on <= $2 GROUP BY {key} ORDER BY repairs DESC, k LIMIT 1000"
+             WHERE f.completed_on >= $1 AND f.completed_on <= $2{among} GROUP BY {key} ORDER BY repairs DESC, k LIMIT 1000"
         );
         let rows = sqlx::query::<Db>(&sql)
             .bind(period.from)
@@ -311,12 +317,13 @@ impl ReportStore for This {
             .collect()
     }
 
-    async fn station_ranking(&self, period: Period) -> StoreResult<Vec<StationRank>> {
+    async fn station_ranking(&self, period: Period, stations: Option<&[i64]>) -> StoreResult<Vec<StationRank>> {
+        let among = among_stations("f.station_id", stations);
         let sql = format!(
             "SELECT st.id AS station_id, st.name, x.* FROM stations st JOIN \
                (SELECT f.station_id AS sid, {FACT_SUMS} FROM repair_facts f \
                 LEFT JOIN survey_results s ON s.repair_order_id = f.repair_order_id \
-                WHERE f.completed_on >= $1 AND f.completed_on <= $2 AND f.station_id IS NOT NULL GROUP BY f.station_id) x \
+                WHERE f.completed_on >= $1 AND f.completed_on <= $2 AND f.station_id IS NOT NULL{among} GROUP BY f.station_id) x \
              ON x.sid = st.id"
         );
         let rows = sqlx::query::<Db>(&sql)
@@ -332,8 +339,9 @@ impl ReportStore for This {
         Ok(rank_stations(sums))
     }
 
-    async fn parts_report(&self, period: Period, by: PartsBy) -> StoreResult<PartsReport> {
+    async fn parts_report(&self, period: Period, by: PartsBy, stations: Option<&[i64]>) -> StoreResult<PartsReport> {
         let (start, end) = period.bounds();
+        let among = among_stations("station_id", stations);
         // Sum the period's uses per (model or station, part) first, then name them.
         let (group, names) = match by {
             PartsBy::Model => ("model_id", "product_models d ON d.id = x.g"),
@@ -349,7 +357,7 @@ impl ReportStore for This {
                 CAST(SUM(CASE WHEN billing = 'warranty' THEN quantity ELSE 0 END) AS BIGINT) AS wq, \
                 CAST(SUM(CASE WHEN billing = 'warranty' THEN quantity * unit_price_minor ELSE 0 END) AS BIGINT) AS wv, \
                 CAST(SUM(CASE WHEN billing = 'paid' THEN quantity * unit_price_minor ELSE 0 END) AS BIGINT) AS pv \
-                FROM repair_parts WHERE at >= $1 AND at < $2 GROUP BY {group}, part_id) x \
+                FROM repair_parts WHERE at >= $1 AND at < $2{among} GROUP BY {group}, part_id) x \
              JOIN parts p ON p.id = x.part_id JOIN {names} ORDER BY x.quantity DESC, k, p.sku LIMIT 2000"
         );
         let mut c = self.conn().await?;
@@ -378,7 +386,8 @@ impl ReportStore for This {
             .collect::<StoreResult<Vec<_>>>()?;
         // Closing = today's level less what moved after the period; opening = closing less the
         // period's net movement. Only ledgers that moved since the period began can differ.
-        let sql = "SELECT ss.station_id, st.name AS station, p.sku, ss.quantity, COALESCE(ss.safety_stock, p.safety_stock) AS safety_stock, \
+        let among = among_stations("ss.station_id", stations);
+        let sql = format!("SELECT ss.station_id, st.name AS station, p.sku, ss.quantity, COALESCE(ss.safety_stock, p.safety_stock) AS safety_stock, \
                COALESCE(m.after_end, 0) AS after_end, COALESCE(m.within, 0) AS within, COALESCE(m.consumed, 0) AS consumed \
              FROM station_stock ss JOIN stations st ON st.id = ss.station_id JOIN parts p ON p.id = ss.part_id \
              LEFT JOIN (SELECT station_id, part_id, \
@@ -386,9 +395,9 @@ impl ReportStore for This {
                   CAST(SUM(CASE WHEN at < $2 THEN delta ELSE 0 END) AS BIGINT) AS within, \
                   CAST(SUM(CASE WHEN at < $2 AND reason = 'consumption' THEN -delta ELSE 0 END) AS BIGINT) AS consumed \
                 FROM stock_movements WHERE at >= $1 GROUP BY station_id, part_id) m \
-               ON m.station_id = ss.station_id AND m.part_id = ss.part_id \
-             ORDER BY st.name, p.sku LIMIT 20000";
-        let rows = sqlx::query::<Db>(sql)
+               ON m.station_id = ss.station_id AND m.part_id = ss.part_id WHERE 1 = 1{among} \
+             ORDER BY st.name, p.sku LIMIT 20000");
+        let rows = sqlx::query::<Db>(&sql)
             .bind(start)
             .bind(end)
             .fetch_all(&mut *c)
