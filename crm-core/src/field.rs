@@ -298,6 +298,8 @@ pub struct OrderSite {
     pub customer: String,
     pub address: String,
     pub model: String,
+    /// The stations that declined the order (dispatch never gives it back to them), in order.
+    pub declined: Vec<i64>,
 }
 
 /// What dispatch decided for a repair order (auto-assignment or a day plan).

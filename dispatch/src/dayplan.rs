@@ -68,8 +68,8 @@ pub struct Job {
     pub must: bool,
     /// The SLA deadline for finishing the visit; being late costs [`LATE_PER_MINUTE`].
     pub deadline: Option<Min>,
-    /// The stations holding the parts the job needs; only their technicians can take it.
-    /// Empty: the job needs no parts (anybody skilled can).
+    /// The stations whose technicians can take the job: those holding the parts it needs,
+    /// less those that declined it. Empty: any station (no parts needed, nobody declined).
     pub stations: Vec<i64>,
     /// The vehicle (by id) the job is with now. Giving it to another costs [`MOVE_COST`], so a
     /// re-plan moves an order only when that serves the day.

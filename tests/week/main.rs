@@ -15,7 +15,9 @@
 //! - a route's visit is with a technician who has the skill, inside one of their shifts;
 //! - `no_skill_match` only when no technician anywhere has the skill;
 //! - a booked visit keeps its technician and window, or is left out with a reason (never moved
-//!   to someone else silently).
+//!   to someone else silently);
+//! - an order a station declined (one in ten auto-assigned ones, by the station it went to) is
+//!   never at that station again, and no plan routes it to one of its technicians.
 //!
 //! The figures (orders served per day, moved per re-plan, late, reasons by kind) are printed.
 
@@ -77,6 +79,8 @@ struct Figures {
     checks: usize,
     booked: usize,
     booked_left_out: usize,
+    /// Orders a station declined.
+    declined: usize,
     /// The farthest any routed order was from its technician's home station (straight line).
     farthest_km: f64,
 }
@@ -105,6 +109,7 @@ impl std::fmt::Display for Figures {
             )?;
         }
         writeln!(f, "  left out at the evening checks, by reason: {:?}", self.reasons)?;
+        writeln!(f, "  declined by the station they went to: {}", self.declined)?;
         write!(
             f,
             "  booked visits: {}, left out for a call-back: {}; farthest visit from a technician's \
@@ -126,6 +131,8 @@ struct Week {
     moods: HashMap<i64, Mood>,
     /// Booked visits: order → (technician, window).
     booked: HashMap<i64, (i64, Appointment)>,
+    /// Order → the stations that declined it.
+    declined: HashMap<i64, Vec<i64>>,
     figures: Figures,
 }
 
@@ -192,6 +199,7 @@ impl Week {
             stations,
             moods: HashMap::new(),
             booked: HashMap::new(),
+            declined: HashMap::new(),
             figures: Figures::default(),
         };
         let end = start + Duration::days(7);
@@ -269,6 +277,16 @@ impl Week {
     }
 
     fn replanned(&mut self, what: &'static str, hz: &Horizon) {
+        for route in hz.days.iter().flat_map(|d| &d.routes) {
+            for id in &route.orders {
+                let refused = self.declined.get(id).is_some_and(|d| d.contains(&route.station_id));
+                assert!(
+                    !refused,
+                    "{what} routed order {id} to station {} that declined it",
+                    route.station_id
+                );
+            }
+        }
         // Left out only counts as moved for orders that had a technician.
         self.figures.replans.push((what, hz.moved.len()));
         for m in &hz.moved {
@@ -359,10 +377,23 @@ impl Week {
                 return;
             }
         }
-        let done = fieldops::auto_assign(s.as_ref(), Actor::SYSTEM, ro.id, now)
+        let mut done = fieldops::auto_assign(s.as_ref(), Actor::SYSTEM, ro.id, now)
             .await
             .unwrap();
         self.check(now, "auto-assigned").await;
+        // One in ten: the station declines it (the portal's button), and dispatch looks again.
+        if let (Some(station), true) = (done.station_id, self.rng.gen_bool(0.1)) {
+            s.decline_order(Actor::SYSTEM, station, ro.id, "no capacity this week", now)
+                .await
+                .unwrap();
+            self.declined.entry(ro.id).or_default().push(station);
+            self.figures.declined += 1;
+            self.check(now, "declined by its station").await;
+            done = fieldops::auto_assign(s.as_ref(), Actor::SYSTEM, ro.id, now)
+                .await
+                .unwrap();
+            self.check(now, "auto-assigned after a decline").await;
+        }
         if priority == Priority::Urgent {
             if let Some(station) = done.station_id {
                 let hz = fieldops::replan_region(s.as_ref(), &[station], now, RULES)
@@ -491,6 +522,15 @@ impl Week {
                     ro.id
                 )
             };
+            if let Some(refused) = self.declined.get(&ro.id) {
+                let tech_station = ro.technician_id.map(|t| self.technicians[&t].station_id);
+                assert!(
+                    !ro.station_id.is_some_and(|s| refused.contains(&s))
+                        && !tech_station.is_some_and(|s| refused.contains(&s)),
+                    "at a station that declined it: {}",
+                    ctx()
+                );
+            }
             if fieldops::started(ro) {
                 assert!(ro.technician_id.is_some(), "started without a technician: {}", ctx());
                 continue;

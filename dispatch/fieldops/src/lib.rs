@@ -387,6 +387,8 @@ pub struct Site {
     pub customer: String,
     pub address: String,
     pub model: String,
+    /// Stations that declined the order: the planner leaves their technicians out.
+    pub declined: Vec<i64>,
 }
 
 impl Default for Site {
@@ -398,6 +400,7 @@ impl Default for Site {
             customer: String::new(),
             address: String::new(),
             model: String::new(),
+            declined: vec![],
         }
     }
 }
@@ -417,6 +420,7 @@ pub async fn sites(store: &dyn Store, orders: &[RepairOrder]) -> StoreResult<Has
                 customer: s.customer,
                 address: s.address,
                 model: s.model,
+                declined: s.declined,
             };
             (s.repair_order_id, site)
         })
@@ -748,22 +752,25 @@ impl Day {
         (i < 12).then_some(i)
     }
 
-    /// The planner's job for an order: its skill, the stations holding all its parts (`[-1]`,
-    /// nobody, when no station does), the booked appointment as its window, and the SLA
-    /// deadline by the ticket's priority. Must-serve: booked, high or urgent, or due by the end
-    /// of the day; the rest are served when there is room.
+    /// The planner's job for an order: its skill, the stations whose technicians may take it
+    /// (those holding all its parts, less those that declined it; `[-1]`, nobody, when none
+    /// is left; empty: anybody), the booked appointment as its window, and the SLA deadline by
+    /// the ticket's priority. Must-serve: booked, high or urgent, or due by the end of the
+    /// day; the rest are served when there is room.
     fn job(&mut self, ro: &RepairOrder, at: Point, site: &Site) -> Option<Job> {
         let skill = self.skill(&site.line)?;
-        let stations = if ro.parts_needed.is_empty() {
+        let stations = if ro.parts_needed.is_empty() && site.declined.is_empty() {
             vec![]
         } else {
             let mut s: Vec<i64> = self
                 .stock
                 .iter()
-                .filter(|(_, parts)| {
-                    ro.parts_needed
-                        .iter()
-                        .all(|n| parts.get(&n.part_id).is_some_and(|q| *q >= n.quantity))
+                .filter(|(id, parts)| {
+                    !site.declined.contains(id)
+                        && ro
+                            .parts_needed
+                            .iter()
+                            .all(|n| parts.get(&n.part_id).is_some_and(|q| *q >= n.quantity))
                 })
                 .map(|(id, _)| *id)
                 .collect();

@@ -846,7 +846,23 @@ impl FieldStore for This {
                         _ => String::new(),
                     },
                     model: get(&r, "model")?,
+                    declined: vec![],
                 });
+            }
+            let sql = format!(
+                "SELECT repair_order_id, station_id FROM station_declines WHERE repair_order_id IN ({}) \
+                 ORDER BY repair_order_id, station_id",
+                placeholders(1, chunk.len())
+            );
+            let mut q = sqlx::query::<Db>(&sql);
+            for id in chunk {
+                q = q.bind(id);
+            }
+            for r in q.fetch_all(&mut *c).await.map_err(db_err)? {
+                let order: i64 = get(&r, "repair_order_id")?;
+                if let Some(site) = out.iter_mut().rev().find(|s| s.repair_order_id == order) {
+                    site.declined.push(get(&r, "station_id")?);
+                }
             }
         }
         Ok(out)
