@@ -295,7 +295,7 @@ async fn serve(cfg: Config, demo: bool) -> anyhow::Result<()> {
         break_minutes: f64::from(cfg.break_minutes),
         auto_assign: cfg.auto_assign,
         claim_rules: crm_core::claims::ClaimRules {
-            travel_bands: crm_core::claims::DEFAULT_TRAVEL_BANDS.to_vec(),
+            travel_bands: cfg.travel_bands()?,
             default_rate_minor: i64::from(cfg.labour_rate_minor),
             currency: cfg.currency.clone(),
         },

@@ -96,6 +96,10 @@ pub struct Config {
     /// currency (ISO 4217).
     pub labour_rate_minor: u32,
     pub currency: String,
+    /// The travel allowance of warranty claims by straight-line distance from the station:
+    /// `UP_TO_KM=ALLOWANCE_MINOR` bands, rising, comma-separated (beyond the last band, its
+    /// allowance).
+    pub claim_travel_bands: String,
     /// Share live events between nodes through Redis (`redis://host:6379`). Unset: one node,
     /// in-process.
     pub redis_url: Option<String>,
@@ -144,6 +148,7 @@ impl Default for Config {
             callback_lease_seconds: 600,
             labour_rate_minor: 4500,
             currency: "EUR".into(),
+            claim_travel_bands: "15=0,40=1500,80=3000,150=5000".into(),
             callback_flow: "survey".into(),
         }
     }
@@ -194,6 +199,7 @@ impl fmt::Debug for Config {
             .field("callback_lease_seconds", &self.callback_lease_seconds)
             .field("labour_rate_minor", &self.labour_rate_minor)
             .field("currency", &self.currency)
+            .field("claim_travel_bands", &self.claim_travel_bands)
             .field("callback_flow", &self.callback_flow)
             .finish()
     }
@@ -239,6 +245,7 @@ const KEYS: &[&str] = &[
     "callback_flow",
     "labour_rate_minor",
     "currency",
+    "claim_travel_bands",
 ];
 
 /// Flags given on the command line; `None` leaves the lower layers' value.
@@ -288,6 +295,41 @@ impl Config {
             ))
         })?;
         Ok(policy)
+    }
+
+    /// The claims' travel bands from `claim_travel_bands`.
+    pub fn travel_bands(&self) -> Result<Vec<crm_core::claims::TravelBand>, ConfigError> {
+        let bad = |why: String| ConfigError(format!("claim_travel_bands: {why}; use e.g. 15=0,40=1500,80=3000"));
+        let bands = self
+            .claim_travel_bands
+            .split(',')
+            .map(|band| {
+                let (km, minor) = band
+                    .split_once('=')
+                    .ok_or_else(|| bad(format!("{:?} is not UP_TO_KM=ALLOWANCE_MINOR", band.trim())))?;
+                let up_to_km = km
+                    .trim()
+                    .parse::<u32>()
+                    .map_err(|_| bad(format!("{:?} is not a distance in km", km.trim())))?;
+                let allowance_minor = minor
+                    .trim()
+                    .parse::<i64>()
+                    .ok()
+                    .filter(|m| (0..=10_000_000).contains(m))
+                    .ok_or_else(|| {
+                        bad(format!(
+                            "{:?} is not an allowance of 0 to 10000000 minor units",
+                            minor.trim()
+                        ))
+                    })?;
+                Ok(crm_core::claims::TravelBand {
+                    up_to_km,
+                    allowance_minor,
+                })
+            })
+            .collect::<Result<Vec<_>, ConfigError>>()?;
+        crm_core::claims::check_bands(&bands).map_err(bad)?;
+        Ok(bands)
     }
 
     pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Config, ConfigError> {
@@ -357,6 +399,7 @@ impl Config {
         if crm_core::types::Currency::parse(&self.currency).is_err() {
             return Err(ConfigError("currency: a three-letter ISO 4217 code such as EUR".into()));
         }
+        self.travel_bands()?;
         if self.labour_rate_minor > 10_000_000 {
             return Err(ConfigError("labour_rate_minor: at most 10000000".into()));
         }
@@ -603,6 +646,34 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("database_url"), "{e}");
+    }
+
+    #[test]
+    fn travel_bands_from_the_file() {
+        let f = file("claim_travel_bands = \"20=0, 60=2000\"\n");
+        let c = Config::load_with_env(Some(&f.0), &Overrides::default(), no_env()).unwrap();
+        let bands: Vec<(u32, i64)> = c
+            .travel_bands()
+            .unwrap()
+            .iter()
+            .map(|b| (b.up_to_km, b.allowance_minor))
+            .collect();
+        assert_eq!(bands, vec![(20, 0), (60, 2000)]);
+        assert_eq!(
+            Config::default().travel_bands().unwrap(),
+            crm_core::claims::DEFAULT_TRAVEL_BANDS.to_vec(),
+            "the default is the catalogue's"
+        );
+        for bad in ["60=2000,20=0", "20=-5", "20", "x=1", "20=1,40=0"] {
+            let f = file(&format!("log_level = \"info\"\nclaim_travel_bands = \"{bad}\"\n"));
+            let e = Config::load_with_env(Some(&f.0), &Overrides::default(), no_env())
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains(&format!("{}:2: claim_travel_bands", f.0.display())),
+                "{bad}: {e}"
+            );
+        }
     }
 
     #[test]
