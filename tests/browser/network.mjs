@@ -5,9 +5,11 @@
 //
 // The station manager accepts an order, declines another with a reason, assigns a third to a
 // technician, files the claim for a completed repair, orders the replenishment suggestion and
-// books in a shipped parts order; the reviewer finds the claim in the queue,
-// approves its labour, cuts anything else to half and draws up the station's settlement. Any
-// dialog or CSP violation fails the run. Prints `READY`, then one JSON line.
+// books in a shipped parts order; the reviewer finds the claim in the queue, asks for the old
+// part back, approves the labour and cuts the travel to half; the station ships the part, the
+// reviewer books it in, inspects it and cuts its line; the station appeals once; the reviewer
+// approves the reopened lines and draws up the station's settlement. Any dialog or CSP
+// violation fails the run. Prints `READY`, then one JSON line.
 
 import { chromium } from "playwright-core";
 
@@ -82,24 +84,79 @@ try {
   await station.screenshot({ path: `${shots}/station-stock.png` });
   out.stationCsp = await station.evaluate(() => window.cspViolations || 0);
 
-  // The reviewer: the claim in the queue, its lines decided.
+  // The reviewer: the claim in the queue; the old part asked back before its line is decided;
+  // the labour approved, anything else cut to half.
   const desk = await open(`/claims?token=${reviewerToken}`);
-  await until(desk, (id) => [...document.querySelectorAll("#list tbody tr")].some((r) => r.firstChild.textContent === String(id)), out.claim, 15000, "the claim in the queue");
-  await desk.evaluate((id) => [...document.querySelectorAll("#list tbody tr")].find((r) => r.firstChild.textContent === String(id)).click(), out.claim);
+  const openClaim = async (what) => {
+    await until(desk, (id) => [...document.querySelectorAll("#list tbody tr")].some((r) => r.firstChild.textContent === String(id)), out.claim, 15000, what);
+    await desk.evaluate((id) => [...document.querySelectorAll("#list tbody tr")].find((r) => r.firstChild.textContent === String(id)).click(), out.claim);
+  };
+  await openClaim("the claim in the queue");
   await until(desk, () => document.querySelector("[data-approve]"), null, 10000, "the claim's lines");
-  const lines = await desk.evaluate(() => [...document.querySelectorAll("[data-approve]")].map((b) => Number(b.dataset.approve)));
-  await desk.click(`[data-approve="${lines[0]}"]`);
-  await done(desk, "approved", "the approval");
-  for (const line of lines.slice(1)) {
+  const part = await desk.evaluate(() => Number(document.querySelector('[data-return$=":requested"]').dataset.return.split(":")[0]));
+  await desk.click(`[data-return="${part}:requested"]`);
+  await done(desk, "Old part: requested", "the return request");
+  await until(desk, (l) => document.querySelector(`[data-approve]:not([data-approve="${l}"])`), part, 10000, "the lines after the request");
+  const lines = await desk.evaluate((l) => [...document.querySelectorAll("[data-approve]")].map((b) => Number(b.dataset.approve)).filter((id) => id !== l), part);
+  const cut = async (line, why) => {
     await until(desk, (l) => document.querySelector(`[data-cut="${l}"]`), line, 10000, "the line to cut");
     const claimed = await desk.evaluate((l) => Number(document.querySelector(`[data-cut="${l}"]`).closest("tr").children[1].textContent), line);
     await desk.fill(`#amount${line}`, String((claimed / 2).toFixed(2)));
-    await desk.fill(`#why${line}`, "half the distance on the route");
+    await desk.fill(`#why${line}`, why);
     await desk.click(`[data-cut="${line}"]`);
-    await done(desk, "cut", "the cut");
+    await until(desk, (l) => !document.querySelector(`[data-cut="${l}"]`), line, 10000, "the cut");
+  };
+  await desk.click(`[data-approve="${lines[0]}"]`);
+  await done(desk, "approved", "the approval");
+  for (const line of lines.slice(1)) await cut(line, "half the distance on the route");
+  out.lines = lines.length + 1;
+  out.partLine = part;
+  // A line waiting for its old part cannot be decided yet.
+  out.partWaits = await desk.evaluate((l) => !document.querySelector(`[data-cut="${l}"]`), part);
+
+  // The station ships the old part back, with carrier and tracking.
+  await station.click('#tabs button[data-tab="claims"]');
+  await until(station, (l) => document.querySelector(`[data-ship="${l}"]`), part, 15000, "the part to ship");
+  await station.fill(`#carrier${part}`, "DHL");
+  await station.fill(`#tracking${part}`, "JJD000390007");
+  await station.click(`[data-ship="${part}"]`);
+  await done(station, "Old part on its way", "the shipment");
+
+  // The reviewer finds it among the returns, books it in, inspects it, and cuts its line.
+  await desk.click('#tabs button[data-tab="returns"]');
+  await openClaim("the claim among the returns");
+  for (const step of ["received", "inspected"]) {
+    await until(desk, (k) => document.querySelector(`[data-return="${k}"]`), `${part}:${step}`, 10000, `the ${step} button`);
+    await desk.click(`[data-return="${part}:${step}"]`);
+    await done(desk, `Old part: ${step}`, `the part ${step}`);
   }
-  out.lines = lines.length;
+  await cut(part, "worn, not faulty");
   await desk.screenshot({ path: `${shots}/claims-review.png` });
+
+  // The station appeals the cuts, once.
+  await station.click('#tabs button[data-tab="claims"]');
+  await until(station, () => document.getElementById("appealSend"), null, 15000, "the appeal form");
+  await station.fill("#appealReason", "Photos of the burnt board attached; the route was 38 km");
+  await station.click("#appealSend");
+  await done(station, "Appeal sent", "the appeal");
+  await until(station, () => !document.getElementById("appealSend"), null, 10000, "the appeal form gone after the one appeal");
+  // The list beside the detail follows: the claim's row says appealed.
+  await until(station, (id) => [...document.querySelectorAll("#list tbody tr")].some((r) => r.firstChild.textContent === String(id) && r.textContent.includes("appealed")), out.claim, 10000, "the appealed row");
+  await station.screenshot({ path: `${shots}/station-appeal.png` });
+
+  // The appealed claim is back in the reviewer's queue; the reopened lines are approved.
+  await desk.click('#tabs button[data-tab="queue"]');
+  await openClaim("the appealed claim in the queue");
+  await until(desk, () => document.querySelector("[data-approve]"), null, 10000, "the reopened lines");
+  out.reopened = 0;
+  for (;;) {
+    const next = await desk.evaluate(() => { const b = document.querySelector("[data-approve]"); return b ? Number(b.dataset.approve) : null; });
+    if (next === null) break;
+    await desk.click(`[data-approve="${next}"]`);
+    await until(desk, (l) => !document.querySelector(`[data-approve="${l}"]`), next, 10000, "the approval after the appeal");
+    out.reopened += 1;
+  }
+  await desk.screenshot({ path: `${shots}/claims-appeal.png` });
 
   // The station's settlement for today.
   await desk.click('#tabs button[data-tab="settlements"]');

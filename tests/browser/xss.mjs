@@ -1,8 +1,10 @@
 // Hostile data on every page, in headless Chromium (Debian's `chromium`, playwright-core). Run by
 // tests/e2e/browser.rs, which has written XSS into the fields the pages show (a customer, an
-// asset's model, a ticket, a repair order, an agent's name, a technician, a station):
+// asset's model, a ticket, a repair order, an agent's name, a technician, a station; the station
+// manager's station, a claim's review reasons and appeal, a parts order's carrier and tracking):
 //
-//   node xss.mjs BASE_URL XSS AGENT_TOKEN SUPERVISOR_TOKEN TECHNICIAN_TOKEN SCREENSHOT_DIR
+//   node xss.mjs BASE_URL XSS AGENT_TOKEN SUPERVISOR_TOKEN TECHNICIAN_TOKEN SCREENSHOT_DIR \
+//     STATION_TOKEN REVIEWER_TOKEN CLAIM_ID
 //
 // Each page must show the text as text: any dialog (alert/confirm/prompt) fails the run. Then the
 // sign-out paths: the desk's Sign out button, a session ended elsewhere closing the wallboard's
@@ -10,7 +12,7 @@
 
 import { chromium } from "playwright-core";
 
-const [base, xss, agent, supervisor, technician, shots] = process.argv.slice(2);
+const [base, xss, agent, supervisor, technician, shots, manager, reviewer, claim] = process.argv.slice(2);
 const executablePath = process.env.CHROMIUM || "/usr/bin/chromium";
 const deadline = (ms, what) => new Promise((_, rej) => setTimeout(() => rej(new Error("timed out: " + what)), ms));
 async function until(page, fn, arg, ms, what) {
@@ -66,7 +68,33 @@ try {
   await until(reports, (t) => [...document.querySelectorAll("#table td, #chart text")].some((e) => e.textContent.includes(t.slice(0, 20))), xss, 15000, "the station in the ranking");
   const reportsInjected = await reports.evaluate(() => document.querySelectorAll("#table img, #chart img").length);
   await reports.screenshot({ path: `${shots}/xss-reports.png` });
-  const csp = await Promise.all([desk, board, dispatch, reports].map((p) => p.evaluate(() => window.cspViolations || 0)));
+  // The station portal: its title, the claim (reasons, appeal), the parts order's tracking.
+  const count = (page, sel) => page.evaluate(([t, s]) => [...document.querySelectorAll(s)].map((e) => e.textContent.split(t).length - 1).reduce((a, b) => a + b, 0), [xss, sel]);
+  const portal = await open(`/station?token=${manager}`);
+  await until(portal, (t) => document.getElementById("title").textContent.includes(t), xss, 15000, "the portal's title");
+  const portalTitle = await portal.evaluate((t) => document.getElementById("title").textContent === `${t} — station portal`, xss);
+  await portal.click('#tabs button[data-tab="claims"]');
+  await until(portal, (id) => [...document.querySelectorAll("#list button")].some((b) => b.textContent === `Claim ${id}`), claim, 15000, "the claimed repair");
+  await portal.evaluate((id) => [...document.querySelectorAll("#list button")].find((b) => b.textContent === `Claim ${id}`).click(), claim);
+  await until(portal, (t) => document.getElementById("side").textContent.includes(t), xss, 10000, "the claim's reasons");
+  const portalClaim = await count(portal, "#side td, #side dd");
+  await portal.screenshot({ path: `${shots}/xss-station.png` });
+  let portalInjected = await portal.evaluate(() => document.querySelectorAll("#side img, #side svg, #list img, #list svg, header img").length);
+  await portal.click('#tabs button[data-tab="stock"]');
+  await until(portal, (t) => document.getElementById("sideTitle").textContent === "Replenishment"
+    && [...document.querySelectorAll("#side td")].some((e) => e.textContent.includes(t)), xss, 15000, "the parts order's tracking");
+  const portalTracking = await count(portal, "#side td");
+  portalInjected += await portal.evaluate(() => document.querySelectorAll("#side img, #side svg").length);
+
+  // The claims desk: the appealed claim in the queue, its station, reasons and appeal.
+  const claimsDesk = await open(`/claims?token=${reviewer}`);
+  await until(claimsDesk, (id) => [...document.querySelectorAll("#list tbody tr")].some((r) => r.firstChild.textContent === String(id)), claim, 15000, "the appealed claim");
+  await claimsDesk.evaluate((id) => [...document.querySelectorAll("#list tbody tr")].find((r) => r.firstChild.textContent === String(id)).click(), claim);
+  await until(claimsDesk, (t) => document.getElementById("side").textContent.includes(t), xss, 10000, "the claim's detail");
+  const claimsSeen = await count(claimsDesk, "#sideTitle, #side td, #side dd, #list td");
+  const claimsInjected = await claimsDesk.evaluate(() => document.querySelectorAll("#side img, #side svg, #list img, #list svg").length);
+  await claimsDesk.screenshot({ path: `${shots}/xss-claims.png` });
+  const csp = await Promise.all([desk, board, dispatch, reports, portal, claimsDesk].map((p) => p.evaluate(() => window.cspViolations || 0)));
 
   // Sign out from the desk: the sign-in form comes back, and the socket is closed.
   await desk.click("#btnSignOut");
@@ -87,6 +115,7 @@ try {
   const wrongRole = await wrong.textContent("#loginError");
 
   console.log(JSON.stringify({ dialogs, deskSeen, boardInjected, dispatchInjected, reportsInjected, csp,
+    portalTitle, portalClaim, portalTracking, portalInjected, claimsDesk: claimsSeen, claimsInjected,
     deskSignedOut, wallboardClosedMs, wallboardStays, wrongRole }));
 } catch (e) {
   console.error("FAIL " + e.message, JSON.stringify({ dialogs }));

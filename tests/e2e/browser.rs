@@ -414,7 +414,8 @@ async fn the_dispatch_map_works_offline_follows_positions_and_assigns_by_drag_an
 }
 
 /// Markup in every field the pages show is shown as text: no page runs it (the browser reports
-/// any dialog), the desk, wallboard, dispatch and reports pages show the string itself. Signing
+/// any dialog), the desk, wallboard, dispatch, reports, station portal and claims desk show the
+/// string itself. Signing
 /// out closes the page's socket; a session ended elsewhere closes the wallboard's within seconds;
 /// a technician's token on the wallboard is told it is the wrong page.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -498,8 +499,61 @@ async fn markup_in_data_never_runs_on_any_page_and_signing_out_closes_the_pages(
     assert_eq!(status, 201, "{t}");
     let technician = server.login("tech1", "demo").await;
 
+    // The service network's pages: the station manager's station so named, a claim whose lines
+    // are rejected with markup as the reason and appealed with markup, and a parts order shipped
+    // with markup as carrier and tracking.
+    let manager = server.login("station", "demo").await;
+    let reviewer = server.login("reviewer", "demo").await;
+    let own = server.get(&manager, "/api/v1/me").await.1["station_id"]
+        .as_i64()
+        .expect("the demo's station manager has a station");
+    let (status, s) = server
+        .patch(&admin, &format!("/api/v1/stations/{own}"), json!({"name": XSS}))
+        .await;
+    assert_eq!(status, 200, "{s}");
+    let repaired = crate::network::a_completed_warranty_repair(&server, &admin, own).await;
+    let (status, filed) = server
+        .post(&manager, "/api/v1/claims", json!({"repair_order_id": repaired}))
+        .await;
+    assert_eq!(status, 201, "{filed}");
+    let claim = filed["claim"]["id"].as_i64().unwrap();
+    for l in filed["claim"]["lines"].as_array().unwrap() {
+        let (status, body) = server
+            .post(
+                &reviewer,
+                &format!("/api/v1/claims/{claim}/lines/{}/review", l["id"]),
+                json!({"decision": "reject", "code": "other", "reason": XSS}),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let (status, body) = server
+        .post(
+            &manager,
+            &format!("/api/v1/claims/{claim}/appeal"),
+            json!({"reason": XSS}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    crate::network::a_shipped_parts_order(&server, &admin, own, 1, (XSS, XSS)).await;
+
     let shots = screenshot_dir();
-    let page = PageScript::ready("xss.mjs", &[&server.base, XSS, &agent, &boss, &technician, &shots], 30).await;
+    let page = PageScript::ready(
+        "xss.mjs",
+        &[
+            &server.base,
+            XSS,
+            &agent,
+            &boss,
+            &technician,
+            &shots,
+            &manager,
+            &reviewer,
+            &claim.to_string(),
+        ],
+        30,
+    )
+    .await;
     let r = page.result(180).await;
     assert_eq!(r["dialogs"], json!([]), "markup ran: {r}");
     assert_eq!(r["deskSeen"]["name"], true, "{r}");
@@ -508,11 +562,30 @@ async fn markup_in_data_never_runs_on_any_page_and_signing_out_closes_the_pages(
         r["deskSeen"]["elsewhere"].as_u64().unwrap() >= 3,
         "name, model, ticket and order: {r}"
     );
-    for k in ["boardInjected", "dispatchInjected", "reportsInjected"] {
+    for k in [
+        "boardInjected",
+        "dispatchInjected",
+        "reportsInjected",
+        "portalInjected",
+        "claimsInjected",
+    ] {
         assert_eq!(r[k], 0, "{k}: {r}");
     }
+    // The portal's title and claim (reason on each line, the appeal), its parts order's carrier
+    // and tracking; the claims desk's claim (station, reasons, appeal): all shown as text.
+    assert_eq!(r["portalTitle"], true, "{r}");
+    assert!(r["portalClaim"].as_u64().unwrap() >= 2, "reason and appeal: {r}");
+    assert!(r["portalTracking"].as_u64().unwrap() >= 2, "carrier and tracking: {r}");
+    assert!(
+        r["claimsDesk"].as_u64().unwrap() >= 3,
+        "station, reason and appeal: {r}"
+    );
     assert_eq!(r["deskSeen"]["injected"], 0, "{r}");
-    assert_eq!(r["csp"], json!([0, 0, 0, 0]), "no page tried an inline script: {r}");
+    assert_eq!(
+        r["csp"],
+        json!([0, 0, 0, 0, 0, 0]),
+        "no page tried an inline script: {r}"
+    );
     assert_eq!(r["deskSignedOut"], "Signed out.", "{r}");
     assert!(r["wallboardClosedMs"].as_u64().unwrap() < 8000, "{r}");
     assert_eq!(
@@ -547,35 +620,10 @@ async fn a_station_manager_and_a_claims_reviewer_do_their_day_in_chromium() {
     for _ in 0..3 {
         crate::network::an_assigned_order(&server, &admin, mine).await;
     }
-    let claimed = crate::network::a_completed_warranty_repair(&server, &admin, mine).await;
+    let claimed = crate::network::a_completed_warranty_repair_with_a_part(&server, &admin, mine).await;
     // A parts order on its way to the station, for the page to book in.
-    let (_, warehouses) = server.get(&admin, "/api/v1/warehouses").await;
-    let (_, parts) = server.get(&admin, "/api/v1/parts").await;
-    let (status, filed) = server
-        .post(
-            &admin,
-            "/api/v1/parts-orders",
-            json!({"station_id": mine, "warehouse_id": warehouses[0]["id"], "lines": [{"part_id": parts[0]["id"], "quantity": 3}]}),
-        )
-        .await;
-    assert_eq!(status, 201, "{filed}");
-    let shipped_order = filed["order"]["id"].as_i64().unwrap();
-    let (status, body) = server
-        .post(
-            &admin,
-            &format!("/api/v1/parts-orders/{shipped_order}/approve"),
-            json!({}),
-        )
-        .await;
-    assert_eq!(status, 200, "{body}");
-    let (status, body) = server
-        .post(
-            &admin,
-            &format!("/api/v1/parts-orders/{shipped_order}/ship"),
-            json!({"carrier": "DHL", "tracking": "JJD777"}),
-        )
-        .await;
-    assert_eq!(status, 200, "{body}");
+    let (shipped_order, part) =
+        crate::network::a_shipped_parts_order(&server, &admin, mine, 3, ("DHL", "JJD777")).await;
     let stock_before = server.get(&station, "/api/v1/station/overview").await.1["stock"].clone();
     let shots = screenshot_dir();
     let page = PageScript::ready(
@@ -628,7 +676,6 @@ async fn a_station_manager_and_a_claims_reviewer_do_their_day_in_chromium() {
     let (_, booked) = server.get(&admin, &format!("/api/v1/parts-orders/{received}")).await;
     assert_eq!(booked["status"], "received", "{booked}");
     if received == shipped_order {
-        let part = parts[0]["id"].as_i64().unwrap();
         let qty = |stock: &Value| {
             stock
                 .as_array()
@@ -646,6 +693,37 @@ async fn a_station_manager_and_a_claims_reviewer_do_their_day_in_chromium() {
         (claim["repair_order_id"].as_i64(), claim["status"].as_str()),
         (Some(claimed), Some("settled")),
         "{claim}"
+    );
+    // The old part came back and was inspected before its line was decided; the station
+    // appealed once and the reopened lines were approved in full.
+    assert_eq!(out["partWaits"], true, "{out}");
+    assert!(out["reopened"].as_i64().unwrap() >= 1, "{out}");
+    assert!(
+        claim["appeal"].as_str().is_some_and(|a| a.contains("burnt board")),
+        "{claim}"
+    );
+    let part = claim["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["id"] == out["partLine"])
+        .unwrap_or_else(|| panic!("the part line: {claim}"));
+    assert_eq!(
+        (
+            part["kind"].as_str(),
+            part["return_status"].as_str(),
+            part["decision"].as_str()
+        ),
+        (Some("part"), Some("inspected"), Some("approved")),
+        "{claim}"
+    );
+    assert!(
+        claim["lines"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|l| l["claimed_minor"] == l["approved_minor"]),
+        "every line paid in full after the appeal: {claim}"
     );
     let (_, settlements) = server
         .get(&admin, &format!("/api/v1/settlements?station_id={mine}"))

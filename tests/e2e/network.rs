@@ -16,6 +16,75 @@ pub async fn a_completed_warranty_repair(server: &Server, admin: &str, station_i
     id
 }
 
+/// As [`a_completed_warranty_repair`], with a warranty part from the station's stock (booked in
+/// first), so its claim has a part line a reviewer can ask back.
+pub async fn a_completed_warranty_repair_with_a_part(server: &Server, admin: &str, station_id: i64) -> i64 {
+    let id = an_assigned_order(server, admin, station_id).await;
+    let (token, code) = server.work_on_site(admin, id).await;
+    let (_, task) = server.get(&token, &format!("/api/v1/tech/tasks/{id}")).await;
+    let (_, all) = server.get(admin, "/api/v1/parts").await;
+    let part = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["product_line"] == task["asset"]["product_line"])
+        .expect("a part for the asset's product line")["id"]
+        .clone();
+    let (status, body) = server
+        .post(
+            admin,
+            &format!("/api/v1/stations/{station_id}/stock"),
+            json!({"part_id": part, "delta": 1, "reason": "receipt", "reference": "delivery:e2e"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let (status, used) = server
+        .post(
+            &token,
+            &format!("/api/v1/tech/tasks/{id}/parts"),
+            json!({"part_id": part, "quantity": 1}),
+        )
+        .await;
+    assert_eq!(status, 200, "{used}");
+    assert_eq!(used["parts"][0]["billing"], "warranty", "{used}");
+    let (status, body) = server.finish_task(&token, id, &code).await;
+    assert_eq!(status, 200, "{body}");
+    id
+}
+
+/// A parts order of `quantity` of the first catalogue part from the first warehouse to the
+/// station, approved and shipped with `(carrier, tracking)`: its id and the part's.
+pub async fn a_shipped_parts_order(
+    server: &Server,
+    admin: &str,
+    station_id: i64,
+    quantity: u32,
+    (carrier, tracking): (&str, &str),
+) -> (i64, i64) {
+    let (_, warehouses) = server.get(admin, "/api/v1/warehouses").await;
+    let (_, parts) = server.get(admin, "/api/v1/parts").await;
+    let part = parts[0]["id"].as_i64().expect("a part in the catalogue");
+    let (status, filed) = server
+        .post(
+            admin,
+            "/api/v1/parts-orders",
+            json!({"station_id": station_id, "warehouse_id": warehouses[0]["id"], "lines": [{"part_id": part, "quantity": quantity}]}),
+        )
+        .await;
+    assert_eq!(status, 201, "{filed}");
+    let id = filed["order"]["id"].as_i64().unwrap();
+    for (step, body) in [
+        ("approve", json!({})),
+        ("ship", json!({"carrier": carrier, "tracking": tracking})),
+    ] {
+        let (status, out) = server
+            .post(admin, &format!("/api/v1/parts-orders/{id}/{step}"), body)
+            .await;
+        assert_eq!(status, 200, "{step}: {out}");
+    }
+    (id, part)
+}
+
 /// An order for a new customer's asset in warranty, given to the station's first technician.
 pub async fn an_assigned_order(server: &Server, admin: &str, station_id: i64) -> i64 {
     let (status, customer) = server

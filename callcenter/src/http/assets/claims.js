@@ -52,13 +52,15 @@ async function detail(id) {
 
 function actions(c, l) {
   if (c.status === "settled") return "";
-  const step = (status) => h("button", { onclick: () => ret(c.id, l.id, { status }) }, { requested: "Ask for the part", received: "Received", inspected: "Inspected" }[status]);
+  const step = (status) => h("button", { "data-return": `${l.id}:${status}`, onclick: () => ret(c.id, l.id, { status }) }, { requested: "Ask for the part", received: "Received", inspected: "Inspected" }[status]);
   const out = [];
   if (l.kind === "part" && !l.return_status && l.decision === "pending") out.push(step("requested"));
   if (l.return_status === "shipped") out.push(step("received"));
   if (l.return_status === "received") out.push(step("inspected"));
   if (l.return_status && l.return_status !== "inspected") out.push(Net.badge(`part ${l.return_status}`, "warn"));
   if (l.decision !== "pending") return h("span", {}, out, l.reason || l.reject_code || "");
+  // A line waiting for its old part is decided once the part is inspected.
+  if (l.return_status && l.return_status !== "inspected") return h("span", {}, out, h("div", { class: "muted" }, "decided after inspection"));
   const amount = h("input", { id: `amount${l.id}`, type: "number", min: 0.01, step: 0.01, placeholder: "pay", size: 6 });
   const why = h("input", { id: `why${l.id}`, placeholder: "reason", size: 12 });
   const code = h("select", { id: `code${l.id}` }, REJECT.map((r) => h("option", { value: r }, r.replaceAll("_", " "))));

@@ -93,7 +93,7 @@ async function claimDetail(id) {
   const lines = c.lines.map((l) => {
     const ship = l.return_status === "requested" ? h("span", {},
       h("input", { id: `carrier${l.id}`, placeholder: "carrier", size: 6 }), h("input", { id: `tracking${l.id}`, placeholder: "tracking", size: 10 }),
-      h("button", { onclick: () => shipPart(c.id, l.id) }, "Shipped")) : l.return_status ? Net.status(l.return_status) : "";
+      h("button", { "data-ship": l.id, onclick: () => shipPart(c.id, l.id) }, "Shipped")) : l.return_status ? Net.status(l.return_status) : "";
     return [l.description, Net.money(l.claimed_minor), Net.status(l.decision), Net.money(l.approved_minor), l.reason || l.reject_code || "", ship];
   });
   const cut = c.lines.some((l) => ["cut", "rejected"].includes(l.decision));
@@ -104,13 +104,13 @@ async function claimDetail(id) {
     c.appeal ? [h("dt", {}, "Appeal"), h("dd", {}, c.appeal)] : null),
     Net.table(["Line", "Claimed", "Decision", "Pays", "Reason", "Old part"], lines, { num: ["Claimed", "Pays"] }),
     appeal ? h("div", {}, h("h2", {}, "Appeal (once)"), reason, h("p", {}, h("button", { class: "primary", id: "appealSend", onclick: async () => {
-      if (await Net.send("POST", `/api/v1/claims/${c.id}/appeal`, { reason: reason.value })) { $("done").textContent = "Appeal sent."; claimDetail(c.id); }
+      if (await Net.send("POST", `/api/v1/claims/${c.id}/appeal`, { reason: reason.value })) { $("done").textContent = "Appeal sent."; await load(); }
     } }, "Appeal"))) : null);
 }
 
 async function shipPart(claim, line) {
   const body = { status: "shipped", carrier: $(`carrier${line}`).value, tracking: $(`tracking${line}`).value };
-  if (await Net.send("POST", `/api/v1/claims/${claim}/lines/${line}/return`, body)) { $("done").textContent = "Old part on its way."; claimDetail(claim); }
+  if (await Net.send("POST", `/api/v1/claims/${claim}/lines/${line}/return`, body)) { $("done").textContent = "Old part on its way."; await load(); }
 }
 
 async function stock() {
