@@ -299,6 +299,7 @@ async fn serve(cfg: Config, demo: bool) -> anyhow::Result<()> {
             default_rate_minor: i64::from(cfg.labour_rate_minor),
             currency: cfg.currency.clone(),
         },
+        quality: cfg.quality_settings()?,
     };
     // Shared live events (several nodes), before anything is served.
     let bus = match &cfg.redis_url {
@@ -324,8 +325,18 @@ async fn serve(cfg: Config, demo: bool) -> anyhow::Result<()> {
         store.clone(),
         std::time::Duration::from_secs(600),
         cfg.warranty_expiring_days,
+        cfg.quality_settings()?,
         stop_rx.clone(),
     ));
+    // The e-mail outbox goes out through the SMTP server; without one it waits in storage.
+    match cfg.mail_settings()? {
+        Some(m) => {
+            let sender = crate::mail::Sender::new(m)?;
+            let node = format!("{}-{:08x}", std::process::id(), rand::random::<u32>());
+            tokio::spawn(crate::mail::run(store.clone(), sender, node, stop_rx.clone()));
+        }
+        None => tracing::info!("no smtp_host: e-mail waits in the outbox until one is configured"),
+    }
     // Satisfaction callbacks go out through the trunk; without one they wait in storage.
     if cfg.sip_trunk.is_some() {
         let settings = crate::callbacks::Settings {

@@ -100,6 +100,30 @@ pub struct Config {
     /// `UP_TO_KM=ALLOWANCE_MINOR` bands, rising, comma-separated (beyond the last band, its
     /// allowance).
     pub claim_travel_bands: String,
+    /// Outbound e-mail through this SMTP server (`host`; loopback or a name). Unset: messages
+    /// wait in the outbox until one is configured.
+    pub smtp_host: Option<String>,
+    pub smtp_port: u16,
+    /// `starttls_if_offered` (default), `starttls` (required), `tls` (implicit, port 465) or
+    /// `none`.
+    pub smtp_tls: String,
+    pub smtp_username: Option<String>,
+    pub smtp_password: Option<String>,
+    /// A PEM root certificate to trust besides the system's (a private CA).
+    pub smtp_ca_file: Option<PathBuf>,
+    /// The sender, `Name <address>`; its domain names the `Message-ID`s.
+    pub mail_from: String,
+    /// The first back-off step after a failed attempt, doubling up to 64 times it.
+    pub mail_retry_seconds: u32,
+    /// How long a node holds a message it is sending.
+    pub mail_lease_seconds: u32,
+    /// Who receives early-warning alerts (e-mail addresses).
+    pub quality_engineers: Vec<String>,
+    /// An alert when a batch's repair rate rose by this factor over its baseline (1.0: doubled),
+    /// with at least `quality_min_cases` repairs in the month, against `quality_baseline_months`.
+    pub quality_rise: f64,
+    pub quality_min_cases: u32,
+    pub quality_baseline_months: u32,
     /// Share live events between nodes through Redis (`redis://host:6379`). Unset: one node,
     /// in-process.
     pub redis_url: Option<String>,
@@ -139,6 +163,19 @@ impl Default for Config {
             auto_assign: true,
             redis_url: None,
             redis_prefix: "aftercare".into(),
+            smtp_host: None,
+            smtp_port: 587,
+            smtp_tls: "starttls_if_offered".into(),
+            smtp_username: None,
+            smtp_password: None,
+            smtp_ca_file: None,
+            mail_from: "Aftercare <service@aftercare.invalid>".into(),
+            mail_retry_seconds: 60,
+            mail_lease_seconds: 120,
+            quality_engineers: vec![],
+            quality_rise: 1.0,
+            quality_min_cases: 3,
+            quality_baseline_months: 6,
             callback_hours: "09:00-20:00".into(),
             callback_days: "mon-sat".into(),
             callback_first_delay_minutes: 120,
@@ -200,6 +237,18 @@ impl fmt::Debug for Config {
             .field("labour_rate_minor", &self.labour_rate_minor)
             .field("currency", &self.currency)
             .field("claim_travel_bands", &self.claim_travel_bands)
+            .field("smtp_host", &self.smtp_host)
+            .field("smtp_port", &self.smtp_port)
+            .field("smtp_tls", &self.smtp_tls)
+            .field("smtp_username", &self.smtp_username.as_ref().map(|_| "(set)"))
+            .field("smtp_password", &self.smtp_password.as_ref().map(|_| "********"))
+            .field("smtp_ca_file", &self.smtp_ca_file)
+            .field("mail_retry_seconds", &self.mail_retry_seconds)
+            .field("mail_lease_seconds", &self.mail_lease_seconds)
+            .field("quality_engineers", &self.quality_engineers.len())
+            .field("quality_rise", &self.quality_rise)
+            .field("quality_min_cases", &self.quality_min_cases)
+            .field("quality_baseline_months", &self.quality_baseline_months)
             .field("callback_flow", &self.callback_flow)
             .finish()
     }
@@ -246,6 +295,19 @@ const KEYS: &[&str] = &[
     "labour_rate_minor",
     "currency",
     "claim_travel_bands",
+    "smtp_host",
+    "smtp_port",
+    "smtp_tls",
+    "smtp_username",
+    "smtp_password",
+    "smtp_ca_file",
+    "mail_from",
+    "mail_retry_seconds",
+    "mail_lease_seconds",
+    "quality_engineers",
+    "quality_rise",
+    "quality_min_cases",
+    "quality_baseline_months",
 ];
 
 /// Flags given on the command line; `None` leaves the lower layers' value.
@@ -332,6 +394,64 @@ impl Config {
         Ok(bands)
     }
 
+    /// The outbox sender's settings, when `smtp_host` is set.
+    pub fn mail_settings(&self) -> Result<Option<crate::mail::MailSettings>, ConfigError> {
+        let tls = crate::mail::TlsMode::parse(&self.smtp_tls)
+            .ok_or_else(|| ConfigError("smtp_tls: starttls_if_offered, starttls, tls or none".into()))?;
+        let from: lettre::message::Mailbox = self
+            .mail_from
+            .parse()
+            .map_err(|e| ConfigError(format!("mail_from: {e}; use Name <address@domain>")))?;
+        if !(1..=3600).contains(&self.mail_retry_seconds) {
+            return Err(ConfigError("mail_retry_seconds: must be 1 to 3600".into()));
+        }
+        if !(5..=3600).contains(&self.mail_lease_seconds) {
+            return Err(ConfigError("mail_lease_seconds: must be 5 to 3600".into()));
+        }
+        if self.smtp_username.is_some() != self.smtp_password.is_some() {
+            return Err(ConfigError(
+                "smtp_username: set both smtp_username and smtp_password, or neither".into(),
+            ));
+        }
+        let Some(host) = self.smtp_host.clone() else {
+            return Ok(None);
+        };
+        if host.is_empty() || host.contains(char::is_whitespace) {
+            return Err(ConfigError("smtp_host: a host name or address".into()));
+        }
+        Ok(Some(crate::mail::MailSettings {
+            host,
+            port: self.smtp_port,
+            tls,
+            credentials: self.smtp_username.clone().zip(self.smtp_password.clone()),
+            ca_file: self.smtp_ca_file.clone(),
+            from,
+            first_retry: chrono::Duration::seconds(i64::from(self.mail_retry_seconds)),
+            lease_seconds: self.mail_lease_seconds,
+            poll: std::time::Duration::from_secs(1),
+        }))
+    }
+
+    /// The early-warning settings from `quality_*`.
+    pub fn quality_settings(&self) -> Result<crate::quality::QualitySettings, ConfigError> {
+        let rules = crm_core::quality::WarningRules {
+            rise: self.quality_rise,
+            min_cases: self.quality_min_cases,
+            baseline_months: self.quality_baseline_months,
+            alpha: crm_core::quality::WarningRules::default().alpha,
+        };
+        rules.validate().map_err(|e| ConfigError(format!("quality_{e}")))?;
+        let engineers = self
+            .quality_engineers
+            .iter()
+            .map(|e| {
+                crm_core::types::Email::parse(e)
+                    .map_err(|_| ConfigError(format!("quality_engineers: {e:?} is not an e-mail address")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(crate::quality::QualitySettings { rules, engineers })
+    }
+
     pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Config, ConfigError> {
         Self::load_with_env(file, overrides, Env::prefixed("AFTERCARE_").only(KEYS))
     }
@@ -400,6 +520,8 @@ impl Config {
             return Err(ConfigError("currency: a three-letter ISO 4217 code such as EUR".into()));
         }
         self.travel_bands()?;
+        self.mail_settings()?;
+        self.quality_settings()?;
         if self.labour_rate_minor > 10_000_000 {
             return Err(ConfigError("labour_rate_minor: at most 10000000".into()));
         }

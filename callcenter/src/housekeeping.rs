@@ -1,5 +1,5 @@
 //! The service's periodic chores: escalating complaints left open past their due date, the
-//! day's customer-care reminders, and writing the report facts of repairs completed before facts
+//! day's customer-care reminders, the day's early-warning scan, and writing the report facts of repairs completed before facts
 //! existed. Safe on several nodes at
 //! once (a complaint is escalated once, a repair's facts written once).
 
@@ -13,10 +13,29 @@ use tokio::sync::watch;
 
 /// Run every `every` until `shutdown` turns true (the first round at once). Customer-care
 /// reminders are raised once a day (`warranty_days` ahead for warranties).
-pub async fn run(store: Arc<dyn Store>, every: Duration, warranty_days: u32, mut shutdown: watch::Receiver<bool>) {
+pub async fn run(
+    store: Arc<dyn Store>,
+    every: Duration,
+    warranty_days: u32,
+    quality: crate::quality::QualitySettings,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let mut reminded: Option<chrono::NaiveDate> = None;
+    let mut scanned: Option<chrono::NaiveDate> = None;
     loop {
         let now = Utc::now();
+        if scanned != Some(now.date_naive()) {
+            match crate::quality::scan(store.as_ref(), &quality, now).await {
+                Ok(raised) => {
+                    scanned = Some(now.date_naive());
+                    if !raised.is_empty() {
+                        let causes: Vec<&str> = raised.iter().map(|a| a.cause.as_str()).collect();
+                        tracing::warn!(?causes, "early warning: repair rates rose");
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "the early-warning scan failed; retrying later"),
+            }
+        }
         if reminded != Some(now.date_naive()) {
             match crate::care::raise_daily(store.as_ref(), now.date_naive(), warranty_days, now).await {
                 Ok(n) => {

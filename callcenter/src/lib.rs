@@ -11,3 +11,5 @@ pub mod demo;
 pub mod housekeeping;
 pub mod http;
 pub mod import;
+pub mod mail;
+pub mod quality;

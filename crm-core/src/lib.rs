@@ -9,6 +9,8 @@
 //! - [`care`]: agent tasks (preview-dial work, supervisors' alerts, reminders).
 //! - [`reports`]: report shapes and the arithmetic on the sums the store aggregates.
 //! - [`supply`]: warehouses, parts orders and their steps, the replenishment suggestion.
+//! - [`mail`]: outbound e-mail: who may be written to, retries, templates (the outbox is storage's).
+//! - [`quality`]: early warning: repair rates per batch against their baseline, a pure rule.
 //! - [`store`]: storage traits; backends live in the `crm-sql` crate.
 //! - [`screen_pop`]: the customer 360 an agent sees when a call is offered.
 //!
@@ -24,6 +26,8 @@ pub mod care;
 pub mod claims;
 pub mod error;
 pub mod field;
+pub mod mail;
+pub mod quality;
 pub mod reports;
 pub mod screen_pop;
 pub mod store;

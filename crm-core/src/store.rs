@@ -526,6 +526,67 @@ pub trait ReportStore {
     async fn backfill_repair_facts(&self, limit: u32) -> StoreResult<u32>;
 }
 
+/// The e-mail outbox: queued once per idempotency key, leased to one node to send, kept until
+/// sent or given up (`crm_core::mail`).
+#[async_trait]
+pub trait MailStore {
+    /// Queue a message; the one queued before under its key (and `true`) when there is one.
+    async fn queue_mail(&self, m: &crate::mail::NewMail, now: DateTime<Utc>) -> StoreResult<(crate::mail::Mail, bool)>;
+    /// Lease up to `limit` queued messages due by `now` whose lease is free or expired to
+    /// `node` until `now + lease_seconds`, counting the attempt; oldest due first. Two nodes
+    /// never hold one message (PostgreSQL: `FOR UPDATE SKIP LOCKED`).
+    async fn claim_mail(
+        &self,
+        node: &str,
+        now: DateTime<Utc>,
+        lease_seconds: u32,
+        limit: u32,
+    ) -> StoreResult<Vec<crate::mail::Mail>>;
+    /// Record an attempt's outcome; `Conflict` on `lease` when `node` no longer holds it.
+    async fn finish_mail(
+        &self,
+        node: &str,
+        id: i64,
+        after: &crate::mail::Disposition,
+        now: DateTime<Utc>,
+    ) -> StoreResult<crate::mail::Mail>;
+    /// Newest first.
+    async fn list_mail(
+        &self,
+        status: Option<crate::mail::MailStatus>,
+        limit: u32,
+    ) -> StoreResult<Vec<crate::mail::Mail>>;
+    async fn mail_by_key(&self, key: &str) -> StoreResult<Option<crate::mail::Mail>>;
+}
+
+/// Early warning (`crm_core::quality`): the cells of a scan and the alerts it raises.
+#[async_trait]
+pub trait QualityStore {
+    /// Every model × batch × fault code with at least `min_cases` repairs in the window's month:
+    /// its repairs in the month and in the baseline, and its batch's exposure in each.
+    async fn quality_cells(&self, w: &crate::quality::Window, min_cases: u32)
+        -> StoreResult<Vec<crate::quality::Cell>>;
+    /// Raise a finding unless its cause is open already (`None`), with the month's repair
+    /// orders, and queue its e-mail to each of `recipients` in the same transaction.
+    async fn raise_quality_alert(
+        &self,
+        f: &crate::quality::Finding,
+        w: &crate::quality::Window,
+        recipients: &[crate::types::Email],
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<crate::quality::QualityAlert>>;
+    /// Newest first; `open_only` leaves out closed ones.
+    async fn list_quality_alerts(&self, open_only: bool, limit: u32) -> StoreResult<Vec<crate::quality::QualityAlert>>;
+    /// Close with a note (closing again changes nothing); the cause may be raised again.
+    async fn close_quality_alert(
+        &self,
+        actor: Actor,
+        id: i64,
+        note: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<crate::quality::QualityAlert>;
+}
+
 /// Everything the service needs from storage.
 #[async_trait]
 pub trait Store:
@@ -542,6 +603,8 @@ pub trait Store:
     + ReportStore
     + ClaimStore
     + SupplyStore
+    + MailStore
+    + QualityStore
     + Send
     + Sync
 {

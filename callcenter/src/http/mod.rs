@@ -11,8 +11,10 @@ mod dispatch;
 mod docs;
 pub mod error;
 pub mod extract;
+mod mail;
 mod metrics;
 mod network;
+mod quality;
 mod reports;
 mod strict;
 mod supply;
@@ -58,6 +60,8 @@ pub struct Settings {
     /// Labour rate per hour in minor units, and the currency, for stations without a contract;
     /// travel bands: what warranty claims are priced with.
     pub claim_rules: crm_core::claims::ClaimRules,
+    /// Early warning: what raises an alert and who hears of it.
+    pub quality: crate::quality::QualitySettings,
 }
 
 impl Settings {
@@ -74,6 +78,7 @@ impl Settings {
             break_minutes: 30.0,
             auto_assign: true,
             claim_rules: crm_core::claims::ClaimRules::default(),
+            quality: crate::quality::QualitySettings::default(),
         }
     }
 
@@ -249,6 +254,8 @@ pub fn app(state: AppState) -> Router {
         .merge(reports::router())
         .merge(network::router())
         .merge(supply::router())
+        .merge(mail::router())
+        .merge(quality::router())
         .split_for_parts();
     let mut openapi = openapi;
     document_common_errors(&mut openapi);

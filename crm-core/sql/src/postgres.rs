@@ -51,8 +51,12 @@ mod claims;
 mod customers;
 #[path = "store/field.rs"]
 mod field;
+#[path = "store/mail.rs"]
+mod mail;
 #[path = "store/network.rs"]
 mod network;
+#[path = "store/quality.rs"]
+mod quality;
 #[path = "store/reports.rs"]
 mod reports;
 #[path = "store/service.rs"]

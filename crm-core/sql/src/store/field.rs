@@ -753,6 +753,10 @@ impl FieldStore for This {
                     serde_json::json!({"technician_id": technician_id, "station_id": station_id, "scheduled_for": scheduled_for, "route_seq": route_seq, "appointment": appointment, "override": override_reason}),
                 )
                 .await?;
+                // A window booked with the customer is confirmed to them, with the booking.
+                if let Some(window) = appointment {
+                    super::mail::queue_appointment_confirmation(&mut tx, &cur, *station_id, *window, now()).await?;
+                }
             }
             DispatchDecision::Unassigned { reason } => {
                 if started {
