@@ -45,7 +45,7 @@ pub struct Attachment {
 /// A message to queue.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewMail {
-    /// One message per key, however often it is asked for (`appointment:17:2026-12-04T08:00`).
+    /// One message per key, however often it is asked for (`appointment:17:1796371200`: the order and the window's start).
     pub key: String,
     pub kind: MailKind,
     pub to: Email,
@@ -200,12 +200,13 @@ fn one_line(s: &str) -> String {
         .join(" ")
 }
 
-/// The booked visit: when (the customer's local time, as words), the product, the order.
+/// The booked visit: when (the station's local time, as words), the product, the order. The
+/// words are ASCII where the data is, so the message goes as 7-bit text.
 pub struct AppointmentFacts<'a> {
     pub customer: &'a str,
     pub order_id: i64,
     pub product: &'a str,
-    /// "Friday 4 December 2026, 08:00–10:00" in the customer's time zone.
+    /// "Friday 4 December 2026, 08:00 to 10:00" in the station's time zone.
     pub window: &'a str,
     pub station: &'a str,
     pub company: &'a str,

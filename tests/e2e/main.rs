@@ -10,6 +10,7 @@ mod contract;
 mod desk;
 mod field;
 mod hardening;
+mod mail;
 mod network;
 mod reports;
 mod sip;

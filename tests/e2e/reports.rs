@@ -243,3 +243,41 @@ pub async fn the_repair_is_reported_and_settled(
     assert_eq!(total[2], "total");
     assert_eq!(total[total.len() - 2].parse::<i64>().ok(), Some(sum), "{csv}");
 }
+
+/// Early warning over HTTP: reviewers and supervisors read alerts, agents may not; a scan on
+/// demand is a supervisor's and raises nothing twice; closing needs a note and a real alert.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn early_warning_alerts_are_read_scanned_and_closed_by_the_right_people() {
+    let db = crm_sql::testing::TestDb::sqlite().await;
+    let server = Server::demo(&db).await;
+    let boss = server.login("supervisor", "demo").await;
+    let reviewer = server.login("reviewer", "demo").await;
+    let agent = server.login("agent1", "demo").await;
+    assert_eq!(server.get(&agent, "/api/v1/quality/alerts").await.0, 403);
+    assert_eq!(server.post(&agent, "/api/v1/quality/scan", json!({})).await.0, 403);
+    assert_eq!(server.post(&reviewer, "/api/v1/quality/scan", json!({})).await.0, 403);
+    let (status, first) = server.post(&boss, "/api/v1/quality/scan", json!({})).await;
+    assert_eq!(status, 200, "{first}");
+    let (status, again) = server.post(&boss, "/api/v1/quality/scan", json!({})).await;
+    assert_eq!((status, again), (200, json!([])), "a cause is raised once while open");
+    let (status, open) = server.get(&reviewer, "/api/v1/quality/alerts").await;
+    assert_eq!(status, 200, "{open}");
+    assert_eq!(open.as_array().unwrap().len(), first.as_array().unwrap().len());
+    let (status, err) = server
+        .post(
+            &reviewer,
+            "/api/v1/quality/alerts/999999/close",
+            json!({"note": "seen"}),
+        )
+        .await;
+    assert_eq!(status, 404, "{err}");
+    if let Some(a) = first.as_array().unwrap().first() {
+        let path = format!("/api/v1/quality/alerts/{}/close", a["id"]);
+        let (status, err) = server.post(&reviewer, &path, json!({"note": ""})).await;
+        assert_eq!((status, err["field"].as_str()), (422, Some("note")), "{err}");
+        let (status, closed) = server.post(&reviewer, &path, json!({"note": "supplier changed"})).await;
+        assert_eq!((status, closed["open"].as_bool()), (200, Some(false)), "{closed}");
+    }
+    let (status, err) = server.get(&boss, "/api/v1/quality/alerts?limit=0").await;
+    assert_eq!((status, err["field"].as_str()), (400, Some("limit")), "{err}");
+}

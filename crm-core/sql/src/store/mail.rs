@@ -190,7 +190,7 @@ pub(super) async fn queue_appointment_confirmation(
     let tz = station.time_zone.tz();
     let (from, to_local) = (window.from.with_timezone(&tz), window.to.with_timezone(&tz));
     let when = format!(
-        "{}, {}–{}",
+        "{}, {} to {}",
         from.format("%A %-d %B %Y"),
         from.format("%H:%M"),
         to_local.format("%H:%M")
