@@ -1,5 +1,5 @@
 //! The service's periodic chores: escalating complaints left open past their due date, the
-//! day's customer-care reminders, the day's early-warning scan, and writing the report facts of repairs completed before facts
+//! day's customer-care reminders, the day's early-warning scan, scheduled reports whose period ended, and writing the report facts of repairs completed before facts
 //! existed. Safe on several nodes at
 //! once (a complaint is escalated once, a repair's facts written once).
 
@@ -24,6 +24,11 @@ pub async fn run(
     let mut scanned: Option<chrono::NaiveDate> = None;
     loop {
         let now = Utc::now();
+        match crate::subscriptions::send_due(store.as_ref(), now).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(reports = n, "scheduled reports queued"),
+            Err(e) => tracing::warn!(error = %e, "queueing scheduled reports failed; retrying later"),
+        }
         if scanned != Some(now.date_naive()) {
             match crate::quality::scan(store.as_ref(), &quality, now).await {
                 Ok(raised) => {

@@ -13,3 +13,4 @@ pub mod http;
 pub mod import;
 pub mod mail;
 pub mod quality;
+pub mod subscriptions;

@@ -10,6 +10,7 @@
 //! - [`reports`]: report shapes and the arithmetic on the sums the store aggregates.
 //! - [`supply`]: warehouses, parts orders and their steps, the replenishment suggestion.
 //! - [`mail`]: outbound e-mail: who may be written to, retries, templates (the outbox is storage's).
+//! - [`subscriptions`]: scheduled reports: which period is due, one message per period.
 //! - [`quality`]: early warning: repair rates per batch against their baseline, a pure rule.
 //! - [`store`]: storage traits; backends live in the `crm-sql` crate.
 //! - [`screen_pop`]: the customer 360 an agent sees when a call is offered.
@@ -31,6 +32,7 @@ pub mod quality;
 pub mod reports;
 pub mod screen_pop;
 pub mod store;
+pub mod subscriptions;
 pub mod supply;
 pub mod types;
 pub mod warranty;

@@ -587,6 +587,23 @@ pub trait QualityStore {
     ) -> StoreResult<crate::quality::QualityAlert>;
 }
 
+/// Scheduled report subscriptions (`crm_core::subscriptions`).
+#[async_trait]
+pub trait SubscriptionStore {
+    /// Subscribe; the existing subscription (and `true`) for the same report, frequency and
+    /// address.
+    async fn subscribe(
+        &self,
+        actor: Actor,
+        n: &crate::subscriptions::NewSubscription,
+        now: DateTime<Utc>,
+    ) -> StoreResult<(crate::subscriptions::Subscription, bool)>;
+    async fn subscriptions(&self) -> StoreResult<Vec<crate::subscriptions::Subscription>>;
+    async fn unsubscribe(&self, actor: Actor, id: i64) -> StoreResult<()>;
+    /// Record that the period starting `period_from` was sent (never moves back).
+    async fn mark_subscription_sent(&self, id: i64, period_from: chrono::NaiveDate) -> StoreResult<()>;
+}
+
 /// Everything the service needs from storage.
 #[async_trait]
 pub trait Store:
@@ -605,6 +622,7 @@ pub trait Store:
     + SupplyStore
     + MailStore
     + QualityStore
+    + SubscriptionStore
     + Send
     + Sync
 {

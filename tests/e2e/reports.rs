@@ -281,3 +281,77 @@ async fn early_warning_alerts_are_read_scanned_and_closed_by_the_right_people() 
     let (status, err) = server.get(&boss, "/api/v1/quality/alerts?limit=0").await;
     assert_eq!((status, err["field"].as_str()), (400, Some("limit")), "{err}");
 }
+
+/// A scheduled report: subscribed (twice: one subscription), sent for the period just ended as a
+/// message in the outbox with the report's CSV attached and a summary, once per period.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscribed_report_is_queued_once_per_period_with_its_csv() {
+    let db = crm_sql::testing::TestDb::sqlite().await;
+    let server = Server::demo(&db).await;
+    let admin = server.login("admin", "demo").await;
+    let reviewer = server.login("reviewer", "demo").await;
+    let agent = server.login("agent1", "demo").await;
+    let body = json!({"report": "service_by_model", "frequency": "monthly", "email": "qe@example.com"});
+    assert_eq!(
+        server
+            .post(&agent, "/api/v1/report-subscriptions", body.clone())
+            .await
+            .0,
+        403
+    );
+    let (status, sub) = server
+        .post(&reviewer, "/api/v1/report-subscriptions", body.clone())
+        .await;
+    assert_eq!((status, sub["replayed"].as_bool()), (201, Some(false)), "{sub}");
+    let (status, again) = server.post(&reviewer, "/api/v1/report-subscriptions", body).await;
+    assert_eq!((status, again["replayed"].as_bool()), (200, Some(true)), "{again}");
+    let (status, err) = server
+        .post(
+            &reviewer,
+            "/api/v1/report-subscriptions",
+            json!({"report": "everything", "frequency": "monthly", "email": "qe@example.com"}),
+        )
+        .await;
+    assert_eq!((status, err["field"].as_str()), (422, Some("report")), "{err}");
+    let id = sub["subscription"]["id"].as_i64().unwrap();
+    let (status, mail) = server
+        .post(&reviewer, &format!("/api/v1/report-subscriptions/{id}/send"), json!({}))
+        .await;
+    assert_eq!(status, 200, "{mail}");
+    use chrono::Datelike;
+    let month = (chrono::Utc::now().date_naive().with_day(1).unwrap() - chrono::Months::new(1))
+        .format("%Y-%m")
+        .to_string();
+    assert_eq!(mail["kind"], "scheduled_report");
+    assert_eq!(mail["to"], "qe@example.com");
+    assert_eq!(mail["subject"], format!("Report: Service by model, {month}"));
+    let csv = mail["attachments"][0]["content"].as_str().unwrap();
+    assert_eq!(
+        mail["attachments"][0]["filename"],
+        format!("service_by_model-{month}.csv")
+    );
+    assert!(csv.lines().next().unwrap().contains("repairs"), "{csv}");
+    assert!(mail["text"].as_str().unwrap().contains("- "), "{mail}");
+    let (_, again) = server
+        .post(&reviewer, &format!("/api/v1/report-subscriptions/{id}/send"), json!({}))
+        .await;
+    assert_eq!(again["id"], mail["id"], "once per period");
+    let (_, outbox) = server.get(&admin, "/api/v1/mail?limit=500").await;
+    let reports = outbox
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["kind"] == "scheduled_report")
+        .count();
+    assert_eq!(reports, 1);
+    // Unsubscribed once; a second time there is nothing to remove.
+    let path = format!("/api/v1/report-subscriptions/{id}");
+    let mut answers = vec![];
+    for _ in 0..2 {
+        let (status, _) = server
+            .send(reqwest::Method::DELETE, &reviewer, &path, json!(null))
+            .await;
+        answers.push(status);
+    }
+    assert_eq!(answers, vec![204, 404]);
+}

@@ -17,6 +17,7 @@ mod network;
 mod quality;
 mod reports;
 mod strict;
+mod subscriptions;
 mod supply;
 mod tech;
 mod throttle;
@@ -37,6 +38,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 pub use metrics::Metrics;
+pub use reports::csv_body;
 
 /// Settings the handlers read.
 #[derive(Debug, Clone)]
@@ -256,6 +258,7 @@ pub fn app(state: AppState) -> Router {
         .merge(supply::router())
         .merge(mail::router())
         .merge(quality::router())
+        .merge(subscriptions::router())
         .split_for_parts();
     let mut openapi = openapi;
     document_common_errors(&mut openapi);

@@ -63,6 +63,8 @@ mod quality;
 mod reports;
 #[path = "store/service.rs"]
 mod service;
+#[path = "store/subscriptions.rs"]
+mod subscriptions;
 #[path = "store/supply.rs"]
 mod supply;
 #[path = "store/users.rs"]
