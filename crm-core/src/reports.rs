@@ -443,6 +443,13 @@ mod tests {
     }
 
     #[test]
+    fn complaint_rates_are_per_hundred_repairs() {
+        assert_eq!(ComplaintsRow::rate(3, 40), Some(7.5));
+        assert_eq!(ComplaintsRow::rate(1, 3), Some(33.3));
+        assert_eq!(ComplaintsRow::rate(2, 0), None);
+    }
+
+    #[test]
     fn serial_batches_drop_the_running_number() {
         assert_eq!(serial_batch("WM-2403-000123"), "WM-2403");
         assert_eq!(serial_batch("AB12/7"), "AB12");
@@ -569,4 +576,46 @@ mod tests {
         let t = StockTurn::new(1, "North".into(), "P-1".into(), 0, 0, 0, 0);
         assert_eq!((t.turnover, t.safety_breach), (None, false));
     }
+}
+
+// ------------------------------------------------------------------------------ complaints
+
+str_enum!(ComplaintsBy { Cause = "cause", Station = "station", Model = "model" });
+
+/// One group of the complaints report: complaints raised in the period, how many are still open
+/// and how many of those are past their due date, and (for stations and models) the repairs
+/// completed there in the period and complaints per 100 of them.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct ComplaintsRow {
+    /// The category, or the station's or model's id.
+    pub key: String,
+    pub label: String,
+    pub complaints: i64,
+    pub open: i64,
+    pub overdue: i64,
+    pub repairs: Option<i64>,
+    pub per_100_repairs: Option<f64>,
+}
+
+impl ComplaintsRow {
+    /// Complaints per 100 repairs (none without repairs).
+    pub fn rate(complaints: i64, repairs: i64) -> Option<f64> {
+        (repairs > 0).then(|| (1000.0 * complaints as f64 / repairs as f64).round() / 10.0)
+    }
+}
+
+/// The complaint list's filters; each narrows it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ComplaintQuery {
+    pub customer_id: Option<i64>,
+    pub status: Option<crate::model::ComplaintStatus>,
+    pub owner_user_id: Option<i64>,
+    pub category: Option<crate::model::ComplaintCategory>,
+    /// Complaints about a repair by this station.
+    pub station_id: Option<i64>,
+    /// Complaints about an asset of this model (through the repair or the service request).
+    pub model_id: Option<i64>,
+    /// Still open and due before this day.
+    pub overdue_on: Option<NaiveDate>,
+    pub limit: u32,
 }

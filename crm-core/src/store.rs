@@ -83,6 +83,17 @@ pub trait ServiceStore {
     async fn get_complaint(&self, id: i64) -> StoreResult<Complaint>;
     async fn update_complaint(&self, actor: Actor, id: i64, p: &ComplaintPatch) -> StoreResult<Complaint>;
     async fn list_complaints(&self, customer_id: Option<i64>, limit: u32) -> StoreResult<Vec<Complaint>>;
+    /// Complaints matching every filter given, newest first.
+    async fn search_complaints(&self, q: &crate::reports::ComplaintQuery) -> StoreResult<Vec<Complaint>>;
+    /// Complaints raised in the period by cause, station or model (`stations`: only complaints
+    /// about those stations' repairs); open and overdue as of `today`.
+    async fn complaints_report(
+        &self,
+        period: crate::reports::Period,
+        by: crate::reports::ComplaintsBy,
+        stations: Option<&[i64]>,
+        today: NaiveDate,
+    ) -> StoreResult<Vec<crate::reports::ComplaintsRow>>;
     /// Escalate, once, every complaint still open or in progress whose due date is before
     /// `today`; returns those escalated now.
     async fn escalate_overdue_complaints(

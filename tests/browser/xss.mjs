@@ -68,6 +68,14 @@ try {
   await until(reports, (t) => [...document.querySelectorAll("#table td, #chart text")].some((e) => e.textContent.includes(t.slice(0, 20))), xss, 15000, "the station in the ranking");
   const reportsInjected = await reports.evaluate(() => document.querySelectorAll("#table img, #chart img").length);
   await reports.screenshot({ path: `${shots}/xss-reports.png` });
+  // The complaints tab: the report and the complaint list with its filters.
+  await reports.click('button[data-tab="complaints"]');
+  await until(reports, (t) => [...document.querySelectorAll("#cfList td")].some((e) => e.textContent === t), xss, 15000, "the complaint in the list");
+  await reports.evaluate(() => { document.getElementById("cfOverdue").checked = false; document.getElementById("cfCategory").value = "delay"; document.getElementById("cfShow").click(); });
+  await until(reports, () => [...document.querySelectorAll("#cfList tbody tr")].every((r) => r.children[2].textContent === "delay"), null, 10000, "the list narrowed by category");
+  const complaintListed = await reports.evaluate((t) => [...document.querySelectorAll("#cfList td")].some((e) => e.textContent === t), xss);
+  const complaintsInjected = await reports.evaluate(() => document.querySelectorAll("#extra img, #extra svg").length);
+  await reports.screenshot({ path: `${shots}/xss-complaints.png` });
   // The station portal: its title, the claim (reasons, appeal), the parts order's tracking.
   const count = (page, sel) => page.evaluate(([t, s]) => [...document.querySelectorAll(s)].map((e) => e.textContent.split(t).length - 1).reduce((a, b) => a + b, 0), [xss, sel]);
   const portal = await open(`/station?token=${manager}`);
@@ -115,7 +123,7 @@ try {
   const wrongRole = await wrong.textContent("#loginError");
 
   console.log(JSON.stringify({ dialogs, deskSeen, boardInjected, dispatchInjected, reportsInjected, csp,
-    portalTitle, portalClaim, portalTracking, portalInjected, claimsDesk: claimsSeen, claimsInjected,
+    complaintListed, complaintsInjected, portalTitle, portalClaim, portalTracking, portalInjected, claimsDesk: claimsSeen, claimsInjected,
     deskSignedOut, wallboardClosedMs, wallboardStays, wrongRole }));
 } catch (e) {
   console.error("FAIL " + e.message, JSON.stringify({ dialogs }));

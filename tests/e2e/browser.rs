@@ -468,6 +468,15 @@ async fn markup_in_data_never_runs_on_any_page_and_signing_out_closes_the_pages(
         )
         .await;
     assert_eq!(status, 201, "{ro}");
+    // A complaint about the order, in those words (the reports page's complaint list).
+    let (status, k) = server
+        .post(
+            &admin,
+            "/api/v1/complaints",
+            json!({"customer_id": c["id"], "repair_order_id": ro["id"], "category": "delay", "description": XSS}),
+        )
+        .await;
+    assert_eq!(status, 201, "{k}");
     // An agent, a technician and a station in the ranking, named so.
     let (status, u) = server
         .post(
@@ -568,9 +577,11 @@ async fn markup_in_data_never_runs_on_any_page_and_signing_out_closes_the_pages(
         "reportsInjected",
         "portalInjected",
         "claimsInjected",
+        "complaintsInjected",
     ] {
         assert_eq!(r[k], 0, "{k}: {r}");
     }
+    assert_eq!(r["complaintListed"], true, "the complaint in the list: {r}");
     // The portal's title and claim (reason on each line, the appeal), its parts order's carrier
     // and tracking; the claims desk's claim (station, reasons, appeal): all shown as text.
     assert_eq!(r["portalTitle"], true, "{r}");

@@ -606,11 +606,24 @@ async fn update_repair_order(
 #[into_params(parameter_in = Query)]
 pub struct ComplaintSearch {
     customer_id: Option<i64>,
+    #[param(inline)]
+    status: Option<crm_core::model::ComplaintStatus>,
+    owner_user_id: Option<i64>,
+    #[param(inline)]
+    category: Option<crm_core::model::ComplaintCategory>,
+    /// About a repair by this station.
+    station_id: Option<i64>,
+    /// About an asset of this model.
+    model_id: Option<i64>,
+    /// Only those still open past their due date.
+    overdue: Option<bool>,
     /// 1–200, default 50.
     #[param(minimum = 1, maximum = 200)]
     limit: Option<u32>,
 }
 
+/// Newest first, narrowed by every filter given (status, owner, category, station, model,
+/// overdue).
 #[utoipa::path(get, path = "/api/v1/complaints", tag = "service", params(ComplaintSearch), security(("bearer" = [])),
     responses((status = 200, body = Vec<Complaint>)))]
 async fn list_complaints(
@@ -619,11 +632,23 @@ async fn list_complaints(
     Params(p): Params<ComplaintSearch>,
 ) -> ApiResult<Json<Vec<Complaint>>> {
     me.require(STAFF)?;
-    Ok(Json(
-        st.store
-            .list_complaints(p.customer_id, limit(p.limit, 50, 200)?)
-            .await?,
-    ))
+    let mine = me.region(&st).await?;
+    if let Some(s) = p.station_id {
+        if !mine.allows(s) {
+            return Ok(Json(vec![]));
+        }
+    }
+    let q = crm_core::reports::ComplaintQuery {
+        customer_id: p.customer_id,
+        status: p.status,
+        owner_user_id: p.owner_user_id,
+        category: p.category,
+        station_id: p.station_id,
+        model_id: p.model_id,
+        overdue_on: p.overdue.unwrap_or(false).then(|| chrono::Utc::now().date_naive()),
+        limit: limit(p.limit, 50, 200)?,
+    };
+    Ok(Json(st.store.search_complaints(&q).await?))
 }
 
 #[utoipa::path(post, path = "/api/v1/complaints", tag = "service", request_body = NewComplaint, security(("bearer" = [])),

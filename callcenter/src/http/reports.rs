@@ -26,6 +26,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(stations))
         .routes(routes!(parts))
         .routes(routes!(claims))
+        .routes(routes!(complaints))
         .routes(routes!(list_settlements, create_settlement))
         .routes(routes!(get_settlement))
         .routes(routes!(approve_settlement))
@@ -94,6 +95,7 @@ report_query!(CallCenterQuery, by: Interval = "`quarter` (15 minutes), `hour` (d
 report_query!(ServiceQuery, by: Dimension = "`model` (default), `serial_batch`, `fault_code` or `station`.");
 report_query!(StationsQuery);
 report_query!(ClaimsQuery, by: crm_core::claims::ClaimsBy = "`station` (default), `model`, `fault_code` or `cut_reason`.");
+report_query!(ComplaintsQuery, by: ComplaintsBy = "`cause` (default), `station` or `model`.");
 report_query!(PartsQuery, by: PartsBy = "`model` (default) or `station`.",
     table: PartsTable = "The table for CSV: `consumption` (default) or `stock`.");
 
@@ -268,6 +270,30 @@ async fn claims(State(st): State<AppState>, me: AuthUser, Params(q): Params<Clai
     let rows = st.store.claims_report(period, by, mine.as_deref()).await?;
     if q.csv() {
         return csv_response(&format!("claims-{}", by.as_str()), period, &rows);
+    }
+    Ok(Json(rows).into_response())
+}
+
+/// Complaints raised in the period by cause, station or model: how many, how many still open and
+/// past their due date, and for stations and models the rate per 100 repairs completed there in
+/// the period; a regional supervisor's region only.
+#[utoipa::path(get, path = "/api/v1/reports/complaints", tag = "reports", params(ComplaintsQuery), security(("bearer" = [])),
+    responses((status = 200, description = "The report (JSON), or with `format=csv` its rows", content((Vec<ComplaintsRow> = "application/json"), (String = "text/csv"))), (status = 400, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn complaints(
+    State(st): State<AppState>,
+    me: AuthUser,
+    Params(q): Params<ComplaintsQuery>,
+) -> ApiResult<Response> {
+    me.require(MANAGERS)?;
+    let mine = me.scope(&st).await?.stations();
+    let period = q.period()?;
+    let by = q.by.unwrap_or(ComplaintsBy::Cause);
+    let rows = st
+        .store
+        .complaints_report(period, by, mine.as_deref(), Utc::now().date_naive())
+        .await?;
+    if q.csv() {
+        return csv_response(&format!("complaints-{}", by.as_str()), period, &rows);
     }
     Ok(Json(rows).into_response())
 }

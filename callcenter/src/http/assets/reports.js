@@ -12,8 +12,12 @@ const BY = {
   "service": [["model", "product model"], ["serial_batch", "serial batch"], ["fault_code", "fault code"], ["station", "station"]],
   "stations": [],
   "parts": [["model", "product model"], ["station", "station"]],
+  "complaints": [["cause", "cause"], ["station", "station"], ["model", "product model"]],
   "settlements": [],
 };
+const STATUSES = ["open", "in_progress", "resolved", "closed"];
+const CATEGORIES = ["product_quality", "service_attitude", "delay", "parts", "other"];
+const words = (s) => String(s).replaceAll("_", " ");
 
 $("loginForm").onsubmit = async (e) => {
   e.preventDefault();
@@ -105,6 +109,15 @@ async function run() {
     $("tableTitle").textContent = "Ranking: score, then repeat rate, then response time";
     fill($("table"), table(["Station", "Repairs", "Score", "First-time fix", "Repeat rate", "Response h"],
       data.map((r) => [`${r.rank}. ${r.station}`, r.repairs, num(r.mean_score, 2), pct(r.first_time_fix_rate), pct(r.repeat_rate), num(r.mean_response_hours)])));
+  } else if (tab === "complaints") {
+    const by = $("by").value;
+    $("chartTitle").textContent = by === "cause" ? "Complaints raised" : "Complaints per 100 repairs";
+    fill($("chart"), by === "cause" ? bars(data, (r) => words(r.label), (r) => r.complaints, (v) => String(v))
+      : bars(data, (r) => r.label, (r) => r.per_100_repairs ?? 0, (v) => v.toFixed(1)));
+    $("tableTitle").textContent = "Complaints raised in the period";
+    fill($("table"), table(["Key", "Complaints", "Open", "Overdue", "Repairs", "Per 100 repairs"],
+      data.map((r) => [by === "cause" ? words(r.label) : r.label, r.complaints, r.open, r.overdue, r.repairs ?? "–", num(r.per_100_repairs)])));
+    await complaintList();
   } else if (tab === "parts") {
     $("chartTitle").textContent = "Parts used (warranty and paid)";
     fill($("chart"), bars(data.consumption, (r) => `${r.key} · ${r.sku}`, (r) => r.quantity, (v) => String(v)));
@@ -116,6 +129,42 @@ async function run() {
     fill($("extra"), table(["Station", "SKU", "Opening", "Closing", "Consumed", "Turnover", "Safety stock"],
       moved.map((s) => [s.station, s.sku, s.opening, s.closing, s.consumed, num(s.turnover, 2), s.safety_stock]), (i) => moved[i].safety_breach ? "breach" : ""));
   }
+}
+
+/** The complaint list with its filters, in the card under the report. */
+async function complaintList() {
+  $("extraCard").classList.remove("hidden"); $("extraTitle").textContent = "Complaint list";
+  if (!$("cfStatus")) {
+    const [rs, rm] = await Promise.all([api("/api/v1/stations"), api("/api/v1/product-models")]);
+    const stations = rs.ok ? await rs.json() : [], models = rm.ok ? await rm.json() : [];
+    const any = (label) => h("option", { value: "" }, label);
+    fill($("extra"), h("div", { class: "controls" },
+      h("label", {}, "Status ", h("select", { id: "cfStatus" }, any("any"), STATUSES.map((s) => h("option", { value: s }, words(s))))),
+      h("label", {}, " Category ", h("select", { id: "cfCategory" }, any("any"), CATEGORIES.map((s) => h("option", { value: s }, words(s))))),
+      h("label", {}, " Station ", h("select", { id: "cfStation" }, any("any"), stations.map((s) => h("option", { value: s.id }, s.name)))),
+      h("label", {}, " Model ", h("select", { id: "cfModel" }, any("any"), models.map((m) => h("option", { value: m.id }, m.name)))),
+      h("label", {}, " Owner id ", h("input", { id: "cfOwner", type: "number", min: 1, size: 4 })),
+      h("label", {}, " ", h("input", { id: "cfOverdue", type: "checkbox" }), " overdue only"),
+      " ", h("button", { id: "cfShow" }, "Show")), h("div", { id: "cfList" }));
+    $("cfShow").onclick = complaintRows;
+  }
+  await complaintRows();
+}
+
+async function complaintRows() {
+  const p = new URLSearchParams({ limit: "200" });
+  for (const [id, key] of [["cfStatus", "status"], ["cfCategory", "category"], ["cfStation", "station_id"], ["cfModel", "model_id"], ["cfOwner", "owner_user_id"]]) {
+    if ($(id).value) p.set(key, $(id).value);
+  }
+  if ($("cfOverdue").checked) p.set("overdue", "true");
+  const r = await api(`/api/v1/complaints?${p}`);
+  const list = await r.json();
+  if (!r.ok) { $("error").textContent = `${list.field ? list.field + ": " : ""}${list.message}`; return; }
+  const today = new Date().toISOString().slice(0, 10);
+  fill($("cfList"), list.length ? table(["#", "Raised", "Category", "Status", "Due", "Owner", "Complaint"],
+    list.map((c) => [c.id, c.created_at.slice(0, 10), words(c.category), words(c.status), c.due_on || "–", c.owner_user_id ?? "–", String(c.description).slice(0, 90)]),
+    (i) => ["open", "in_progress"].includes(list[i].status) && list[i].due_on && list[i].due_on < today ? "breach" : "")
+    : h("p", { class: "muted" }, "No complaint matches."));
 }
 
 async function settlements() {

@@ -722,6 +722,148 @@ impl ServiceStore for This {
         rows.iter().map(complaint_from_row).collect()
     }
 
+    async fn search_complaints(&self, q: &crm_core::reports::ComplaintQuery) -> StoreResult<Vec<Complaint>> {
+        enum B {
+            Int(i64),
+            Str(&'static str),
+            Day(NaiveDate),
+        }
+        let mut clauses: Vec<String> = vec![];
+        let mut binds: Vec<B> = vec![];
+        let mut add = |clause: &str, b: B| {
+            binds.push(b);
+            clauses.push(clause.replace('?', &format!("${}", binds.len())));
+        };
+        if let Some(v) = q.customer_id {
+            add("c.customer_id = ?", B::Int(v));
+        }
+        if let Some(v) = q.status {
+            add("c.status = ?", B::Str(v.as_str()));
+        }
+        if let Some(v) = q.owner_user_id {
+            add("c.owner_user_id = ?", B::Int(v));
+        }
+        if let Some(v) = q.category {
+            add("c.category = ?", B::Str(v.as_str()));
+        }
+        if let Some(v) = q.station_id {
+            add("ro.station_id = ?", B::Int(v));
+        }
+        if let Some(v) = q.model_id {
+            add("a.model_id = ?", B::Int(v));
+        }
+        if let Some(v) = q.overdue_on {
+            add("c.status IN ('open', 'in_progress') AND c.due_on < ?", B::Day(v));
+        }
+        let cols: Vec<String> = COMPLAINT_COLS.split(", ").map(|c| format!("c.{c}")).collect();
+        let mut sql = format!(
+            "SELECT {} FROM complaints c LEFT JOIN repair_orders ro ON ro.id = c.repair_order_id \
+             LEFT JOIN tickets t ON t.id = c.ticket_id LEFT JOIN assets a ON a.id = COALESCE(ro.asset_id, t.asset_id)",
+            cols.join(", ")
+        );
+        if !clauses.is_empty() {
+            sql.push_str(" WHERE ");
+            sql.push_str(&clauses.join(" AND "));
+        }
+        sql.push_str(&format!(" ORDER BY c.id DESC LIMIT ${}", binds.len() + 1));
+        let mut query = sqlx::query::<Db>(&sql);
+        for b in &binds {
+            query = match b {
+                B::Int(v) => query.bind(*v),
+                B::Str(v) => query.bind(*v),
+                B::Day(v) => query.bind(*v),
+            };
+        }
+        let rows = query
+            .bind(i64::from(q.limit))
+            .fetch_all(&mut *self.conn().await?)
+            .await
+            .map_err(db_err)?;
+        rows.iter().map(complaint_from_row).collect()
+    }
+
+    async fn complaints_report(
+        &self,
+        period: crm_core::reports::Period,
+        by: crm_core::reports::ComplaintsBy,
+        stations: Option<&[i64]>,
+        today: NaiveDate,
+    ) -> StoreResult<Vec<crm_core::reports::ComplaintsRow>> {
+        use crm_core::reports::{ComplaintsBy, ComplaintsRow};
+        let (start, end) = period.bounds();
+        let among = among_stations("ro.station_id", stations);
+        let (key, label, join) = match by {
+            ComplaintsBy::Cause => ("c.category", "c.category", ""),
+            ComplaintsBy::Station => (
+                "CAST(ro.station_id AS TEXT)",
+                "st.name",
+                "JOIN stations st ON st.id = ro.station_id",
+            ),
+            ComplaintsBy::Model => (
+                "CAST(a.model_id AS TEXT)",
+                "m.name",
+                "JOIN product_models m ON m.id = a.model_id",
+            ),
+        };
+        let sql = format!(
+            "SELECT {key} AS k, {label} AS label, COUNT(*) AS complaints, \
+             CAST(SUM(CASE WHEN c.status IN ('open', 'in_progress') THEN 1 ELSE 0 END) AS BIGINT) AS open, \
+             CAST(SUM(CASE WHEN c.status IN ('open', 'in_progress') AND c.due_on < $3 THEN 1 ELSE 0 END) AS BIGINT) AS overdue \
+             FROM complaints c LEFT JOIN repair_orders ro ON ro.id = c.repair_order_id \
+             LEFT JOIN tickets t ON t.id = c.ticket_id LEFT JOIN assets a ON a.id = COALESCE(ro.asset_id, t.asset_id) {join} \
+             WHERE c.created_at >= $1 AND c.created_at < $2{among} GROUP BY {key}, {label} ORDER BY complaints DESC, k"
+        );
+        let mut c = self.conn().await?;
+        let rows = sqlx::query::<Db>(&sql)
+            .bind(start)
+            .bind(end)
+            .bind(today)
+            .fetch_all(&mut *c)
+            .await
+            .map_err(db_err)?;
+        // The repairs completed in the period, per station or model, for the rates.
+        let repairs: std::collections::HashMap<String, i64> = match by {
+            ComplaintsBy::Cause => Default::default(),
+            ComplaintsBy::Station | ComplaintsBy::Model => {
+                let col = if by == ComplaintsBy::Station {
+                    "f.station_id"
+                } else {
+                    "f.model_id"
+                };
+                let among = among_stations("f.station_id", stations);
+                let sql = format!(
+                    "SELECT CAST({col} AS TEXT) AS k, COUNT(*) AS n FROM repair_facts f \
+                     WHERE f.completed_on >= $1 AND f.completed_on <= $2 AND {col} IS NOT NULL{among} GROUP BY {col}"
+                );
+                sqlx::query::<Db>(&sql)
+                    .bind(period.from)
+                    .bind(period.to)
+                    .fetch_all(&mut *c)
+                    .await
+                    .map_err(db_err)?
+                    .iter()
+                    .map(|r| Ok((get::<String>(r, "k")?, get::<i64>(r, "n")?)))
+                    .collect::<StoreResult<_>>()?
+            }
+        };
+        rows.iter()
+            .map(|r| {
+                let key: String = get(r, "k")?;
+                let complaints: i64 = get(r, "complaints")?;
+                let n = (by != ComplaintsBy::Cause).then(|| repairs.get(&key).copied().unwrap_or(0));
+                Ok(ComplaintsRow {
+                    label: get(r, "label")?,
+                    complaints,
+                    open: get(r, "open")?,
+                    overdue: get(r, "overdue")?,
+                    repairs: n,
+                    per_100_repairs: n.and_then(|n| ComplaintsRow::rate(complaints, n)),
+                    key,
+                })
+            })
+            .collect()
+    }
+
     async fn escalate_overdue_complaints(
         &self,
         actor: Actor,
