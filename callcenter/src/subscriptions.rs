@@ -18,8 +18,6 @@ async fn build(store: &dyn Store, report: SubscribedReport, p: Period) -> StoreR
             .map_err(|e| StoreError::Backend(format!("writing the report's CSV: {e}")))
             .map(|b| String::from_utf8_lossy(&b).into_owned())
     };
-    let service = |d| async move { store.service_report(p, d, None).await };
-    let claims = |by| async move { store.claims_report(p, by, None).await };
     Ok(match report {
         SubscribedReport::ServiceByModel
         | SubscribedReport::ServiceBySerialBatch
@@ -29,7 +27,7 @@ async fn build(store: &dyn Store, report: SubscribedReport, p: Period) -> StoreR
                 SubscribedReport::ServiceBySerialBatch => Dimension::SerialBatch,
                 _ => Dimension::FaultCode,
             };
-            let rows = service(d).await?;
+            let rows = store.service_report(p, d, None).await?;
             let summary = rows
                 .iter()
                 .take(5)
@@ -50,7 +48,7 @@ async fn build(store: &dyn Store, report: SubscribedReport, p: Period) -> StoreR
                 SubscribedReport::ClaimsByStation => ClaimsBy::Station,
                 _ => ClaimsBy::Model,
             };
-            let rows = claims(by).await?;
+            let rows = store.claims_report(p, by, None).await?;
             let summary = rows
                 .iter()
                 .take(5)

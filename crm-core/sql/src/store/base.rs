@@ -157,6 +157,7 @@ pub(super) async fn lock_row(c: &mut Conn, table: &'static str, id: i64, entity:
 pub(super) enum Bind {
     Int(i64),
     Str(&'static str),
+    Day(NaiveDate),
 }
 
 /// `WHERE` clauses with only the conditions given, so every backend can use its indexes (an
@@ -182,7 +183,16 @@ impl Filter {
         }
         self
     }
-    /// `SELECT {cols} FROM {table} WHERE … ORDER BY {order} LIMIT $n`, bound and fetched.
+    /// Any condition on one value: `sql` holds `?` where the value goes.
+    pub(super) fn with(mut self, sql: &str, v: Option<Bind>) -> Self {
+        if let Some(v) = v {
+            self.binds.push(v);
+            self.clauses.push(sql.replace('?', &format!("${}", self.binds.len())));
+        }
+        self
+    }
+    /// `SELECT {cols} FROM {table} WHERE … ORDER BY {order} LIMIT $n`, bound and fetched
+    /// (`table` may be a join).
     pub(super) async fn fetch(
         self,
         c: &mut Conn,
@@ -202,6 +212,7 @@ impl Filter {
             q = match b {
                 Bind::Int(v) => q.bind(*v),
                 Bind::Str(v) => q.bind(*v),
+                Bind::Day(v) => q.bind(*v),
             };
         }
         q.bind(i64::from(limit)).fetch_all(&mut *c).await.map_err(db_err)

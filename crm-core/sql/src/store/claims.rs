@@ -489,6 +489,7 @@ impl ClaimStore for This {
             query = match b {
                 Bind::Int(v) => query.bind(*v),
                 Bind::Str(v) => query.bind(*v),
+                Bind::Day(v) => query.bind(*v),
             };
         }
         let rows = query

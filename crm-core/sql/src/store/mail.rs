@@ -98,29 +98,27 @@ impl MailStore for This {
 
     async fn finish_mail(&self, node: &str, id: i64, after: &Disposition, now: DateTime<Utc>) -> StoreResult<Mail> {
         let now = trunc(now);
-        let mut tx = self.tx().await?;
-        let q = match after {
-            Disposition::Sent => sqlx::query::<Db>(
-                "UPDATE mail_outbox SET status = 'sent', sent_at = $1, last_error = NULL, lease_owner = NULL, lease_until = NULL \
-                 WHERE id = $2 AND lease_owner = $3 AND status = 'queued'",
-            )
-            .bind(now),
-            Disposition::Failed(e) => sqlx::query::<Db>(
-                "UPDATE mail_outbox SET status = 'failed', last_error = $1, lease_owner = NULL, lease_until = NULL \
-                 WHERE id = $2 AND lease_owner = $3 AND status = 'queued'",
-            )
-            .bind(e.as_str()),
-            Disposition::Retry { at, .. } => sqlx::query::<Db>(
-                "UPDATE mail_outbox SET due_at = $1, last_error = $4, lease_owner = NULL, lease_until = NULL \
-                 WHERE id = $2 AND lease_owner = $3 AND status = 'queued'",
-            )
-            .bind(trunc(*at)),
+        // One statement for every outcome: the status, when it went, the next try, the error.
+        let (status, sent_at, due_at, error) = match after {
+            Disposition::Sent => ("sent", Some(now), None, None),
+            Disposition::Failed(e) => ("failed", None, None, Some(e.as_str())),
+            Disposition::Retry { at, error } => ("queued", None, Some(trunc(*at)), Some(error.as_str())),
         };
-        let mut q = q.bind(id).bind(node);
-        if let Disposition::Retry { error, .. } = after {
-            q = q.bind(error.as_str());
-        }
-        let done = q.execute(&mut *tx).await.map_err(db_err)?.rows_affected();
+        let mut tx = self.tx().await?;
+        let done = sqlx::query::<Db>(
+            "UPDATE mail_outbox SET status = $1, sent_at = $2, due_at = COALESCE($3, due_at), last_error = $4, \
+             lease_owner = NULL, lease_until = NULL WHERE id = $5 AND lease_owner = $6 AND status = 'queued'",
+        )
+        .bind(status)
+        .bind(sent_at)
+        .bind(due_at)
+        .bind(error)
+        .bind(id)
+        .bind(node)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?
+        .rows_affected();
         let sql = format!("SELECT {MAIL_COLS} FROM mail_outbox WHERE id = $1");
         let row = sqlx::query::<Db>(&sql)
             .bind(id)

@@ -723,62 +723,27 @@ impl ServiceStore for This {
     }
 
     async fn search_complaints(&self, q: &crm_core::reports::ComplaintQuery) -> StoreResult<Vec<Complaint>> {
-        enum B {
-            Int(i64),
-            Str(&'static str),
-            Day(NaiveDate),
-        }
-        let mut clauses: Vec<String> = vec![];
-        let mut binds: Vec<B> = vec![];
-        let mut add = |clause: &str, b: B| {
-            binds.push(b);
-            clauses.push(clause.replace('?', &format!("${}", binds.len())));
-        };
-        if let Some(v) = q.customer_id {
-            add("c.customer_id = ?", B::Int(v));
-        }
-        if let Some(v) = q.status {
-            add("c.status = ?", B::Str(v.as_str()));
-        }
-        if let Some(v) = q.owner_user_id {
-            add("c.owner_user_id = ?", B::Int(v));
-        }
-        if let Some(v) = q.category {
-            add("c.category = ?", B::Str(v.as_str()));
-        }
-        if let Some(v) = q.station_id {
-            add("ro.station_id = ?", B::Int(v));
-        }
-        if let Some(v) = q.model_id {
-            add("a.model_id = ?", B::Int(v));
-        }
-        if let Some(v) = q.overdue_on {
-            add("c.status IN ('open', 'in_progress') AND c.due_on < ?", B::Day(v));
-        }
         let cols: Vec<String> = COMPLAINT_COLS.split(", ").map(|c| format!("c.{c}")).collect();
-        let mut sql = format!(
-            "SELECT {} FROM complaints c LEFT JOIN repair_orders ro ON ro.id = c.repair_order_id \
-             LEFT JOIN tickets t ON t.id = c.ticket_id LEFT JOIN assets a ON a.id = COALESCE(ro.asset_id, t.asset_id)",
-            cols.join(", ")
-        );
-        if !clauses.is_empty() {
-            sql.push_str(" WHERE ");
-            sql.push_str(&clauses.join(" AND "));
-        }
-        sql.push_str(&format!(" ORDER BY c.id DESC LIMIT ${}", binds.len() + 1));
-        let mut query = sqlx::query::<Db>(&sql);
-        for b in &binds {
-            query = match b {
-                B::Int(v) => query.bind(*v),
-                B::Str(v) => query.bind(*v),
-                B::Day(v) => query.bind(*v),
-            };
-        }
-        let rows = query
-            .bind(i64::from(q.limit))
-            .fetch_all(&mut *self.conn().await?)
-            .await
-            .map_err(db_err)?;
+        let rows = Filter::default()
+            .eq_int("c.customer_id", q.customer_id)
+            .eq_str("c.status", q.status.map(ComplaintStatus::as_str))
+            .eq_int("c.owner_user_id", q.owner_user_id)
+            .eq_str("c.category", q.category.map(ComplaintCategory::as_str))
+            .eq_int("ro.station_id", q.station_id)
+            .eq_int("a.model_id", q.model_id)
+            .with(
+                "c.status IN ('open', 'in_progress') AND c.due_on < ?",
+                q.overdue_on.map(Bind::Day),
+            )
+            .fetch(
+                &mut *self.conn().await?,
+                &cols.join(", "),
+                "complaints c LEFT JOIN repair_orders ro ON ro.id = c.repair_order_id \
+                 LEFT JOIN tickets t ON t.id = c.ticket_id LEFT JOIN assets a ON a.id = COALESCE(ro.asset_id, t.asset_id)",
+                "c.id DESC",
+                q.limit,
+            )
+            .await?;
         rows.iter().map(complaint_from_row).collect()
     }
 
