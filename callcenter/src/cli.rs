@@ -194,7 +194,7 @@ enum ImportWhat {
     /// postal_code, city, country, lat, lon, birthday, do_not_call, marketing_consent.
     Customers { file: PathBuf },
     /// Assets. Columns: serial, customer_phone, model_code, purchase_date (required); vin, dealer,
-    /// mileage_km, operating_hours.
+    /// mileage_km, operating_hours, produced_on.
     Assets { file: PathBuf },
 }
 
@@ -300,6 +300,13 @@ async fn serve(cfg: Config, demo: bool) -> anyhow::Result<()> {
             currency: cfg.currency.clone(),
         },
         quality: cfg.quality_settings()?,
+        billing: crm_core::billing::BillingRules {
+            labour_rate_minor: i64::from(cfg.paid_labour_rate_minor),
+            travel_per_km_minor: i64::from(cfg.paid_travel_per_km_minor),
+            tax_rate_bp: cfg.tax_rate_bp,
+            currency: cfg.currency.clone(),
+            payment_days: cfg.payment_days,
+        },
     };
     // Shared live events (several nodes), before anything is served.
     let bus = match &cfg.redis_url {

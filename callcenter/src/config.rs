@@ -100,6 +100,13 @@ pub struct Config {
     /// `UP_TO_KM=ALLOWANCE_MINOR` bands, rising, comma-separated (beyond the last band, its
     /// allowance).
     pub claim_travel_bands: String,
+    /// Customer-paid work: the labour rate per hour and the travel rate per km (there and back),
+    /// in minor units of `currency`; the tax on every line in basis points (1900 = 19 %); days
+    /// from an invoice to its due date.
+    pub paid_labour_rate_minor: u32,
+    pub paid_travel_per_km_minor: u32,
+    pub tax_rate_bp: u32,
+    pub payment_days: u32,
     /// Outbound e-mail through this SMTP server (`host`; loopback or a name). Unset: messages
     /// wait in the outbox until one is configured.
     pub smtp_host: Option<String>,
@@ -186,6 +193,10 @@ impl Default for Config {
             labour_rate_minor: 4500,
             currency: "EUR".into(),
             claim_travel_bands: "15=0,40=1500,80=3000,150=5000".into(),
+            paid_labour_rate_minor: 7900,
+            paid_travel_per_km_minor: 60,
+            tax_rate_bp: 1900,
+            payment_days: 14,
             callback_flow: "survey".into(),
         }
     }
@@ -237,6 +248,10 @@ impl fmt::Debug for Config {
             .field("labour_rate_minor", &self.labour_rate_minor)
             .field("currency", &self.currency)
             .field("claim_travel_bands", &self.claim_travel_bands)
+            .field("paid_labour_rate_minor", &self.paid_labour_rate_minor)
+            .field("paid_travel_per_km_minor", &self.paid_travel_per_km_minor)
+            .field("tax_rate_bp", &self.tax_rate_bp)
+            .field("payment_days", &self.payment_days)
             .field("smtp_host", &self.smtp_host)
             .field("smtp_port", &self.smtp_port)
             .field("smtp_tls", &self.smtp_tls)
@@ -295,6 +310,10 @@ const KEYS: &[&str] = &[
     "labour_rate_minor",
     "currency",
     "claim_travel_bands",
+    "paid_labour_rate_minor",
+    "paid_travel_per_km_minor",
+    "tax_rate_bp",
+    "payment_days",
     "smtp_host",
     "smtp_port",
     "smtp_tls",
@@ -522,6 +541,17 @@ impl Config {
         self.travel_bands()?;
         self.mail_settings()?;
         self.quality_settings()?;
+        if self.paid_labour_rate_minor > 10_000_000 || self.paid_travel_per_km_minor > 10_000_000 {
+            return Err(ConfigError(
+                "paid_labour_rate_minor, paid_travel_per_km_minor: at most 10000000".into(),
+            ));
+        }
+        if self.tax_rate_bp > 10_000 {
+            return Err(ConfigError("tax_rate_bp: at most 10000 (100 %)".into()));
+        }
+        if !(1..=365).contains(&self.payment_days) {
+            return Err(ConfigError("payment_days: 1 to 365".into()));
+        }
         if self.labour_rate_minor > 10_000_000 {
             return Err(ConfigError("labour_rate_minor: at most 10000000".into()));
         }

@@ -62,6 +62,7 @@ pub async fn seed_demo(store: &dyn Store, today: NaiveDate, customers: usize) ->
         technician_id: None,
         station_id: None,
         region: None,
+        dealer_id: None,
     };
     let mut logins = vec![
         login("admin", "Demo Administrator", Role::Admin),
@@ -74,6 +75,10 @@ pub async fn seed_demo(store: &dyn Store, today: NaiveDate, customers: usize) ->
         Login {
             station_id: first_station,
             ..login("station", "Demo Station Manager", Role::StationManager)
+        },
+        Login {
+            dealer_id: seeded.dealer_ids.get(2).copied(),
+            ..login("dealer", "Demo Dealer (MotoWelt)", Role::Dealer)
         },
     ];
     for i in 1..=10 {
@@ -99,6 +104,7 @@ pub async fn seed_demo(store: &dyn Store, today: NaiveDate, customers: usize) ->
                     technician_id: l.technician_id,
                     station_id: l.station_id,
                     region: l.region,
+                    dealer_id: l.dealer_id,
                     password_hash: hash_password(DEMO_PASSWORD),
                 },
             )
@@ -156,4 +162,5 @@ struct Login {
     technician_id: Option<i64>,
     station_id: Option<i64>,
     region: Option<String>,
+    dealer_id: Option<i64>,
 }

@@ -1,6 +1,7 @@
 //! The service's periodic chores: escalating complaints left open past their due date, the
-//! day's customer-care reminders, the day's early-warning scan, scheduled reports whose period ended, and writing the report facts of repairs completed before facts
-//! existed. Safe on several nodes at
+//! day's customer-care reminders, the day's early-warning scan, scheduled reports whose period
+//! ended, payment reminders for overdue invoices, and writing the report facts of repairs
+//! completed before facts existed. Safe on several nodes at
 //! once (a complaint is escalated once, a repair's facts written once).
 
 use std::sync::Arc;
@@ -60,6 +61,11 @@ pub async fn run(
             }
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "complaint escalation failed; retrying later"),
+        }
+        match store.remind_overdue_invoices(now.date_naive(), now).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(tasks = n, "overdue invoices: payment reminders raised"),
+            Err(e) => tracing::warn!(error = %e, "raising payment reminders failed; retrying later"),
         }
         match store.backfill_repair_facts(1000).await {
             Ok(0) => {}

@@ -304,7 +304,7 @@ pub fn parse_customers(path: &Path, today: NaiveDate) -> Result<Vec<NewCustomer>
 }
 
 /// Columns: `serial`, `customer_phone`, `model_code`, `purchase_date` required; `vin`, `dealer`,
-/// `mileage_km`, `operating_hours`. The customer is found by phone, the model by code.
+/// `mileage_km`, `operating_hours`, `produced_on` (the serial plate's production date). The customer is found by phone, the model by code.
 pub async fn parse_assets(path: &Path, store: &dyn Store, today: NaiveDate) -> Result<Vec<NewAsset>, ImportError> {
     let rows = read(path, &["serial", "customer_phone", "model_code", "purchase_date"])?;
     let models: HashMap<String, i64> = store.list_models().await?.into_iter().map(|m| (m.code, m.id)).collect();
@@ -349,6 +349,7 @@ pub async fn parse_assets(path: &Path, store: &dyn Store, today: NaiveDate) -> R
         let operating_hours = r.opt("operating_hours", |s| {
             s.parse::<u32>().map_err(|_| format!("not a whole number: {s:?}"))
         });
+        let produced_on = r.opt("produced_on", parse_date);
         if let (None, Some(serial), Some(customer_id), Some(model_id), Some(purchase_date)) =
             (&r.error, serial, customer_id, model_id, purchase_date)
         {
@@ -361,6 +362,7 @@ pub async fn parse_assets(path: &Path, store: &dyn Store, today: NaiveDate) -> R
                 dealer,
                 mileage_km,
                 operating_hours,
+                produced_on,
             };
             match a.validate(today) {
                 Ok(()) => out.push(a),

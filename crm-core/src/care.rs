@@ -24,6 +24,7 @@ str_enum!(
         WarrantyExpiring = "warranty_expiring",
         Birthday = "birthday",
         Voicemail = "voicemail",
+        InvoiceOverdue = "invoice_overdue",
     }
 );
 str_enum!(AgentTaskStatus { Open = "open", Claimed = "claimed", Done = "done" });
@@ -41,7 +42,7 @@ impl AgentTaskKind {
     pub fn queue(self) -> &'static str {
         use AgentTaskKind::*;
         match self {
-            CallbackNoAnswer | MaintenanceDue | WarrantyExpiring | Birthday | Voicemail => "general",
+            CallbackNoAnswer | MaintenanceDue | WarrantyExpiring | Birthday | Voicemail | InvoiceOverdue => "general",
             ComplaintFollowUp => "complaints",
             PoorSurvey | ComplaintEscalated => SUPERVISORS,
         }
@@ -171,6 +172,8 @@ pub struct CareCandidate {
     pub marketing_consent: bool,
     pub birthday: Option<NaiveDate>,
     pub purchase_date: Option<NaiveDate>,
+    /// Where the asset's factory warranty starts (else the purchase date).
+    pub warranty_start: Option<crate::warranty::WarrantyStart>,
     /// The asset's last completed repair.
     pub last_service: Option<NaiveDate>,
     pub maintenance_months: Option<u16>,
@@ -245,8 +248,12 @@ pub fn reminder(
         }
         AgentTaskKind::WarrantyExpiring => {
             let asset = c.asset_id?;
+            let start = c.warranty_start.clone().or_else(|| {
+                c.purchase_date
+                    .map(|purchase_date| crate::warranty::WarrantyStart::StatedPurchase { purchase_date })
+            })?;
             let facts = WarrantyFacts {
-                purchase_date: c.purchase_date?,
+                start: &start,
                 policy: c.policy.as_ref(),
                 contracts: &c.contracts,
                 mileage_km: c.mileage_km,

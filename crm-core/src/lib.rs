@@ -12,6 +12,8 @@
 //! - [`mail`]: outbound e-mail: who may be written to, retries, templates (the outbox is storage's).
 //! - [`subscriptions`]: scheduled reports: which period is due, one message per period.
 //! - [`quality`]: early warning: repair rates per batch against their baseline, a pure rule.
+//! - [`sales`]: dealers and the registered sale that starts the factory warranty.
+//! - [`billing`]: paid repairs: quotes, invoices numbered without gaps, payments, tax per line.
 //! - [`store`]: storage traits; backends live in the `crm-sql` crate.
 //! - [`screen_pop`]: the customer 360 an agent sees when a call is offered.
 //!
@@ -22,6 +24,7 @@
 
 #[macro_use]
 pub mod model;
+pub mod billing;
 pub mod callback;
 pub mod care;
 pub mod claims;
@@ -30,6 +33,7 @@ pub mod field;
 pub mod mail;
 pub mod quality;
 pub mod reports;
+pub mod sales;
 pub mod screen_pop;
 pub mod store;
 pub mod subscriptions;

@@ -38,7 +38,7 @@ str_enum!(
     /// A user's role; it decides which routes the user may call.
     Role {
         Admin = "admin", Supervisor = "supervisor", Agent = "agent", Technician = "technician",
-        StationManager = "station_manager", Reviewer = "reviewer",
+        StationManager = "station_manager", Reviewer = "reviewer", Dealer = "dealer",
     }
 );
 str_enum!(CustomerKind { Person = "person", Company = "company" });
@@ -463,11 +463,38 @@ pub struct Asset {
     pub model_id: i64,
     pub serial: SerialNumber,
     pub vin: Option<Vin>,
+    /// The purchase date on record (a receipt); the warranty starts here only when neither a
+    /// sale is registered nor the production date is known.
     pub purchase_date: NaiveDate,
+    /// Free text from before dealers were records; a registered sale names its dealer.
     pub dealer: Option<String>,
     pub mileage_km: Option<u32>,
     pub operating_hours: Option<u32>,
+    /// The production date on the serial plate, when known.
+    pub produced_on: Option<NaiveDate>,
+    /// The registered sale, when there is one.
+    pub sale: Option<AssetSale>,
     pub contracts: Vec<ServiceContract>,
+}
+
+/// An asset's registered sale, as the asset shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct AssetSale {
+    pub sale_id: i64,
+    pub dealer_id: i64,
+    pub dealer_code: String,
+    pub sold_on: NaiveDate,
+}
+
+impl Asset {
+    /// Where its factory warranty starts and which fact decided it.
+    pub fn warranty_start(&self) -> crate::warranty::WarrantyStart {
+        crate::warranty::WarrantyStart::decide(
+            self.sale.as_ref().map(|s| (s.sale_id, s.dealer_id, s.sold_on)),
+            self.produced_on,
+            self.purchase_date,
+        )
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -486,12 +513,18 @@ pub struct NewAsset {
     pub mileage_km: Option<u32>,
     #[serde(default)]
     pub operating_hours: Option<u32>,
+    /// The production date on the serial plate.
+    #[serde(default)]
+    pub produced_on: Option<NaiveDate>,
 }
 
 impl NewAsset {
     pub fn validate(&self, today: NaiveDate) -> Result<(), FieldError> {
         if self.purchase_date > today {
             return Err(FieldError::new("purchase_date", "must not be in the future"));
+        }
+        if self.produced_on.is_some_and(|p| p > today) {
+            return Err(FieldError::new("produced_on", "must not be in the future"));
         }
         if self.dealer.as_ref().is_some_and(|d| d.chars().count() > 200) {
             return Err(FieldError::new("dealer", "at most 200 characters"));
@@ -1325,6 +1358,8 @@ pub struct User {
     pub station_id: Option<i64>,
     /// A supervisor scoped to a region sees only its stations; none sees all.
     pub region: Option<String>,
+    /// Set for dealer logins: the dealer they work for (and see, and nothing else).
+    pub dealer_id: Option<i64>,
 }
 
 /// A skill an agent has, with a level from 1 (normal seat) to 5 (expert).
@@ -1375,6 +1410,7 @@ pub struct NewUserRecord {
     pub technician_id: Option<i64>,
     pub station_id: Option<i64>,
     pub region: Option<String>,
+    pub dealer_id: Option<i64>,
     pub password_hash: String,
 }
 

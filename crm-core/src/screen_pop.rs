@@ -36,10 +36,11 @@ impl Default for ScreenPopSettings {
 
 /// Attach today's warranty status to an asset.
 pub fn asset_view(a: AssetWithModel, today: NaiveDate, expiring_within_days: u32) -> AssetView {
+    let start = a.asset.warranty_start();
     let warranty = determine(
         today,
         WarrantyFacts {
-            purchase_date: a.asset.purchase_date,
+            start: &start,
             policy: a.policy.as_ref(),
             contracts: &a.asset.contracts,
             mileage_km: a.asset.mileage_km,

@@ -615,6 +615,88 @@ pub trait SubscriptionStore {
     async fn mark_subscription_sent(&self, id: i64, period_from: chrono::NaiveDate) -> StoreResult<()>;
 }
 
+/// Dealers and registered sales (`crm_core::sales`).
+#[async_trait]
+pub trait SalesStore {
+    async fn create_dealer(&self, actor: Actor, d: &crate::sales::NewDealer) -> StoreResult<crate::sales::Dealer>;
+    async fn get_dealer(&self, id: i64) -> StoreResult<crate::sales::Dealer>;
+    async fn list_dealers(&self) -> StoreResult<Vec<crate::sales::Dealer>>;
+    async fn update_dealer(
+        &self,
+        actor: Actor,
+        id: i64,
+        p: &crate::sales::DealerPatch,
+    ) -> StoreResult<crate::sales::Dealer>;
+    /// Register a sale: the asset by VIN or serial, its owner becomes the buyer, its warranty
+    /// starts on the sale date. The same registration again answers the sale on record (and
+    /// `false`); a different one for an asset already sold is a conflict.
+    async fn register_sale(
+        &self,
+        actor: Actor,
+        s: &crate::sales::NewSale,
+        today: chrono::NaiveDate,
+    ) -> StoreResult<(crate::sales::Sale, bool)>;
+    async fn sale_for_asset(&self, asset_id: i64) -> StoreResult<Option<crate::sales::Sale>>;
+    /// What a dealer sold (newest first), each with its repairs and complaints since.
+    async fn dealer_vehicles(&self, dealer_id: i64, limit: u32) -> StoreResult<Vec<crate::sales::SoldAsset>>;
+    /// After-sales figures per dealer (one dealer, or every one).
+    async fn dealer_report(
+        &self,
+        period: &crate::reports::Period,
+        dealer_id: Option<i64>,
+    ) -> StoreResult<Vec<crate::sales::DealerRow>>;
+}
+
+/// Paid repairs: quotes, invoices and payments (`crm_core::billing`).
+#[async_trait]
+pub trait BillingStore {
+    /// Price a new version of the repair order's quote; it supersedes the one before. The same
+    /// lines as the current quote answer that quote (and `false`).
+    async fn create_quote(
+        &self,
+        actor: Actor,
+        repair_order_id: i64,
+        q: &crate::billing::QuoteRequest,
+        rules: &crate::billing::BillingRules,
+        now: DateTime<Utc>,
+    ) -> StoreResult<(crate::billing::Quote, bool)>;
+    async fn quotes(&self, repair_order_id: i64) -> StoreResult<Vec<crate::billing::Quote>>;
+    /// Record the customer's acceptance of the current quote; accepting it again answers it.
+    async fn accept_quote(
+        &self,
+        actor: Actor,
+        repair_order_id: i64,
+        quote_id: i64,
+        a: &crate::billing::NewAcceptance,
+        now: DateTime<Utc>,
+    ) -> StoreResult<crate::billing::Quote>;
+    async fn invoice(&self, id: i64) -> StoreResult<crate::billing::Invoice>;
+    async fn invoice_for_order(&self, repair_order_id: i64) -> StoreResult<Option<crate::billing::Invoice>>;
+    /// Invoices, newest first: a station's (or all), only those with a balance when asked.
+    async fn list_invoices(
+        &self,
+        station_id: Option<i64>,
+        unpaid_only: bool,
+        limit: u32,
+    ) -> StoreResult<Vec<crate::billing::Invoice>>;
+    /// Record a payment; the same `request_key` on the same invoice answers the first one.
+    async fn record_payment(
+        &self,
+        actor: Actor,
+        invoice_id: i64,
+        p: &crate::billing::NewPayment,
+        now: DateTime<Utc>,
+    ) -> StoreResult<crate::billing::Invoice>;
+    /// Raise an agent task (once per invoice) for every invoice unpaid past its due date.
+    async fn remind_overdue_invoices(&self, today: chrono::NaiveDate, now: DateTime<Utc>) -> StoreResult<u32>;
+    async fn revenue_report(
+        &self,
+        period: &crate::reports::Period,
+        by: crate::billing::RevenueBy,
+        stations: Option<&[i64]>,
+    ) -> StoreResult<Vec<crate::billing::RevenueRow>>;
+}
+
 /// Everything the service needs from storage.
 #[async_trait]
 pub trait Store:
@@ -634,6 +716,8 @@ pub trait Store:
     + MailStore
     + QualityStore
     + SubscriptionStore
+    + SalesStore
+    + BillingStore
     + Send
     + Sync
 {

@@ -38,10 +38,65 @@ pub struct ServiceContract {
     pub covers_labor: bool,
 }
 
+/// Months after the production date that count as the purchase date when no sale is
+/// registered (the knowledge base's "production date on the serial plate plus 6 months").
+pub const PRODUCTION_GRACE_MONTHS: u16 = 6;
+
+/// Which fact decided the day the factory warranty starts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(tag = "basis", rename_all = "snake_case")]
+pub enum WarrantyStart {
+    /// The sale a dealer registered.
+    RegisteredSale {
+        sale_id: i64,
+        dealer_id: i64,
+        sold_on: NaiveDate,
+    },
+    /// No sale is registered: the production date plus the grace period.
+    ProductionGrace {
+        produced_on: NaiveDate,
+        grace_months: u16,
+        starts_on: NaiveDate,
+    },
+    /// Neither a sale nor a production date is known: the purchase date on record (a receipt).
+    StatedPurchase { purchase_date: NaiveDate },
+}
+
+impl WarrantyStart {
+    /// Decide the start: a registered sale, else production plus grace, else the stated date.
+    pub fn decide(sale: Option<(i64, i64, NaiveDate)>, produced_on: Option<NaiveDate>, stated: NaiveDate) -> Self {
+        match (sale, produced_on) {
+            (Some((sale_id, dealer_id, sold_on)), _) => WarrantyStart::RegisteredSale {
+                sale_id,
+                dealer_id,
+                sold_on,
+            },
+            (None, Some(produced_on)) => WarrantyStart::ProductionGrace {
+                produced_on,
+                grace_months: PRODUCTION_GRACE_MONTHS,
+                starts_on: produced_on
+                    .checked_add_months(Months::new(PRODUCTION_GRACE_MONTHS.into()))
+                    .unwrap_or(produced_on),
+            },
+            (None, None) => WarrantyStart::StatedPurchase { purchase_date: stated },
+        }
+    }
+
+    /// The first day of the factory warranty.
+    pub fn date(&self) -> NaiveDate {
+        match self {
+            WarrantyStart::RegisteredSale { sold_on, .. } => *sold_on,
+            WarrantyStart::ProductionGrace { starts_on, .. } => *starts_on,
+            WarrantyStart::StatedPurchase { purchase_date } => *purchase_date,
+        }
+    }
+}
+
 /// What is known about an asset for the purpose of warranty.
 #[derive(Debug, Clone, Copy)]
 pub struct WarrantyFacts<'a> {
-    pub purchase_date: NaiveDate,
+    /// Where the factory warranty starts, and why.
+    pub start: &'a WarrantyStart,
     pub policy: Option<&'a WarrantyPolicy>,
     pub contracts: &'a [ServiceContract],
     pub mileage_km: Option<u32>,
@@ -102,6 +157,8 @@ pub struct WarrantyStatus {
     pub until: Option<NaiveDate>,
     /// Days from today to `until` (negative once expired).
     pub days_left: Option<i64>,
+    /// Where the factory warranty starts, and the fact that decided it.
+    pub start: WarrantyStart,
 }
 
 /// One source of coverage, normalised.
@@ -132,6 +189,7 @@ fn last_day(start: NaiveDate, months: u16) -> Option<NaiveDate> {
 /// `expiring_within_days`: a covered asset whose coverage ends within this many days is
 /// `expiring_soon` rather than `in_warranty`.
 pub fn determine(today: NaiveDate, facts: WarrantyFacts<'_>, expiring_within_days: u32) -> WarrantyStatus {
+    let purchase_date = facts.start.date();
     let mut coverages: Vec<Coverage> = Vec::new();
     let mut void_rule = None;
 
@@ -152,14 +210,14 @@ pub fn determine(today: NaiveDate, facts: WarrantyFacts<'_>, expiring_within_day
                 actual_hours,
             });
         } else {
-            let parts_until = last_day(facts.purchase_date, p.parts_months);
-            let labor_until = last_day(facts.purchase_date, p.labor_months);
+            let parts_until = last_day(purchase_date, p.parts_months);
+            let labor_until = last_day(purchase_date, p.labor_months);
             if parts_until.is_some() || labor_until.is_some() {
-                let fallback = facts.purchase_date;
+                let fallback = purchase_date;
                 coverages.push(Coverage {
                     parts_until,
                     labor_until,
-                    starts_on: facts.purchase_date,
+                    starts_on: purchase_date,
                     rule: WarrantyRule::Factory {
                         parts_until: parts_until.unwrap_or(fallback),
                         labor_until: labor_until.unwrap_or(fallback),
@@ -214,6 +272,7 @@ pub fn determine(today: NaiveDate, facts: WarrantyFacts<'_>, expiring_within_day
                 covers_labor,
                 until: Some(until),
                 days_left: Some(days_left),
+                start: facts.start.clone(),
             }
         }
         other => {
@@ -230,6 +289,7 @@ pub fn determine(today: NaiveDate, facts: WarrantyFacts<'_>, expiring_within_day
                 covers_labor: false,
                 until,
                 days_left: until.map(|u| (u - today).num_days()),
+                start: facts.start.clone(),
             }
         }
     }
@@ -251,8 +311,11 @@ mod tests {
         }
     }
     fn facts<'a>(purchase: &str, p: Option<&'a WarrantyPolicy>, contracts: &'a [ServiceContract]) -> WarrantyFacts<'a> {
-        WarrantyFacts {
+        let start: &'static WarrantyStart = Box::leak(Box::new(WarrantyStart::StatedPurchase {
             purchase_date: d(purchase),
+        }));
+        WarrantyFacts {
+            start,
             policy: p,
             contracts,
             mileage_km: None,
@@ -348,6 +411,41 @@ mod tests {
         assert_eq!(s.state, WarrantyState::Expired);
         assert_eq!(s.rule, WarrantyRule::NoCoverage);
         assert_eq!(s.until, None);
+    }
+
+    #[test]
+    fn the_start_is_the_sale_else_production_plus_grace_else_the_stated_date() {
+        let stated = d("2025-01-10");
+        let made = Some(d("2024-11-20"));
+        let sale = WarrantyStart::decide(Some((7, 3, d("2025-02-01"))), made, stated);
+        assert_eq!(sale.date(), d("2025-02-01"));
+        assert!(matches!(
+            sale,
+            WarrantyStart::RegisteredSale {
+                sale_id: 7,
+                dealer_id: 3,
+                ..
+            }
+        ));
+        let grace = WarrantyStart::decide(None, made, stated);
+        assert_eq!(grace.date(), d("2025-05-20"));
+        assert!(matches!(grace, WarrantyStart::ProductionGrace { grace_months: 6, .. }));
+        assert_eq!(WarrantyStart::decide(None, None, stated).date(), stated);
+        // The start moves the end: a 24-month warranty from the sale, not from the receipt.
+        let p = policy(24, 24);
+        let f = WarrantyFacts {
+            start: &sale,
+            policy: Some(&p),
+            contracts: &[],
+            mileage_km: None,
+            operating_hours: None,
+        };
+        let s = determine(d("2027-01-20"), f, 0);
+        assert_eq!(s.until, Some(d("2027-01-31")));
+        assert_eq!(s.state, WarrantyState::InWarranty);
+        let v = serde_json::to_value(&s).unwrap();
+        assert_eq!(v["start"]["basis"], "registered_sale");
+        assert_eq!(v["start"]["sold_on"], "2025-02-01");
     }
 
     #[test]

@@ -748,3 +748,145 @@ async fn a_station_manager_and_a_claims_reviewer_do_their_day_in_chromium() {
         .unwrap_or_else(|| panic!("today's settlement: {settlements}"));
     assert_eq!(s["amount_minor"], claim["approved_minor"], "{s} {claim}");
 }
+
+/// A dealer's day at 1366×768 (`tests/browser/dealer.mjs`): a sale registered by VIN for a
+/// walk-in buyer after a refused failed inspection, the retry answered, the sale in the list of
+/// what it sold with its history, the figures; the API then shows the sale and the warranty
+/// starting on it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dealer_registers_a_sale_in_chromium() {
+    require_browser();
+    let db = crm_sql::testing::TestDb::sqlite().await;
+    let server = Server::demo(&db).await;
+    let admin = server.login("admin", "demo").await;
+    let dealer = server.login("dealer", "demo").await;
+    let (_, models) = server.get(&admin, "/api/v1/product-models").await;
+    let model = models
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["category"] == "motorcycle")
+        .expect("a motorcycle model")
+        .clone();
+    let (_, stock) = server
+        .post(
+            &admin,
+            "/api/v1/customers",
+            json!({"name": "Lager", "phones": [{"number": "+49 40 5550198"}]}),
+        )
+        .await;
+    let vin = format!("WMC{:014}", rand::random::<u32>());
+    let made = chrono::Utc::now().date_naive() - chrono::Duration::days(60);
+    let (status, asset) = server
+        .post(
+            &admin,
+            "/api/v1/assets",
+            json!({"customer_id": stock["id"], "model_id": model["id"], "serial": format!("MC-B-{}", rand::random::<u16>()),
+                   "vin": vin, "purchase_date": made, "produced_on": made}),
+        )
+        .await;
+    assert_eq!(status, 201, "{asset}");
+    let shots = screenshot_dir();
+    let page = PageScript::ready("dealer.mjs", &[&server.base, &dealer, &vin, &shots], 30).await;
+    let out = page.result(90).await;
+    assert!(out["error"].is_null(), "{out}");
+    assert_eq!(out["dialogs"], json!([]), "{out}");
+    assert_eq!(
+        (out["csp"].as_i64(), out["injected"].as_i64()),
+        (Some(0), Some(0)),
+        "{out}"
+    );
+    assert_eq!(out["fits"], true, "{out}");
+    assert_eq!(out["title"], "MotoWelt — dealer portal", "{out}");
+    assert!(out["refused"].as_str().unwrap().starts_with("delivery.passed"), "{out}");
+    assert!(out["retried"].as_str().unwrap().contains("already"), "{out}");
+    assert!(
+        out["history"]
+            .as_str()
+            .unwrap()
+            .contains("<img src=x onerror=alert(1)>"),
+        "{out}"
+    );
+    let (_, seen) = server.get(&admin, &format!("/api/v1/assets/{}", asset["id"])).await;
+    assert_eq!(seen["warranty"]["start"]["basis"], "registered_sale", "{seen}");
+    let (_, owner) = server
+        .get(&admin, &format!("/api/v1/customers/{}", seen["customer_id"]))
+        .await;
+    assert_eq!(owner["name"], "Lena <img src=x onerror=alert(1)> Voss", "{owner}");
+}
+
+/// An agent records a quote's acceptance on the phone from the desk (`tests/browser/quote.mjs`):
+/// the technician quoted an out-of-warranty repair on site; the agent finds the customer, reads
+/// the lines out and records the yes with a note; the technician may then complete, and the
+/// completion issues the invoice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_records_a_quote_accepted_on_the_phone_in_chromium() {
+    require_browser();
+    let db = crm_sql::testing::TestDb::sqlite().await;
+    let server = Server::demo(&db).await;
+    let admin = server.login("admin", "demo").await;
+    let agent = server.login("agent1", "demo").await;
+    let name = format!("Quentin Quote {}", rand::random::<u16>());
+    let (id, _, tech, code) = crate::sales::a_repair_out_of_warranty_on_site(&server, &admin, &name).await;
+    let (status, quoted) = server
+        .post(
+            &tech,
+            &format!("/api/v1/tech/tasks/{id}/quote"),
+            json!({"labour_minutes": 45}),
+        )
+        .await;
+    assert_eq!(status, 201, "{quoted}");
+
+    let shots = screenshot_dir();
+    let page = PageScript::ready("quote.mjs", &[&server.base, &agent, &name, &shots], 30).await;
+    let out = page.result(60).await;
+    assert!(out["error"].is_null(), "{out}");
+    assert_eq!(
+        (out["dialogs"].clone(), out["csp"].as_i64()),
+        (json!([]), Some(0)),
+        "{out}"
+    );
+    assert_eq!(out["fits"], true, "{out}");
+    assert_eq!(out["prefilled"], json!(name), "{out}");
+    let total = quoted["quote"]["total_minor"].as_i64().unwrap();
+    assert!(
+        out["quote"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("{}.{:02} EUR", total / 100, total % 100)),
+        "the total is read out: {out}"
+    );
+    assert_eq!(out["accepted"], quoted["quote"]["id"], "{out}");
+    let (_, quotes) = server.get(&agent, &format!("/api/v1/repair-orders/{id}/quotes")).await;
+    let q = &quotes[0];
+    assert_eq!(
+        (q["status"].as_str(), q["acceptance"]["method"].as_str()),
+        (Some("accepted"), Some("phone")),
+        "{q}"
+    );
+    assert!(q["acceptance"]["note"].as_str().unwrap().contains("45 min"), "{q}");
+    // The technician may finish now; the completion issues the invoice.
+    let (status, body) = server
+        .send(
+            reqwest::Method::PUT,
+            &tech,
+            &format!("/api/v1/tech/tasks/{id}/report"),
+            json!({"fault_code": code, "work_done": "new seal", "labour_hours": 0.75}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = server
+        .post(
+            &tech,
+            &format!("/api/v1/tech/tasks/{id}/status"),
+            json!({"action": "complete"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, invoice) = server.get(&agent, &format!("/api/v1/repair-orders/{id}/invoice")).await;
+    assert_eq!(
+        (status, invoice["total_minor"].as_i64()),
+        (200, Some(total)),
+        "{invoice}"
+    );
+}

@@ -333,6 +333,7 @@ async fn a_crash_loses_no_completion_and_dials_no_attempt_twice(db: TestDb) {
             .await;
         let id = ro["id"].as_i64().unwrap();
         let (token, code) = server.work_on_site(&admin, id).await;
+        server.quote_if_paid(&token, id, json!([])).await;
         orders.push((id, token, code));
     }
     assert_eq!(orders.len(), 40);

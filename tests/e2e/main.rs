@@ -13,6 +13,7 @@ mod hardening;
 mod mail;
 mod network;
 mod reports;
+mod sales;
 mod sip;
 mod support;
 mod torture;

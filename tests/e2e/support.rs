@@ -47,6 +47,14 @@ macro_rules! on_both_backends {
 }
 
 /// A running `aftercare serve`; stopped with SIGTERM on drop.
+/// A 1×1 PNG (a signature drawn on a device, as far as the server can tell).
+pub const PNG_1X1: &[u8] = &[
+    0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0x00, 0x00, 0x00, 0x0D, 0x49, 0x48, 0x44, 0x52, 0x00, 0x00, 0x00,
+    0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x06, 0x00, 0x00, 0x00, 0x1F, 0x15, 0xC4, 0x89, 0x00, 0x00, 0x00, 0x0D, 0x49,
+    0x44, 0x41, 0x54, 0x78, 0x9C, 0x63, 0xF8, 0xCF, 0xC0, 0xF0, 0x1F, 0x00, 0x05, 0x00, 0x01, 0xFF, 0x89, 0x99, 0x3D,
+    0x1D, 0x00, 0x00, 0x00, 0x00, 0x49, 0x45, 0x4E, 0x44, 0xAE, 0x42, 0x60, 0x82,
+];
+
 pub struct Server {
     child: Child,
     pub base: String,
@@ -325,12 +333,40 @@ impl Server {
             )
             .await;
         assert_eq!(status, 200, "{body}");
+        self.quote_if_paid(tech, id, serde_json::json!([])).await;
         self.post(
             tech,
             &format!("/api/v1/tech/tasks/{id}/status"),
             serde_json::json!({"action": "complete"}),
         )
         .await
+    }
+
+    /// What the technician does on site when the warranty does not cover the repair: a quote of
+    /// an hour and these parts, signed by the customer on the device. Nothing when the warranty
+    /// covers it.
+    pub async fn quote_if_paid(&self, tech: &str, id: i64, parts: Value) {
+        let (status, quoted) = self
+            .post(
+                tech,
+                &format!("/api/v1/tech/tasks/{id}/quote"),
+                serde_json::json!({"labour_minutes": 60, "parts": parts}),
+            )
+            .await;
+        if status == 409 && quoted["field"] == "repair_order_id" {
+            return;
+        }
+        assert!(status == 201 || status == 200, "{status} {quoted}");
+        let png = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, PNG_1X1);
+        let (status, body) = self
+            .send(
+                reqwest::Method::PUT,
+                tech,
+                &format!("/api/v1/tech/tasks/{id}/quote/accept"),
+                serde_json::json!({"quote_id": quoted["quote"]["id"], "signed_by": "The Customer", "png_base64": png}),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
     }
 
     pub async fn post(&self, token: &str, path: &str, body: Value) -> (u16, Value) {

@@ -83,6 +83,8 @@ struct Figures {
     declined: usize,
     /// The farthest any routed order was from its technician's home station (straight line).
     farthest_km: f64,
+    /// Paid repairs: (station, year) → the invoice numbers' sequence numbers issued.
+    invoices: BTreeMap<(i64, i32), Vec<i64>>,
 }
 
 impl std::fmt::Display for Figures {
@@ -110,11 +112,17 @@ impl std::fmt::Display for Figures {
         }
         writeln!(f, "  left out at the evening checks, by reason: {:?}", self.reasons)?;
         writeln!(f, "  declined by the station they went to: {}", self.declined)?;
-        write!(
+        writeln!(
             f,
             "  booked visits: {}, left out for a call-back: {}; farthest visit from a technician's \
              station: {:.0} km",
             self.booked, self.booked_left_out, self.farthest_km
+        )?;
+        let invoiced: usize = self.invoices.values().map(Vec::len).sum();
+        write!(
+            f,
+            "  paid repairs invoiced: {invoiced} at {} stations",
+            self.invoices.len()
         )
     }
 }
@@ -490,12 +498,61 @@ impl Week {
             labour_hours: Some(1.0),
         });
         s.task_write(Actor::SYSTEM, tech, id, None, &report).await.unwrap();
+        // Out of warranty: an hour's quote, accepted on the phone, before the work is done.
+        let ask = crm_core::billing::QuoteRequest {
+            labour_minutes: Some(60),
+            ..Default::default()
+        };
+        let rules = crm_core::billing::BillingRules::default();
+        let paid = match s.create_quote(Actor::SYSTEM, id, &ask, &rules, now).await {
+            Ok((q, _)) => {
+                let yes = crm_core::billing::NewAcceptance::Phone {
+                    customer_name: text("the customer"),
+                    note: text("agreed to an hour's labour"),
+                };
+                s.accept_quote(Actor::SYSTEM, id, q.id, &yes, now).await.unwrap();
+                true
+            }
+            Err(crm_core::StoreError::Conflict { field, .. }) if field == "repair_order_id" => false,
+            Err(e) => panic!("quoting {id}: {e}"),
+        };
         let done = TaskWrite::Step(TaskStep {
             action: TaskAction::Complete,
             location: None,
             reason: None,
         });
         s.task_write(Actor::SYSTEM, tech, id, None, &done).await.unwrap();
+        // A paid repair has its invoice, numbered on from the station's last for the year.
+        let invoice = s.invoice_for_order(id).await.unwrap();
+        assert_eq!(
+            invoice.is_some(),
+            paid,
+            "order {id}: an invoice exactly when the customer pays"
+        );
+        if let Some(inv) = invoice {
+            let seq: i64 = inv
+                .number
+                .rsplit('-')
+                .next()
+                .and_then(|n| n.parse().ok())
+                .expect("a sequence number");
+            let issued = self
+                .figures
+                .invoices
+                .entry((inv.station_id, inv.issued_on.year()))
+                .or_default();
+            issued.push(seq);
+            // The demo's history issued the first numbers; the week's follow on without a gap.
+            let mut sorted = issued.clone();
+            sorted.sort_unstable();
+            let gapless: Vec<i64> = (sorted[0]..sorted[0] + sorted.len() as i64).collect();
+            assert_eq!(
+                sorted, gapless,
+                "invoice numbers of station {} have a gap or a double",
+                inv.station_id
+            );
+            assert_eq!(sorted.last(), Some(&seq), "numbered after every earlier one");
+        }
         let site = fieldops::order_facts(s.as_ref(), &ro).await.unwrap();
         let due = ro.created_at + Duration::hours(i64::from(fieldops::sla_hours(site.priority)));
         let f = self.day_figures(now);

@@ -973,6 +973,9 @@ pub struct NewUser {
     /// A supervisor's region: they see only its stations. None: every station.
     #[serde(default)]
     region: Option<SkillName>,
+    /// Required for the dealer role: the dealer this login works for (and all it sees).
+    #[serde(default)]
+    dealer_id: Option<i64>,
     /// 8 to 1024 characters.
     #[schema(pattern = "^[^\\x00]{8,1024}$")]
     password: String,
@@ -1017,6 +1020,7 @@ async fn create_user(State(st): State<AppState>, me: AuthUser, Body(u): Body<New
         technician_id: u.technician_id,
         station_id: u.station_id,
         region: u.region.map(|r| r.as_str().to_string()),
+        dealer_id: u.dealer_id,
         password_hash: hash_password(&u.password),
     };
     Ok(created(st.store.create_user(me.actor(), &record).await?))

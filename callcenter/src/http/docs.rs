@@ -31,6 +31,7 @@ const SCRIPTS: &[(&str, &str)] = &[
     ("network.css", include_str!("assets/network.css")),
     ("station.js", include_str!("assets/station.js")),
     ("claims.js", include_str!("assets/claims.js")),
+    ("dealer.js", include_str!("assets/dealer.js")),
 ];
 
 pub async fn script(axum::extract::Path(name): axum::extract::Path<String>) -> axum::response::Response {

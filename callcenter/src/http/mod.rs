@@ -2,6 +2,7 @@
 //! shutdown future resolves, so tests start the real server on port 0.
 
 pub mod auth;
+mod billing;
 mod callbacks;
 mod care;
 mod contract;
@@ -16,6 +17,7 @@ mod metrics;
 mod network;
 mod quality;
 mod reports;
+mod sales;
 mod strict;
 mod subscriptions;
 mod supply;
@@ -62,6 +64,8 @@ pub struct Settings {
     /// Labour rate per hour in minor units, and the currency, for stations without a contract;
     /// travel bands: what warranty claims are priced with.
     pub claim_rules: crm_core::claims::ClaimRules,
+    /// Prices, tax and terms of customer-paid work.
+    pub billing: crm_core::billing::BillingRules,
     /// Early warning: what raises an alert and who hears of it.
     pub quality: crate::quality::QualitySettings,
 }
@@ -80,6 +84,7 @@ impl Settings {
             break_minutes: 30.0,
             auto_assign: true,
             claim_rules: crm_core::claims::ClaimRules::default(),
+            billing: crm_core::billing::BillingRules::default(),
             quality: crate::quality::QualitySettings::default(),
         }
     }
@@ -170,6 +175,8 @@ impl AppState {
         (name = "care", description = "Agent tasks: unanswered satisfaction callbacks, complaint follow-ups and escalations, customer-care reminders and campaigns"),
         (name = "technician", description = "The technician's mobile task API: own tasks, status flow, check-in, report, parts, photos, signature, position. Every write takes an Idempotency-Key header."),
         (name = "dispatch", description = "Auto-assignment, day plans, the dispatcher's board (page at /dispatch; WebSocket at /api/v1/dispatch/ws), station stock operations"),
+        (name = "dealers", description = "Dealers, sale registration by VIN or serial (the warranty starts at the sale), what a dealer sold and what happened to it since"),
+        (name = "billing", description = "Paid repairs: quotes accepted before work (signed on site or by phone), invoices numbered without gaps per station and year, payments"),
         (name = "call center", description = "The agent desk's wrap-up and the supervisor wallboard (pages at /desk and /wallboard; WebSockets at /api/v1/agent/ws and /api/v1/wallboard/ws)"),
     )
 )]
@@ -259,6 +266,8 @@ pub fn app(state: AppState) -> Router {
         .merge(mail::router())
         .merge(quality::router())
         .merge(subscriptions::router())
+        .merge(sales::router())
+        .merge(billing::router())
         .split_for_parts();
     let mut openapi = openapi;
     document_common_errors(&mut openapi);
@@ -283,6 +292,7 @@ pub fn app(state: AppState) -> Router {
         .merge(dispatch::pages())
         .merge(reports::pages())
         .merge(network::pages())
+        .merge(sales::pages())
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(extract::MAX_BODY))
         .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track));

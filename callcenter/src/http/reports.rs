@@ -27,6 +27,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(parts))
         .routes(routes!(claims))
         .routes(routes!(complaints))
+        .routes(routes!(revenue))
+        .routes(routes!(dealers))
         .routes(routes!(list_settlements, create_settlement))
         .routes(routes!(get_settlement))
         .routes(routes!(approve_settlement))
@@ -95,6 +97,8 @@ report_query!(CallCenterQuery, by: Interval = "`quarter` (15 minutes), `hour` (d
 report_query!(ServiceQuery, by: Dimension = "`model` (default), `serial_batch`, `fault_code` or `station`.");
 report_query!(StationsQuery);
 report_query!(ClaimsQuery, by: crm_core::claims::ClaimsBy = "`station` (default), `model`, `fault_code` or `cut_reason`.");
+report_query!(RevenueQuery, by: crm_core::billing::RevenueBy = "`station` (default) or `model`.");
+report_query!(DealersQuery, dealer_id: i64 = "One dealer (a dealer login: always its own).");
 report_query!(ComplaintsQuery, by: ComplaintsBy = "`cause` (default), `station` or `model`.");
 report_query!(PartsQuery, by: PartsBy = "`model` (default) or `station`.",
     table: PartsTable = "The table for CSV: `consumption` (default) or `stock`.");
@@ -270,6 +274,41 @@ async fn claims(State(st): State<AppState>, me: AuthUser, Params(q): Params<Clai
     let rows = st.store.claims_report(period, by, mine.as_deref()).await?;
     if q.csv() {
         return csv_response(&format!("claims-{}", by.as_str()), period, &rows);
+    }
+    Ok(Json(rows).into_response())
+}
+
+/// Revenue from customer-paid repairs: invoices issued in the period by station or model, net,
+/// tax, total, paid and outstanding; a regional supervisor's or station manager's stations only.
+#[utoipa::path(get, path = "/api/v1/reports/revenue", tag = "reports", params(RevenueQuery), security(("bearer" = [])),
+    responses((status = 200, description = "The report (JSON), or with `format=csv` its rows", content((Vec<crm_core::billing::RevenueRow> = "application/json"), (String = "text/csv"))), (status = 400, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn revenue(State(st): State<AppState>, me: AuthUser, Params(q): Params<RevenueQuery>) -> ApiResult<Response> {
+    me.require(NETWORK)?;
+    let mine = me.scope(&st).await?.stations();
+    let period = q.period()?;
+    let by = q.by.unwrap_or(crm_core::billing::RevenueBy::Station);
+    let rows = st.store.revenue_report(&period, by, mine.as_deref()).await?;
+    if q.csv() {
+        return csv_response(&format!("revenue-{}", by.as_str()), period, &rows);
+    }
+    Ok(Json(rows).into_response())
+}
+
+/// Dealers' after-sales figures: products sold in the period, and the repairs, complaints and
+/// survey scores in the period on everything each dealer sold. A dealer login sees its own row.
+#[utoipa::path(get, path = "/api/v1/reports/dealers", tag = "reports", params(DealersQuery), security(("bearer" = [])),
+    responses((status = 200, description = "The report (JSON), or with `format=csv` its rows", content((Vec<crm_core::sales::DealerRow> = "application/json"), (String = "text/csv"))), (status = 400, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn dealers(State(st): State<AppState>, me: AuthUser, Params(q): Params<DealersQuery>) -> ApiResult<Response> {
+    me.require(&[
+        crm_core::model::Role::Admin,
+        crm_core::model::Role::Supervisor,
+        crm_core::model::Role::Dealer,
+    ])?;
+    let dealer = super::sales::dealer_scope(&me, q.dealer_id)?;
+    let period = q.period()?;
+    let rows = st.store.dealer_report(&period, dealer).await?;
+    if q.csv() {
+        return csv_response("dealers", period, &rows);
     }
     Ok(Json(rows).into_response())
 }

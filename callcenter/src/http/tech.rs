@@ -43,7 +43,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 /// The technician record behind the login; other roles are refused.
-fn technician(me: &AuthUser) -> ApiResult<i64> {
+pub(super) fn technician(me: &AuthUser) -> ApiResult<i64> {
     me.require(&[Role::Technician])?;
     me.user.technician_id.ok_or_else(ApiError::forbidden)
 }
@@ -310,7 +310,7 @@ async fn alert_low_stock(st: &AppState, station: i64) {
 }
 
 /// What a photo is, from its first bytes; the declared type must agree.
-fn sniff(bytes: &[u8]) -> Option<(&'static str, &'static str)> {
+pub(super) fn sniff(bytes: &[u8]) -> Option<(&'static str, &'static str)> {
     if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
         Some(("image/jpeg", "jpg"))
     } else if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
@@ -323,7 +323,7 @@ fn sniff(bytes: &[u8]) -> Option<(&'static str, &'static str)> {
 }
 
 /// Write a file under `files_dir/<kind>/<order>/<sha256>.<ext>` (whole or not at all).
-async fn store_file(
+pub(super) async fn store_file(
     st: &AppState,
     kind: &str,
     id: i64,

@@ -39,6 +39,8 @@ impl SqliteStore {
 mod assets;
 #[path = "store/base.rs"]
 mod base;
+#[path = "store/billing.rs"]
+mod billing;
 #[path = "store/callback.rs"]
 mod callback;
 #[path = "store/calls.rs"]
@@ -61,6 +63,8 @@ mod network;
 mod quality;
 #[path = "store/reports.rs"]
 mod reports;
+#[path = "store/sales.rs"]
+mod sales;
 #[path = "store/service.rs"]
 mod service;
 #[path = "store/subscriptions.rs"]

@@ -88,6 +88,7 @@ async fn plant(s: &dyn Store, model_id: i64) -> Plant {
                         dealer: None,
                         mileage_km: None,
                         operating_hours: None,
+                        produced_on: None,
                     },
                 )
                 .await

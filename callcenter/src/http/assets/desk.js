@@ -169,15 +169,26 @@ function warrantyDetail(w) {
     default: return w.until ? " · until " + w.until : "";
   }
 }
+// Where the factory warranty starts and the fact that decided it.
+function warrantyStart(s) {
+  if (!s) return "";
+  switch (s.basis) {
+    case "registered_sale": return `from the registered sale on ${s.sold_on}`;
+    case "production_grace": return `from production ${s.produced_on} + ${s.grace_months} months (no sale registered)`;
+    default: return `from the stated purchase date ${s.purchase_date}`;
+  }
+}
 function warrantyBadge(w) {
   const label = { in_warranty: "In warranty", expiring_soon: "Expiring soon", expired: "Expired" }[w.state] || w.state;
-  return h("span", { class: `badge w-${w.state}` }, label, warrantyDetail(w));
+  return h("span", {}, h("span", { class: `badge w-${w.state}` }, label, warrantyDetail(w)),
+    h("div", { class: "muted warranty-start" }, warrantyStart(w.start)));
 }
 
 function renderPop(m) {
   const p = m.pop;
   customer = p ? p.customer : null;
   $("unknownCard").classList.toggle("hidden", !!p);
+  $("findTitle").textContent = "Unknown caller";
   if (!p) { $("pop").classList.remove("muted"); fill($("pop"), h("div", { class: "big" }, m.caller), h("div", { class: "muted" }, "Not in the CRM. Search or create the customer."));
             $("searchBox").value = m.caller; $("newPhone").value = m.caller; fillAssets([]); return; }
   const c = p.customer;
@@ -195,9 +206,43 @@ function renderPop(m) {
       p.assets.map((a) => h("tr", {}, td(a.model_name, h("div", { class: "muted" }, a.serial)), td(a.category), td(warrantyBadge(a.warranty)))))),
     section("Open service requests", h("table", {}, rows(p.open_tickets, (t) => h("tr", {}, td(`#${t.id}`), td(t.subject), td(t.status))))),
     section("Repair orders", h("table", {}, rows(p.repair_orders, (r) => h("tr", {}, td(`RO ${r.id}`), td(r.status), td(String(r.description).slice(0, 80)))))),
+    section("Quotes", h("div", { id: "popQuotes" }, h("span", { class: "muted" }, "none"))),
     section("Recent contacts", h("table", {}, rows(p.recent_interactions, (i) => h("tr", {}, td(i.at.slice(0, 10)), td(i.kind), td(String(i.summary).slice(0, 120)))))),
     section("Suggested articles", h("ul", {}, rows(m.articles || [], (a) => h("li", {}, h("b", {}, a.title), " ", h("span", { class: "muted" }, String(a.body).slice(0, 100))), "li"))));
   fillAssets(p.assets);
+  showQuotes(p.repair_orders);
+}
+
+// The latest quote of each open repair order. One waiting for the customer's yes is read out
+// by the agent, who records the acceptance with a note of the call.
+async function showQuotes(orders) {
+  const open = orders.filter((r) => ["new", "assigned", "in_progress"].includes(r.status));
+  const cards = [];
+  for (const r of open) {
+    const list = await api("GET", `/api/v1/repair-orders/${r.id}/quotes`).catch(() => []);
+    if (list.length) cards.push(quoteCard(r, list[list.length - 1]));
+  }
+  if (cards.length) fill($("popQuotes"), cards);
+  window.desk.quotesShown = cards.length;
+}
+function quoteCard(r, q) {
+  const money = (m) => `${(m / 100).toFixed(2)} ${q.currency}`;
+  const lines = h("table", {}, q.lines.map((l) => h("tr", {}, h("td", {}, l.description),
+    h("td", { style: "text-align:right" }, l.covered ? "warranty" : money(l.gross_minor)))));
+  const head = (state) => h("b", {}, `RO ${r.id} · quote v${q.version} · ${money(q.total_minor)} incl. tax · ${state}`);
+  if (q.status !== "offered") return h("div", { "data-quote": q.id }, head(q.status), lines);
+  const name = h("input", { "data-quote-name": q.id, value: customer ? customer.name : "", placeholder: "the customer's name", "aria-label": "customer's name" });
+  const note = h("input", { "data-quote-note": q.id, placeholder: "what you read out and they agreed to", size: 36, "aria-label": "note of the call" });
+  const result = h("span", { class: "muted", "data-quote-result": q.id });
+  const button = h("button", { "data-quote-accept": q.id, onclick: async () => {
+    try {
+      const a = await api("POST", `/api/v1/repair-orders/${r.id}/quote/accept`, { quote_id: q.id, customer_name: name.value, note: note.value });
+      result.textContent = `accepted on the phone: the technician may start`;
+      button.disabled = true;
+      window.desk.quoteAccepted = a.id;
+    } catch (err) { result.textContent = "⚠ " + err.message; }
+  } }, "Accepted on the phone");
+  return h("div", { "data-quote": q.id }, head("waiting for the customer's yes"), lines, h("div", {}, name, " ", note, " ", button, " ", result));
 }
 
 function fillAssets(assets) {
@@ -304,6 +349,12 @@ function fmtTime(iso, timeOnly) {
   return d.toLocaleString("en-GB", opts);
 }
 
+// Outside a call (an e-mail, a customer's yes to a quote on another line): find the customer.
+$("btnFind").onclick = () => {
+  $("findTitle").textContent = "Find a customer";
+  $("unknownCard").classList.remove("hidden");
+  $("searchBox").focus();
+};
 $("btnSearch").onclick = async () => {
   try {
     const list = await api("GET", "/api/v1/customers?q=" + encodeURIComponent($("searchBox").value));

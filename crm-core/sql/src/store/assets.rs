@@ -3,7 +3,7 @@
 use super::*;
 
 pub(super) const ASSET_COLS: &str =
-    "a.id, a.customer_id, a.model_id, a.serial, a.vin, a.purchase_date, a.dealer, a.mileage_km, a.operating_hours";
+    "a.id, a.customer_id, a.model_id, a.serial, a.vin, a.purchase_date, a.dealer, a.mileage_km, a.operating_hours, a.produced_on";
 
 pub(super) fn asset_from_row(r: &Row) -> StoreResult<Asset> {
     let serial: String = get(r, "serial")?;
@@ -18,14 +18,22 @@ pub(super) fn asset_from_row(r: &Row) -> StoreResult<Asset> {
         dealer: get(r, "dealer")?,
         mileage_km: get_opt_u32(r, "mileage_km")?,
         operating_hours: get_opt_u32(r, "operating_hours")?,
+        produced_on: get(r, "produced_on")?,
+        sale: None,
         contracts: vec![],
     })
 }
 
-/// Attach service contracts to assets.
+/// Attach service contracts and registered sales to assets.
 pub(super) async fn with_contracts(c: &mut Conn, mut assets: Vec<Asset>) -> StoreResult<Vec<Asset>> {
     if assets.is_empty() {
         return Ok(assets);
+    }
+    let ids: Vec<i64> = assets.iter().map(|a| a.id).collect();
+    for (asset_id, sale) in super::sales::asset_sales(c, &ids).await? {
+        if let Some(a) = assets.iter_mut().find(|a| a.id == asset_id) {
+            a.sale = Some(sale);
+        }
     }
     let sql = format!(
         "SELECT id, asset_id, name, starts_on, ends_on, covers_parts, covers_labor FROM service_contracts \
@@ -69,8 +77,8 @@ pub(super) async fn insert_asset(c: &mut Conn, a: &NewAsset) -> StoreResult<i64>
     require(c, "customers", a.customer_id, "customer_id").await?;
     require(c, "product_models", a.model_id, "model_id").await?;
     sqlx::query_scalar::<Db, i64>(
-        "INSERT INTO assets (customer_id, model_id, serial, vin, purchase_date, dealer, mileage_km, operating_hours) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+        "INSERT INTO assets (customer_id, model_id, serial, vin, purchase_date, dealer, mileage_km, operating_hours, produced_on) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
     )
     .bind(a.customer_id)
     .bind(a.model_id)
@@ -80,6 +88,7 @@ pub(super) async fn insert_asset(c: &mut Conn, a: &NewAsset) -> StoreResult<i64>
     .bind(a.dealer.as_deref())
     .bind(a.mileage_km.map(i64::from))
     .bind(a.operating_hours.map(i64::from))
+    .bind(a.produced_on)
     .fetch_one(&mut *c)
     .await
     .map_err(unique_as("serial"))

@@ -167,6 +167,7 @@ pub(super) async fn asset_candidates(c: &mut Conn, ids: &[i64]) -> StoreResult<V
                 marketing_consent: get(r, "marketing_consent")?,
                 birthday: None,
                 purchase_date: Some(asset.purchase_date),
+                warranty_start: Some(asset.warranty_start()),
                 last_service: get(r, "last_service")?,
                 maintenance_months: get::<Option<i64>>(r, "maintenance_months")?.map(|m| m.clamp(0, 120) as u16),
                 policy: policy.map(|w| json_col::<WarrantyPolicy>(&w, "warranty")).transpose()?,

@@ -9,7 +9,7 @@ const CLAIM_COLS: &str = "id, repair_order_id, station_id, technician_id, asset_
      completed_on, status, currency, claimed_minor, approved_minor, flags, evidence, appeal, settlement_id, submitted_by, submitted_at";
 const LINE_COLS: &str = "id, claim_id, kind, part_id, description, quantity, minutes, unit_minor, claimed_minor, \
      decision, approved_minor, reject_code, reason, flags, return_status, appealed, decided_by, decided_at";
-const STD_COLS: &str = "id, model_id, code, minutes, version, valid_from, created_by, created_at";
+pub(super) const STD_COLS: &str = "id, model_id, code, minutes, version, valid_from, created_by, created_at";
 
 fn line_from_row(r: &Row) -> StoreResult<ClaimLine> {
     let kind: String = get(r, "kind")?;
@@ -125,7 +125,7 @@ async fn restate(c: &mut Conn, id: i64) -> StoreResult<Claim> {
     load_claim(c, id).await
 }
 
-fn std_from_row(r: &Row) -> StoreResult<StandardTime> {
+pub(super) fn std_from_row(r: &Row) -> StoreResult<StandardTime> {
     Ok(StandardTime {
         id: get(r, "id")?,
         model_id: get(r, "model_id")?,

@@ -264,10 +264,11 @@ pub(super) async fn warranty_today(c: &mut Conn, asset_id: i64) -> StoreResult<c
             .await
             .map_err(db_err)?;
     let policy = policy.map(|w| json_col::<WarrantyPolicy>(&w, "warranty")).transpose()?;
+    let start = asset.warranty_start();
     Ok(crm_core::warranty::determine(
         now().date_naive(),
         crm_core::warranty::WarrantyFacts {
-            purchase_date: asset.purchase_date,
+            start: &start,
             policy: policy.as_ref(),
             contracts: &asset.contracts,
             mileage_km: asset.mileage_km,
@@ -358,6 +359,7 @@ impl This {
                             "record the work done and labour hours before completing",
                         ));
                     }
+                    super::billing::require_accepted_quote(tx, id, task.asset.id, None).await?;
                 }
                 ensure_report(tx, id).await?;
                 if let (TaskAction::CheckIn, Some(at)) = (step.action, step.location) {
@@ -416,6 +418,7 @@ impl This {
                 if let Some(at) = completed_at {
                     // The satisfaction callback and the repair's facts, in the completion's transaction.
                     record_completion(tx, id, at).await?;
+                    super::billing::issue_invoice(tx, id, at).await?;
                 }
                 record_status(
                     tx,
@@ -489,6 +492,7 @@ impl This {
                         .await
                         .map_err(db_err)?,
                 };
+                super::billing::require_accepted_quote(tx, id, task.asset.id, Some((u.part_id, u.quantity))).await?;
                 let billing = billing_for(tx, task.asset.id).await?;
                 let reference = format!("repair_order:{id}");
                 let delta = -i64::from(u.quantity);

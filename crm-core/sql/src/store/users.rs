@@ -2,7 +2,8 @@
 
 use super::*;
 
-pub(super) const USER_COLS: &str = "u.id, u.username, u.display_name, u.role, u.technician_id, u.station_id, u.region";
+pub(super) const USER_COLS: &str =
+    "u.id, u.username, u.display_name, u.role, u.technician_id, u.station_id, u.region, u.dealer_id";
 
 pub(super) fn user_from_row(r: &Row) -> StoreResult<User> {
     let role: String = get(r, "role")?;
@@ -14,6 +15,7 @@ pub(super) fn user_from_row(r: &Row) -> StoreResult<User> {
         technician_id: get(r, "technician_id")?,
         station_id: get(r, "station_id")?,
         region: get(r, "region")?,
+        dealer_id: get(r, "dealer_id")?,
     })
 }
 
@@ -40,12 +42,18 @@ impl UserStore for This {
             }
             (_, None) => {}
         }
+        match (u.role, u.dealer_id) {
+            (Role::Dealer, None) => return Err(StoreError::invalid("dealer_id", "a dealer login needs its dealer")),
+            (Role::Dealer, Some(d)) => require(&mut tx, "dealers", d, "dealer_id").await?,
+            (_, Some(_)) => return Err(StoreError::invalid("dealer_id", "only a dealer login has a dealer")),
+            (_, None) => {}
+        }
         if u.region.is_some() && u.role != Role::Supervisor {
             return Err(StoreError::invalid("region", "only a supervisor is scoped to a region"));
         }
         let id = sqlx::query_scalar::<Db, i64>(
-            "INSERT INTO users (username, display_name, role, technician_id, station_id, region, password_hash, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+            "INSERT INTO users (username, display_name, role, technician_id, station_id, region, password_hash, created_at, dealer_id) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
         )
         .bind(&u.username)
         .bind(&u.display_name)
@@ -55,6 +63,7 @@ impl UserStore for This {
         .bind(&u.region)
         .bind(&u.password_hash)
         .bind(now())
+        .bind(u.dealer_id)
         .fetch_one(&mut *tx)
         .await
         .map_err(unique_as("username"))?;
@@ -66,7 +75,7 @@ impl UserStore for This {
             Some(id),
             serde_json::json!({
                 "username": u.username, "role": u.role, "technician_id": u.technician_id,
-                "station_id": u.station_id, "region": u.region,
+                "station_id": u.station_id, "region": u.region, "dealer_id": u.dealer_id,
             }),
         )
         .await?;
