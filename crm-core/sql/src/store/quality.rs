@@ -78,8 +78,11 @@ impl QualityStore for This {
             let batch: String = get(r, "serial_batch")?;
             let key = (model_id, batch.clone());
             if !starts.contains_key(&key) {
+                // In service from the day its warranty starts: the registered sale, else the
+                // production date plus the grace period, else the stated purchase date.
                 let units = sqlx::query::<Db>(
-                    "SELECT serial, purchase_date FROM assets WHERE model_id = $1 AND serial LIKE $2 ESCAPE '\\'",
+                    "SELECT a.serial, a.purchase_date, a.produced_on, s.id AS sale_id, s.dealer_id, s.sold_on FROM assets a \
+                     LEFT JOIN sales s ON s.asset_id = a.id WHERE a.model_id = $1 AND a.serial LIKE $2 ESCAPE '\\'",
                 )
                 .bind(model_id)
                 .bind(prefix_pattern(&batch))
@@ -89,7 +92,16 @@ impl QualityStore for This {
                 let mut by_day: std::collections::BTreeMap<NaiveDate, i64> = Default::default();
                 for u in &units {
                     if crm_core::reports::serial_batch(&get::<String>(u, "serial")?) == batch {
-                        *by_day.entry(get(u, "purchase_date")?).or_default() += 1;
+                        let sale = match get::<Option<i64>>(u, "sale_id")? {
+                            Some(id) => Some((id, get(u, "dealer_id")?, get(u, "sold_on")?)),
+                            None => None,
+                        };
+                        let start = crm_core::warranty::WarrantyStart::decide(
+                            sale,
+                            get(u, "produced_on")?,
+                            get(u, "purchase_date")?,
+                        );
+                        *by_day.entry(start.date()).or_default() += 1;
                     }
                 }
                 starts.insert(key.clone(), by_day.into_iter().collect());
