@@ -7,12 +7,17 @@
 use chrono::{DateTime, Utc};
 use crm_core::claims::ClaimsBy;
 use crm_core::mail::{scheduled_report, Attachment, Mail, MailKind, NewMail};
-use crm_core::reports::{Dimension, Period};
+use crm_core::reports::{ComplaintsBy, Dimension, Period};
 use crm_core::subscriptions::{due, last_period, mail_key, period_name, SubscribedReport, Subscription};
 use crm_core::{Store, StoreError, StoreResult};
 
 /// The report's CSV and up to five summary lines.
-async fn build(store: &dyn Store, report: SubscribedReport, p: Period) -> StoreResult<(String, Vec<String>)> {
+async fn build(
+    store: &dyn Store,
+    report: SubscribedReport,
+    p: Period,
+    today: chrono::NaiveDate,
+) -> StoreResult<(String, Vec<String>)> {
     let csv_of = |bytes: Result<Vec<u8>, csv::Error>| {
         bytes
             .map_err(|e| StoreError::Backend(format!("writing the report's CSV: {e}")))
@@ -64,6 +69,30 @@ async fn build(store: &dyn Store, report: SubscribedReport, p: Period) -> StoreR
                 .collect();
             (csv_of(crate::http::csv_body(&rows))?, summary)
         }
+        SubscribedReport::ComplaintsByCause
+        | SubscribedReport::ComplaintsByStation
+        | SubscribedReport::ComplaintsByModel => {
+            let by = match report {
+                SubscribedReport::ComplaintsByCause => ComplaintsBy::Cause,
+                SubscribedReport::ComplaintsByStation => ComplaintsBy::Station,
+                _ => ComplaintsBy::Model,
+            };
+            let rows = store.complaints_report(p, by, None, today).await?;
+            let summary = rows
+                .iter()
+                .take(5)
+                .map(|r| {
+                    let rate = r
+                        .per_100_repairs
+                        .map_or(String::new(), |x| format!(", {x:.1} per 100 repairs"));
+                    format!(
+                        "{}: {} complaints, {} open, {} overdue{rate}",
+                        r.label, r.complaints, r.open, r.overdue
+                    )
+                })
+                .collect();
+            (csv_of(crate::http::csv_body(&rows))?, summary)
+        }
     })
 }
 
@@ -74,7 +103,7 @@ pub async fn send(store: &dyn Store, s: &Subscription, now: DateTime<Utc>) -> St
 }
 
 async fn send_period(store: &dyn Store, s: &Subscription, p: Period, now: DateTime<Utc>) -> StoreResult<(Mail, bool)> {
-    let (csv, mut summary) = build(store, s.report, p).await?;
+    let (csv, mut summary) = build(store, s.report, p, now.date_naive()).await?;
     if summary.is_empty() {
         summary.push("Nothing in this period.".into());
     }

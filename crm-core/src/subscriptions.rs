@@ -11,12 +11,13 @@ use crate::reports::Period;
 use crate::types::{Email, ParseError};
 
 str_enum!(
-    /// The reports one can subscribe to: service figures by model, batch or fault code, and
-    /// warranty claims by station or model.
+    /// The reports one can subscribe to: service figures by model, batch or fault code,
+    /// warranty claims by station or model, complaints by cause, station or model.
     SubscribedReport {
         ServiceByModel = "service_by_model", ServiceBySerialBatch = "service_by_serial_batch",
         ServiceByFaultCode = "service_by_fault_code", ClaimsByStation = "claims_by_station",
-        ClaimsByModel = "claims_by_model",
+        ClaimsByModel = "claims_by_model", ComplaintsByCause = "complaints_by_cause",
+        ComplaintsByStation = "complaints_by_station", ComplaintsByModel = "complaints_by_model",
     }
 );
 str_enum!(Frequency { Daily = "daily", Weekly = "weekly", Monthly = "monthly" });
@@ -29,6 +30,9 @@ impl SubscribedReport {
             SubscribedReport::ServiceByFaultCode => "Service by fault code",
             SubscribedReport::ClaimsByStation => "Warranty claims by station",
             SubscribedReport::ClaimsByModel => "Warranty claims by model",
+            SubscribedReport::ComplaintsByCause => "Complaints by cause",
+            SubscribedReport::ComplaintsByStation => "Complaints by station",
+            SubscribedReport::ComplaintsByModel => "Complaints by model",
         }
     }
 }

@@ -336,6 +336,33 @@ async fn a_subscribed_report_is_queued_once_per_period_with_its_csv() {
         .post(&reviewer, &format!("/api/v1/report-subscriptions/{id}/send"), json!({}))
         .await;
     assert_eq!(again["id"], mail["id"], "once per period");
+    // The complaints report by cause, weekly: last ISO week's rows and a summary.
+    let (status, weekly) = server
+        .post(
+            &reviewer,
+            "/api/v1/report-subscriptions",
+            json!({"report": "complaints_by_cause", "frequency": "weekly", "email": "qe@example.com"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{weekly}");
+    let weekly_id = weekly["subscription"]["id"].as_i64().unwrap();
+    let (status, complaints) = server
+        .post(
+            &reviewer,
+            &format!("/api/v1/report-subscriptions/{weekly_id}/send"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, 200, "{complaints}");
+    assert!(
+        complaints["subject"]
+            .as_str()
+            .unwrap()
+            .starts_with("Report: Complaints by cause, "),
+        "{complaints}"
+    );
+    let csv = complaints["attachments"][0]["content"].as_str().unwrap();
+    assert!(csv.starts_with("key,label,complaints,open,overdue"), "{csv}");
     let (_, outbox) = server.get(&admin, "/api/v1/mail?limit=500").await;
     let reports = outbox
         .as_array()
@@ -343,7 +370,7 @@ async fn a_subscribed_report_is_queued_once_per_period_with_its_csv() {
         .iter()
         .filter(|m| m["kind"] == "scheduled_report")
         .count();
-    assert_eq!(reports, 1);
+    assert_eq!(reports, 2);
     // Unsubscribed once; a second time there is nothing to remove.
     let path = format!("/api/v1/report-subscriptions/{id}");
     let mut answers = vec![];
