@@ -331,7 +331,9 @@ async fn a_paid_repair_goes_from_quote_to_a_paid_invoice() {
     let inv = invoice["id"].as_i64().unwrap();
 
     // Paid in two parts; a retried request counts once; more than the balance is refused.
-    let pay = |method: &str, amount: i64, key: &str| json!({"method": method, "amount_minor": amount, "paid_on": today(), "request_key": key});
+    // Paid on the invoice's day: the station's, which around midnight is not UTC's.
+    let paid_on = invoice["issued_on"].clone();
+    let pay = |method: &str, amount: i64, key: &str| json!({"method": method, "amount_minor": amount, "paid_on": paid_on, "request_key": key});
     let path = format!("/api/v1/invoices/{inv}/payments");
     let (status, part) = server.post(&agent, &path, pay("cash", 5_000, "desk-1")).await;
     assert_eq!((status, part["status"].as_str()), (200, Some("partly_paid")), "{part}");
@@ -351,7 +353,14 @@ async fn a_paid_repair_goes_from_quote_to_a_paid_invoice() {
     );
 
     // Revenue names the station with at least this invoice; another station's manager sees none of it.
-    let (status, rows) = server.get(&admin, "/api/v1/reports/revenue?by=station").await;
+    // The invoice's own day (the station's; a report's default period ends on UTC's today).
+    let day = paid_on.as_str().unwrap();
+    let (status, rows) = server
+        .get(
+            &admin,
+            &format!("/api/v1/reports/revenue?by=station&from={day}&to={day}"),
+        )
+        .await;
     assert_eq!(status, 200, "{rows}");
     let row = rows
         .as_array()
