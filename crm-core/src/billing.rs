@@ -167,8 +167,7 @@ pub fn line(
     } else {
         mul_div_round(quantity_milli, unit_minor, 1000)
     };
-    let tax_minor = mul_div_round(net_minor, i64::from(tax_rate_bp), 10_000);
-    PriceLine {
+    taxed(PriceLine {
         line_no,
         kind,
         part_id,
@@ -178,9 +177,16 @@ pub fn line(
         covered,
         net_minor,
         tax_rate_bp,
-        tax_minor,
-        gross_minor: net_minor + tax_minor,
-    }
+        tax_minor: 0,
+        gross_minor: 0,
+    })
+}
+
+/// The line's tax on its net, rounded on the line, and its gross.
+fn taxed(mut l: PriceLine) -> PriceLine {
+    l.tax_minor = mul_div_round(l.net_minor, i64::from(l.tax_rate_bp), 10_000);
+    l.gross_minor = l.net_minor + l.tax_minor;
+    l
 }
 
 /// The quote's lines: labour, each part, travel there and back.
@@ -192,7 +198,7 @@ pub fn price(input: &QuoteInput, rules: &BillingRules) -> Vec<PriceLine> {
         n
     };
     let tax = rules.tax_rate_bp;
-    out.push(line(
+    let mut labour = line(
         next(),
         LineKind::Labour,
         None,
@@ -201,15 +207,13 @@ pub fn price(input: &QuoteInput, rules: &BillingRules) -> Vec<PriceLine> {
         rules.labour_rate_minor,
         input.covers_labor,
         tax,
-    ));
-    // Labour in thousandths of an hour loses up to a thousandth; price it from the minutes.
-    if let Some(l) = out.last_mut() {
-        if !l.covered {
-            l.net_minor = mul_div_round(i64::from(input.labour_minutes), rules.labour_rate_minor, 60);
-            l.tax_minor = mul_div_round(l.net_minor, i64::from(tax), 10_000);
-            l.gross_minor = l.net_minor + l.tax_minor;
-        }
+    );
+    // Hours in thousandths lose up to a thousandth: labour is priced from its minutes.
+    if !labour.covered {
+        labour.net_minor = mul_div_round(i64::from(input.labour_minutes), rules.labour_rate_minor, 60);
+        labour = taxed(labour);
     }
+    out.push(labour);
     for p in &input.parts {
         out.push(line(
             next(),

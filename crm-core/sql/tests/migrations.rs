@@ -4,25 +4,31 @@
 
 use sqlx::Row;
 
-#[tokio::test]
-async fn the_role_rebuild_keeps_users_and_what_refers_to_them() {
+/// A fresh SQLite database (kept while the first value lives), a pool on it with foreign keys
+/// on, and the migrations before `version`, to run first.
+async fn before_migration(version: i64) -> (crm_sql::testing::TestDb, sqlx::SqlitePool, sqlx::migrate::Migrator) {
     let db = crm_sql::testing::TestDb::sqlite().await;
     let opts: sqlx::sqlite::SqliteConnectOptions = db.url().parse().expect("url");
     let pool = sqlx::SqlitePool::connect_with(opts.create_if_missing(true).foreign_keys(true))
         .await
         .expect("open");
-    // Everything before the rebuild.
     let before = sqlx::migrate::Migrator {
         migrations: std::borrow::Cow::Owned(
             crm_sql::SQLITE_MIGRATIONS
                 .migrations
                 .iter()
-                .filter(|m| m.version < 12)
+                .filter(|m| m.version < version)
                 .cloned()
                 .collect(),
         ),
         ..sqlx::migrate::Migrator::DEFAULT
     };
+    (db, pool, before)
+}
+
+#[tokio::test]
+async fn the_role_rebuild_keeps_users_and_what_refers_to_them() {
+    let (_db, pool, before) = before_migration(12).await;
     before.run(&pool).await.expect("migrations up to 0011");
     for sql in [
         "INSERT INTO users (id, username, display_name, role, technician_id, password_hash, created_at) \
@@ -70,22 +76,7 @@ async fn the_role_rebuild_keeps_users_and_what_refers_to_them() {
 /// (its number and call record) come through whole, and the new kind and role are allowed.
 #[tokio::test]
 async fn the_sales_rebuild_keeps_users_scopes_and_voicemail_tasks() {
-    let db = crm_sql::testing::TestDb::sqlite().await;
-    let opts: sqlx::sqlite::SqliteConnectOptions = db.url().parse().expect("url");
-    let pool = sqlx::SqlitePool::connect_with(opts.create_if_missing(true).foreign_keys(true))
-        .await
-        .expect("open");
-    let before = sqlx::migrate::Migrator {
-        migrations: std::borrow::Cow::Owned(
-            crm_sql::SQLITE_MIGRATIONS
-                .migrations
-                .iter()
-                .filter(|m| m.version < 17)
-                .cloned()
-                .collect(),
-        ),
-        ..sqlx::migrate::Migrator::DEFAULT
-    };
+    let (_db, pool, before) = before_migration(17).await;
     before.run(&pool).await.expect("migrations up to 0016");
     for sql in [
         "INSERT INTO stations (id, name, city, lat, lon, time_zone, skills, capacity_per_day, opening_hours, rating, status, region, partner) \

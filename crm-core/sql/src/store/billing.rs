@@ -52,14 +52,13 @@ async fn current_quote(c: &mut Conn, repair_order_id: i64) -> StoreResult<Option
 
 /// Work on a repair its warranty does not fully cover needs the customer's acceptance of the
 /// current quote first; a part beyond what that quote lists needs a new quote. `part`: the part
-/// about to be used, and how many.
+/// about to be used, and how many; `w`, the asset's warranty today.
 pub(super) async fn require_accepted_quote(
     c: &mut Conn,
     repair_order_id: i64,
-    asset_id: i64,
+    w: &crm_core::warranty::WarrantyStatus,
     part: Option<(i64, u32)>,
 ) -> StoreResult<()> {
-    let w = warranty_today(c, asset_id).await?;
     if w.covers_parts && w.covers_labor {
         return Ok(());
     }

@@ -244,16 +244,6 @@ pub(super) async fn ensure_report(c: &mut Conn, repair_order_id: i64) -> StoreRe
     Ok(())
 }
 
-/// Parts are billed to the warranty when the asset's warranty (or a contract) covers parts today.
-pub(super) async fn billing_for(c: &mut Conn, asset_id: i64) -> StoreResult<Billing> {
-    let status = warranty_today(c, asset_id).await?;
-    Ok(if status.covers_parts {
-        Billing::Warranty
-    } else {
-        Billing::Paid
-    })
-}
-
 /// The asset's warranty status today (factory warranty and contracts).
 pub(super) async fn warranty_today(c: &mut Conn, asset_id: i64) -> StoreResult<crm_core::warranty::WarrantyStatus> {
     let asset = load_asset(c, asset_id).await?;
@@ -359,7 +349,8 @@ impl This {
                             "record the work done and labour hours before completing",
                         ));
                     }
-                    super::billing::require_accepted_quote(tx, id, task.asset.id, None).await?;
+                    let w = warranty_today(tx, task.asset.id).await?;
+                    super::billing::require_accepted_quote(tx, id, &w, None).await?;
                 }
                 ensure_report(tx, id).await?;
                 if let (TaskAction::CheckIn, Some(at)) = (step.action, step.location) {
@@ -492,8 +483,14 @@ impl This {
                         .await
                         .map_err(db_err)?,
                 };
-                super::billing::require_accepted_quote(tx, id, task.asset.id, Some((u.part_id, u.quantity))).await?;
-                let billing = billing_for(tx, task.asset.id).await?;
+                // Parts are billed to the warranty when it (or a contract) covers parts today.
+                let w = warranty_today(tx, task.asset.id).await?;
+                super::billing::require_accepted_quote(tx, id, &w, Some((u.part_id, u.quantity))).await?;
+                let billing = if w.covers_parts {
+                    Billing::Warranty
+                } else {
+                    Billing::Paid
+                };
                 let reference = format!("repair_order:{id}");
                 let delta = -i64::from(u.quantity);
                 let (movement, at) = ledger(

@@ -176,12 +176,13 @@ impl SalesStore for This {
         .ok_or_else(|| StoreError::invalid("vin_or_serial", "no asset has this VIN or serial"))?;
         // One registration at a time per asset: a concurrent retry waits here, then finds the sale.
         lock_row(&mut tx, "assets", asset_id, "asset").await?;
-        if s.customer_id.is_some() == s.customer.is_some() {
-            return Err(StoreError::invalid(
-                "customer_id",
-                "give the buyer: customer_id or customer, not both",
-            ));
-        }
+        let produced_on: Option<NaiveDate> =
+            sqlx::query_scalar::<Db, Option<NaiveDate>>("SELECT produced_on FROM assets WHERE id = $1")
+                .bind(asset_id)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(db_err)?;
+        s.validate(today, produced_on)?;
         // A buyer given by their details is the customer with the same phone or e-mail, if any.
         let (buyer, new_buyer) = match (&s.customer_id, &s.customer) {
             (Some(id), _) => {
@@ -192,7 +193,7 @@ impl SalesStore for This {
                 Some(found) => (found.id, None),
                 None => (0, Some(n)),
             },
-            (None, None) => unreachable!("checked above"),
+            (None, None) => unreachable!("validate needs one buyer"),
         };
         if let Some(sold) = sale_where(&mut tx, "s.asset_id", asset_id).await? {
             if s.same_as(buyer, &sold) {
@@ -211,13 +212,6 @@ impl SalesStore for This {
             Err(StoreError::NotFound { .. }) => return Err(StoreError::invalid("dealer_id", "no such dealer")),
             Err(e) => return Err(e),
         };
-        let produced_on: Option<NaiveDate> =
-            sqlx::query_scalar::<Db, Option<NaiveDate>>("SELECT produced_on FROM assets WHERE id = $1")
-                .bind(asset_id)
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(db_err)?;
-        s.validate(today, produced_on)?;
         dealer.may_sell_on(s.sold_on)?;
         let buyer = match new_buyer {
             Some(n) => {
